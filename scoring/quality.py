@@ -1,0 +1,46 @@
+"""Forgetting quality F and the final score (official-metric.md, steps 7 and 8)."""
+
+import math
+
+import numpy as np
+
+_BUCKET_WIDTH = 0.5
+
+
+def bucket_points(n_models: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right ends and points of the epsilon buckets for populations of N models.
+
+    The largest epsilon worth points is ceil(ln(N - 1)): with N models per
+    population no attack can resolve much more than that.
+    """
+    if n_models < 3:
+        raise ValueError(f"the metric needs at least 3 models per population, got {n_models}")
+    max_eps = math.ceil(math.log(n_models - 1))
+    n_buckets = int(max_eps / _BUCKET_WIDTH)
+    right_ends = _BUCKET_WIDTH * np.arange(1, n_buckets + 1)
+    points = 2.0 ** -np.arange(n_buckets)
+    return right_ends, points
+
+
+def example_points(epsilon: np.ndarray, n_models: int) -> np.ndarray:
+    """Points each example earns: those of the first bucket its epsilon is below."""
+    right_ends, points = bucket_points(n_models)
+    bucket = np.searchsorted(right_ends, np.asarray(epsilon, dtype=np.float64), side="right")
+    padded = np.append(points, 0.0)  # past the last bucket: no points
+    return padded[bucket]
+
+
+def forgetting_quality(epsilon: np.ndarray, n_models: int) -> float:
+    """F in [0, 1]: the mean points over forget examples; higher is better."""
+    return float(example_points(epsilon, n_models).sum() / len(epsilon))
+
+
+def final_score(
+    forgetting: float,
+    retain_unlearned: float,
+    retain_retrained: float,
+    test_unlearned: float,
+    test_retrained: float,
+) -> float:
+    """F scaled by how much retain and test accuracy the unlearned models kept."""
+    return forgetting * (retain_unlearned / retain_retrained) * (test_unlearned / test_retrained)
