@@ -1,0 +1,1 @@
+"""Data sets, architectures, training recipes and the cache of reference models."""

@@ -1,0 +1,61 @@
+"""The training recipe applied to many models at once, with stacked parameters.
+
+Small models spend their training time in per-operation overhead, not in
+arithmetic. Stacking M models' parameters and mapping the forward pass over
+them with `torch.func.vmap` pays that overhead once per step for all M, which
+makes the 512 reference models of a small benchmark several times cheaper.
+
+Each model keeps its own initialisation seed and its own shuffling order, and
+SGD's update is elementwise, so a model's weights do not depend on which
+other models share its stack (a test checks this bit for bit).
+"""
+
+import copy
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from reference_models.architectures import build_model
+from reference_models.datasets import LabelledTensors
+from reference_models.spec import BenchmarkSpec
+
+
+def _initial_models(spec: BenchmarkSpec, seeds: list[int]) -> list[nn.Module]:
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        models.append(build_model(spec))
+    return models
+
+
+def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int]) -> list[dict[str, torch.Tensor]]:
+    """Train one model per seed on `data` with the spec's recipe; their state dicts."""
+    recipe = spec.recipe
+    models = _initial_models(spec, seeds)
+    params, buffers = stack_module_state(models)
+    template = copy.deepcopy(models[0]).to("meta")
+    forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
+    optimiser = torch.optim.SGD(
+        list(params.values()),
+        lr=recipe.learning_rate,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=recipe.epochs)
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    n, m = len(data), len(seeds)
+    for _ in range(recipe.epochs):
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators])
+        for start in range(0, n, recipe.batch_size):
+            rows = orders[:, start : start + recipe.batch_size]
+            optimiser.zero_grad()
+            logits = forward(params, buffers, data.images[rows])
+            per_example = nn.functional.cross_entropy(logits.flatten(0, 1), data.labels[rows].flatten(), reduction="none")
+            per_example.view(m, -1).mean(dim=1).sum().backward()  # each model's own mean loss
+            optimiser.step()
+        schedule.step()
+    return [
+        {name: tensor[i].detach().clone() for name, tensor in {**params, **buffers}.items()}
+        for i in range(m)
+    ]

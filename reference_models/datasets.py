@@ -1,0 +1,73 @@
+"""Benchmark data: loading a data set and splitting it into the unlearning roles."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from reference_models.spec import BenchmarkSpec
+
+
+@dataclass(frozen=True)
+class LabelledTensors:
+    """Inputs and integer class labels, aligned row by row."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class BenchmarkData:
+    """The five sets of an unlearning benchmark; retain and forget partition train."""
+
+    train: LabelledTensors
+    retain: LabelledTensors
+    forget: LabelledTensors
+    validation: LabelledTensors
+    test: LabelledTensors
+    num_classes: int
+
+
+def _load_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 8x8 digits shipped with scikit-learn, scaled to [0, 1]."""
+    images, labels = load_digits(return_X_y=True)
+    return (images / 16.0).astype(np.float32), labels.astype(np.int64)
+
+
+_LOADERS = {"sklearn-digits": _load_sklearn_digits}
+
+
+def _tensors(images: np.ndarray, labels: np.ndarray) -> LabelledTensors:
+    return LabelledTensors(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels))
+
+
+def load_benchmark_data(spec: BenchmarkSpec) -> BenchmarkData:
+    """Split the spec's data set with its seeds: train/validation/test, then forget/retain."""
+    if spec.dataset not in _LOADERS:
+        raise ValueError(f"unknown dataset {spec.dataset!r}; known: {', '.join(sorted(_LOADERS))}")
+    images, labels = _LOADERS[spec.dataset]()
+    train_frac, val_frac, test_frac = spec.split_fractions
+    rest = val_frac + test_frac
+    x_train, x_rest, y_train, y_rest = train_test_split(
+        images, labels, test_size=rest, random_state=spec.split_seed, stratify=labels
+    )
+    x_val, x_test, y_val, y_test = train_test_split(
+        x_rest, y_rest, test_size=test_frac / rest, random_state=spec.split_seed, stratify=y_rest
+    )
+    rng = np.random.default_rng(spec.forget_seed)
+    n_forget = round(spec.forget_fraction * len(y_train))
+    is_forget = np.zeros(len(y_train), dtype=bool)
+    is_forget[rng.choice(len(y_train), size=n_forget, replace=False)] = True
+    return BenchmarkData(
+        train=_tensors(x_train, y_train),
+        retain=_tensors(x_train[~is_forget], y_train[~is_forget]),
+        forget=_tensors(x_train[is_forget], y_train[is_forget]),
+        validation=_tensors(x_val, y_val),
+        test=_tensors(x_test, y_test),
+        num_classes=int(labels.max()) + 1,
+    )

@@ -1,0 +1,44 @@
+"""Atomic file writes and checksums, so that a kill never leaves half a file."""
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync it, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_table_atomic(path: Path, table: pa.Table) -> None:
+    """Uncompressed and without dictionaries: these tables are small, rewritten often,
+    and mostly hold float64 statistics that compress poorly anyway."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="none", use_dictionary=False)
+    write_atomic(path, sink.getvalue())
+
+
+def state_dict_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def load_state_dict_bytes(data: bytes) -> dict[str, torch.Tensor]:
+    """Load weights without executing any pickled code (weights_only)."""
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

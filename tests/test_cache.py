@@ -1,0 +1,72 @@
+"""The reference cache: content-keyed, resumable model by model, checked on load."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from harness.benchmarks import get_benchmark
+from reference_models.cache import ReferenceCache
+from reference_models.datasets import load_benchmark_data
+
+
+@pytest.fixture(scope="module")
+def quick_spec():
+    """digits-mlp with a two-epoch recipe: the same code paths, a fraction of the time."""
+    spec = get_benchmark("digits-mlp")
+    return replace(spec, recipe=replace(spec.recipe, epochs=2))
+
+
+def test_digits_split_sizes_and_partition(quick_spec):
+    data = load_benchmark_data(quick_spec)
+    assert (len(data.train), len(data.validation), len(data.test)) == (1437, 180, 180)
+    assert (len(data.forget), len(data.retain)) == (144, 1293)
+    assert len(data.retain) + len(data.forget) == len(data.train)
+
+
+def test_every_field_changes_the_key(quick_spec):
+    spec = get_benchmark("digits-mlp")
+    variants = [
+        replace(spec, split_seed=spec.split_seed + 1),
+        replace(spec, forget_seed=spec.forget_seed + 1),
+        replace(spec, forget_fraction=0.2),
+        replace(spec, hidden_sizes=(32,)),
+        replace(spec, loader_batch_size=32),
+        quick_spec,
+    ]
+    assert len({spec.key(), *(v.key() for v in variants)}) == len(variants) + 1
+
+
+def test_resumes_and_reuses_the_first_models(quick_spec, tmp_path):
+    cache = ReferenceCache(tmp_path, quick_spec)
+    cache.build(2, jobs=1, progress=False)
+    first = {p.name: p.stat().st_mtime_ns for p in (cache.dir / "models").iterdir()}
+    small = ReferenceCache(tmp_path, quick_spec).load(2)
+
+    bigger = ReferenceCache(tmp_path, quick_spec)
+    bigger.build(4, jobs=2, progress=False)
+    after = {p.name: p.stat().st_mtime_ns for p in (cache.dir / "models").iterdir()}
+    assert {k: after[k] for k in first} == first  # the first two were not retrained
+    refs = ReferenceCache(tmp_path, quick_spec).load(4)
+    np.testing.assert_array_equal(refs.forget_statistic[:2], small.forget_statistic)
+    assert len(set(refs.seeds)) == 4 and refs.forget_statistic.shape == (4, 144)
+
+
+def test_same_models_whatever_the_number_of_jobs(quick_spec, tmp_path):
+    one = ReferenceCache(tmp_path / "one", quick_spec)
+    one.build(2, jobs=1, progress=False)
+    two = ReferenceCache(tmp_path / "two", quick_spec)
+    two.build(2, jobs=2, progress=False)
+    np.testing.assert_array_equal(one.load(2).forget_statistic, two.load(2).forget_statistic)
+
+
+def test_damaged_model_file_is_rebuilt_not_used(quick_spec, tmp_path):
+    cache = ReferenceCache(tmp_path, quick_spec)
+    cache.build(2, jobs=1, progress=False)
+    good = cache.load(2).forget_statistic
+    (cache.dir / "models" / "0001.pt").write_bytes(b"tampered")
+    reopened = ReferenceCache(tmp_path, quick_spec)
+    with pytest.raises(RuntimeError, match="incomplete"):
+        reopened.load(2)
+    reopened.build(2, jobs=1, progress=False)
+    np.testing.assert_array_equal(ReferenceCache(tmp_path, quick_spec).load(2).forget_statistic, good)
