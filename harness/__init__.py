@@ -1,0 +1,1 @@
+"""Orchestration and the CLI: benchmarks, the submission sandbox, the run ledger."""

@@ -1,0 +1,78 @@
+"""Command line: `python -m harness score|references ...`.
+
+Exit codes: 0 scored (or references built), 2 bad arguments or input,
+3 the submission failed (some runs failed and --allow-failures was not given).
+"""
+
+import argparse
+from pathlib import Path
+import sys
+
+from harness.benchmarks import BENCHMARKS, get_benchmark
+from harness.budget import DEFAULT_FRACTION
+from harness.console import summary
+from harness.pipeline import ScoreSettings, build_references, default_jobs, score
+
+EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED = 0, 2, 3
+_MIN_MODELS = 3
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--benchmark", default="digits-mlp", choices=sorted(BENCHMARKS), help="benchmark name")
+    parser.add_argument("--n-models", type=int, default=512, help="unlearning runs and reference models (default 512)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel workers (default: one per core)")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"), help="reference cache root")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description="Machine unlearning evaluation harness")
+    commands = parser.add_subparsers(dest="command", required=True)
+    score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json")
+    score_cmd.add_argument("submission", type=Path, help="Python file defining unlearning(net, retain, forget, validation)")
+    _common(score_cmd)
+    score_cmd.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
+    score_cmd.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
+    score_cmd.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
+    score_cmd.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
+    score_cmd.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
+    refs_cmd = commands.add_parser("references", help="build the reference cache alone")
+    _common(refs_cmd)
+    return parser
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.n_models < _MIN_MODELS:
+        return _usage_error(f"--n-models must be at least {_MIN_MODELS} (the metric compares populations of models)")
+    if args.jobs < 1:
+        return _usage_error("--jobs must be at least 1")
+    spec = get_benchmark(args.benchmark)
+    settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet)
+    if args.command == "references":
+        build_references(spec, settings)
+        print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
+        return EXIT_OK
+    if not args.submission.is_file():
+        return _usage_error(f"submission {args.submission} does not exist or is not a file")
+    if not 0 < args.budget_fraction:
+        return _usage_error("--budget-fraction must be positive")
+    settings = ScoreSettings(
+        n_models=args.n_models,
+        jobs=args.jobs,
+        budget_fraction=args.budget_fraction,
+        timeout_s=args.timeout,
+        allow_failures=args.allow_failures,
+        cache_dir=args.cache_dir,
+        ledger_dir=args.ledger_dir,
+        progress=not args.quiet,
+    )
+    document = score(args.submission, spec, args.out, settings)
+    print(summary(document))
+    print(f"written {args.out / 'score.json'}")
+    return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED

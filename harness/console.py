@@ -1,0 +1,41 @@
+"""The console summary of a score.json document."""
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(pair: dict) -> str:
+    return f"{_fmt(pair['unlearned'])} unlearned / {_fmt(pair['retrained'])} retrained = {pair['unlearned'] / pair['retrained']:.3f}"
+
+
+def summary(document: dict) -> str:
+    """A short table a participant reads at a glance: score, its parts, and the budget."""
+    runs = document["runs"]
+    budget = document["time_budget"]
+    lines = [
+        f"benchmark        {document['benchmark']} (key {document['benchmark_key']})",
+        f"submission       {document['submission']}",
+        f"runs             N = {document['n_models']}: " + ", ".join(f"{runs[s]} {s}" for s in runs),
+    ]
+    for status, message in document["failures"].items():
+        first_line = message.strip().splitlines()[-1] if message.strip() else ""
+        lines.append(f"first {status:<10} {first_line}")
+    if document["final_score"] is None:
+        lines.append("score            none: runs failed (see score.json 'failures'; --allow-failures scores the rest)")
+    else:
+        lines += [
+            f"forget quality   F = {_fmt(document['forget_quality'])}",
+            f"retain accuracy  {_ratio(document['retain_accuracy'])}",
+            f"test accuracy    {_ratio(document['test_accuracy'])}",
+            f"final score      {_fmt(document['final_score'])}",
+        ]
+    if budget["ratio"] is None:
+        lines.append("time budget      unknown: no run finished")
+    else:
+        lines.append(
+            f"time budget      {budget['verdict'].upper()}: median unlearning {budget['unlearn_median_s']:.3f} s"
+            f" = {budget['ratio']:.3f} x median retrain {budget['retrain_median_s']:.3f} s"
+            f" ({budget['retrain_timed']}); limit {budget['fraction']:.2f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""The run ledger: one Parquet row per finished run of one submission on one benchmark.
+
+Keyed by (submission content hash, benchmark key) so that editing the
+submission or the benchmark starts a new ledger. Rewritten atomically
+after every run (rows in finishing order): a killed harness loses at most the run in flight, and a restarted
+one skips every run already recorded.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reference_models.files import write_table_atomic
+
+STATUSES = ("ok", "timeout", "error", "invalid")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: int
+    seed: int
+    status: str
+    message: str
+    unlearn_seconds: float | None
+    retain_accuracy: float | None
+    test_accuracy: float | None
+    forget_accuracy: float | None
+    forget_statistic: list[float] | None
+
+
+_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.int64()),
+        ("seed", pa.int64()),
+        ("status", pa.string()),
+        ("message", pa.string()),
+        ("unlearn_seconds", pa.float64()),
+        ("retain_accuracy", pa.float64()),
+        ("test_accuracy", pa.float64()),
+        ("forget_accuracy", pa.float64()),
+        ("forget_statistic", pa.list_(pa.float64())),
+    ]
+)
+
+
+class RunLedger:
+    """Finished runs, kept in memory and on disk; safe to append from several threads."""
+
+    def __init__(self, root: Path, submission_sha256: str, benchmark_key: str):
+        self.path = Path(root) / benchmark_key / f"{submission_sha256[:32]}.parquet"
+        self._lock = threading.Lock()
+        self._table = pq.read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
+        self.records = {row["run_id"]: RunRecord(**row) for row in self._table.to_pylist()}
+
+    def pending(self, n_runs: int) -> list[int]:
+        return [i for i in range(n_runs) if i not in self.records]
+
+    def append(self, record: RunRecord) -> None:
+        if record.status not in STATUSES:
+            raise ValueError(f"unknown run status {record.status!r}")
+        row = pa.Table.from_pylist([asdict(record)], schema=_SCHEMA)
+        with self._lock:
+            if record.run_id in self.records:
+                raise ValueError(f"run {record.run_id} is already in the ledger")
+            self.records[record.run_id] = record
+            self._table = pa.concat_tables([self._table, row]).combine_chunks()
+            write_table_atomic(self.path, self._table)
+
+    def first(self, n_runs: int) -> list[RunRecord]:
+        """Records of runs 0..n-1, in order; all of them must be finished."""
+        return [self.records[i] for i in range(n_runs)]

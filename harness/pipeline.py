@@ -1,0 +1,83 @@
+"""`score`: references, then sandboxed runs, then the metric, then score.json."""
+
+from dataclasses import dataclass
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.budget import DEFAULT_FRACTION, hard_timeout, time_budget
+from harness.ledger import RunLedger
+from harness.results import score_document
+from harness.runs import RunPlan, run_submission
+from harness.worker import WorkerSetup
+from reference_models.cache import ReferenceCache, References, time_retraining
+from reference_models.datasets import load_benchmark_data
+from reference_models.files import state_dict_bytes, write_atomic
+from reference_models.hardware import hardware_fingerprint
+from reference_models.spec import BenchmarkSpec
+
+def default_jobs() -> int:
+    """One job per core this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    n_models: int = 512
+    jobs: int = default_jobs()
+    budget_fraction: float = DEFAULT_FRACTION
+    timeout_s: float | None = None  # None: derived from the budget
+    allow_failures: bool = False
+    cache_dir: Path = Path(".cache/references")
+    ledger_dir: Path = Path(".cache/ledgers")
+    progress: bool = True
+
+
+def build_references(spec: BenchmarkSpec, settings: ScoreSettings) -> References:
+    cache = ReferenceCache(settings.cache_dir, spec)
+    cache.build(settings.n_models, jobs=settings.jobs, progress=settings.progress)
+    return cache.load(settings.n_models)
+
+
+def _retrain_seconds(spec: BenchmarkSpec, references: References, jobs: int) -> tuple[np.ndarray, str]:
+    """Retrain times to compare with: the cache's, or a few fresh ones on other hardware."""
+    if references.hardware == hardware_fingerprint():
+        return references.retrain_seconds, "with the references"
+    return np.array(time_retraining(spec, jobs)), "re-timed on this machine"
+
+
+def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
+    """Score one submission file; writes out_dir/score.json and returns its content."""
+    torch.set_num_threads(1)
+    source = submission.read_bytes()
+    sha256 = hashlib.sha256(source).hexdigest()
+    references = build_references(spec, settings)
+    retrain_seconds, retrain_timed = _retrain_seconds(spec, references, settings.jobs)
+    timeout_s = settings.timeout_s or hard_timeout(float(np.median(retrain_seconds)), settings.budget_fraction)
+
+    data = load_benchmark_data(spec)
+    setup = WorkerSetup(
+        submission=str(submission.resolve()),
+        spec=spec,
+        original_weights=state_dict_bytes(references.original_state),
+        retain=data.retain,
+        forget=data.forget,
+        validation=data.validation,
+    )
+    ledger = RunLedger(settings.ledger_dir, sha256, spec.key())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = RunPlan(n_runs=settings.n_models, jobs=settings.jobs, timeout_s=timeout_s)
+    run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
+
+    records = ledger.first(settings.n_models)
+    unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
+    budget = time_budget(unlearn_seconds, retrain_seconds, settings.budget_fraction, retrain_timed)
+    document = score_document(spec, str(submission), sha256, records, references, budget, settings.allow_failures)
+    write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
+    return document

@@ -1,0 +1,128 @@
+"""The sandbox worker: the only process that imports participant code.
+
+Started by `harness.sandbox` as `python -m harness.worker`. It reads one setup
+message (original weights, retain, forget and validation data: never the test
+set or the references), imports the submission, then serves run requests one
+after another: each run gets a fresh copy of the original model and loaders
+seeded for that run, and answers with the returned weights.
+
+The protocol runs over private duplicates of stdin and stdout; the
+participant's prints go to stderr, which the harness keeps as a log.
+"""
+
+from dataclasses import dataclass
+import importlib.util
+import inspect
+import os
+import pickle
+import random
+import sys
+import time
+import traceback
+from types import ModuleType
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness import protocol
+from reference_models.architectures import build_model
+from reference_models.datasets import LabelledTensors
+from reference_models.files import load_state_dict_bytes, state_dict_bytes
+from reference_models.loaders import make_loader
+from reference_models.spec import BenchmarkSpec
+
+_TRACEBACK_LINES = 12
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """Everything a worker may know: sent once, by the trusted parent."""
+
+    submission: str
+    spec: BenchmarkSpec
+    original_weights: bytes
+    retain: LabelledTensors
+    forget: LabelledTensors
+    validation: LabelledTensors
+    threads: int = 1
+
+
+def load_submission(path: str) -> Callable:
+    """Import the file and return its `unlearning` function, checking its signature."""
+    spec = importlib.util.spec_from_file_location("submission", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}: not a Python file")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules["submission"] = module
+    spec.loader.exec_module(module)
+    unlearning = getattr(module, "unlearning", None)
+    if not callable(unlearning):
+        raise AttributeError(f"{path} defines no function unlearning(net, retain, forget, validation)")
+    try:
+        inspect.signature(unlearning).bind(None, None, None, None)
+    except TypeError as error:
+        raise TypeError(f"unlearning must accept (net, retain, forget, validation): {error}") from None
+    return unlearning
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-_TRACEBACK_LINES:])
+
+
+def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict, bytes]:
+    """One unlearning run: (answer header, weights payload)."""
+    _seed_everything(seed)
+    net = build_model(setup.spec)
+    net.load_state_dict(load_state_dict_bytes(setup.original_weights))
+    batch = setup.spec.loader_batch_size
+    loaders = [make_loader(data, batch, shuffle=True, seed=seed + i) for i, data in enumerate((setup.retain, setup.forget, setup.validation))]
+    start = time.perf_counter()
+    try:
+        result = unlearning(net, *loaders)
+    except Exception:
+        seconds = time.perf_counter() - start
+        return {"status": "error", "message": _tail(traceback.format_exc()), "seconds": seconds}, b""
+    seconds = time.perf_counter() - start
+    if not isinstance(result, nn.Module):
+        message = f"unlearning returned {type(result).__name__}, not a torch.nn.Module"
+        return {"status": "invalid", "message": message, "seconds": seconds}, b""
+    state = {name: tensor.detach().cpu() for name, tensor in result.state_dict().items()}
+    return {"status": "ok", "message": "", "seconds": seconds}, state_dict_bytes(state)
+
+
+def main() -> None:
+    channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    channel_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+
+    _, payload = protocol.receive(channel_in.fileno())
+    setup: WorkerSetup = pickle.loads(payload)
+    torch.set_num_threads(setup.threads)
+    try:
+        unlearning = load_submission(setup.submission)
+    except BaseException:
+        protocol.send(channel_out, {"type": "setup-failed", "message": _tail(traceback.format_exc())})
+        return
+    protocol.send(channel_out, {"type": "ready"})
+    while True:
+        try:
+            request, _ = protocol.receive(channel_in.fileno())
+        except protocol.ChannelClosed:
+            return
+        answer, weights = run_once(setup, unlearning, request["seed"])
+        sys.stdout.flush()
+        protocol.send(channel_out, {"type": "result", "run_id": request["run_id"], **answer}, weights)
+
+
+if __name__ == "__main__":
+    main()

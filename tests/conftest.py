@@ -1,0 +1,54 @@
+"""Shared fixtures: the project's interpreter, a small reference cache, a CLI runner."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+N_SMALL = 16
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m harness ARGS` in a real subprocess, from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def reference_cache(tmp_path_factory) -> Path:
+    """digits-mlp references for N_SMALL models, built once for the whole session."""
+    cache = tmp_path_factory.mktemp("references")
+    result = run_cli("references", "--n-models", str(N_SMALL), "--cache-dir", str(cache), "--quiet")
+    assert result.returncode == 0, result.stderr
+    return cache
+
+
+@pytest.fixture
+def score_cli(reference_cache, tmp_path):
+    """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None)."""
+
+    def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None):
+        out = out or tmp_path / "out"
+        ledger = ledger or tmp_path / "ledgers"
+        result = run_cli(
+            "score", str(submission),
+            "--n-models", str(n_models),
+            "--cache-dir", str(reference_cache),
+            "--ledger-dir", str(ledger),
+            "--out", str(out),
+            "--quiet",
+            *extra,
+        )
+        path = out / "score.json"
+        return result, (json.loads(path.read_text()) if path.exists() else None)
+
+    return score

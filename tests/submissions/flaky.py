@@ -1,0 +1,19 @@
+"""Fails in different ways on some runs, and works on the others."""
+
+import torch
+
+calls = 0
+
+
+def unlearning(net, retain, forget, validation):
+    global calls
+    calls += 1
+    choice = int(torch.randint(0, 4, ()).item())  # seeded per run by the harness
+    if choice == 0:
+        raise RuntimeError("deliberate failure for the test")
+    if choice == 1:
+        return None
+    if choice == 2:
+        with torch.no_grad():
+            next(net.parameters()).fill_(float("nan"))
+    return net

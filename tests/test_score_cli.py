@@ -1,0 +1,120 @@
+"""`python -m harness score` end to end: real subprocesses, real training, small N."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from conftest import N_SMALL, ROOT, SUBMISSIONS
+
+FINETUNE = ROOT / "submissions" / "finetune.py"
+REQUIRED_KEYS = {
+    "benchmark", "benchmark_key", "submission", "submission_sha256", "n_models", "runs",
+    "forget_quality", "retain_accuracy", "test_accuracy", "final_score", "time_budget",
+}
+
+# Fields that depend on the clock rather than on the runs.
+TIMING = {"time_budget"}
+
+
+def _numbers(document: dict) -> dict:
+    return {k: v for k, v in document.items() if k not in TIMING}
+
+
+def test_finetune_is_scored(score_cli):
+    result, document = score_cli(FINETUNE)
+    assert result.returncode == 0, result.stderr
+    assert REQUIRED_KEYS <= document.keys()
+    assert document["n_models"] == N_SMALL and document["runs"] == {"ok": N_SMALL, "timeout": 0, "error": 0, "invalid": 0}
+    assert 0 <= document["forget_quality"] <= 1
+    for pair in ("retain_accuracy", "test_accuracy"):
+        assert set(document[pair]) == {"unlearned", "retrained"}
+        assert document[pair]["retrained"] >= 0.95  # the recipe reaches 95% test accuracy
+    assert document["original_model"]["test_accuracy"] >= 0.95
+    budget = document["time_budget"]
+    assert set(budget) >= {"fraction", "unlearn_median_s", "retrain_median_s", "ratio", "verdict"}
+    assert budget["verdict"] in ("pass", "fail") and budget["fraction"] == 0.2
+    assert "time budget" in result.stdout and "final score" in result.stdout
+
+
+def test_ordering_identity_finetune_retrain(score_cli, tmp_path):
+    scores = {}
+    for name, path in [("identity", SUBMISSIONS / "identity.py"), ("finetune", FINETUNE), ("retrain", SUBMISSIONS / "retrain.py")]:
+        result, document = score_cli(path, out=tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        scores[name] = document["forget_quality"]
+    assert scores["identity"] == 0.0
+    assert scores["retrain"] > scores["finetune"]
+
+
+def test_failures_are_recorded_and_policy_applies(score_cli, tmp_path):
+    result, document = score_cli(SUBMISSIONS / "flaky.py")
+    assert result.returncode == 3
+    runs = document["runs"]
+    assert sum(runs.values()) == N_SMALL and runs["error"] > 0 and runs["invalid"] > 0 and runs["ok"] > 0
+    assert "deliberate failure" in document["failures"]["error"]
+    assert "returned NoneType" in document["failures"]["invalid"] or "NaN" in document["failures"]["invalid"]
+    assert document["final_score"] is None
+
+    result, allowed = score_cli(SUBMISSIONS / "flaky.py", "--allow-failures")
+    assert result.returncode == 0, result.stderr
+    assert allowed["status"] == "scored-with-failures" and allowed["n_models_scored"] == runs["ok"]
+
+
+def test_import_error_fails_every_run_with_the_reason(score_cli):
+    result, document = score_cli(SUBMISSIONS / "broken_syntax.py", n_models=4)
+    assert result.returncode == 3
+    assert document["runs"]["error"] == 4
+    assert "SyntaxError" in document["failures"]["error"]
+
+
+def test_hard_timeout_stops_a_runaway_and_the_others_go_on(score_cli):
+    result, document = score_cli(SUBMISSIONS / "sleepy.py", "--timeout", "3", "--allow-failures", n_models=6)
+    runs = document["runs"]
+    assert runs["timeout"] > 0 and runs["ok"] > 0 and runs["timeout"] + runs["ok"] == 6
+    assert "hard timeout" in document["failures"]["timeout"]
+
+
+def test_missing_submission_is_a_usage_error(score_cli, tmp_path):
+    result, document = score_cli(tmp_path / "nope.py")
+    assert result.returncode == 2 and "does not exist" in result.stderr and document is None
+
+
+def _score_args(submission: Path, cache: Path, ledger: Path, out: Path, jobs: int) -> list[str]:
+    return [
+        sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(N_SMALL),
+        "--cache-dir", str(cache), "--ledger-dir", str(ledger), "--out", str(out), "--jobs", str(jobs), "--quiet",
+    ]
+
+
+def test_killed_run_resumes_to_the_same_numbers(reference_cache, tmp_path):
+    submission = SUBMISSIONS / "slow_noise.py"
+    uninterrupted = subprocess.run(_score_args(submission, reference_cache, tmp_path / "l1", tmp_path / "o1", 2), cwd=ROOT, capture_output=True, text=True)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+
+    ledger_dir = tmp_path / "l2"
+    process = subprocess.Popen(_score_args(submission, reference_cache, ledger_dir, tmp_path / "o2", 1), cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    ledgers: list[Path] = []
+    while time.monotonic() < deadline:
+        ledgers = list(ledger_dir.glob("*/*.parquet"))
+        if ledgers and 3 <= pq.read_table(ledgers[0]).num_rows < N_SMALL:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = pq.read_table(ledgers[0]).num_rows
+    assert 3 <= done_before < N_SMALL, "the harness was not interrupted part-way"
+    assert not (tmp_path / "o2" / "score.json").exists()
+
+    resumed = subprocess.run(_score_args(submission, reference_cache, ledger_dir, tmp_path / "o2", 1), cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    first = json.loads((tmp_path / "o1" / "score.json").read_text())
+    second = json.loads((tmp_path / "o2" / "score.json").read_text())
+    assert _numbers(first) == _numbers(second)
+    assert 0 < first["forget_quality"] < 1
