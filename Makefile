@@ -1,0 +1,34 @@
+# Set-up is two commands on a fresh machine: `make score` and `make test`.
+# Each installs what it needs into .venv once.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+SUBMISSION ?= submissions/finetune.py
+BENCHMARK ?= digits-mlp
+N ?= 512
+OUT ?= results/$(BENCHMARK)/$(basename $(notdir $(SUBMISSION)))
+
+.PHONY: install score references test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+score: $(STAMP)
+	$(PY) -m harness score $(SUBMISSION) --benchmark $(BENCHMARK) --n-models $(N) --out $(OUT)
+
+references: $(STAMP)
+	$(PY) -m harness references --benchmark $(BENCHMARK) --n-models $(N)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf results .cache
