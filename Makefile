@@ -11,7 +11,7 @@ BENCHMARK ?= digits-mlp
 N ?= 512
 OUT ?= results/$(BENCHMARK)/$(basename $(notdir $(SUBMISSION)))
 
-.PHONY: install score references test clean
+.PHONY: install score references test bench clean
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ references: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/metric_speed.py
 
 clean:
 	rm -rf results .cache

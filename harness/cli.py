@@ -11,7 +11,10 @@ import sys
 from harness.benchmarks import BENCHMARKS, get_benchmark
 from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
-from harness.pipeline import ScoreSettings, build_references, default_jobs, score
+from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
+from harness.results import MetricSettings
+from scoring.attacks import resolve_attacks
+from scoring.tables import RATES
 
 EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED = 0, 2, 3
 _MIN_MODELS = 3
@@ -36,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
     score_cmd.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     score_cmd.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
+    score_cmd.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
+    score_cmd.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
+    score_cmd.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
+    score_cmd.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
+    score_cmd.add_argument("--mia-models", type=int, default=32, help="models per population for the simple MIA")
+    score_cmd.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
+    score_cmd.add_argument("--device", default=None, help="torch device for the metric's grid attacks, e.g. cuda (default: numpy on CPU)")
     refs_cmd = commands.add_parser("references", help="build the reference cache alone")
     _common(refs_cmd)
     return parser
@@ -53,24 +63,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         return _usage_error("--jobs must be at least 1")
     spec = get_benchmark(args.benchmark)
-    settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet)
     if args.command == "references":
-        build_references(spec, settings)
+        settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet)
+        reference_cache(spec, settings)
         print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
         return EXIT_OK
     if not args.submission.is_file():
         return _usage_error(f"submission {args.submission} does not exist or is not a file")
     if not 0 < args.budget_fraction:
         return _usage_error("--budget-fraction must be positive")
+    if args.bootstrap == 1 or args.bootstrap < 0:
+        return _usage_error("--bootstrap must be 0 (none) or at least 2 replicates")
+    if not 0.5 <= args.confidence < 1:
+        return _usage_error("--confidence must be in [0.5, 1)")
+    try:
+        resolve_attacks(args.attacks)
+    except ValueError as error:
+        return _usage_error(str(error))
+    metric = MetricSettings(
+        attacks=args.attacks,
+        rates=args.rates,
+        confidence=args.confidence,
+        bootstrap=args.bootstrap,
+        mia_models=args.mia_models,
+        jobs=args.jobs,
+        device=args.device,
+        progress=not args.quiet,
+    )
     settings = ScoreSettings(
         n_models=args.n_models,
         jobs=args.jobs,
         budget_fraction=args.budget_fraction,
         timeout_s=args.timeout,
         allow_failures=args.allow_failures,
+        ceiling=args.ceiling,
         cache_dir=args.cache_dir,
         ledger_dir=args.ledger_dir,
         progress=not args.quiet,
+        metric=metric,
     )
     document = score(args.submission, spec, args.out, settings)
     print(summary(document))

@@ -5,6 +5,13 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _interval(document: dict, key: str) -> str:
+    if key not in document:
+        return ""
+    low, high = document[key]
+    return f"  (95% CI {low:.4f} to {high:.4f}, {document['bootstrap_replicates']} bootstrap replicates)"
+
+
 def _ratio(pair: dict) -> str:
     return f"{_fmt(pair['unlearned'])} unlearned / {_fmt(pair['retrained'])} retrained = {pair['unlearned'] / pair['retrained']:.3f}"
 
@@ -24,11 +31,16 @@ def summary(document: dict) -> str:
     if document["final_score"] is None:
         lines.append("score            none: runs failed (see score.json 'failures'; --allow-failures scores the rest)")
     else:
+        mia = document["simple_mia"]
         lines += [
-            f"forget quality   F = {_fmt(document['forget_quality'])}",
+            f"forget quality   F = {_fmt(document['forget_quality'])}{_interval(document, 'forget_quality_ci95')}"
+            f"  [attacks: {document['metric']['attacks']}, rates: {document['metric']['rates']}]",
+            *([f"ceiling          F = {_fmt(document['forget_quality_ceiling'])} for models retrained from scratch at this N"] if "forget_quality_ceiling" in document else []),
             f"retain accuracy  {_ratio(document['retain_accuracy'])}",
             f"test accuracy    {_ratio(document['test_accuracy'])}",
-            f"final score      {_fmt(document['final_score'])}",
+            f"final score      {_fmt(document['final_score'])}{_interval(document, 'final_score_ci95')}",
+            f"simple MIA       accuracy {mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned,"
+            f" {mia['retrained']['mean']:.3f} retrained (0.5: forget set looks unseen)",
         ]
     if budget["ratio"] is None:
         lines.append("time budget      unknown: no run finished")

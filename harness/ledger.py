@@ -29,6 +29,7 @@ class RunRecord:
     test_accuracy: float | None
     forget_accuracy: float | None
     forget_statistic: list[float] | None
+    test_statistic: list[float] | None
 
 
 _SCHEMA = pa.schema(
@@ -42,6 +43,7 @@ _SCHEMA = pa.schema(
         ("test_accuracy", pa.float64()),
         ("forget_accuracy", pa.float64()),
         ("forget_statistic", pa.list_(pa.float64())),
+        ("test_statistic", pa.list_(pa.float64())),
     ]
 )
 

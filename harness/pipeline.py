@@ -1,6 +1,6 @@
 """`score`: references, then sandboxed runs, then the metric, then score.json."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import hashlib
 import json
 import os
@@ -11,14 +11,15 @@ import torch
 
 from harness.budget import DEFAULT_FRACTION, hard_timeout, time_budget
 from harness.ledger import RunLedger
-from harness.results import score_document
+from harness.results import MetricSettings, Scorer, score_document
 from harness.runs import RunPlan, run_submission
 from harness.worker import WorkerSetup
 from reference_models.cache import ReferenceCache, References, time_retraining
 from reference_models.datasets import load_benchmark_data
-from reference_models.files import state_dict_bytes, write_atomic
+from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
+
 
 def default_jobs() -> int:
     """One job per core this process may use."""
@@ -34,30 +35,35 @@ class ScoreSettings:
     budget_fraction: float = DEFAULT_FRACTION
     timeout_s: float | None = None  # None: derived from the budget
     allow_failures: bool = False
+    ceiling: bool = False  # also score N more retrained models: the best F reachable at this N
     cache_dir: Path = Path(".cache/references")
     ledger_dir: Path = Path(".cache/ledgers")
     progress: bool = True
+    metric: MetricSettings = field(default_factory=MetricSettings)
 
 
-def build_references(spec: BenchmarkSpec, settings: ScoreSettings) -> References:
+def reference_cache(spec: BenchmarkSpec, settings: ScoreSettings) -> ReferenceCache:
+    """The cache with the original, N references and, if asked for, N ceiling models built."""
     cache = ReferenceCache(settings.cache_dir, spec)
-    cache.build(settings.n_models, jobs=settings.jobs, progress=settings.progress)
-    return cache.load(settings.n_models)
+    populations = ("retrained", "ceiling") if settings.ceiling else ("retrained",)
+    cache.build(settings.n_models, populations, jobs=settings.jobs, progress=settings.progress)
+    return cache
 
 
 def _retrain_seconds(spec: BenchmarkSpec, references: References, jobs: int) -> tuple[np.ndarray, str]:
-    """Retrain times to compare with: the cache's, or a few fresh ones on other hardware."""
+    """Retrain times to compare with: the cache's, or fresh ones on other hardware."""
     if references.hardware == hardware_fingerprint():
         return references.retrain_seconds, "with the references"
     return np.array(time_retraining(spec, jobs)), "re-timed on this machine"
 
 
 def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
-    """Score one submission file; writes out_dir/score.json and returns its content."""
+    """Score one submission file; writes score.json (and examples.parquet) in out_dir."""
     torch.set_num_threads(1)
     source = submission.read_bytes()
     sha256 = hashlib.sha256(source).hexdigest()
-    references = build_references(spec, settings)
+    cache = reference_cache(spec, settings)
+    references = cache.load(settings.n_models)
     retrain_seconds, retrain_timed = _retrain_seconds(spec, references, settings.jobs)
     timeout_s = settings.timeout_s or hard_timeout(float(np.median(retrain_seconds)), settings.budget_fraction)
 
@@ -78,6 +84,11 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     records = ledger.first(settings.n_models)
     unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
     budget = time_budget(unlearn_seconds, retrain_seconds, settings.budget_fraction, retrain_timed)
-    document = score_document(spec, str(submission), sha256, records, references, budget, settings.allow_failures)
+    scorer = Scorer(references, settings.metric)
+    document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
+    if examples is not None:
+        if settings.ceiling:
+            document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
+        write_table_atomic(out_dir / "examples.parquet", examples)
     write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
     return document

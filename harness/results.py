@@ -1,18 +1,40 @@
-"""score.json: the ledger's runs and the references, turned into the competition score."""
+"""score.json and the per-example table: the ledger's runs against the references."""
 
 from collections import Counter
+from dataclasses import dataclass
+from functools import partial
 import platform
 
 import numpy as np
+import pyarrow as pa
 import sklearn
 import torch
+from tqdm import tqdm
 
 from harness.budget import TimeBudget
 from harness.ledger import STATUSES, RunRecord
 from reference_models.cache import References
+from reference_models.evaluation import PopulationOutputs
 from reference_models.spec import BenchmarkSpec
-from scoring.epsilon import official_epsilon
-from scoring.quality import final_score, forgetting_quality
+from scoring.bootstrap import Accuracies, bootstrap
+from scoring.epsilon import EpsilonEstimate, estimate_epsilon
+from scoring.mia import mia_accuracy, losses_from_statistic, population_mia
+from scoring.quality import example_points, final_score, forgetting_quality
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """How to turn statistics into a score: attacks, rate estimates, intervals."""
+
+    attacks: str = "official"
+    rates: str = "empirical"
+    confidence: float = 0.95
+    bootstrap: int = 100  # replicates; 0 for none
+    mia_models: int = 32  # models per population for the population attack
+    seed: int = 0
+    jobs: int = 1
+    device: str | None = None
+    progress: bool = True
 
 
 def _first_messages(records: list[RunRecord]) -> dict[str, str]:
@@ -27,24 +49,107 @@ def _versions() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
 
 
+def _pair(unlearned: np.ndarray, retrained: np.ndarray) -> dict[str, float]:
+    return {"unlearned": float(unlearned.mean()), "retrained": float(retrained.mean())}
+
+
+def unlearned_population(records: list[RunRecord]) -> PopulationOutputs:
+    """The successful runs' outputs, in run order."""
+    rows = [{name: getattr(r, name) for name in ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic")} for r in records if r.status == "ok"]
+    return PopulationOutputs.from_rows(rows)
+
+
+class Scorer:
+    """Scores populations of models against the same retrained references."""
+
+    def __init__(self, references: References, settings: MetricSettings):
+        self.references = references
+        self.settings = settings
+        self.epsilon_of = partial(
+            estimate_epsilon,
+            attacks=settings.attacks,
+            rates=settings.rates,
+            confidence=settings.confidence,
+            jobs=settings.jobs,
+            device=settings.device,
+        )
+
+    def estimate(self, unlearned: PopulationOutputs) -> EpsilonEstimate:
+        return self.epsilon_of(unlearned.forget_statistic, self.references.retrained.forget_statistic[: len(unlearned)])
+
+    def forget_quality(self, unlearned: PopulationOutputs) -> float:
+        return forgetting_quality(self.estimate(unlearned).epsilon, len(unlearned))
+
+    def intervals(self, unlearned: PopulationOutputs) -> dict:
+        """95% bootstrap intervals of F and the final score (empty without a bootstrap)."""
+        if not self.settings.bootstrap:
+            return {}
+        retrained = _first(self.references.retrained, len(unlearned))
+        with tqdm(total=self.settings.bootstrap, desc="bootstrap", unit="replicate", disable=None if self.settings.progress else True) as bar:
+            result = bootstrap(
+                unlearned.forget_statistic,
+                retrained.forget_statistic,
+                lambda u, r: self.epsilon_of(u, r).epsilon,
+                Accuracies(unlearned.retain_accuracy, unlearned.test_accuracy),
+                Accuracies(retrained.retain_accuracy, retrained.test_accuracy),
+                replicates=self.settings.bootstrap,
+                seed=self.settings.seed,
+                progress=bar.update,
+            )
+        return {
+            "forget_quality_ci95": list(result.forget_quality_ci95),
+            "final_score_ci95": list(result.final_score_ci95),
+            "bootstrap_replicates": result.replicates,
+        }
+
+    def simple_mia(self, unlearned: PopulationOutputs) -> dict:
+        """The starting kit's population attack on the original, unlearned and retrained models."""
+        original = self.references.original
+        retrained = _first(self.references.retrained, len(unlearned))
+        run = partial(population_mia, max_models=self.settings.mia_models, seed=self.settings.seed)
+        return {
+            "original": mia_accuracy(losses_from_statistic(original.forget_statistic), losses_from_statistic(original.test_statistic), self.settings.seed),
+            "unlearned": run(unlearned.forget_statistic, unlearned.test_statistic),
+            "retrained": run(retrained.forget_statistic, retrained.test_statistic),
+        }
+
+
+def _first(population: PopulationOutputs, n: int) -> PopulationOutputs:
+    return PopulationOutputs(*(getattr(population, f)[:n] for f in ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic")))
+
+
+def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retrained: PopulationOutputs) -> pa.Table:
+    """One row per forget example: epsilon overall and per attack, points, population medians."""
+    n = len(unlearned)
+    columns = {
+        "example": np.arange(len(estimate.epsilon)),
+        "epsilon": estimate.epsilon,
+        **{f"epsilon_{name}": values for name, values in estimate.by_attack.items()},
+        "points": example_points(estimate.epsilon, n),
+        "peaky": estimate.peaky,
+        "median_unlearned": np.median(unlearned.forget_statistic, axis=0),
+        "median_retrained": np.median(retrained.forget_statistic[:n], axis=0),
+    }
+    return pa.table(columns)
+
+
 def score_document(
     spec: BenchmarkSpec,
     submission: str,
     submission_sha256: str,
     records: list[RunRecord],
-    references: References,
+    scorer: Scorer,
     budget: TimeBudget,
     allow_failures: bool,
-) -> dict:
-    """Everything `make score` reports, as one JSON-ready dict.
+) -> tuple[dict, pa.Table | None]:
+    """score.json's content and the per-example table (None when not scored).
 
     With any failed run the submission is not scored, unless failures are
     allowed: then its successful runs are scored against as many references,
     so that both populations keep the same size as the metric assumes.
     """
     counts = Counter(record.status for record in records)
-    ok = [record for record in records if record.status == "ok"]
-    failed = len(records) - len(ok)
+    failed = len(records) - counts.get("ok", 0)
     document = {
         "benchmark": spec.name,
         "benchmark_key": spec.key(),
@@ -56,35 +161,40 @@ def score_document(
         "time_budget": budget.to_dict(),
         "versions": _versions(),
     }
-    if not ok or (failed and not allow_failures):
-        return {**document, "status": "failed", "forget_quality": None, "final_score": None}
-    n = len(ok)
-    unlearned = np.array([record.forget_statistic for record in ok], dtype=np.float64)
-    retrained = references.forget_statistic[:n]
-    estimate = official_epsilon(unlearned, retrained)
-    quality = forgetting_quality(estimate.epsilon, n)
-    retain = {"unlearned": float(np.mean([r.retain_accuracy for r in ok])), "retrained": float(references.retain_accuracy[:n].mean())}
-    test = {"unlearned": float(np.mean([r.test_accuracy for r in ok])), "retrained": float(references.test_accuracy[:n].mean())}
-    forget = {"unlearned": float(np.mean([r.forget_accuracy for r in ok])), "retrained": float(references.forget_accuracy[:n].mean())}
-    return {
-        **document,
-        "status": "scored" if not failed else "scored-with-failures",
-        "n_models_scored": n,
-        "forget_quality": quality,
-        "retain_accuracy": retain,
-        "test_accuracy": test,
-        "forget_accuracy": forget,
-        "final_score": final_score(quality, retain["unlearned"], retain["retrained"], test["unlearned"], test["retrained"]),
-        "epsilon": {
-            "attacks": "official",
+    if not counts.get("ok") or (failed and not allow_failures):
+        return {**document, "status": "failed", "forget_quality": None, "final_score": None}, None
+    unlearned = unlearned_population(records)
+    retrained = _first(scorer.references.retrained, len(unlearned))
+    estimate = scorer.estimate(unlearned)
+    quality = forgetting_quality(estimate.epsilon, len(unlearned))
+    retain = _pair(unlearned.retain_accuracy, retrained.retain_accuracy)
+    test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
+    settings = scorer.settings
+    document.update(
+        status="scored" if not failed else "scored-with-failures",
+        n_models_scored=len(unlearned),
+        forget_quality=quality,
+        retain_accuracy=retain,
+        test_accuracy=test,
+        forget_accuracy=_pair(unlearned.forget_accuracy, retrained.forget_accuracy),
+        final_score=final_score(quality, retain["unlearned"], retain["retrained"], test["unlearned"], test["retrained"]),
+        metric={"attacks": settings.attacks, "rates": settings.rates, **({"confidence": settings.confidence} if settings.rates != "empirical" else {})},
+        epsilon={
             "mean": float(estimate.epsilon.mean()),
             "median": float(np.median(estimate.epsilon)),
             "peaky_examples": int(estimate.peaky.sum()),
             "undetermined_examples": int(estimate.undetermined.sum()),
         },
-        "original_model": {
-            "retain_accuracy": references.original.retain_accuracy,
-            "test_accuracy": references.original.test_accuracy,
-            "forget_accuracy": references.original.forget_accuracy,
+        epsilon_by_attack={
+            name: {"mean": float(values.mean()), "median": float(np.median(values)), "forget_quality": forgetting_quality(values, len(unlearned))}
+            for name, values in estimate.by_attack.items()
         },
-    }
+        original_model={
+            "retain_accuracy": scorer.references.original.retain_accuracy,
+            "test_accuracy": scorer.references.original.test_accuracy,
+            "forget_accuracy": scorer.references.original.forget_accuracy,
+        },
+    )
+    document.update(scorer.intervals(unlearned))
+    document["simple_mia"] = scorer.simple_mia(unlearned)
+    return document, examples_table(estimate, unlearned, retrained)

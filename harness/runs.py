@@ -35,23 +35,14 @@ def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
 def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunOutcome) -> RunRecord:
     """Turn a worker's answer into a ledger row, evaluating the weights ourselves."""
     base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=outcome.seconds)
-    empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None)
+    empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None)
     if outcome.status != "ok":
         return RunRecord(**base, status=outcome.status, message=outcome.message, **empty)
     try:
         model = model_from_weights(spec, outcome.weights)
     except InvalidWeights as error:
         return RunRecord(**base, status="invalid", message=f"run {run_id}: {error}", **empty)
-    outputs = evaluate(model, data)
-    return RunRecord(
-        **base,
-        status="ok",
-        message="",
-        retain_accuracy=outputs.retain_accuracy,
-        test_accuracy=outputs.test_accuracy,
-        forget_accuracy=outputs.forget_accuracy,
-        forget_statistic=outputs.forget_statistic.tolist(),
-    )
+    return RunRecord(**base, status="ok", message="", **evaluate(model, data).to_row())
 
 
 class _Driver:

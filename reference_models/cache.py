@@ -1,14 +1,20 @@
-"""The reference cache: the original model and N models retrained from scratch.
+"""The reference cache: the original model and populations of models trained from scratch.
+
+Two populations are trained on the retain set, each model with its own seed:
+`retrained`, the references every submission is compared with, and
+`ceiling`, more models of exactly the same kind, scored like a submission to
+show the F that perfect unlearning reaches at this N.
 
 Layout, per benchmark key (the spec's content hash):
 
-    <root>/<key>/manifest.json     spec, hardware, retrain timings, the
-                                   original's outputs, and per model index its
-                                   seed, file checksum and outputs checksum
-    <root>/<key>/original.pt       weights of the model trained on all of train
-    <root>/<key>/models/0000.pt    weights of retrained model 0, ...
-    <root>/<key>/outputs.parquet   one row per retrained model: accuracies and
-                                   forget-set statistic
+    <root>/<key>/manifest.json            spec, hardware, retrain timings, the
+                                          original's outputs, and per population
+                                          and model index its seed, file checksum
+                                          and outputs checksum
+    <root>/<key>/original.pt              weights of the model trained on all of train
+    <root>/<key>/<population>/0000.pt     weights of model 0 of a population, ...
+    <root>/<key>/<population>.parquet     one row per model: accuracies and the
+                                          forget- and test-set statistics
 
 Models train in stacks of up to CHUNK (see batched_training). The manifest is
 written last and is the commit record: a model counts as built only once the
@@ -35,36 +41,28 @@ from tqdm import tqdm
 from reference_models.architectures import build_model
 from reference_models.batched_training import train_stack
 from reference_models.datasets import BenchmarkData, load_benchmark_data
-from reference_models.evaluation import ModelOutputs, evaluate
-from reference_models.files import (
-    load_state_dict_bytes,
-    sha256_bytes,
-    state_dict_bytes,
-    write_atomic,
-    write_table_atomic,
-)
+from reference_models.evaluation import ModelOutputs, PopulationOutputs, evaluate
+from reference_models.files import load_state_dict_bytes, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.seeds import derive_seed
 from reference_models.spec import CACHE_FORMAT, BenchmarkSpec
 from reference_models.training import train_from_scratch
 
 CHUNK = 64  # models trained in one stack
+POPULATIONS = ("retrained", "ceiling")
 _MIN_TIMINGS = 3
+_ORIGINAL = "original"
 
 
 @dataclass(frozen=True)
 class References:
-    """The first N reference models' outputs, ready for scoring."""
+    """The original model and the first N retrained models, ready for scoring."""
 
     key: str
     original_state: dict[str, torch.Tensor]
     original: ModelOutputs
-    seeds: np.ndarray
+    retrained: PopulationOutputs
     retrain_seconds: np.ndarray  # timed one model at a time, see time_retraining
-    retain_accuracy: np.ndarray
-    test_accuracy: np.ndarray
-    forget_accuracy: np.ndarray
-    forget_statistic: np.ndarray  # float64 [N, E]
     hardware: dict
 
 
@@ -73,43 +71,31 @@ def _data(spec: BenchmarkSpec) -> BenchmarkData:
     return load_benchmark_data(spec)
 
 
-def _model_seed(spec: BenchmarkSpec, index: int | None) -> int:
-    """Index None is the original model; 0..N-1 the retrained ones."""
-    return derive_seed(spec.model_seed, "original" if index is None else "retrain", index or 0)
+def _model_seed(spec: BenchmarkSpec, population: str, index: int) -> int:
+    return derive_seed(spec.model_seed, population, index)
 
 
-def _train_chunk(spec: BenchmarkSpec, indices: list[int | None]) -> list[dict]:
-    """Train the original (index None, on train) or retrained models (on retain), stacked.
+def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int]) -> tuple[str, list[dict]]:
+    """Train a stack of models of one population (the original: on train; others: on retain).
 
-    Runs in a joblib worker with one thread, so that a chunk's result does not
-    depend on how many chunks train side by side.
+    Runs in a joblib worker with one thread, so that a stack's result does not
+    depend on how many stacks train side by side.
     """
     torch.set_num_threads(1)
     data = _data(spec)
-    train_set = data.train if indices == [None] else data.retain
-    seeds = [_model_seed(spec, index) for index in indices]
+    seeds = [_model_seed(spec, population, index) for index in indices]
+    states = train_stack(spec, data.train if population == _ORIGINAL else data.retain, seeds)
     results = []
-    for index, seed, state in zip(indices, seeds, train_stack(spec, train_set, seeds)):
+    for index, seed, state in zip(indices, seeds, states):
         model = build_model(spec)
         model.load_state_dict(state)
-        outputs = evaluate(model, data)
-        results.append(
-            {
-                "index": index,
-                "seed": seed,
-                "weights": state_dict_bytes(state),
-                "retain_accuracy": outputs.retain_accuracy,
-                "test_accuracy": outputs.test_accuracy,
-                "forget_accuracy": outputs.forget_accuracy,
-                "forget_statistic": outputs.forget_statistic.tolist(),
-            }
-        )
-    return results
+        results.append({"index": index, "seed": seed, "weights": state_dict_bytes(state), **evaluate(model, data).to_row()})
+    return population, results
 
 
 def _time_one(spec: BenchmarkSpec, index: int) -> float:
     torch.set_num_threads(1)
-    return train_from_scratch(spec, _data(spec).retain, _model_seed(spec, index))[1]
+    return train_from_scratch(spec, _data(spec).retain, _model_seed(spec, "retrained", index))[1]
 
 
 def time_retraining(spec: BenchmarkSpec, jobs: int) -> list[float]:
@@ -118,15 +104,11 @@ def time_retraining(spec: BenchmarkSpec, jobs: int) -> list[float]:
     Timed with as many trainings side by side as there will be unlearning
     runs, so that both sides of the time budget see the same contention.
     """
-    n = max(_MIN_TIMINGS, 2 * jobs)
-    return Parallel(n_jobs=jobs)(delayed(_time_one)(spec, i) for i in range(n))
-
-
-_ROW_FIELDS = ("index", "seed", "retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic")
+    return Parallel(n_jobs=jobs)(delayed(_time_one)(spec, i) for i in range(max(_MIN_TIMINGS, 2 * jobs)))
 
 
 def _row_checksum(row: dict) -> str:
-    return sha256_bytes(json.dumps([row[f] for f in _ROW_FIELDS]).encode())
+    return sha256_bytes(json.dumps(row, sort_keys=True).encode())
 
 
 class ReferenceCache:
@@ -136,9 +118,8 @@ class ReferenceCache:
         self.spec = spec
         self.dir = Path(root) / spec.key()
         self.manifest_path = self.dir / "manifest.json"
-        self.outputs_path = self.dir / "outputs.parquet"
         self.manifest = self._read_manifest()
-        self.rows = self._read_valid_rows()
+        self.rows = {name: self._read_valid_rows(name) for name in (_ORIGINAL, *POPULATIONS)}
 
     def _read_manifest(self) -> dict:
         if self.manifest_path.exists():
@@ -150,100 +131,91 @@ class ReferenceCache:
             "key": self.spec.key(),
             "spec": self.spec.to_dict(),
             "hardware": hardware_fingerprint(),
-            "original": None,
-            "models": {},
+            "retrain_seconds": None,
+            "models": {name: {} for name in (_ORIGINAL, *POPULATIONS)},
         }
 
-    def _file_ok(self, relpath: str, checksum: str) -> bool:
-        path = self.dir / relpath
-        return path.exists() and sha256_bytes(path.read_bytes()) == checksum
+    def _outputs_path(self, population: str) -> Path:
+        return self.dir / f"{population}.parquet"
 
-    def _read_valid_rows(self) -> dict[int, dict]:
-        """Rows whose model file and outputs both match the manifest."""
-        if not self.outputs_path.exists():
+    def _weights_path(self, population: str, index: int) -> Path:
+        return self.dir / "original.pt" if population == _ORIGINAL else self.dir / population / f"{index:04d}.pt"
+
+    def _read_valid_rows(self, population: str) -> dict[int, dict]:
+        """Rows whose weights file and outputs both match the manifest."""
+        path = self._outputs_path(population)
+        if not path.exists():
             return {}
+        entries = self.manifest["models"][population]
         rows = {}
-        for row in pq.read_table(self.outputs_path).to_pylist():
-            entry = self.manifest["models"].get(str(row["index"]))
+        for row in pq.read_table(path).to_pylist():
+            entry = entries.get(str(row["index"]))
+            weights = self._weights_path(population, row["index"])
             if (
                 entry is not None
                 and entry["outputs_sha256"] == _row_checksum(row)
-                and self._file_ok(_model_path(row["index"]), entry["weights_sha256"])
+                and weights.exists()
+                and sha256_bytes(weights.read_bytes()) == entry["weights_sha256"]
             ):
                 rows[row["index"]] = row
         return rows
 
-    def _original_ok(self) -> bool:
-        original = self.manifest["original"]
-        return original is not None and self._file_ok("original.pt", original["weights_sha256"])
-
-    def _commit(self, results: list[dict]) -> None:
+    def _commit(self, population: str, results: list[dict]) -> None:
         """Persist trained models: weights, then outputs, then the manifest."""
+        rows, entries = self.rows[population], self.manifest["models"][population]
         for result in results:
             weights = result.pop("weights")
-            index = result["index"]
-            write_atomic(self.dir / ("original.pt" if index is None else _model_path(index)), weights)
-            entry = {"weights_sha256": sha256_bytes(weights)}
-            if index is None:
-                self.manifest["original"] = {**result, **entry}
-            else:
-                self.rows[index] = result
-                self.manifest["models"][str(index)] = {**entry, "outputs_sha256": _row_checksum(result)}
-        if any(result["index"] is not None for result in results):
-            rows = [self.rows[i] for i in sorted(self.rows)]
-            write_table_atomic(self.outputs_path, pa.Table.from_pylist(rows))
+            write_atomic(self._weights_path(population, result["index"]), weights)
+            rows[result["index"]] = result
+            entries[str(result["index"])] = {"weights_sha256": sha256_bytes(weights), "outputs_sha256": _row_checksum(result)}
+        write_table_atomic(self._outputs_path(population), pa.Table.from_pylist([rows[i] for i in sorted(rows)]))
         self._write_manifest()
 
     def _write_manifest(self) -> None:
         write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1).encode())
 
-    def build(self, n_models: int, jobs: int = -1, progress: bool = True) -> None:
-        """Train whatever of the original and models 0..n-1 is missing or damaged, then time retraining."""
-        missing = [i for i in range(n_models) if i not in self.rows]
-        chunks: list[list[int | None]] = [] if self._original_ok() else [[None]]
-        chunks += [missing[i : i + CHUNK] for i in range(0, len(missing), CHUNK)]
-        if chunks:
-            tasks = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_train_chunk)(self.spec, c) for c in chunks)
-            total = sum(len(c) for c in chunks)
+    def build(self, n_models: int, populations: tuple[str, ...] = ("retrained",), jobs: int = -1, progress: bool = True) -> None:
+        """Train whatever is missing or damaged of the original and the first n models
+        of each population, then time retraining if it never was."""
+        tasks = [(_ORIGINAL, [0])] if 0 not in self.rows[_ORIGINAL] else []
+        for population in populations:
+            missing = [i for i in range(n_models) if i not in self.rows[population]]
+            tasks += [(population, missing[i : i + CHUNK]) for i in range(0, len(missing), CHUNK)]
+        if tasks:
+            results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_train_chunk)(self.spec, p, c) for p, c in tasks)
+            total = sum(len(chunk) for _, chunk in tasks)
             with tqdm(total=total, desc="reference models", unit="model", disable=None if progress else True) as bar:
-                for results in tasks:
-                    self._commit(results)
-                    bar.update(len(results))
-        if not self.manifest.get("retrain_seconds"):
+                for population, chunk in results:
+                    self._commit(population, chunk)
+                    bar.update(len(chunk))
+        if not self.manifest["retrain_seconds"]:
             self.manifest["retrain_seconds"] = time_retraining(self.spec, jobs if jobs > 0 else os.cpu_count() or 1)
             self.manifest["hardware"] = hardware_fingerprint()
             self._write_manifest()
 
+    def population(self, name: str, n_models: int) -> PopulationOutputs:
+        """Outputs of the first n models of a population; build() them first."""
+        rows = self.rows[name]
+        if any(i not in rows for i in range(n_models)):
+            raise RuntimeError(f"reference cache {self.dir} lacks {name} models below {n_models}: build it first (make references)")
+        return PopulationOutputs.from_rows([rows[i] for i in range(n_models)])
+
     def load(self, n_models: int) -> References:
         """The original and the first n retrained models; build() them first."""
-        missing = [i for i in range(n_models) if i not in self.rows]
-        if missing or not self._original_ok() or not self.manifest.get("retrain_seconds"):
+        if 0 not in self.rows[_ORIGINAL] or not self.manifest["retrain_seconds"]:
             raise RuntimeError(f"reference cache {self.dir} is incomplete: build it first (make references)")
-        rows = [self.rows[i] for i in range(n_models)]
-        original = self.manifest["original"]
+        original = self.rows[_ORIGINAL][0]
         return References(
             key=self.spec.key(),
-            original_state=load_state_dict_bytes((self.dir / "original.pt").read_bytes()),
+            original_state=load_state_dict_bytes(self._weights_path(_ORIGINAL, 0).read_bytes()),
             original=ModelOutputs(
                 original["retain_accuracy"],
                 original["test_accuracy"],
                 original["forget_accuracy"],
                 np.array(original["forget_statistic"]),
+                np.array(original["test_statistic"]),
             ),
-            seeds=_column(rows, "seed"),
+            retrained=self.population("retrained", n_models),
             retrain_seconds=np.array(self.manifest["retrain_seconds"]),
-            retain_accuracy=_column(rows, "retain_accuracy"),
-            test_accuracy=_column(rows, "test_accuracy"),
-            forget_accuracy=_column(rows, "forget_accuracy"),
-            forget_statistic=np.array([r["forget_statistic"] for r in rows], dtype=np.float64).reshape(n_models, -1),
             hardware=self.manifest["hardware"],
         )
-
-
-def _column(rows: list[dict], name: str) -> np.ndarray:
-    return np.array([row[name] for row in rows])
-
-
-def _model_path(index: int) -> str:
-    return f"models/{index:04d}.pt"
-

@@ -18,6 +18,38 @@ class ModelOutputs:
     test_accuracy: float
     forget_accuracy: float
     forget_statistic: np.ndarray  # float64 [E], logit-scaled confidence per forget example
+    test_statistic: np.ndarray  # float64 [T], the same per test example (for the population attack)
+
+    def to_row(self) -> dict:
+        """Plain values for a Parquet row or JSON."""
+        return {
+            "retain_accuracy": self.retain_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "forget_accuracy": self.forget_accuracy,
+            "forget_statistic": self.forget_statistic.tolist(),
+            "test_statistic": self.test_statistic.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class PopulationOutputs:
+    """ModelOutputs of N models of one kind (unlearned, retrained, ...), stacked."""
+
+    retain_accuracy: np.ndarray  # [N]
+    test_accuracy: np.ndarray  # [N]
+    forget_accuracy: np.ndarray  # [N]
+    forget_statistic: np.ndarray  # float64 [N, E]
+    test_statistic: np.ndarray  # float64 [N, T]
+
+    @classmethod
+    def from_rows(cls, rows: list[dict]) -> "PopulationOutputs":
+        def column(name: str) -> np.ndarray:
+            return np.array([row[name] for row in rows], dtype=np.float64)
+
+        return cls(*(column(name) for name in ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic")))
+
+    def __len__(self) -> int:
+        return len(self.retain_accuracy)
 
 
 @torch.no_grad()
@@ -34,9 +66,11 @@ def accuracy(logits: np.ndarray, labels: torch.Tensor) -> float:
 def evaluate(model: nn.Module, data: BenchmarkData) -> ModelOutputs:
     """Accuracies on retain, test and forget, and the statistic the metric attacks."""
     forget_logits = predict_logits(model, data.forget)
+    test_logits = predict_logits(model, data.test)
     return ModelOutputs(
         retain_accuracy=accuracy(predict_logits(model, data.retain), data.retain.labels),
-        test_accuracy=accuracy(predict_logits(model, data.test), data.test.labels),
+        test_accuracy=accuracy(test_logits, data.test.labels),
         forget_accuracy=accuracy(forget_logits, data.forget.labels),
         forget_statistic=logit_scaled_confidence(forget_logits, data.forget.labels.numpy()),
+        test_statistic=logit_scaled_confidence(test_logits, data.test.labels.numpy()),
     )

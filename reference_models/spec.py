@@ -5,7 +5,7 @@ import hashlib
 import json
 
 # Bump when the meaning of cached files changes, so old caches are never reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def reference_cache(tmp_path_factory) -> Path:
 def score_cli(reference_cache, tmp_path):
     """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None)."""
 
-    def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None):
+    def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None, bootstrap: int = 0):
         out = out or tmp_path / "out"
         ledger = ledger or tmp_path / "ledgers"
         result = run_cli(
@@ -46,6 +46,8 @@ def score_cli(reference_cache, tmp_path):
             "--ledger-dir", str(ledger),
             "--out", str(out),
             "--quiet",
+            "--bootstrap", str(bootstrap),
+            "--mia-models", "4",
             *extra,
         )
         path = out / "score.json"

@@ -40,16 +40,17 @@ def test_every_field_changes_the_key(quick_spec):
 def test_resumes_and_reuses_the_first_models(quick_spec, tmp_path):
     cache = ReferenceCache(tmp_path, quick_spec)
     cache.build(2, jobs=1, progress=False)
-    first = {p.name: p.stat().st_mtime_ns for p in (cache.dir / "models").iterdir()}
+    first = {p.name: p.stat().st_mtime_ns for p in (cache.dir / "retrained").iterdir()}
     small = ReferenceCache(tmp_path, quick_spec).load(2)
 
     bigger = ReferenceCache(tmp_path, quick_spec)
     bigger.build(4, jobs=2, progress=False)
-    after = {p.name: p.stat().st_mtime_ns for p in (cache.dir / "models").iterdir()}
+    after = {p.name: p.stat().st_mtime_ns for p in (cache.dir / "retrained").iterdir()}
     assert {k: after[k] for k in first} == first  # the first two were not retrained
     refs = ReferenceCache(tmp_path, quick_spec).load(4)
-    np.testing.assert_array_equal(refs.forget_statistic[:2], small.forget_statistic)
-    assert len(set(refs.seeds)) == 4 and refs.forget_statistic.shape == (4, 144)
+    np.testing.assert_array_equal(refs.retrained.forget_statistic[:2], small.retrained.forget_statistic)
+    assert refs.retrained.forget_statistic.shape == (4, 144) and refs.retrained.test_statistic.shape == (4, 180)
+    assert len(np.unique(refs.retrained.forget_statistic, axis=0)) == 4  # each model its own seed
 
 
 def test_same_models_whatever_the_number_of_jobs(quick_spec, tmp_path):
@@ -57,16 +58,23 @@ def test_same_models_whatever_the_number_of_jobs(quick_spec, tmp_path):
     one.build(2, jobs=1, progress=False)
     two = ReferenceCache(tmp_path / "two", quick_spec)
     two.build(2, jobs=2, progress=False)
-    np.testing.assert_array_equal(one.load(2).forget_statistic, two.load(2).forget_statistic)
+    np.testing.assert_array_equal(one.load(2).retrained.forget_statistic, two.load(2).retrained.forget_statistic)
 
 
 def test_damaged_model_file_is_rebuilt_not_used(quick_spec, tmp_path):
     cache = ReferenceCache(tmp_path, quick_spec)
     cache.build(2, jobs=1, progress=False)
-    good = cache.load(2).forget_statistic
-    (cache.dir / "models" / "0001.pt").write_bytes(b"tampered")
+    good = cache.load(2).retrained.forget_statistic
+    (cache.dir / "retrained" / "0001.pt").write_bytes(b"tampered")
     reopened = ReferenceCache(tmp_path, quick_spec)
-    with pytest.raises(RuntimeError, match="incomplete"):
+    with pytest.raises(RuntimeError, match="build it first"):
         reopened.load(2)
     reopened.build(2, jobs=1, progress=False)
-    np.testing.assert_array_equal(ReferenceCache(tmp_path, quick_spec).load(2).forget_statistic, good)
+    np.testing.assert_array_equal(ReferenceCache(tmp_path, quick_spec).load(2).retrained.forget_statistic, good)
+
+
+def test_ceiling_population_is_separate_from_the_references(quick_spec, tmp_path):
+    cache = ReferenceCache(tmp_path, quick_spec)
+    cache.build(2, ("retrained", "ceiling"), jobs=2, progress=False)
+    retrained, ceiling = cache.population("retrained", 2), cache.population("ceiling", 2)
+    assert not np.array_equal(retrained.forget_statistic, ceiling.forget_statistic)

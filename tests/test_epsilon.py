@@ -1,101 +1,143 @@
-"""Each step of the vectorised metric against a literal, rule-by-rule reading of the spec."""
+"""Tables, counting and attacks against literal, rule-by-rule readings of the spec."""
 
 import math
 
 import numpy as np
+import pytest
 import torch
 
-from scoring.epsilon import (
-    example_epsilon,
-    interval_rule_counts,
-    official_epsilon,
-    rule_epsilon_table,
-    threshold_rule_counts,
-)
+from scoring.attacks import ATTACKS, PRESETS, interval, official_interval_grid, resolve_attacks, single_threshold
+from scoring.counting import MergedSample, key_below_linspaces
+from scoring.epsilon import estimate_epsilon
+from scoring.tables import clopper_pearson_table, empirical_table
 
 
 def _literal_rule_epsilon(tpr, fnr, fpr, tnr, delta=1e-5):
-    """Step 6 for one rule, scalar float32, exactly as worded; None when discarded."""
+    """Step 6 for one rule, scalar float32, exactly as worded; -inf when discarded."""
     f32 = np.float32
     tpr, fnr, fpr, tnr = f32(tpr), f32(fnr), f32(fpr), f32(tnr)
     if fpr + fnr == 0 and tpr + tnr == 2:
         return math.inf
     if fpr * fnr == 0:
-        return None
+        return -math.inf
     with np.errstate(divide="ignore", invalid="ignore"):
         sides = [np.log(f32(1) - f32(delta) - fpr) - np.log(fnr), np.log(f32(1) - f32(delta) - fnr) - np.log(fpr)]
     sides = [s for s in sides if not np.isnan(s)]
-    return None if not sides else max(float(max(sides)), 0.0)
+    return -math.inf if not sides else max(float(max(sides)), 0.0)
 
 
-def test_rule_table_matches_literal_rule():
+def _literal_max(pos, neg, rules):
+    """Max rule epsilon over (accepts pos, accepts neg) predicates, one rule at a time."""
+    best = -math.inf
+    for accept in rules:
+        a, b = int(accept(pos).sum()), int(accept(neg).sum())
+        n, m = len(pos), len(neg)
+        best = max(best, _literal_rule_epsilon(a / n, (n - a) / n, b / m, (m - b) / m))
+    return best
+
+
+def test_empirical_table_matches_literal_rule():
     n = 12
-    table = rule_epsilon_table(n, n)
+    table = empirical_table(n, n).reshape(n + 1, n + 1)
     for a in range(n + 1):
         for b in range(n + 1):
-            literal = _literal_rule_epsilon(a / n, (n - a) / n, b / n, (n - b) / n)
-            expected = -math.inf if literal is None else literal
-            assert table[a, b] == np.float32(expected), (a, b)
+            assert table[a, b] == np.float32(_literal_rule_epsilon(a / n, (n - a) / n, b / n, (n - b) / n)), (a, b)
 
 
-def test_rule_table_special_cases():
-    table = rule_epsilon_table(8, 8)
-    assert table[8, 0] == np.inf  # every positive in, every negative out
-    assert table[0, 0] == -np.inf  # FPR = 0 and FNR = 1: one error rate zero, discarded
-    assert table[4, 4] == 0.0  # chance level
+def test_clopper_pearson_is_conservative_and_never_infinite():
+    n = 32
+    empirical = empirical_table(n, n)
+    loose, tight = clopper_pearson_table(n, n, 0.9), clopper_pearson_table(n, n, 0.99)
+    kept = np.isfinite(empirical) & np.isfinite(loose)
+    assert np.all(loose[kept] <= empirical[kept])
+    assert np.all(tight[np.isfinite(tight)] <= loose[np.isfinite(tight)])
+    assert not np.any(tight == np.inf) and tight.max() < 50
+    # a zero error rate no longer discards a rule: perfect separation keeps a finite epsilon
+    assert empirical.reshape(n + 1, n + 1)[n, 0] == np.inf and 0 < tight.reshape(n + 1, n + 1)[n, 0] < np.inf
 
 
-def _literal_interval_counts(pos, neg):
-    width = pos.max() - pos.min()
-    lo, hi = pos.min() + width - 2, pos.max() + 2
-    counts = []
-    for right in np.linspace(lo, hi, math.ceil((hi - lo) * 100)):
-        for left in np.linspace(right - width - 2, right - width + 2, 400):
-            counts.append((((pos >= left) & (pos <= right)).sum(), ((neg >= left) & (neg <= right)).sum()))
-    return np.array(counts).T
+def test_key_below_linspaces_equals_linspace_and_searchsorted():
+    rng = np.random.default_rng(3)
+    for values in (rng.normal(0, 1, 300), rng.integers(-3, 4, 300).astype(float)):  # ties on grid points too
+        pos, neg = np.sort(values[:150]), np.sort(values[150:])
+        sample = MergedSample(pos, neg)
+        rights, starts, stops = official_interval_grid(pos)
+        lefts = np.linspace(starts, stops, 400, axis=-1)
+        expected = sample.key_by_count[np.searchsorted(sample.values, lefts, side="left")]
+        np.testing.assert_array_equal(key_below_linspaces(sample, starts, stops, 400), expected)
 
 
-def test_interval_counts_match_literal_loop():
+def test_interval_attack_equals_literal_loop():
     rng = np.random.default_rng(0)
-    pos = np.sort(rng.normal(0, 0.3, 10))
-    neg = np.sort(rng.normal(0.5, 1.0, 10))
-    a, b = interval_rule_counts(pos, neg)
-    expected_a, expected_b = _literal_interval_counts(pos, neg)
-    np.testing.assert_array_equal(a, expected_a)
-    np.testing.assert_array_equal(b, expected_b)
+    pos, neg = np.sort(rng.normal(0, 0.3, 10)), np.sort(rng.normal(0.5, 1.0, 10))
+    rights, starts, stops = official_interval_grid(pos)  # pos is the narrower here
+    rules = [lambda x, l=l, r=r: (x >= l) & (x <= r) for r, row in zip(rights, np.linspace(starts, stops, 400, axis=-1)) for l in row]
+    assert interval(pos, neg, empirical_table) == np.float32(_literal_max(pos, neg, rules))
 
 
-def test_threshold_counts_match_literal_loop_with_ties():
+def test_single_threshold_attack_equals_literal_loop_with_ties():
     pos = np.sort(np.array([0.0, 0.5, 0.5, 1.0, 2.0]))
     neg = np.sort(np.array([-1.0, 0.5, 1.0, 1.0, 1.5]))
-    a, b = threshold_rule_counts(pos, neg)
     both = np.concatenate([pos, neg])
     grid = torch.linspace(both.min(), both.max(), math.ceil((both.max() - both.min()) * 100), dtype=torch.float64).numpy()
-    np.testing.assert_array_equal(a, [(pos >= t).sum() for t in grid])
-    np.testing.assert_array_equal(b, [(neg >= t).sum() for t in grid])
+    rules = [lambda x, t=t: x >= t for t in grid]
+    assert single_threshold(pos, neg, empirical_table) == np.float32(_literal_max(pos, neg, rules))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_attacks_never_find_less_than_their_grids(seed):
+    rng = np.random.default_rng(seed)
+    n, e = 48, 12
+    draw = (lambda size: rng.integers(-4, 5, size).astype(float)) if seed % 2 else (lambda size: rng.normal(0, 1 + seed, size))
+    estimate = estimate_epsilon(draw((n, e)), draw((n, e)) + 0.3, attacks="strong")
+    assert np.all(estimate.by_attack["interval-exact"] >= estimate.by_attack["interval"])
+    assert np.all(estimate.by_attack["single-threshold-exact"] >= estimate.by_attack["single-threshold"])
+    assert np.all(estimate.epsilon == np.max(np.stack(list(estimate.by_attack.values())), axis=0))
+
+
+def test_identical_populations_give_small_epsilons():
+    rng = np.random.default_rng(1)
+    same = rng.normal(0, 1, (64, 20))
+    assert np.all(estimate_epsilon(same, same.copy(), attacks="strong").epsilon < 1e-3)
+    other = rng.normal(0, 1, (64, 20))
+    assert estimate_epsilon(same, other, attacks="strong").epsilon.mean() < 3.0
 
 
 def test_identical_constant_samples_are_undetermined_not_an_error():
-    eps, peaky, undetermined = example_epsilon(np.full(16, 3.0), np.full(16, 3.0))
-    assert (eps, peaky, undetermined) == (0.0, False, True)
+    estimate = estimate_epsilon(np.full((16, 1), 3.0), np.full((16, 1), 3.0))
+    assert (estimate.epsilon[0], estimate.peaky[0], estimate.undetermined[0]) == (0.0, False, True)
 
 
 def test_constant_unlearned_population_is_peaky():
     rng = np.random.default_rng(1)
-    eps, peaky, _ = example_epsilon(np.full(32, 2.0), rng.normal(size=32))
-    assert (eps, peaky) == (50.0, True)
+    estimate = estimate_epsilon(np.full((32, 1), 2.0), rng.normal(size=(32, 1)), attacks="strong")
+    assert estimate.peaky[0] and all(values[0] == 50 for values in estimate.by_attack.values())
 
 
 def test_separated_populations_reach_the_cap():
     rng = np.random.default_rng(2)
-    estimate = official_epsilon(rng.normal(10, 1, (32, 3)), rng.normal(0, 1, (32, 3)))
+    estimate = estimate_epsilon(rng.normal(10, 1, (32, 3)), rng.normal(0, 1, (32, 3)))
     np.testing.assert_array_equal(estimate.epsilon, np.float32(50))
 
 
-def test_rejects_mismatched_shapes():
-    try:
-        official_epsilon(np.zeros((4, 3)), np.zeros((4, 2)))
-    except ValueError as error:
-        assert "same E" in str(error)
-    else:
-        raise AssertionError("mismatched shapes were accepted")
+def test_threads_and_torch_give_the_same_numbers():
+    rng = np.random.default_rng(5)
+    u, r = rng.normal(0, 1, (128, 40)), rng.normal(0.4, 1.5, (128, 40))
+    one = estimate_epsilon(u, r, attacks="strong", jobs=1)
+    two = estimate_epsilon(u, r, attacks="strong", jobs=2)
+    on_torch = estimate_epsilon(u, r, attacks="strong", device="cpu")
+    for other in (two, on_torch):
+        for name in one.by_attack:
+            np.testing.assert_array_equal(one.by_attack[name], other.by_attack[name])
+
+
+def test_attack_names_and_errors():
+    assert resolve_attacks("official") == ("interval", "single-threshold")
+    assert set(PRESETS["strong"]) == set(ATTACKS)
+    assert resolve_attacks("gaussian-lr, interval") == ("gaussian-lr", "interval")
+    with pytest.raises(ValueError, match="unknown attacks nope"):
+        resolve_attacks("interval,nope")
+    with pytest.raises(ValueError, match="same E"):
+        estimate_epsilon(np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        estimate_epsilon(np.full((4, 1), np.nan), np.zeros((4, 1)))

@@ -1,14 +1,18 @@
-"""The official preset equals the organisers' scorer on every fixture case."""
+"""The official preset equals the organisers' scorer on every fixture case, by API and by CLI."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from scoring.epsilon import official_epsilon
+from conftest import ROOT
+from scoring.epsilon import estimate_epsilon
 from scoring.quality import forgetting_quality
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "official_metric_cases.npz"
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "official_metric_cases.npz"
 
 
 def _cases() -> list[str]:
@@ -17,14 +21,50 @@ def _cases() -> list[str]:
         return sorted({name.split("__")[0] for name in data.files})
 
 
-@pytest.mark.parametrize("case", _cases())
-def test_matches_organisers_scorer(case):
+def _case(name: str):
     with np.load(FIXTURES) as data:
-        unlearned, retrained = data[f"{case}__U"], data[f"{case}__R"]
-        expected_eps, expected_f = data[f"{case}__eps"], float(data[f"{case}__score"])
-    estimate = official_epsilon(unlearned, retrained)
-    np.testing.assert_allclose(estimate.epsilon, expected_eps.astype(np.float32), rtol=0, atol=1e-5)
+        return data[f"{name}__U"], data[f"{name}__R"], data[f"{name}__eps"].astype(np.float32), float(data[f"{name}__score"])
+
+
+@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_matches_organisers_scorer(case, device):
+    unlearned, retrained, expected_eps, expected_f = _case(case)
+    estimate = estimate_epsilon(unlearned, retrained, device=device)
+    np.testing.assert_allclose(estimate.epsilon, expected_eps, rtol=0, atol=1e-5)
     assert abs(forgetting_quality(estimate.epsilon, unlearned.shape[0]) - expected_f) <= 1e-12
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_cli_matches_organisers_scorer(case, tmp_path):
+    unlearned, retrained, expected_eps, expected_f = _case(case)
+    np.save(tmp_path / "u.npy", unlearned)
+    np.save(tmp_path / "r.npy", retrained)
+    out = tmp_path / "result.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "scoring", "forget-quality", "--unlearned", str(tmp_path / "u.npy"), "--retrained", str(tmp_path / "r.npy"), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert abs(document["forget_quality"] - expected_f) <= 1e-12
+    np.testing.assert_allclose(np.array(document["epsilons"], dtype=np.float32), expected_eps, rtol=0, atol=1e-5)
+    assert set(document["epsilon_by_attack"]) == {"interval", "single-threshold"}
+    assert (document["n_models"], document["n_examples"]) == unlearned.shape
+
+
+def test_cli_bootstrap_and_bad_input(tmp_path):
+    unlearned, retrained, _, expected_f = _case("same_dist")
+    np.save(tmp_path / "u.npy", unlearned)
+    np.save(tmp_path / "r.npy", retrained)
+    args = [sys.executable, "-m", "scoring", "forget-quality", "--retrained", str(tmp_path / "r.npy"), "--out", str(tmp_path / "o.json")]
+    ok = subprocess.run(args + ["--unlearned", str(tmp_path / "u.npy"), "--bootstrap", "5", "--attacks", "strong"], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    low, high = json.loads((tmp_path / "o.json").read_text())["forget_quality_ci95"]
+    assert 0 <= low <= high <= 1
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    bad = subprocess.run(args + ["--unlearned", str(tmp_path / "bad.npy")], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a readable .npy array" in bad.stderr
 
 
 def test_fixture_set_is_complete():

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from conftest import N_SMALL, ROOT, SUBMISSIONS
@@ -26,8 +27,8 @@ def _numbers(document: dict) -> dict:
     return {k: v for k, v in document.items() if k not in TIMING}
 
 
-def test_finetune_is_scored(score_cli):
-    result, document = score_cli(FINETUNE)
+def test_finetune_is_scored(score_cli, tmp_path):
+    result, document = score_cli(FINETUNE, bootstrap=20, out=tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert REQUIRED_KEYS <= document.keys()
     assert document["n_models"] == N_SMALL and document["runs"] == {"ok": N_SMALL, "timeout": 0, "error": 0, "invalid": 0}
@@ -41,15 +42,28 @@ def test_finetune_is_scored(score_cli):
     assert budget["verdict"] in ("pass", "fail") and budget["fraction"] == 0.2
     assert "time budget" in result.stdout and "final score" in result.stdout
 
+    low, high = document["forget_quality_ci95"]
+    assert 0 <= low <= high <= 1 and document["bootstrap_replicates"] == 20
+    assert document["final_score_ci95"][0] <= document["final_score_ci95"][1]
+    assert set(document["epsilon_by_attack"]) == {"interval", "single-threshold"}
+    assert set(document["simple_mia"]) == {"original", "unlearned", "retrained"}
+    assert 0 <= document["simple_mia"]["unlearned"]["mean"] <= 1
+    examples = pq.read_table(tmp_path / "out" / "examples.parquet")
+    assert examples.num_rows == 144
+    assert {"example", "epsilon", "epsilon_interval", "epsilon_single-threshold", "points", "median_unlearned", "median_retrained"} <= set(examples.column_names)
+    points = np.array(examples["points"])
+    assert abs(points.mean() - document["forget_quality"]) < 1e-12
+
 
 def test_ordering_identity_finetune_retrain(score_cli, tmp_path):
     scores = {}
     for name, path in [("identity", SUBMISSIONS / "identity.py"), ("finetune", FINETUNE), ("retrain", SUBMISSIONS / "retrain.py")]:
-        result, document = score_cli(path, out=tmp_path / name)
+        result, document = score_cli(path, "--ceiling", out=tmp_path / name)
         assert result.returncode == 0, result.stderr
         scores[name] = document["forget_quality"]
     assert scores["identity"] == 0.0
     assert scores["retrain"] > scores["finetune"]
+    assert document["forget_quality_ceiling"] > scores["finetune"]
 
 
 def test_failures_are_recorded_and_policy_applies(score_cli, tmp_path):
@@ -89,6 +103,7 @@ def _score_args(submission: Path, cache: Path, ledger: Path, out: Path, jobs: in
     return [
         sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(N_SMALL),
         "--cache-dir", str(cache), "--ledger-dir", str(ledger), "--out", str(out), "--jobs", str(jobs), "--quiet",
+        "--bootstrap", "10", "--mia-models", "4",
     ]
 
 

@@ -1,0 +1,139 @@
+"""Membership attacks on one forget example, each a family of decision rules.
+
+An attack sees the example's statistic under the positive and the negative
+population (sorted; "positive" is the one with the larger median, step 2 of
+official-metric.md) and returns the largest rule epsilon it finds, looked up
+in a `scoring.tables` table: -inf when every rule was discarded, +inf for a
+perfect separation.
+
+- `interval`, `single-threshold`: the official grids (steps 4 and 5).
+- `interval-exact`, `single-threshold-exact`: the same rule families with a
+  threshold at every distinct sample value, the supremum the grids
+  approximate: any grid rule accepts the same values as one of these, so
+  they never find less.
+- `gaussian-lr`: a Gaussian fitted to each population and every threshold on
+  the likelihood ratio, the per-example parametric attack of Hayes et al.
+  2024 ("Inexact unlearning needs more careful evaluations") in its simplest
+  form. It accepts an interval or the complement of one.
+"""
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+from scoring.counting import MergedSample, key_below_linspaces, scratch
+
+TableFor = Callable[[int, int], np.ndarray]
+Attack = Callable[[np.ndarray, np.ndarray, TableFor], float]
+
+_MARGIN = 2.0
+LEFTS_PER_RIGHT = 400
+_GRID_PER_UNIT = 100
+
+
+def _best(table: np.ndarray, index: np.ndarray) -> float:
+    """Largest table value over rules.
+
+    A negative index is a rule that accepts nothing; clipping sends it to
+    cell (0, 0), which is such a rule.
+    """
+    values = np.take(table, index, mode="clip", out=scratch("epsilons", index.size, np.float32).reshape(index.shape))
+    return float(values.max(initial=-np.inf))
+
+
+def narrow_first(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4: the interval attacks treat the narrower sample as positive (ties: neg)."""
+    return (neg, pos) if pos[-1] - pos[0] >= neg[-1] - neg[0] else (pos, neg)
+
+
+def official_interval_grid(narrow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Right thresholds [K] and, per right, the start and stop of its 400 left thresholds.
+
+    The organisers' lefts are np.linspace(start, stop, 400) for each right.
+    """
+    width = narrow[-1] - narrow[0]
+    lo = narrow[0] + width - _MARGIN
+    hi = narrow[-1] + _MARGIN
+    rights = np.linspace(lo, hi, math.ceil((hi - lo) * _GRID_PER_UNIT))
+    return rights, rights - width - _MARGIN, rights - width + _MARGIN
+
+
+def official_threshold_grid(values: np.ndarray) -> np.ndarray:
+    """Single thresholds over the range of both samples, with torch's linspace rounding."""
+    lo, hi = float(values.min()), float(values.max())
+    return torch.linspace(lo, hi, math.ceil((hi - lo) * _GRID_PER_UNIT), dtype=torch.float64).numpy()
+
+
+def interval(pos: np.ndarray, neg: np.ndarray, table_for: TableFor) -> float:
+    """Accept left <= x <= right on the official grid."""
+    narrow, wide = narrow_first(pos, neg)
+    sample = MergedSample(narrow, wide)
+    rights, left_starts, left_stops = official_interval_grid(narrow)
+    index = key_below_linspaces(sample, left_starts, left_stops, LEFTS_PER_RIGHT)
+    np.subtract(sample.key_at_most(rights)[:, None], index, out=index)
+    return _best(table_for(len(narrow), len(wide)), index)
+
+
+def single_threshold(pos: np.ndarray, neg: np.ndarray, table_for: TableFor) -> float:
+    """Accept x >= t on the official grid."""
+    sample = MergedSample(pos, neg)
+    index = sample.key_all - sample.key_below(official_threshold_grid(sample.values))
+    return _best(table_for(len(pos), len(neg)), index)
+
+
+def interval_exact(pos: np.ndarray, neg: np.ndarray, table_for: TableFor) -> float:
+    """Accept left <= x <= right for every pair of distinct sample values."""
+    narrow, wide = narrow_first(pos, neg)
+    sample = MergedSample(narrow, wide)
+    distinct = np.unique(sample.values)
+    index = sample.key_at_most(distinct)[None, :] - sample.key_below(distinct)[:, None]
+    return _best(table_for(len(narrow), len(wide)), index)
+
+
+def single_threshold_exact(pos: np.ndarray, neg: np.ndarray, table_for: TableFor) -> float:
+    """Accept x >= t for every distinct sample value t."""
+    sample = MergedSample(pos, neg)
+    index = sample.key_all - sample.key_below(np.unique(sample.values))
+    return _best(table_for(len(pos), len(neg)), index)
+
+
+def _gaussian_log_density(x: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    mean = sample.mean()
+    std = max(sample.std(), 1e-12 * (1.0 + abs(mean)))  # a constant sample is a very narrow Gaussian
+    return -0.5 * ((x - mean) / std) ** 2 - math.log(std)
+
+
+def gaussian_lr(pos: np.ndarray, neg: np.ndarray, table_for: TableFor) -> float:
+    """Accept when the Gaussian likelihood ratio (positive over negative) is >= t, for every t."""
+    def ratio(x: np.ndarray) -> np.ndarray:
+        return _gaussian_log_density(x, pos) - _gaussian_log_density(x, neg)
+
+    return single_threshold_exact(np.sort(ratio(pos)), np.sort(ratio(neg)), table_for)
+
+
+ATTACKS: dict[str, Attack] = {
+    "interval": interval,
+    "single-threshold": single_threshold,
+    "interval-exact": interval_exact,
+    "single-threshold-exact": single_threshold_exact,
+    "gaussian-lr": gaussian_lr,
+}
+PRESETS: dict[str, tuple[str, ...]] = {
+    "official": ("interval", "single-threshold"),
+    "strong": tuple(ATTACKS),
+}
+
+
+def resolve_attacks(choice: str) -> tuple[str, ...]:
+    """A preset name, or attack names separated by commas."""
+    if choice in PRESETS:
+        return PRESETS[choice]
+    names = tuple(name.strip() for name in choice.split(",") if name.strip())
+    unknown = [name for name in names if name not in ATTACKS]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown attacks {', '.join(unknown) or repr(choice)}; presets: {', '.join(PRESETS)}; attacks: {', '.join(ATTACKS)}"
+        )
+    return names

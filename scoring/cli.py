@@ -1,0 +1,88 @@
+"""`python -m scoring forget-quality`: the metric on saved arrays, without the harness.
+
+Exit codes: 0 computed, 2 bad arguments or input.
+"""
+
+import argparse
+import json
+import os
+from functools import partial
+from pathlib import Path
+import sys
+
+import numpy as np
+
+from scoring.attacks import resolve_attacks
+from scoring.bootstrap import bootstrap
+from scoring.epsilon import estimate_epsilon
+from scoring.quality import forgetting_quality
+from scoring.tables import RATES
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scoring", description="Forgetting quality of saved statistics")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fq = commands.add_parser("forget-quality", help="F and per-example epsilon from two [N, E] .npy arrays")
+    fq.add_argument("--unlearned", type=Path, required=True, help="float [N, E] logit-scaled confidences of the unlearned models")
+    fq.add_argument("--retrained", type=Path, required=True, help="the same for the models retrained from scratch")
+    fq.add_argument("--attacks", default="official", help="official, strong, or attack names separated by commas")
+    fq.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
+    fq.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
+    fq.add_argument("--bootstrap", type=int, default=0, metavar="B", help="bootstrap replicates for a 95%% interval (0: none)")
+    fq.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    fq.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)), help="threads")
+    fq.add_argument("--device", default=None, help="torch device for the grid attacks, e.g. cuda (default: numpy on CPU)")
+    fq.add_argument("--out", type=Path, required=True, help="where to write result.json")
+    return parser
+
+
+def _load(path: Path, name: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--{name} {path}: not a readable .npy array ({error})") from None
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"--{name} {path}: expected a numeric [N, E] array, got shape {array.shape} of {array.dtype}")
+    return array.astype(np.float64)
+
+
+def forget_quality_document(args: argparse.Namespace) -> dict:
+    unlearned = _load(args.unlearned, "unlearned")
+    retrained = _load(args.retrained, "retrained")
+    resolve_attacks(args.attacks)  # fail early on a misspelt attack
+    epsilon_of = partial(estimate_epsilon, attacks=args.attacks, rates=args.rates, confidence=args.confidence, jobs=args.jobs, device=args.device)
+    estimate = epsilon_of(unlearned, retrained)
+    n_models = min(len(unlearned), len(retrained))
+    document = {
+        "forget_quality": forgetting_quality(estimate.epsilon, n_models),
+        "n_models": n_models,
+        "n_examples": int(unlearned.shape[1]),
+        "attacks": args.attacks,
+        "rates": args.rates,
+        "epsilons": estimate.epsilon.tolist(),
+        "epsilon_by_attack": {name: values.tolist() for name, values in estimate.by_attack.items()},
+        "peaky_examples": int(estimate.peaky.sum()),
+        "undetermined_examples": int(estimate.undetermined.sum()),
+    }
+    if args.rates == "clopper-pearson":
+        document["confidence"] = args.confidence
+    if args.bootstrap:
+        result = bootstrap(unlearned, retrained, lambda u, r: epsilon_of(u, r).epsilon, replicates=args.bootstrap, seed=args.seed)
+        document["forget_quality_ci95"] = list(result.forget_quality_ci95)
+        document["bootstrap_replicates"] = result.replicates
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        document = forget_quality_document(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"F = {document['forget_quality']:.6f} over {document['n_examples']} examples, N = {document['n_models']}; written {args.out}")
+    return EXIT_OK
