@@ -1,7 +1,8 @@
 """Command line: `python -m harness score|references ...`.
 
 Exit codes: 0 scored (or references built), 2 bad arguments or input,
-3 the submission failed (some runs failed and --allow-failures was not given).
+3 the submission failed (some runs failed and --allow-failures was not given),
+4 the reference cache is damaged and --no-rebuild was given.
 """
 
 import argparse
@@ -13,10 +14,11 @@ from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
+from reference_models.cache import CacheDamaged
 from scoring.attacks import resolve_attacks
 from scoring.tables import RATES
 
-EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED, EXIT_CACHE_DAMAGED = 0, 2, 3, 4
 _MIN_MODELS = 3
 
 
@@ -26,6 +28,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel workers (default: one per core)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"), help="reference cache root")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-rebuild", action="store_true", help="stop on damaged reference files instead of retraining them")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
     score_cmd.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     score_cmd.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
+    score_cmd.add_argument("--memory-gb", type=float, default=8.0, help="address space a run may use on top of the worker's own (default 8)")
     score_cmd.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
     score_cmd.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     score_cmd.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
@@ -56,30 +60,28 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.n_models < _MIN_MODELS:
-        return _usage_error(f"--n-models must be at least {_MIN_MODELS} (the metric compares populations of models)")
-    if args.jobs < 1:
-        return _usage_error("--jobs must be at least 1")
-    spec = get_benchmark(args.benchmark)
-    if args.command == "references":
-        settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet)
-        reference_cache(spec, settings)
-        print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
-        return EXIT_OK
+def _score_argument_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the score command's arguments, if anything."""
     if not args.submission.is_file():
-        return _usage_error(f"submission {args.submission} does not exist or is not a file")
+        return f"submission {args.submission} does not exist or is not a file"
     if not 0 < args.budget_fraction:
-        return _usage_error("--budget-fraction must be positive")
+        return "--budget-fraction must be positive"
     if args.bootstrap == 1 or args.bootstrap < 0:
-        return _usage_error("--bootstrap must be 0 (none) or at least 2 replicates")
+        return "--bootstrap must be 0 (none) or at least 2 replicates"
     if not 0.5 <= args.confidence < 1:
-        return _usage_error("--confidence must be in [0.5, 1)")
+        return "--confidence must be in [0.5, 1)"
+    if not args.memory_gb > 0:
+        return "--memory-gb must be positive"
+    if args.mia_models < 1:
+        return "--mia-models must be at least 1"
     try:
         resolve_attacks(args.attacks)
     except ValueError as error:
-        return _usage_error(str(error))
+        return str(error)
+    return None
+
+
+def _score_settings(args: argparse.Namespace) -> ScoreSettings:
     metric = MetricSettings(
         attacks=args.attacks,
         rates=args.rates,
@@ -90,19 +92,46 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         progress=not args.quiet,
     )
-    settings = ScoreSettings(
+    return ScoreSettings(
         n_models=args.n_models,
         jobs=args.jobs,
         budget_fraction=args.budget_fraction,
         timeout_s=args.timeout,
         allow_failures=args.allow_failures,
         ceiling=args.ceiling,
+        memory_gb=args.memory_gb,
+        rebuild=not args.no_rebuild,
         cache_dir=args.cache_dir,
         ledger_dir=args.ledger_dir,
         progress=not args.quiet,
         metric=metric,
     )
-    document = score(args.submission, spec, args.out, settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.n_models < _MIN_MODELS:
+        return _usage_error(f"--n-models must be at least {_MIN_MODELS} (the metric compares populations of models)")
+    if args.jobs < 1:
+        return _usage_error("--jobs must be at least 1")
+    spec = get_benchmark(args.benchmark)
+    if args.command == "references":
+        settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet, rebuild=not args.no_rebuild)
+        try:
+            reference_cache(spec, settings)
+        except CacheDamaged as damaged:
+            print(f"error: {damaged}", file=sys.stderr)
+            return EXIT_CACHE_DAMAGED
+        print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
+        return EXIT_OK
+    error = _score_argument_error(args)
+    if error:
+        return _usage_error(error)
+    try:
+        document = score(args.submission, spec, args.out, _score_settings(args))
+    except CacheDamaged as damaged:
+        print(f"error: {damaged}", file=sys.stderr)
+        return EXIT_CACHE_DAMAGED
     print(summary(document))
     print(f"written {args.out / 'score.json'}")
     return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED

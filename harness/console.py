@@ -25,9 +25,9 @@ def summary(document: dict) -> str:
         f"submission       {document['submission']}",
         f"runs             N = {document['n_models']}: " + ", ".join(f"{runs[s]} {s}" for s in runs),
     ]
-    for status, message in document["failures"].items():
-        first_line = message.strip().splitlines()[-1] if message.strip() else ""
-        lines.append(f"first {status:<10} {first_line}")
+    for failure_class, entry in document["failures"].items():
+        lines.append(f"{failure_class:<16} {entry['count']} run(s); the first:")
+        lines += ["    " + line for line in entry["first_message"].strip().splitlines()]
     if document["final_score"] is None:
         lines.append("score            none: runs failed (see score.json 'failures'; --allow-failures scores the rest)")
     else:

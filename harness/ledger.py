@@ -6,9 +6,13 @@ after every run (rows in finishing order): a killed harness loses at most the ru
 one skips every run already recorded.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import threading
+
+from filelock import FileLock
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,6 +27,7 @@ class RunRecord:
     run_id: int
     seed: int
     status: str
+    failure_class: str | None  # see harness.failures; None for ok
     message: str
     unlearn_seconds: float | None
     retain_accuracy: float | None
@@ -37,6 +42,7 @@ _SCHEMA = pa.schema(
         ("run_id", pa.int64()),
         ("seed", pa.int64()),
         ("status", pa.string()),
+        ("failure_class", pa.string()),
         ("message", pa.string()),
         ("unlearn_seconds", pa.float64()),
         ("retain_accuracy", pa.float64()),
@@ -56,6 +62,16 @@ class RunLedger:
         self._lock = threading.Lock()
         self._table = pq.read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
         self.records = {row["run_id"]: RunRecord(**row) for row in self._table.to_pylist()}
+
+    @classmethod
+    @contextmanager
+    def open(cls, root: Path, submission_sha256: str, benchmark_key: str) -> Iterator["RunLedger"]:
+        """The ledger, read and held under its lock: a second harness scoring the
+        same submission waits, then finds the first one's runs done."""
+        path = Path(root) / benchmark_key / f"{submission_sha256[:32]}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            yield cls(root, submission_sha256, benchmark_key)
 
     def pending(self, n_runs: int) -> list[int]:
         return [i for i in range(n_runs) if i not in self.records]

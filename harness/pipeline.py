@@ -36,6 +36,8 @@ class ScoreSettings:
     timeout_s: float | None = None  # None: derived from the budget
     allow_failures: bool = False
     ceiling: bool = False  # also score N more retrained models: the best F reachable at this N
+    memory_gb: float = 8.0  # address space a run may add to the worker's
+    rebuild: bool = True  # retrain damaged reference files (False: stop with CacheDamaged)
     cache_dir: Path = Path(".cache/references")
     ledger_dir: Path = Path(".cache/ledgers")
     progress: bool = True
@@ -46,8 +48,17 @@ def reference_cache(spec: BenchmarkSpec, settings: ScoreSettings) -> ReferenceCa
     """The cache with the original, N references and, if asked for, N ceiling models built."""
     cache = ReferenceCache(settings.cache_dir, spec)
     populations = ("retrained", "ceiling") if settings.ceiling else ("retrained",)
-    cache.build(settings.n_models, populations, jobs=settings.jobs, progress=settings.progress)
+    cache.build(settings.n_models, populations, jobs=settings.jobs, progress=settings.progress, rebuild=settings.rebuild)
     return cache
+
+
+def hidden_from_worker(submission: Path, out_dir: Path, settings: ScoreSettings) -> tuple[Path, ...]:
+    """Folders a submission must not read: the references, the ledgers, the results,
+    and its own folder (other submissions), unless that folder holds the harness itself."""
+    project = Path(__file__).resolve().parent.parent
+    folders = [settings.cache_dir, settings.ledger_dir, out_dir, submission.parent]
+    resolved = {folder.resolve() for folder in folders}
+    return tuple(sorted(f for f in resolved if f != project and f not in project.parents))
 
 
 def _retrain_seconds(spec: BenchmarkSpec, references: References, jobs: int) -> tuple[np.ndarray, str]:
@@ -70,18 +81,20 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     data = load_benchmark_data(spec)
     setup = WorkerSetup(
         submission=str(submission.resolve()),
+        source=source.decode("utf-8", errors="replace"),
         spec=spec,
         original_weights=state_dict_bytes(references.original_state),
         retain=data.retain,
         forget=data.forget,
         validation=data.validation,
+        memory_bytes=int(settings.memory_gb * (1 << 30)),
     )
-    ledger = RunLedger(settings.ledger_dir, sha256, spec.key())
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = RunPlan(n_runs=settings.n_models, jobs=settings.jobs, timeout_s=timeout_s)
-    run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
+    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, out_dir, settings))
+    with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
+        run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
+        records = ledger.first(settings.n_models)
 
-    records = ledger.first(settings.n_models)
     unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
     budget = time_budget(unlearn_seconds, retrain_seconds, settings.budget_fraction, retrain_timed)
     scorer = Scorer(references, settings.metric)

@@ -37,12 +37,14 @@ class MetricSettings:
     progress: bool = True
 
 
-def _first_messages(records: list[RunRecord]) -> dict[str, str]:
-    first: dict[str, str] = {}
+def _failures(records: list[RunRecord]) -> dict[str, dict]:
+    """Per failure class: how many runs, and the first one's message."""
+    found: dict[str, dict] = {}
     for record in records:
-        if record.status != "ok":
-            first.setdefault(record.status, record.message)
-    return first
+        if record.failure_class is not None:
+            entry = found.setdefault(record.failure_class, {"count": 0, "first_message": record.message})
+            entry["count"] += 1
+    return found
 
 
 def _versions() -> dict[str, str]:
@@ -157,7 +159,7 @@ def score_document(
         "submission_sha256": submission_sha256,
         "n_models": len(records),
         "runs": {status: counts.get(status, 0) for status in STATUSES},
-        "failures": _first_messages(records),
+        "failures": _failures(records),
         "time_budget": budget.to_dict(),
         "versions": _versions(),
     }

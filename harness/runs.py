@@ -8,8 +8,9 @@ from pathlib import Path
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from harness import failures
 from harness.ledger import RunLedger, RunRecord
-from harness.sandbox import RunOutcome, SandboxWorker, SetupFailed
+from harness.sandbox import RunOutcome, SandboxWorker, SetupFailed, CappedLog
 from harness.weights import InvalidWeights, model_from_weights
 from harness.worker import WorkerSetup
 from reference_models.datasets import BenchmarkData
@@ -25,6 +26,7 @@ class RunPlan:
     n_runs: int
     jobs: int
     timeout_s: float
+    hidden: tuple[Path, ...] = ()  # folders the worker must not see (cache, ledgers, results, the submission's)
 
 
 def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
@@ -36,13 +38,17 @@ def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunO
     """Turn a worker's answer into a ledger row, evaluating the weights ourselves."""
     base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=outcome.seconds)
     empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None)
-    if outcome.status != "ok":
-        return RunRecord(**base, status=outcome.status, message=outcome.message, **empty)
+
+    def failed(failure_class: str, message: str) -> RunRecord:
+        return RunRecord(**base, status=failures.STATUS[failure_class], failure_class=failure_class, message=message, **empty)
+
+    if outcome.failure_class is not None:
+        return failed(outcome.failure_class, outcome.message)
     try:
         model = model_from_weights(spec, outcome.weights)
     except InvalidWeights as error:
-        return RunRecord(**base, status="invalid", message=f"run {run_id}: {error}", **empty)
-    return RunRecord(**base, status="ok", message="", **evaluate(model, data).to_row())
+        return failed(failures.INVALID_OUTPUT, failures.message(failures.INVALID_OUTPUT, run_id, str(error)))
+    return RunRecord(**base, status="ok", failure_class=None, message="", **evaluate(model, data).to_row())
 
 
 class _Driver:
@@ -50,7 +56,8 @@ class _Driver:
 
     def __init__(self, setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, bar: tqdm):
         self.setup, self.data, self.ledger, self.plan, self.bar = setup, data, ledger, plan, bar
-        self.log = open(log_path, "ab")
+        self.log_file = open(log_path, "ab")
+        self.log = CappedLog(self.log_file)
         self.todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for run_id in ledger.pending(plan.n_runs):
             self.todo.put(run_id)
@@ -70,11 +77,12 @@ class _Driver:
                     return
                 if self.setup_error is None and (worker is None or not worker.alive):
                     try:
-                        worker = SandboxWorker(self.setup, self.log)
+                        worker = SandboxWorker(self.setup, self.log, list(self.plan.hidden))
                     except SetupFailed as error:
                         self.setup_error = f"the submission could not be imported:\n{error}"
                 if self.setup_error is not None:
-                    self._finish(run_id, RunOutcome("error", self.setup_error, None, b""))
+                    message = failures.message(failures.IMPORT_ERROR, run_id, self.setup_error)
+                    self._finish(run_id, RunOutcome(failures.IMPORT_ERROR, message, None, b""))
                     continue
                 seed = run_seed(self.setup.spec, run_id)
                 self._finish(run_id, worker.run(run_id, seed, self.plan.timeout_s))
@@ -83,7 +91,7 @@ class _Driver:
                 worker.close()
 
     def close(self) -> None:
-        self.log.close()
+        self.log_file.close()
 
 
 def run_submission(

@@ -2,7 +2,8 @@
 
 One worker process serves many runs, because starting one costs seconds of
 imports. A run that overruns its hard timeout, or a worker that dies, costs
-that worker: it is killed and the next run starts a new one.
+that worker: it is killed with everything it started, and the next run
+starts a new one. What the submission prints is kept in a log, up to a cap.
 """
 
 from dataclasses import dataclass
@@ -10,16 +11,18 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
 
-from harness import protocol
+from harness import failures, protocol
+from harness.isolation import worker_command
 from harness.worker import WorkerSetup
 
 _SETUP_TIMEOUT_S = 300.0
+_LOG_CAP_BYTES = 10 << 20
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,39 +32,61 @@ class SetupFailed(Exception):
 
 @dataclass(frozen=True)
 class RunOutcome:
-    status: str  # ok, error, invalid, timeout
+    failure_class: str | None  # None when the run succeeded
     message: str
     seconds: float | None
     weights: bytes
 
 
+class CappedLog:
+    """Copies a worker's output into the submission log, up to a shared cap."""
+
+    def __init__(self, log: BinaryIO):
+        self.log = log
+        self.lock = threading.Lock()
+        self.written = 0
+
+    def drain(self, stream: BinaryIO) -> None:
+        for chunk in iter(lambda: stream.read1(1 << 16), b""):
+            with self.lock:
+                room = _LOG_CAP_BYTES - self.written
+                if room > 0:
+                    self.log.write(chunk[:room])
+                    self.log.flush()
+                    if len(chunk) > room:
+                        self.log.write(f"\n[harness: log capped at {_LOG_CAP_BYTES >> 20} MiB]\n".encode())
+                self.written += len(chunk)
+
+
 class SandboxWorker:
     """One worker process running one submission, run after run."""
 
-    def __init__(self, setup: WorkerSetup, log: BinaryIO):
+    def __init__(self, setup: WorkerSetup, log: CappedLog, hidden: list[Path]):
         self._workdir = tempfile.TemporaryDirectory(prefix="unlearning-run-")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(_PROJECT_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": str(setup.threads),
             "MKL_NUM_THREADS": str(setup.threads),
             "HOME": self._workdir.name,
         }
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "harness.worker"],
+            worker_command(Path(self._workdir.name), hidden),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=log,
+            stderr=subprocess.PIPE,
             cwd=self._workdir.name,
             env=env,
             start_new_session=True,
         )
+        threading.Thread(target=log.drain, args=(self._process.stderr,), daemon=True).start()
         try:
             protocol.send(self._process.stdin, {"type": "setup"}, pickle.dumps(setup))
             header, _ = protocol.receive(self._process.stdout.fileno(), time.monotonic() + _SETUP_TIMEOUT_S)
-        except (protocol.ChannelClosed, protocol.ChannelTimeout, BrokenPipeError) as error:
-            self.close()
-            raise SetupFailed(f"the worker died while importing the submission ({type(error).__name__}); see the log") from None
+        except (protocol.ChannelClosed, protocol.ChannelTimeout, BrokenPipeError):
+            code = self.close(grace_s=5.0)
+            raise SetupFailed(f"the worker died while importing the submission: {failures.describe_exit(code)}") from None
         if header.get("type") != "ready":
             self.close()
             raise SetupFailed(str(header.get("message", "the submission could not be set up")))
@@ -73,28 +98,37 @@ class SandboxWorker:
             header, payload = protocol.receive(self._process.stdout.fileno(), time.monotonic() + timeout_s)
         except protocol.ChannelTimeout:
             self.close()
-            return RunOutcome("timeout", f"run {run_id} exceeded the hard timeout of {timeout_s:.1f} s", None, b"")
+            what = f"exceeded the hard timeout of {timeout_s:.1f} s and was stopped"
+            return RunOutcome(failures.TIMEOUT, failures.message(failures.TIMEOUT, run_id, what), None, b"")
         except (protocol.ChannelClosed, BrokenPipeError):
-            code = self.close()
-            return RunOutcome("error", f"run {run_id}: the worker process died (exit code {code})", None, b"")
-        if header.get("type") != "result" or header.get("run_id") != run_id:
+            what = f"the worker process died without answering: {failures.describe_exit(self.close(grace_s=5.0))}"
+            return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, b"")
+        answer = header.get("class")
+        if header.get("type") != "result" or header.get("run_id") != run_id or answer not in ("ok", failures.EXCEPTION, failures.INVALID_OUTPUT):
             self.close()
-            return RunOutcome("error", f"run {run_id}: the worker answered out of protocol", None, b"")
-        return RunOutcome(
-            status=str(header["status"]),
-            message=str(header.get("message", "")),
-            seconds=float(header["seconds"]),
-            weights=payload,
-        )
+            what = "the worker answered out of protocol (did the submission write to the harness's channel?)"
+            return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, b"")
+        seconds = float(header["seconds"])
+        if answer == "ok":
+            return RunOutcome(None, "", seconds, payload)
+        return RunOutcome(answer, failures.message(answer, run_id, str(header.get("message", ""))), seconds, b"")
 
     @property
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def close(self) -> int | None:
-        """Kill the worker's whole process group and clean its directory; its exit code."""
+    def close(self, grace_s: float = 0.0) -> int | None:
+        """Kill the worker's whole process group and clean its directory; its exit code.
+
+        A worker that is already dying gets `grace_s` to exit by itself, so
+        that its own exit code, not our kill, says what happened.
+        """
         try:
-            os.killpg(self._process.pid, signal.SIGKILL)  # children the submission forked too
+            self._process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)  # children the submission started too
         except ProcessLookupError:
             pass
         code = self._process.wait()

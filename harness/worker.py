@@ -1,21 +1,23 @@
 """The sandbox worker: the only process that imports participant code.
 
-Started by `harness.sandbox` as `python -m harness.worker`. It reads one setup
-message (original weights, retain, forget and validation data: never the test
-set or the references), imports the submission, then serves run requests one
-after another: each run gets a fresh copy of the original model and loaders
-seeded for that run, and answers with the returned weights.
+Started by `harness.sandbox` as `python -m harness.worker` (inside the
+namespaces of `harness.isolation` where possible). It reads one setup message
+(the submission's source, the original weights, retain, forget and validation
+data: never the test set or the references), limits its own address space,
+runs the submission's source, then serves run requests one after another:
+each run gets a fresh copy of the original model and loaders seeded for that
+run, and answers with the returned weights.
 
 The protocol runs over private duplicates of stdin and stdout; the
 participant's prints go to stderr, which the harness keeps as a log.
 """
 
 from dataclasses import dataclass
-import importlib.util
 import inspect
 import os
 import pickle
 import random
+import resource
 import sys
 import time
 import traceback
@@ -40,23 +42,23 @@ _TRACEBACK_LINES = 12
 class WorkerSetup:
     """Everything a worker may know: sent once, by the trusted parent."""
 
-    submission: str
+    submission: str  # the file's path, for tracebacks; its folder may be hidden
+    source: str
     spec: BenchmarkSpec
     original_weights: bytes
     retain: LabelledTensors
     forget: LabelledTensors
     validation: LabelledTensors
     threads: int = 1
+    memory_bytes: int = 8 << 30
 
 
-def load_submission(path: str) -> Callable:
-    """Import the file and return its `unlearning` function, checking its signature."""
-    spec = importlib.util.spec_from_file_location("submission", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}: not a Python file")
-    module: ModuleType = importlib.util.module_from_spec(spec)
+def load_submission(path: str, source: str) -> Callable:
+    """Run the submission's source as module `submission`; its `unlearning`, signature checked."""
+    module = ModuleType("submission")
+    module.__file__ = path
     sys.modules["submission"] = module
-    spec.loader.exec_module(module)
+    exec(compile(source, path, "exec"), module.__dict__)
     unlearning = getattr(module, "unlearning", None)
     if not callable(unlearning):
         raise AttributeError(f"{path} defines no function unlearning(net, retain, forget, validation)")
@@ -65,6 +67,14 @@ def load_submission(path: str) -> Callable:
     except TypeError as error:
         raise TypeError(f"unlearning must accept (net, retain, forget, validation): {error}") from None
     return unlearning
+
+
+def _limit_memory(extra_bytes: int) -> None:
+    """Cap the address space at what the worker maps now (torch alone maps ~3 GiB) plus `extra_bytes`."""
+    with open("/proc/self/status") as status:
+        mapped_kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    limit = mapped_kib * 1024 + extra_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _seed_everything(seed: int) -> None:
@@ -83,19 +93,24 @@ def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict,
     net = build_model(setup.spec)
     net.load_state_dict(load_state_dict_bytes(setup.original_weights))
     batch = setup.spec.loader_batch_size
-    loaders = [make_loader(data, batch, shuffle=True, seed=seed + i) for i, data in enumerate((setup.retain, setup.forget, setup.validation))]
+    fresh = [LabelledTensors(data.images.clone(), data.labels.clone()) for data in (setup.retain, setup.forget, setup.validation)]
+    loaders = [make_loader(data, batch, shuffle=True, seed=seed + i) for i, data in enumerate(fresh)]  # a run may mutate its data
     start = time.perf_counter()
     try:
         result = unlearning(net, *loaders)
-    except Exception:
+    except (Exception, SystemExit):
         seconds = time.perf_counter() - start
-        return {"status": "error", "message": _tail(traceback.format_exc()), "seconds": seconds}, b""
+        return {"class": "exception", "message": "unlearning raised:\n" + _tail(traceback.format_exc()), "seconds": seconds}, b""
     seconds = time.perf_counter() - start
     if not isinstance(result, nn.Module):
         message = f"unlearning returned {type(result).__name__}, not a torch.nn.Module"
-        return {"status": "invalid", "message": message, "seconds": seconds}, b""
-    state = {name: tensor.detach().cpu() for name, tensor in result.state_dict().items()}
-    return {"status": "ok", "message": "", "seconds": seconds}, state_dict_bytes(state)
+        return {"class": "invalid-output", "message": message, "seconds": seconds}, b""
+    try:
+        state = {name: tensor.detach().cpu() for name, tensor in result.state_dict().items()}
+        weights = state_dict_bytes(state)
+    except Exception as error:
+        return {"class": "invalid-output", "message": f"the returned model's weights cannot be saved: {error}", "seconds": seconds}, b""
+    return {"class": "ok", "message": "", "seconds": seconds}, weights
 
 
 def main() -> None:
@@ -108,8 +123,9 @@ def main() -> None:
     _, payload = protocol.receive(channel_in.fileno())
     setup: WorkerSetup = pickle.loads(payload)
     torch.set_num_threads(setup.threads)
+    _limit_memory(setup.memory_bytes)
     try:
-        unlearning = load_submission(setup.submission)
+        unlearning = load_submission(setup.submission, setup.source)
     except BaseException:
         protocol.send(channel_out, {"type": "setup-failed", "message": _tail(traceback.format_exc())})
         return

@@ -31,6 +31,7 @@ import json
 import os
 from pathlib import Path
 
+from filelock import FileLock
 from joblib import Parallel, delayed
 import numpy as np
 import pyarrow as pa
@@ -107,6 +108,10 @@ def time_retraining(spec: BenchmarkSpec, jobs: int) -> list[float]:
     return Parallel(n_jobs=jobs)(delayed(_time_one)(spec, i) for i in range(max(_MIN_TIMINGS, 2 * jobs)))
 
 
+class CacheDamaged(RuntimeError):
+    """Files of the cache do not match its manifest (and rebuilding was not allowed)."""
+
+
 def _row_checksum(row: dict) -> str:
     return sha256_bytes(json.dumps(row, sort_keys=True).encode())
 
@@ -118,12 +123,21 @@ class ReferenceCache:
         self.spec = spec
         self.dir = Path(root) / spec.key()
         self.manifest_path = self.dir / "manifest.json"
+        self._read()
+
+    def _read(self) -> None:
+        """(Re)load the manifest and every row that still matches it; note what does not."""
+        self.damaged: list[str] = []
         self.manifest = self._read_manifest()
         self.rows = {name: self._read_valid_rows(name) for name in (_ORIGINAL, *POPULATIONS)}
 
     def _read_manifest(self) -> dict:
         if self.manifest_path.exists():
-            manifest = json.loads(self.manifest_path.read_text())
+            try:
+                manifest = json.loads(self.manifest_path.read_text())
+            except (OSError, ValueError):
+                manifest = {}
+                self.damaged.append(f"{self.manifest_path} (unreadable)")
             if manifest.get("format") == CACHE_FORMAT and manifest.get("key") == self.spec.key():
                 return manifest
         return {
@@ -144,20 +158,23 @@ class ReferenceCache:
     def _read_valid_rows(self, population: str) -> dict[int, dict]:
         """Rows whose weights file and outputs both match the manifest."""
         path = self._outputs_path(population)
-        if not path.exists():
-            return {}
         entries = self.manifest["models"][population]
+        try:
+            table = pq.read_table(path).to_pylist() if path.exists() else []
+        except (OSError, ValueError, pa.ArrowException):
+            table = []
         rows = {}
-        for row in pq.read_table(path).to_pylist():
+        for row in table:
             entry = entries.get(str(row["index"]))
-            weights = self._weights_path(population, row["index"])
-            if (
-                entry is not None
-                and entry["outputs_sha256"] == _row_checksum(row)
-                and weights.exists()
-                and sha256_bytes(weights.read_bytes()) == entry["weights_sha256"]
-            ):
+            if entry is not None and entry["outputs_sha256"] == _row_checksum(row):
                 rows[row["index"]] = row
+        for index, entry in entries.items():
+            weights = self._weights_path(population, int(index))
+            if int(index) not in rows:
+                self.damaged.append(f"{path} (row {index})")
+            elif not weights.exists() or sha256_bytes(weights.read_bytes()) != entry["weights_sha256"]:
+                self.damaged.append(str(weights))
+                del rows[int(index)]
         return rows
 
     def _commit(self, population: str, results: list[dict]) -> None:
@@ -174,9 +191,30 @@ class ReferenceCache:
     def _write_manifest(self) -> None:
         write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1).encode())
 
-    def build(self, n_models: int, populations: tuple[str, ...] = ("retrained",), jobs: int = -1, progress: bool = True) -> None:
+    def build(
+        self,
+        n_models: int,
+        populations: tuple[str, ...] = ("retrained",),
+        jobs: int = -1,
+        progress: bool = True,
+        rebuild: bool = True,
+    ) -> None:
         """Train whatever is missing or damaged of the original and the first n models
-        of each population, then time retraining if it never was."""
+        of each population, then time retraining if it never was.
+
+        Holds the cache's lock, so that two harness processes never write it at
+        once; the second one finds the first one's models. With rebuild=False,
+        damaged files raise CacheDamaged instead of being retrained.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.dir / ".lock")):
+            self._read()
+            if self.damaged and not rebuild:
+                listed = "\n  ".join(self.damaged)
+                raise CacheDamaged(f"the reference cache does not match its manifest:\n  {listed}\nrun without --no-rebuild to retrain these models")
+            self._build_locked(n_models, populations, jobs, progress)
+
+    def _build_locked(self, n_models: int, populations: tuple[str, ...], jobs: int, progress: bool) -> None:
         tasks = [(_ORIGINAL, [0])] if 0 not in self.rows[_ORIGINAL] else []
         for population in populations:
             missing = [i for i in range(n_models) if i not in self.rows[population]]

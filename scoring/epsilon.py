@@ -92,7 +92,7 @@ def estimate_epsilon(
         delayed(_chunk)(unlearned[:, s : s + _CHUNK], retrained[:, s : s + _CHUNK], names, table_for, device) for s in starts
     )
     raw = np.concatenate(parts) if parts else np.zeros((0, len(names)))
-    peaky = np.isnan(raw[:, 0]) if len(names) else np.zeros(0, dtype=bool)
+    peaky = np.isnan(raw[:, 0])
     undetermined = ~peaky & np.all(raw == -np.inf, axis=1)
     per_attack = np.where(np.isnan(raw), MAX_EPSILON, np.clip(raw, 0.0, MAX_EPSILON)).astype(np.float32)
     return EpsilonEstimate(

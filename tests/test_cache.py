@@ -1,10 +1,14 @@
 """The reference cache: content-keyed, resumable model by model, checked on load."""
 
 from dataclasses import replace
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from conftest import ROOT, run_cli
 from harness.benchmarks import get_benchmark
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data
@@ -78,3 +82,24 @@ def test_ceiling_population_is_separate_from_the_references(quick_spec, tmp_path
     cache.build(2, ("retrained", "ceiling"), jobs=2, progress=False)
     retrained, ceiling = cache.population("retrained", 2), cache.population("ceiling", 2)
     assert not np.array_equal(retrained.forget_statistic, ceiling.forget_statistic)
+
+
+def test_two_harness_processes_share_one_cache_safely(tmp_path):
+    args = [sys.executable, "-m", "harness", "references", "--n-models", "3", "--cache-dir", str(tmp_path), "--quiet", "--jobs", "1"]
+    first, second = (subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2))
+    assert first.wait(timeout=600) == 0, first.stderr.read()
+    assert second.wait(timeout=600) == 0, second.stderr.read()
+    cache = ReferenceCache(tmp_path, get_benchmark("digits-mlp"))
+    assert cache.damaged == [] and cache.load(3).retrained.forget_statistic.shape == (3, 144)
+
+
+def test_no_rebuild_reports_a_tampered_file_and_uses_nothing(reference_cache, tmp_path):
+    copy = tmp_path / "cache"
+    shutil.copytree(reference_cache, copy)
+    victim = next(copy.glob("*/retrained/0002.pt"))
+    victim.write_bytes(victim.read_bytes()[:100])  # truncated
+    result = run_cli("references", "--n-models", "4", "--cache-dir", str(copy), "--no-rebuild", "--quiet")
+    assert result.returncode == 4
+    assert str(victim) in result.stderr and "run without --no-rebuild" in result.stderr
+    assert run_cli("references", "--n-models", "4", "--cache-dir", str(copy), "--quiet").returncode == 0
+    assert ReferenceCache(copy, get_benchmark("digits-mlp")).damaged == []

@@ -71,8 +71,10 @@ def test_failures_are_recorded_and_policy_applies(score_cli, tmp_path):
     assert result.returncode == 3
     runs = document["runs"]
     assert sum(runs.values()) == N_SMALL and runs["error"] > 0 and runs["invalid"] > 0 and runs["ok"] > 0
-    assert "deliberate failure" in document["failures"]["error"]
-    assert "returned NoneType" in document["failures"]["invalid"] or "NaN" in document["failures"]["invalid"]
+    assert "deliberate failure" in document["failures"]["exception"]["first_message"]
+    invalid = document["failures"]["invalid-output"]
+    assert invalid["count"] == runs["invalid"]
+    assert "returned NoneType" in invalid["first_message"] or "NaN" in invalid["first_message"]
     assert document["final_score"] is None
 
     result, allowed = score_cli(SUBMISSIONS / "flaky.py", "--allow-failures")
@@ -84,14 +86,15 @@ def test_import_error_fails_every_run_with_the_reason(score_cli):
     result, document = score_cli(SUBMISSIONS / "broken_syntax.py", n_models=4)
     assert result.returncode == 3
     assert document["runs"]["error"] == 4
-    assert "SyntaxError" in document["failures"]["error"]
+    assert document["failures"]["import-error"]["count"] == 4
+    assert "SyntaxError" in document["failures"]["import-error"]["first_message"]
 
 
 def test_hard_timeout_stops_a_runaway_and_the_others_go_on(score_cli):
     result, document = score_cli(SUBMISSIONS / "sleepy.py", "--timeout", "3", "--allow-failures", n_models=6)
     runs = document["runs"]
     assert runs["timeout"] > 0 and runs["ok"] > 0 and runs["timeout"] + runs["ok"] == 6
-    assert "hard timeout" in document["failures"]["timeout"]
+    assert "hard timeout" in document["failures"]["timeout"]["first_message"]
 
 
 def test_missing_submission_is_a_usage_error(score_cli, tmp_path):

@@ -1,0 +1,46 @@
+"""Failure classes of a run, and the ledger status each one counts as.
+
+Kaggle reports Timeout, Threw Exception, Exceeded Compute or Output Not Found;
+our classes are finer, and each message names the run and the fix.
+"""
+
+import signal
+
+IMPORT_ERROR = "import-error"  # syntax error, missing module, no unlearning, wrong signature
+EXCEPTION = "exception"  # unlearning raised
+TIMEOUT = "timeout"  # past the hard per-run timeout
+INVALID_OUTPUT = "invalid-output"  # not a module, wrong keys or shapes, NaN or Inf
+WORKER_CRASH = "worker-crash"  # os._exit, a signal, out of memory
+
+STATUS = {
+    IMPORT_ERROR: "error",
+    EXCEPTION: "error",
+    WORKER_CRASH: "error",
+    TIMEOUT: "timeout",
+    INVALID_OUTPUT: "invalid",
+}
+FIXES = {
+    IMPORT_ERROR: "fix the file so that it imports and defines unlearning(net, retain, forget, validation)",
+    EXCEPTION: "see the traceback above and submission.log",
+    TIMEOUT: "make unlearning faster, or raise --timeout",
+    INVALID_OUTPUT: "return the unlearned torch.nn.Module, of the benchmark's architecture, with finite weights",
+    WORKER_CRASH: "the process died without an answer; see submission.log (memory is limited by --memory-gb)",
+}
+
+
+def message(failure_class: str, run_id: int, what: str) -> str:
+    """`run N: what happened. Fix: ...`"""
+    return f"run {run_id}: {what.rstrip()}\nFix: {FIXES[failure_class]}."
+
+
+def describe_exit(code: int | None) -> str:
+    """How a worker process ended, in words."""
+    if code is None:
+        return "it stopped answering"
+    if code < 0 or code > 128:
+        number = -code if code < 0 else code - 128
+        try:
+            return f"it was killed by signal {signal.Signals(number).name}"
+        except ValueError:
+            return f"it was killed by signal {number}"
+    return f"it exited with code {code}"

@@ -1,0 +1,3 @@
+def unlearning(net, retain, forget, validation):
+    while True:
+        pass

@@ -1,0 +1,2 @@
+def unlearn(net, retain, forget, validation):
+    return net

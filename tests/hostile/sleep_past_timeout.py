@@ -1,0 +1,6 @@
+import time
+
+
+def unlearning(net, retain, forget, validation):
+    time.sleep(600)
+    return net

@@ -1,0 +1,209 @@
+"""Malformed and hostile submissions: each ends in its failure class with its message,
+earlier runs survive, nothing hangs, and the harness stays healthy.
+
+Runs go through the real sandbox (worker processes, namespaces where the
+system allows them) via `run_submission`, without the scoring around it.
+"""
+
+import hashlib
+import os
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import N_SMALL
+from harness.benchmarks import get_benchmark
+from harness.isolation import namespaces_available
+from harness.ledger import RunLedger
+from harness.runs import RunPlan, run_submission
+from harness.worker import WorkerSetup
+from reference_models.cache import ReferenceCache
+from reference_models.datasets import load_benchmark_data
+from reference_models.files import state_dict_bytes
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+SPEC = get_benchmark("digits-mlp")
+needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="unprivileged namespaces are not allowed here")
+
+
+@pytest.fixture(scope="module")
+def sandbox(reference_cache):
+    references = ReferenceCache(reference_cache, SPEC).load(N_SMALL)
+    return reference_cache, load_benchmark_data(SPEC), state_dict_bytes(references.original_state)
+
+
+@pytest.fixture
+def run(sandbox, tmp_path):
+    cache, data, original = sandbox
+
+    def run_file(path: Path, n_runs: int = 2, timeout_s: float = 30.0):
+        setup = WorkerSetup(
+            submission=str(path), source=path.read_text(), spec=SPEC, original_weights=original,
+            retain=data.retain, forget=data.forget, validation=data.validation, memory_bytes=2 << 30,
+        )
+        ledger = RunLedger(tmp_path / "ledgers", hashlib.sha256(path.read_bytes()).hexdigest(), SPEC.key())
+        plan = RunPlan(n_runs, 1, timeout_s, hidden=(cache, tmp_path / "ledgers", path.parent))
+        log = tmp_path / "submission.log"
+        run_submission(setup, data, ledger, plan, log, progress=False)
+        return ledger.first(n_runs), log
+
+    return run_file
+
+
+def _classes(records) -> list[str | None]:
+    return [record.failure_class for record in records]
+
+
+CASES = [
+    # file, runs, timeout, expected class per run, words in the first failure's message
+    ("syntax_error.py", 2, 30, ["import-error"] * 2, "SyntaxError"),
+    ("missing_function.py", 2, 30, ["import-error"] * 2, "defines no function unlearning"),
+    ("wrong_arity.py", 2, 30, ["import-error"] * 2, "must accept (net, retain, forget, validation)"),
+    ("missing_module.py", 2, 30, ["import-error"] * 2, "ModuleNotFoundError"),
+    ("raises_on_run_3.py", 4, 30, [None, None, "exception", None], "third call fails"),
+    ("returns_none.py", 2, 30, ["invalid-output"] * 2, "returned NoneType, not a torch.nn.Module"),
+    ("returns_tensor.py", 2, 30, ["invalid-output"] * 2, "returned Tensor"),
+    ("other_architecture.py", 2, 30, ["invalid-output"] * 2, "missing keys"),
+    ("extra_buffer.py", 2, 30, ["invalid-output"] * 2, "unexpected keys: smuggled"),
+    ("nan_weights.py", 2, 30, ["invalid-output"] * 2, "NaN or Inf"),
+    ("fp16_weights.py", 2, 30, [None, None], ""),
+    ("endless_loop.py", 2, 2, ["timeout"] * 2, "hard timeout of 2.0 s"),
+    ("sleep_past_timeout.py", 2, 2, ["timeout"] * 2, "hard timeout"),
+    ("huge_allocation.py", 2, 30, ["exception"] * 2, "memory"),
+    ("os_exit.py", 2, 30, ["worker-crash"] * 2, "exited with code 3"),
+    ("segfault.py", 2, 30, ["worker-crash"] * 2, "SIGSEGV"),
+    ("sys_exit.py", 2, 30, ["exception"] * 2, "SystemExit"),
+    ("prints_50mb.py", 1, 60, [None], ""),
+    ("mutates_dataset.py", 3, 30, [None, None, None], ""),
+    ("writes_protocol_stdout.py", 2, 30, [None, None], ""),
+]
+
+
+@pytest.mark.parametrize("name, n_runs, timeout_s, expected, words", CASES, ids=[c[0] for c in CASES])
+def test_hostile_submission(run, name, n_runs, timeout_s, expected, words):
+    records, _ = run(HOSTILE / name, n_runs, timeout_s)
+    assert _classes(records) == expected
+    assert [r.status for r in records] == ["ok" if c is None else {"import-error": "error", "exception": "error", "worker-crash": "error", "timeout": "timeout", "invalid-output": "invalid"}[c] for c in expected]
+    failed = [r for r in records if r.failure_class is not None]
+    if failed:
+        assert words in failed[0].message and f"run {failed[0].run_id}:" in failed[0].message and "Fix:" in failed[0].message
+    assert all(r.forget_statistic is not None for r in records if r.failure_class is None)
+
+
+def test_output_is_kept_but_capped(run):
+    _, log = run(HOSTILE / "prints_50mb.py", 1, 60)
+    assert 10 << 20 <= log.stat().st_size < (10 << 20) + 4096
+    assert b"log capped" in log.read_bytes()[-200:]
+
+
+def test_child_processes_die_with_the_worker(run):
+    records, _ = run(HOSTILE / "leaves_child.py", 1)
+    assert _classes(records) == [None]
+    leftover = subprocess.run(["pgrep", "-f", "sleep 987654"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
+def _write(tmp_path: Path, name: str, body: str) -> Path:
+    folder = tmp_path / "generated"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(body)
+    return path
+
+
+@needs_namespaces
+def test_no_network(run, tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(_accept(server)), daemon=True).start()
+    path = _write(tmp_path, "socket_connect.py", f"""
+import socket
+
+
+def unlearning(net, retain, forget, validation):
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"stolen")
+    return net
+""")
+    records, _ = run(path, 1)
+    assert _classes(records) == ["exception"]
+    assert "unreachable" in records[0].message or "refused" in records[0].message
+    server.close()
+    assert accepted in ([], [None])
+
+
+def _accept(server: socket.socket):
+    try:
+        return server.accept()
+    except OSError:
+        return None
+
+
+@needs_namespaces
+def test_secrets_in_the_parent_environment_do_not_leak(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNING_TEST_SECRET", "hunter2")
+    path = _write(tmp_path, "reads_secret.py", """
+import glob
+import os
+
+
+def unlearning(net, retain, forget, validation):
+    if "hunter2" in os.environ.get("UNLEARNING_TEST_SECRET", ""):
+        raise RuntimeError("leaked through the environment")
+    for environ in glob.glob("/proc/*/environ"):
+        try:
+            if b"hunter2" in open(environ, "rb").read():
+                raise RuntimeError("leaked through " + environ)
+        except OSError:
+            pass
+    return net
+""")
+    records, _ = run(path, 1)
+    assert _classes(records) == [None], records[0].message
+
+
+@needs_namespaces
+def test_reference_models_cannot_be_read_even_by_path(run, sandbox, tmp_path):
+    cache = sandbox[0]
+    path = _write(tmp_path, "steals_reference.py", f"""
+import glob
+import torch
+
+
+def unlearning(net, retain, forget, validation):
+    found = glob.glob({str(cache)!r} + "/*/retrained/0000.pt")
+    if not found:
+        raise FileNotFoundError("no reference model in sight")
+    net.load_state_dict(torch.load(found[0], weights_only=True))
+    return net
+""")
+    records, _ = run(path, 1)
+    assert _classes(records) == ["exception"]
+    assert "no reference model in sight" in records[0].message
+
+
+@needs_namespaces
+def test_the_cache_cannot_be_written(run, sandbox, tmp_path):
+    cache = sandbox[0]
+    path = _write(tmp_path, "writes_cache.py", f"""
+def unlearning(net, retain, forget, validation):
+    open({str(cache)!r} + "/planted.txt", "w").write("x")
+    return net
+""")
+    records, _ = run(path, 1)
+    assert _classes(records) == ["exception"]
+    assert "Read-only file system" in records[0].message
+    assert not (cache / "planted.txt").exists()
+
+
+def test_harness_stays_healthy_after_crashes(run):
+    run(HOSTILE / "segfault.py", 1)
+    records, _ = run(HOSTILE / "fp16_weights.py", 1)
+    assert _classes(records) == [None]
+    assert os.getpid() > 0 and threading.active_count() < 20
