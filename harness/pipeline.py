@@ -6,16 +6,19 @@ import json
 import os
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import torch
 
 from harness.budget import DEFAULT_FRACTION, hard_timeout, time_budget
+from harness.isolation import namespaces_available
 from harness.ledger import RunLedger
 from harness.results import MetricSettings, Scorer, score_document
 from harness.runs import RunPlan, run_submission
 from harness.worker import WorkerSetup
 from reference_models.cache import ReferenceCache, References, time_retraining
-from reference_models.datasets import load_benchmark_data
+from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
@@ -68,6 +71,20 @@ def _retrain_seconds(spec: BenchmarkSpec, references: References, jobs: int) -> 
     return np.array(time_retraining(spec, jobs)), "re-timed on this machine"
 
 
+def _worker_setup(submission: Path, source: bytes, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:
+    """What the worker receives: never the test set, the references or any path to them."""
+    return WorkerSetup(
+        submission=str(submission.resolve()),
+        source=source.decode("utf-8", errors="replace"),
+        spec=spec,
+        original_weights=state_dict_bytes(references.original_state),
+        retain=data.retain,
+        forget=data.forget,
+        validation=data.validation,
+        memory_bytes=int(settings.memory_gb * (1 << 30)),
+    )
+
+
 def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
     """Score one submission file; writes score.json (and examples.parquet) in out_dir."""
     torch.set_num_threads(1)
@@ -79,17 +96,11 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     timeout_s = settings.timeout_s or hard_timeout(float(np.median(retrain_seconds)), settings.budget_fraction)
 
     data = load_benchmark_data(spec)
-    setup = WorkerSetup(
-        submission=str(submission.resolve()),
-        source=source.decode("utf-8", errors="replace"),
-        spec=spec,
-        original_weights=state_dict_bytes(references.original_state),
-        retain=data.retain,
-        forget=data.forget,
-        validation=data.validation,
-        memory_bytes=int(settings.memory_gb * (1 << 30)),
-    )
+    setup = _worker_setup(submission, source, spec, references, data, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not namespaces_available():
+        print("warning: unprivileged namespaces are not allowed here; the submission runs without network, "
+              "file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, out_dir, settings))
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
         run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
@@ -99,6 +110,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     budget = time_budget(unlearn_seconds, retrain_seconds, settings.budget_fraction, retrain_timed)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
+    document["isolation"] = "namespaces" if namespaces_available() else "none"
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))

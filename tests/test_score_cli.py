@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from conftest import N_SMALL, ROOT, SUBMISSIONS
+from harness.isolation import namespaces_available
 
 FINETUNE = ROOT / "submissions" / "finetune.py"
 REQUIRED_KEYS = {
@@ -41,6 +42,7 @@ def test_finetune_is_scored(score_cli, tmp_path):
     assert set(budget) >= {"fraction", "unlearn_median_s", "retrain_median_s", "ratio", "verdict"}
     assert budget["verdict"] in ("pass", "fail") and budget["fraction"] == 0.2
     assert "time budget" in result.stdout and "final score" in result.stdout
+    assert document["isolation"] == ("namespaces" if namespaces_available() else "none")
 
     low, high = document["forget_quality_ci95"]
     assert 0 <= low <= high <= 1 and document["bootstrap_replicates"] == 20
