@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from harness import protocol
+from harness.failures import EXCEPTION, INVALID_OUTPUT
 from reference_models.architectures import build_model
 from reference_models.datasets import LabelledTensors
 from reference_models.files import load_state_dict_bytes, state_dict_bytes
@@ -100,16 +101,16 @@ def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict,
         result = unlearning(net, *loaders)
     except (Exception, SystemExit):
         seconds = time.perf_counter() - start
-        return {"class": "exception", "message": "unlearning raised:\n" + _tail(traceback.format_exc()), "seconds": seconds}, b""
+        return {"class": EXCEPTION, "message": "unlearning raised:\n" + _tail(traceback.format_exc()), "seconds": seconds}, b""
     seconds = time.perf_counter() - start
     if not isinstance(result, nn.Module):
         message = f"unlearning returned {type(result).__name__}, not a torch.nn.Module"
-        return {"class": "invalid-output", "message": message, "seconds": seconds}, b""
+        return {"class": INVALID_OUTPUT, "message": message, "seconds": seconds}, b""
     try:
         state = {name: tensor.detach().cpu() for name, tensor in result.state_dict().items()}
         weights = state_dict_bytes(state)
     except Exception as error:
-        return {"class": "invalid-output", "message": f"the returned model's weights cannot be saved: {error}", "seconds": seconds}, b""
+        return {"class": INVALID_OUTPUT, "message": f"the returned model's weights cannot be saved: {error}", "seconds": seconds}, b""
     return {"class": "ok", "message": "", "seconds": seconds}, weights
 
 
