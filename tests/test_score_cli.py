@@ -59,8 +59,8 @@ def test_finetune_is_scored(score_cli, tmp_path):
 
 def test_ordering_identity_finetune_retrain(score_cli, tmp_path):
     scores = {}
-    for name, path in [("identity", SUBMISSIONS / "identity.py"), ("finetune", FINETUNE), ("retrain", SUBMISSIONS / "retrain.py")]:
-        result, document = score_cli(path, "--ceiling", out=tmp_path / name)
+    for name, path in [("identity", SUBMISSIONS / "identity.py"), ("retrain", SUBMISSIONS / "retrain.py"), ("finetune", FINETUNE)]:
+        result, document = score_cli(path, *(["--ceiling"] if name == "finetune" else []), out=tmp_path / name)
         assert result.returncode == 0, result.stderr
         scores[name] = document["forget_quality"]
     assert scores["identity"] == 0.0
@@ -85,7 +85,7 @@ def test_failures_are_recorded_and_policy_applies(score_cli, tmp_path):
 
 
 def test_import_error_fails_every_run_with_the_reason(score_cli):
-    result, document = score_cli(SUBMISSIONS / "broken_syntax.py", n_models=4)
+    result, document = score_cli(SUBMISSIONS.parent / "hostile" / "syntax_error.py", n_models=4)
     assert result.returncode == 3
     assert document["runs"]["error"] == 4
     assert document["failures"]["import-error"]["count"] == 4

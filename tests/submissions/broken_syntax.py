@@ -1,2 +1,0 @@
-def unlearning(net, retain, forget, validation)
-    return net
