@@ -82,7 +82,7 @@ def main() -> None:
 
     boot_u, boot_r = unlearned[:, :BOOTSTRAP_EXAMPLES], retrained[:, :BOOTSTRAP_EXAMPLES]
     start = time.perf_counter()
-    bootstrap(boot_u, boot_r, lambda u, r: estimate_epsilon(u, r, jobs=jobs).epsilon, replicates=BOOTSTRAP_REPLICATES)
+    bootstrap(boot_u, boot_r, lambda u, r: estimate_epsilon(u, r).epsilon, replicates=BOOTSTRAP_REPLICATES, jobs=jobs)
     boot_s = time.perf_counter() - start
 
     print(f"official metric, N = {N_MODELS}, E = {N_EXAMPLES}, {jobs} threads: {ours_s:.2f} s ({ours_s / N_EXAMPLES * 1e3:.2f} ms per example)")

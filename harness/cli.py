@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     score_cmd.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
     score_cmd.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
-    score_cmd.add_argument("--mia-models", type=int, default=32, help="models per population for the simple MIA")
+    score_cmd.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
     score_cmd.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
     score_cmd.add_argument("--device", default=None, help="torch device for the metric's grid attacks, e.g. cuda (default: numpy on CPU)")
     refs_cmd = commands.add_parser("references", help="build the reference cache alone")

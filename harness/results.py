@@ -30,7 +30,7 @@ class MetricSettings:
     rates: str = "empirical"
     confidence: float = 0.95
     bootstrap: int = 100  # replicates; 0 for none
-    mia_models: int = 32  # models per population for the population attack
+    mia_models: int = 16  # models per population for the population attack
     seed: int = 0
     jobs: int = 1
     device: str | None = None
@@ -91,12 +91,13 @@ class Scorer:
             result = bootstrap(
                 unlearned.forget_statistic,
                 retrained.forget_statistic,
-                lambda u, r: self.epsilon_of(u, r).epsilon,
+                lambda u, r: self.epsilon_of(u, r, jobs=1).epsilon,
                 Accuracies(unlearned.retain_accuracy, unlearned.test_accuracy),
                 Accuracies(retrained.retain_accuracy, retrained.test_accuracy),
                 replicates=self.settings.bootstrap,
                 seed=self.settings.seed,
                 progress=bar.update,
+                jobs=self.settings.jobs,
             )
         return {
             "forget_quality_ci95": list(result.forget_quality_ci95),

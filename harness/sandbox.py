@@ -93,10 +93,15 @@ class SandboxWorker:
             raise SetupFailed(str(header.get("message", "the submission could not be set up")))
 
     def run(self, run_id: int, seed: int, timeout_s: float) -> RunOutcome:
-        """Ask for one run; on timeout or a dead worker this worker is closed."""
+        """Ask for one run; on timeout or a dead worker this worker is closed.
+
+        The run's seconds are measured here, from request to answer: the
+        worker runs the submission, which could tamper with its clocks.
+        """
+        start = time.monotonic()
         try:
             protocol.send(self._process.stdin, {"type": "run", "run_id": run_id, "seed": seed})
-            header, payload = protocol.receive(self._process.stdout.fileno(), time.monotonic() + timeout_s)
+            header, payload = protocol.receive(self._process.stdout.fileno(), start + timeout_s)
         except protocol.ChannelTimeout:
             self.close()
             what = f"exceeded the hard timeout of {timeout_s:.1f} s and was stopped"
@@ -109,7 +114,7 @@ class SandboxWorker:
             self.close()
             what = "the worker answered out of protocol (did the submission write to the harness's channel?)"
             return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, b"")
-        seconds = float(header["seconds"])
+        seconds = time.monotonic() - start
         if answer == "ok":
             return RunOutcome(None, "", seconds, payload)
         return RunOutcome(answer, failures.message(answer, run_id, str(header.get("message", ""))), seconds, b"")

@@ -19,7 +19,6 @@ import pickle
 import random
 import resource
 import sys
-import time
 import traceback
 from types import ModuleType
 from typing import Callable
@@ -96,22 +95,18 @@ def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict,
     batch = setup.spec.loader_batch_size
     fresh = [LabelledTensors(data.images.clone(), data.labels.clone()) for data in (setup.retain, setup.forget, setup.validation)]
     loaders = [make_loader(data, batch, shuffle=True, seed=seed + i) for i, data in enumerate(fresh)]  # a run may mutate its data
-    start = time.perf_counter()
     try:
         result = unlearning(net, *loaders)
     except (Exception, SystemExit):
-        seconds = time.perf_counter() - start
-        return {"class": EXCEPTION, "message": "unlearning raised:\n" + _tail(traceback.format_exc()), "seconds": seconds}, b""
-    seconds = time.perf_counter() - start
+        return {"class": EXCEPTION, "message": "unlearning raised:\n" + _tail(traceback.format_exc())}, b""
     if not isinstance(result, nn.Module):
-        message = f"unlearning returned {type(result).__name__}, not a torch.nn.Module"
-        return {"class": INVALID_OUTPUT, "message": message, "seconds": seconds}, b""
+        return {"class": INVALID_OUTPUT, "message": f"unlearning returned {type(result).__name__}, not a torch.nn.Module"}, b""
     try:
         state = {name: tensor.detach().cpu() for name, tensor in result.state_dict().items()}
         weights = state_dict_bytes(state)
     except Exception as error:
-        return {"class": INVALID_OUTPUT, "message": f"the returned model's weights cannot be saved: {error}", "seconds": seconds}, b""
-    return {"class": "ok", "message": "", "seconds": seconds}, weights
+        return {"class": INVALID_OUTPUT, "message": f"the returned model's weights cannot be saved: {error}"}, b""
+    return {"class": "ok", "message": ""}, weights
 
 
 def main() -> None:

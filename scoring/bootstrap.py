@@ -9,6 +9,7 @@ protocol would show. Percentile intervals, seeded.
 from dataclasses import dataclass
 from typing import Callable
 
+from joblib import Parallel, delayed
 import numpy as np
 
 from scoring.quality import final_score, forgetting_quality
@@ -45,24 +46,26 @@ def bootstrap(
     replicates: int = 100,
     seed: int = 0,
     progress: Callable[[], None] | None = None,
+    jobs: int = 1,
 ) -> BootstrapResult:
     """95% intervals of F and the final score over `replicates` resamplings.
 
     `epsilon_fn(U, R)` is the per-example epsilon under the chosen attacks
-    and rates, so the interval describes the same estimator as the score.
+    and rates, so the interval describes the same estimator as the score; give
+    it one thread and `jobs` threads here, which split whole replicates evenly.
+    All resamplings are drawn first, so the result does not depend on `jobs`.
     """
     if replicates < 2:
         raise ValueError(f"a bootstrap needs at least 2 replicates, got {replicates}")
     rng = np.random.default_rng(seed)
     n_u, n_r = len(unlearned), len(retrained)
-    qualities, scores = np.empty(replicates), np.empty(replicates)
-    for b in range(replicates):
-        u = rng.integers(0, n_u, n_u)
-        r = rng.integers(0, n_r, n_r)
+    draws = [(rng.integers(0, n_u, n_u), rng.integers(0, n_r, n_r)) for _ in range(replicates)]
+
+    def replicate(u: np.ndarray, r: np.ndarray) -> tuple[float, float]:
         quality = forgetting_quality(epsilon_fn(unlearned[u], retrained[r]), min(n_u, n_r))
-        qualities[b] = quality
+        score = np.nan
         if unlearned_accuracy is not None and retrained_accuracy is not None:
-            scores[b] = final_score(
+            score = final_score(
                 quality,
                 unlearned_accuracy.retain[u].mean(),
                 retrained_accuracy.retain[r].mean(),
@@ -71,5 +74,8 @@ def bootstrap(
             )
         if progress is not None:
             progress()
+        return quality, score
+
+    results = np.array(Parallel(n_jobs=jobs, backend="threading")(delayed(replicate)(u, r) for u, r in draws))
     with_scores = unlearned_accuracy is not None and retrained_accuracy is not None
-    return BootstrapResult(_interval(qualities), _interval(scores) if with_scores else None, replicates)
+    return BootstrapResult(_interval(results[:, 0]), _interval(results[:, 1]) if with_scores else None, replicates)

@@ -69,7 +69,8 @@ def forget_quality_document(args: argparse.Namespace) -> dict:
     if args.rates == "clopper-pearson":
         document["confidence"] = args.confidence
     if args.bootstrap:
-        result = bootstrap(unlearned, retrained, lambda u, r: epsilon_of(u, r).epsilon, replicates=args.bootstrap, seed=args.seed)
+        one_thread = partial(epsilon_of, jobs=1)
+        result = bootstrap(unlearned, retrained, lambda u, r: one_thread(u, r).epsilon, replicates=args.bootstrap, seed=args.seed, jobs=args.jobs)
         document["forget_quality_ci95"] = list(result.forget_quality_ci95)
         document["bootstrap_replicates"] = result.replicates
     return document
