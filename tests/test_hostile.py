@@ -92,6 +92,12 @@ def test_hostile_submission(run, name, n_runs, timeout_s, expected, words):
     assert all(r.forget_statistic is not None for r in records if r.failure_class is None)
 
 
+def test_run_time_is_measured_outside_the_submission(run):
+    records, _ = run(HOSTILE / "clock_tamper.py", 2)
+    assert _classes(records) == [None, None]
+    assert all(record.unlearn_seconds >= 1.0 for record in records)
+
+
 def test_output_is_kept_but_capped(run):
     _, log = run(HOSTILE / "prints_50mb.py", 1, 60)
     assert 10 << 20 <= log.stat().st_size < (10 << 20) + 4096
