@@ -12,7 +12,9 @@ The contract (the NeurIPS 2023 Machine Unlearning competition's):
   competition code runs unchanged. `retain.dataset` is a map-style data set for
   building your own loaders.
 - You never see the test set. Everything runs on CPU, one thread, in a separate
-  process; torch, numpy and Python's `random` are seeded before each call.
+  sandboxed process (no network, a read-only file system but for its working
+  directory, a memory limit); torch, numpy and Python's `random` are seeded
+  before each call. Keep your code in this one file: its folder is hidden.
 - Your function is called N times (512 by default), each with its own seed;
   the median time of a call must stay within 20% of the median time to retrain
   the model from scratch, or the time budget verdict is `fail`.
