@@ -50,5 +50,10 @@ def receive(fd: int, deadline: float | None = None, max_payload: int = 1 << 34) 
     header_len, payload_len = _LENGTHS.unpack(_read_exactly(fd, _LENGTHS.size, deadline))
     if header_len > MAX_HEADER_BYTES or payload_len > max_payload:
         raise ChannelClosed(f"message of {header_len} + {payload_len} bytes is larger than allowed")
-    header = json.loads(_read_exactly(fd, header_len, deadline))
+    try:
+        header = json.loads(_read_exactly(fd, header_len, deadline))
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise ChannelClosed("the header is not a JSON object")
     return header, _read_exactly(fd, payload_len, deadline)
