@@ -55,9 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _usage_error(message: str) -> int:
+def _error(message: str, code: int = EXIT_USAGE) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return code
 
 
 def _score_argument_error(args: argparse.Namespace) -> str | None:
@@ -111,27 +111,25 @@ def _score_settings(args: argparse.Namespace) -> ScoreSettings:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.n_models < _MIN_MODELS:
-        return _usage_error(f"--n-models must be at least {_MIN_MODELS} (the metric compares populations of models)")
+        return _error(f"--n-models must be at least {_MIN_MODELS} (the metric compares populations of models)")
     if args.jobs < 1:
-        return _usage_error("--jobs must be at least 1")
+        return _error("--jobs must be at least 1")
     spec = get_benchmark(args.benchmark)
     if args.command == "references":
         settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet, rebuild=not args.no_rebuild)
         try:
             reference_cache(spec, settings)
         except CacheDamaged as damaged:
-            print(f"error: {damaged}", file=sys.stderr)
-            return EXIT_CACHE_DAMAGED
+            return _error(str(damaged), EXIT_CACHE_DAMAGED)
         print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
         return EXIT_OK
     error = _score_argument_error(args)
     if error:
-        return _usage_error(error)
+        return _error(error)
     try:
         document = score(args.submission, spec, args.out, _score_settings(args))
     except CacheDamaged as damaged:
-        print(f"error: {damaged}", file=sys.stderr)
-        return EXIT_CACHE_DAMAGED
+        return _error(str(damaged), EXIT_CACHE_DAMAGED)
     print(summary(document))
     print(f"written {args.out / 'score.json'}")
     return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED

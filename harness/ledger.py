@@ -1,9 +1,9 @@
 """The run ledger: one Parquet row per finished run of one submission on one benchmark.
 
 Keyed by (submission content hash, benchmark key) so that editing the
-submission or the benchmark starts a new ledger. Rewritten atomically
-after every run (rows in finishing order): a killed harness loses at most the run in flight, and a restarted
-one skips every run already recorded.
+submission or the benchmark starts a new ledger. Rewritten atomically after
+every run (rows in finishing order): a killed harness loses at most the run in
+flight, and a restarted one skips every run already recorded.
 """
 
 from collections.abc import Iterator
@@ -13,7 +13,6 @@ from pathlib import Path
 import threading
 
 from filelock import FileLock
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -58,17 +57,21 @@ class RunLedger:
     """Finished runs, kept in memory and on disk; safe to append from several threads."""
 
     def __init__(self, root: Path, submission_sha256: str, benchmark_key: str):
-        self.path = Path(root) / benchmark_key / f"{submission_sha256[:32]}.parquet"
+        self.path = self.location(root, submission_sha256, benchmark_key)
         self._lock = threading.Lock()
         self._table = pq.read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
         self.records = {row["run_id"]: RunRecord(**row) for row in self._table.to_pylist()}
+
+    @staticmethod
+    def location(root: Path, submission_sha256: str, benchmark_key: str) -> Path:
+        return Path(root) / benchmark_key / f"{submission_sha256[:32]}.parquet"
 
     @classmethod
     @contextmanager
     def open(cls, root: Path, submission_sha256: str, benchmark_key: str) -> Iterator["RunLedger"]:
         """The ledger, read and held under its lock: a second harness scoring the
         same submission waits, then finds the first one's runs done."""
-        path = Path(root) / benchmark_key / f"{submission_sha256[:32]}.parquet"
+        path = cls.location(root, submission_sha256, benchmark_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
             yield cls(root, submission_sha256, benchmark_key)

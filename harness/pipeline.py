@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 from pathlib import Path
-
 import sys
 
 import numpy as np
@@ -98,7 +97,8 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     data = load_benchmark_data(spec)
     setup = _worker_setup(submission, source, spec, references, data, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not namespaces_available():
+    isolated = namespaces_available()
+    if not isolated:
         print("warning: unprivileged namespaces are not allowed here; the submission runs without network, "
               "file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, out_dir, settings))
@@ -110,7 +110,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     budget = time_budget(unlearn_seconds, retrain_seconds, settings.budget_fraction, retrain_timed)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
-    document["isolation"] = "namespaces" if namespaces_available() else "none"
+    document["isolation"] = "namespaces" if isolated else "none"
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))

@@ -57,8 +57,7 @@ def _pair(unlearned: np.ndarray, retrained: np.ndarray) -> dict[str, float]:
 
 def unlearned_population(records: list[RunRecord]) -> PopulationOutputs:
     """The successful runs' outputs, in run order."""
-    rows = [{name: getattr(r, name) for name in ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic")} for r in records if r.status == "ok"]
-    return PopulationOutputs.from_rows(rows)
+    return PopulationOutputs.from_rows([record for record in records if record.status == "ok"])
 
 
 class Scorer:
@@ -77,7 +76,7 @@ class Scorer:
         )
 
     def estimate(self, unlearned: PopulationOutputs) -> EpsilonEstimate:
-        return self.epsilon_of(unlearned.forget_statistic, self.references.retrained.forget_statistic[: len(unlearned)])
+        return self.epsilon_of(unlearned.forget_statistic, self.references.retrained.head(len(unlearned)).forget_statistic)
 
     def forget_quality(self, unlearned: PopulationOutputs) -> float:
         return forgetting_quality(self.estimate(unlearned).epsilon, len(unlearned))
@@ -86,7 +85,7 @@ class Scorer:
         """95% bootstrap intervals of F and the final score (empty without a bootstrap)."""
         if not self.settings.bootstrap:
             return {}
-        retrained = _first(self.references.retrained, len(unlearned))
+        retrained = self.references.retrained.head(len(unlearned))
         with tqdm(total=self.settings.bootstrap, desc="bootstrap", unit="replicate", disable=None if self.settings.progress else True) as bar:
             result = bootstrap(
                 unlearned.forget_statistic,
@@ -108,7 +107,7 @@ class Scorer:
     def simple_mia(self, unlearned: PopulationOutputs) -> dict:
         """The starting kit's population attack on the original, unlearned and retrained models."""
         original = self.references.original
-        retrained = _first(self.references.retrained, len(unlearned))
+        retrained = self.references.retrained.head(len(unlearned))
         run = partial(population_mia, max_models=self.settings.mia_models, seed=self.settings.seed)
         return {
             "original": mia_accuracy(losses_from_statistic(original.forget_statistic), losses_from_statistic(original.test_statistic), self.settings.seed),
@@ -117,12 +116,9 @@ class Scorer:
         }
 
 
-def _first(population: PopulationOutputs, n: int) -> PopulationOutputs:
-    return PopulationOutputs(*(getattr(population, f)[:n] for f in ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic")))
-
-
 def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retrained: PopulationOutputs) -> pa.Table:
-    """One row per forget example: epsilon overall and per attack, points, population medians."""
+    """One row per forget example: epsilon overall and per attack, points, population medians
+    (both populations of the same size)."""
     n = len(unlearned)
     columns = {
         "example": np.arange(len(estimate.epsilon)),
@@ -131,7 +127,7 @@ def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retr
         "points": example_points(estimate.epsilon, n),
         "peaky": estimate.peaky,
         "median_unlearned": np.median(unlearned.forget_statistic, axis=0),
-        "median_retrained": np.median(retrained.forget_statistic[:n], axis=0),
+        "median_retrained": np.median(retrained.forget_statistic, axis=0),
     }
     return pa.table(columns)
 
@@ -167,7 +163,7 @@ def score_document(
     if not counts.get("ok") or (failed and not allow_failures):
         return {**document, "status": "failed", "forget_quality": None, "final_score": None}, None
     unlearned = unlearned_population(records)
-    retrained = _first(scorer.references.retrained, len(unlearned))
+    retrained = scorer.references.retrained.head(len(unlearned))
     estimate = scorer.estimate(unlearned)
     quality = forgetting_quality(estimate.epsilon, len(unlearned))
     retain = _pair(unlearned.retain_accuracy, retrained.retain_accuracy)

@@ -1,6 +1,6 @@
 """What the scorer needs to know about a model: accuracies and forget-set statistics."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -42,11 +42,16 @@ class PopulationOutputs:
     test_statistic: np.ndarray  # float64 [N, T]
 
     @classmethod
-    def from_rows(cls, rows: list[dict]) -> "PopulationOutputs":
+    def from_rows(cls, rows: list) -> "PopulationOutputs":
+        """Stack rows: dicts or objects with one attribute per field."""
         def column(name: str) -> np.ndarray:
-            return np.array([row[name] for row in rows], dtype=np.float64)
+            return np.array([row[name] if isinstance(row, dict) else getattr(row, name) for row in rows], dtype=np.float64)
 
-        return cls(*(column(name) for name in ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic")))
+        return cls(*(column(field.name) for field in fields(cls)))
+
+    def head(self, n: int) -> "PopulationOutputs":
+        """The first n models."""
+        return PopulationOutputs(*(getattr(self, field.name)[:n] for field in fields(self)))
 
     def __len__(self) -> int:
         return len(self.retain_accuracy)
