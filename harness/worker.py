@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import protocol
+from harness import kit, protocol
 from harness.failures import EXCEPTION, INVALID_OUTPUT
 from reference_models.architectures import build_model
 from reference_models.datasets import LabelledTensors
@@ -120,6 +120,7 @@ def main() -> None:
     setup: WorkerSetup = pickle.loads(payload)
     torch.set_num_threads(setup.threads)
     _limit_memory(setup.memory_bytes)
+    kit.use_benchmark(setup.spec)
     try:
         unlearning = load_submission(setup.submission, setup.source)
     except BaseException:

@@ -4,6 +4,7 @@ import time
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from reference_models.architectures import build_model
 from reference_models.datasets import LabelledTensors
@@ -11,13 +12,12 @@ from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 
 
-def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed: int) -> nn.Module:
+def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Module:
     """Train in place with SGD, momentum, weight decay and a per-epoch cosine schedule.
 
-    Batches come from the same Kaggle-compatible loader that submissions get,
-    so that retrain and unlearning times are measured on equal terms.
+    The loop the references are trained with; baselines reach it through
+    `harness.kit`, so that their retraining is the references' own.
     """
-    loader = make_loader(data, batch_size=recipe.batch_size, shuffle=True, seed=seed)
     optimiser = torch.optim.SGD(
         model.parameters(),
         lr=recipe.learning_rate,
@@ -35,6 +35,15 @@ def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed:
         schedule.step()
     model.eval()
     return model
+
+
+def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed: int) -> nn.Module:
+    """Train in place on `data` with the recipe.
+
+    Batches come from the same Kaggle-compatible loader that submissions get,
+    so that retrain and unlearning times are measured on equal terms.
+    """
+    return fit(model, make_loader(data, batch_size=recipe.batch_size, shuffle=True, seed=seed), recipe)
 
 
 def train_from_scratch(spec: BenchmarkSpec, data: LabelledTensors, seed: int) -> tuple[nn.Module, float]:
