@@ -11,7 +11,7 @@ BENCHMARK ?= digits-mlp
 N ?= 512
 OUT ?= results/$(BENCHMARK)/$(basename $(notdir $(SUBMISSION)))
 
-.PHONY: install score references test bench clean
+.PHONY: install score references baselines test bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ score: $(STAMP)
 
 references: $(STAMP)
 	$(PY) -m harness references --benchmark $(BENCHMARK) --n-models $(N)
+
+# Scores every baseline against the shared references and writes docs/baselines.md.
+baselines: $(STAMP)
+	$(PY) -m harness leaderboard baselines --benchmark $(BENCHMARK) --n-models $(N) --out results/$(BENCHMARK)/baselines
+	mkdir -p docs && cp results/$(BENCHMARK)/baselines/leaderboard.md docs/baselines.md
 
 test: $(STAMP)
 	$(PY) -m pytest -q

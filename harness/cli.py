@@ -1,6 +1,7 @@
-"""Command line: `python -m harness score|references ...`.
+"""Command line: `python -m harness score|leaderboard|references ...`.
 
-Exit codes: 0 scored (or references built), 2 bad arguments or input,
+Exit codes: 0 scored (or leaderboard written, failing submissions ranked
+last; or references built), 2 bad arguments or input,
 3 the submission failed (some runs failed and --allow-failures was not given),
 4 the reference cache is damaged and --no-rebuild was given.
 """
@@ -12,6 +13,7 @@ import sys
 from harness.benchmarks import BENCHMARKS, get_benchmark
 from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
+from harness.leaderboard import score_folder, submissions_in
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
 from reference_models.cache import CacheDamaged
@@ -31,25 +33,33 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-rebuild", action="store_true", help="stop on damaged reference files instead of retraining them")
 
 
+def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
+    """The options of every command that scores submissions."""
+    _common(parser)
+    parser.add_argument("--out", type=Path, default=default_out, help=f"output directory (default {default_out}/)")
+    parser.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
+    parser.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
+    parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
+    parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
+    parser.add_argument("--memory-gb", type=float, default=8.0, help="address space a run may use on top of the worker's own (default 8)")
+    parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
+    parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
+    parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
+    parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
+    parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
+    parser.add_argument("--device", default=None, help="torch device for the metric's grid attacks, e.g. cuda (default: numpy on CPU)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description="Machine unlearning evaluation harness")
     commands = parser.add_subparsers(dest="command", required=True)
     score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json")
     score_cmd.add_argument("submission", type=Path, help="Python file defining unlearning(net, retain, forget, validation)")
-    _common(score_cmd)
-    score_cmd.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
-    score_cmd.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
-    score_cmd.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
-    score_cmd.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
-    score_cmd.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
-    score_cmd.add_argument("--memory-gb", type=float, default=8.0, help="address space a run may use on top of the worker's own (default 8)")
-    score_cmd.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
-    score_cmd.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
-    score_cmd.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    score_cmd.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
-    score_cmd.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
-    score_cmd.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
-    score_cmd.add_argument("--device", default=None, help="torch device for the metric's grid attacks, e.g. cuda (default: numpy on CPU)")
+    _scoring(score_cmd, default_out=Path("results"))
+    board_cmd = commands.add_parser("leaderboard", help="score every *.py in a folder; writes OUT/leaderboard.md and OUT/<name>/score.json")
+    board_cmd.add_argument("folder", type=Path, help="folder of submission files")
+    _scoring(board_cmd, default_out=Path("results/leaderboard"))
     refs_cmd = commands.add_parser("references", help="build the reference cache alone")
     _common(refs_cmd)
     return parser
@@ -62,8 +72,10 @@ def _error(message: str, code: int = EXIT_USAGE) -> int:
 
 def _score_argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the score command's arguments, if anything."""
-    if not args.submission.is_file():
+    if args.command == "score" and not args.submission.is_file():
         return f"submission {args.submission} does not exist or is not a file"
+    if args.command == "leaderboard" and not (args.folder.is_dir() and submissions_in(args.folder)):
+        return f"{args.folder} is not a folder with submission files (*.py) in it"
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
     if args.bootstrap == 1 or args.bootstrap < 0:
@@ -126,6 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     error = _score_argument_error(args)
     if error:
         return _error(error)
+    if args.command == "leaderboard":
+        try:
+            board = score_folder(args.folder, spec, args.out, _score_settings(args))
+        except CacheDamaged as damaged:
+            return _error(str(damaged), EXIT_CACHE_DAMAGED)
+        print(board.markdown)
+        print(f"written {args.out / 'leaderboard.md'}")
+        return EXIT_OK
     try:
         document = score(args.submission, spec, args.out, _score_settings(args))
     except CacheDamaged as damaged:

@@ -47,7 +47,8 @@ def _failures(records: list[RunRecord]) -> dict[str, dict]:
     return found
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The library versions a score depends on."""
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
 
 
@@ -158,7 +159,7 @@ def score_document(
         "runs": {status: counts.get(status, 0) for status in STATUSES},
         "failures": _failures(records),
         "time_budget": budget.to_dict(),
-        "versions": _versions(),
+        "versions": versions(),
     }
     if not counts.get("ok") or (failed and not allow_failures):
         return {**document, "status": "failed", "forget_quality": None, "final_score": None}, None
