@@ -32,13 +32,23 @@ def namespaces_available() -> bool:
         return False
 
 
+def outermost(folders: list[Path]) -> list[Path]:
+    """The folders not inside another one of them: covering those hides the rest too.
+
+    Mounting over a folder inside one already covered would fail (its mount
+    point is gone), e.g. `--out` inside the submission's folder.
+    """
+    resolved = sorted({folder.resolve() for folder in folders})
+    return [folder for folder in resolved if not any(other in folder.parents for other in resolved)]
+
+
 def worker_command(workdir: Path, hidden: list[Path]) -> list[str]:
     """The argv that starts `python -m harness.worker` in `workdir`, isolated if possible."""
     python = [sys.executable, "-m", "harness.worker"]
     if not namespaces_available():
         return python
     steps = ["set -e", "mount -o remount,bind,ro /"]
-    steps += [f"mount -t tmpfs -o ro,size=4k none {shlex.quote(str(path))}" for path in hidden if path.is_dir()]
+    steps += [f"mount -t tmpfs -o ro,size=4k none {shlex.quote(str(path))}" for path in outermost(hidden) if path.is_dir()]
     steps += [f"mount -t tmpfs -o size={WORKDIR_LIMIT} none {shlex.quote(str(workdir))}", f"cd {shlex.quote(str(workdir))}"]
     # not exec: sh stays process 1 of the namespace, so that the worker's own
     # signals behave normally and everything it started dies with it.

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from conftest import N_SMALL, ROOT, SUBMISSIONS
-from harness.isolation import namespaces_available
+from harness.isolation import namespaces_available, outermost
 
 FINETUNE = ROOT / "submissions" / "finetune.py"
 REQUIRED_KEYS = {
@@ -138,3 +138,19 @@ def test_killed_run_resumes_to_the_same_numbers(reference_cache, tmp_path):
     second = json.loads((tmp_path / "o2" / "score.json").read_text())
     assert _numbers(first) == _numbers(second)
     assert 0 < first["forget_quality"] < 1
+
+
+def test_outputs_inside_the_submission_folder(score_cli, tmp_path):
+    """The sandbox hides the submission's folder; the ledgers and results inside it must not break that."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    submission = folder / "finetune.py"
+    submission.write_bytes(FINETUNE.read_bytes())
+    result, document = score_cli(submission, n_models=4, out=folder / "out", ledger=folder / "ledgers")
+    assert result.returncode == 0, result.stderr
+    assert document["runs"]["ok"] == 4
+
+
+def test_only_outermost_folders_are_covered(tmp_path):
+    inner, other = tmp_path / "a" / "b", tmp_path / "c"
+    assert outermost([inner, tmp_path / "a", other, inner]) == [tmp_path / "a", other]
