@@ -10,15 +10,22 @@ before it loads the submission, so that inside a run
     kit.fit(kit.reinitialise(net), retain, recipe)   # the references' own loop
 
 Outside the harness's worker (a notebook, a Kaggle kernel) no benchmark is
-named and `training_recipe()` says so.
+named and `training_recipe()` says so. The other helpers are small things
+several baselines need and cannot share otherwise (a submission's folder is
+hidden from it, so baselines cannot import each other).
 """
 
+import torch
 from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from reference_models.training import fit
 
-__all__ = ["TrainingRecipe", "fit", "reinitialise", "training_recipe", "use_benchmark"]
+__all__ = [
+    "TrainingRecipe", "classifier_head", "fit", "gather", "reinitialise", "relabelled_mix", "shuffled_loader",
+    "training_recipe", "use_benchmark",
+]
 
 _benchmark: BenchmarkSpec | None = None
 
@@ -42,3 +49,41 @@ def reinitialise(net: nn.Module) -> nn.Module:
         if hasattr(module, "reset_parameters"):
             module.reset_parameters()
     return net
+
+
+def classifier_head(net: nn.Module) -> nn.Linear:
+    """The network's last nn.Linear: its inputs are the features, its outputs the classes."""
+    linears = [module for module in net.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError("the network has no nn.Linear layer to serve as its classifier head")
+    return linears[-1]
+
+
+def gather(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """All inputs and labels of a loader as two tensors, to merge, relabel or use as one batch."""
+    inputs, labels = zip(*((batch[0], batch[1]) for batch in loader))
+    return torch.cat(inputs), torch.cat(labels)
+
+
+def shuffled_loader(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> DataLoader:
+    """Batches of (inputs, labels), reshuffled every epoch from torch's seeded generator.
+
+    Each batch is one indexing operation: a DataLoader over single examples
+    costs more than a small model's whole training step.
+    """
+    data = TensorDataset(inputs, labels)
+    generator = torch.Generator().manual_seed(int(torch.randint(2**31, (1,))))
+    batches = BatchSampler(RandomSampler(data, generator=generator), batch_size, drop_last=False)
+    return DataLoader(data, sampler=batches, batch_size=None)
+
+
+def relabelled_mix(retain: DataLoader, forget: DataLoader, num_classes: int) -> DataLoader:
+    """Retain plus the forget set relabelled with random wrong classes, shuffled as one set.
+
+    The training set of random-label unlearning (Graves et al. 2021) and of
+    SalUn (Fan et al. 2024); labels and order come from torch's seeded generator.
+    """
+    retain_inputs, retain_labels = gather(retain)
+    forget_inputs, forget_labels = gather(forget)
+    wrong = (forget_labels + torch.randint(1, num_classes, forget_labels.shape)) % num_classes
+    return shuffled_loader(torch.cat([retain_inputs, forget_inputs]), torch.cat([retain_labels, wrong]), retain.batch_size)

@@ -1,0 +1,74 @@
+"""Every baseline is a valid submission, scored on digits-mlp as one leaderboard at N = 64.
+
+One real `python -m harness leaderboard baselines` subprocess serves every
+test here: each baseline runs 64 times in the sandbox, and the retrained
+references are the shared ones.
+"""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from harness import kit
+from harness.benchmarks import get_benchmark
+
+BASELINES = sorted(path.stem for path in (ROOT / "baselines").glob("*.py"))
+N_MODELS = 64
+
+
+@pytest.fixture(scope="module")
+def board(reference_cache, tmp_path_factory) -> Path:
+    """The baselines' leaderboard folder: leaderboard.md and <name>/score.json."""
+    out = tmp_path_factory.mktemp("baselines")
+    result = run_cli(
+        "leaderboard", str(ROOT / "baselines"), "--n-models", str(N_MODELS), "--cache-dir", str(reference_cache),
+        "--ledger-dir", str(out / "ledgers"), "--out", str(out / "board"), "--quiet", "--bootstrap", "0", "--mia-models", "2",
+    )
+    assert result.returncode == 0, result.stderr
+    return out / "board"
+
+
+def _document(board: Path, name: str) -> dict:
+    return json.loads((board / name / "score.json").read_text())
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_baseline_completes_every_run(board, name):
+    document = _document(board, name)
+    assert document["runs"] == {"ok": N_MODELS, "timeout": 0, "error": 0, "invalid": 0}, document["failures"]
+    assert document["status"] == "scored" and 0 <= document["final_score"] <= 1
+
+
+def test_identity_forgets_nothing(board):
+    assert _document(board, "identity")["forget_quality"] == 0.0
+
+
+def test_retrain_has_the_highest_forget_quality(board):
+    quality = {name: _document(board, name)["forget_quality"] for name in BASELINES}
+    best = max(quality, key=quality.get)
+    assert best == "retrain", quality
+    assert all(quality["retrain"] > value for name, value in quality.items() if name != "retrain"), quality
+
+
+def test_every_baseline_is_in_the_table(board):
+    markdown = (board / "leaderboard.md").read_text()
+    for name in BASELINES:
+        assert f"`{name}`" in markdown
+
+
+def test_kit_names_the_benchmark_recipe_only_inside_a_run(monkeypatch):
+    monkeypatch.setattr(kit, "_benchmark", None)
+    with pytest.raises(RuntimeError, match="inside a harness run"):
+        kit.training_recipe()
+    spec = get_benchmark("digits-mlp")
+    kit.use_benchmark(spec)
+    assert kit.training_recipe() == spec.recipe
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_baseline_names_its_source_and_hyperparameters(name):
+    docstring = ast.get_docstring(ast.parse((ROOT / "baselines" / f"{name}.py").read_text()))
+    assert docstring and "Source:" in docstring and "Hyperparameters" in docstring, name
