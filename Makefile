@@ -10,8 +10,10 @@ SUBMISSION ?= submissions/finetune.py
 BENCHMARK ?= digits-mlp
 N ?= 512
 OUT ?= results/$(BENCHMARK)/$(basename $(notdir $(SUBMISSION)))
+SUBMISSIONS ?= submissions
+SPLIT ?= both
 
-.PHONY: install score references baselines test bench clean
+.PHONY: install score references baselines leaderboard test bench clean
 
 install: $(STAMP)
 
@@ -31,6 +33,10 @@ references: $(STAMP)
 baselines: $(STAMP)
 	$(PY) -m harness leaderboard baselines --benchmark $(BENCHMARK) --n-models $(N) --out results/$(BENCHMARK)/baselines
 	mkdir -p docs && cp results/$(BENCHMARK)/baselines/leaderboard.md docs/baselines.md
+
+# Scores every *.py in SUBMISSIONS on the public and private splits (SPLIT=public|private|both).
+leaderboard: $(STAMP)
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --split $(SPLIT) --out results/$(BENCHMARK)/leaderboard-$(notdir $(abspath $(SUBMISSIONS)))
 
 test: $(STAMP)
 	$(PY) -m pytest -q

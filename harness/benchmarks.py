@@ -1,6 +1,11 @@
-"""The registry of named benchmarks."""
+"""The registry of named benchmarks, and their public and private splits."""
 
+from dataclasses import replace
+
+from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
+
+SPLITS = ("public", "private")
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     "digits-mlp": BenchmarkSpec(
@@ -22,3 +27,18 @@ def get_benchmark(name: str) -> BenchmarkSpec:
     if name not in BENCHMARKS:
         raise KeyError(f"unknown benchmark {name!r}; available: {', '.join(sorted(BENCHMARKS))}")
     return BENCHMARKS[name]
+
+
+def split_benchmark(spec: BenchmarkSpec, split: str) -> BenchmarkSpec:
+    """The benchmark with the split's forget set.
+
+    The competition kept a private leaderboard whose forget set was drawn with
+    another seed (same size, same rule); ranks moved a lot between the two.
+    Public is the benchmark itself; private draws its forget set with a seed
+    derived from the public one, so it gets its own content key and references.
+    """
+    if split == "public":
+        return spec
+    if split == "private":
+        return replace(spec, name=f"{spec.name}-private", forget_seed=derive_seed(spec.forget_seed, "private-forget-set"))
+    raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")

@@ -13,7 +13,7 @@ import sys
 from harness.benchmarks import BENCHMARKS, get_benchmark
 from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
-from harness.leaderboard import score_folder, submissions_in
+from harness.leaderboard import SPLIT_CHOICES, leaderboard, submissions_in
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
 from reference_models.cache import CacheDamaged
@@ -57,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json")
     score_cmd.add_argument("submission", type=Path, help="Python file defining unlearning(net, retain, forget, validation)")
     _scoring(score_cmd, default_out=Path("results"))
-    board_cmd = commands.add_parser("leaderboard", help="score every *.py in a folder; writes OUT/leaderboard.md and OUT/<name>/score.json")
+    board_cmd = commands.add_parser("leaderboard", help="score every *.py in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json")
     board_cmd.add_argument("folder", type=Path, help="folder of submission files")
+    board_cmd.add_argument("--split", default="public", choices=SPLIT_CHOICES, help="forget set: public, private (another seed) or both side by side")
     _scoring(board_cmd, default_out=Path("results/leaderboard"))
     refs_cmd = commands.add_parser("references", help="build the reference cache alone")
     _common(refs_cmd)
@@ -140,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         return _error(error)
     if args.command == "leaderboard":
         try:
-            board = score_folder(args.folder, spec, args.out, _score_settings(args))
+            text = leaderboard(args.folder, spec, args.split, args.out, _score_settings(args))
         except CacheDamaged as damaged:
             return _error(str(damaged), EXIT_CACHE_DAMAGED)
-        print(board.markdown)
+        print(text)
         print(f"written {args.out / 'leaderboard.md'}")
         return EXIT_OK
     try:

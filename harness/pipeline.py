@@ -1,4 +1,4 @@
-"""`score`: references, then sandboxed runs, then the metric, then score.json."""
+"""`score`: references, then sandboxed runs, then the metric, then score.json and report.html."""
 
 from dataclasses import dataclass, field
 import hashlib
@@ -13,7 +13,8 @@ import torch
 from harness.budget import DEFAULT_FRACTION, hard_timeout, time_budget
 from harness.isolation import namespaces_available
 from harness.ledger import RunLedger
-from harness.results import MetricSettings, Scorer, score_document
+from harness.report import report_html
+from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, run_submission
 from harness.worker import WorkerSetup
 from reference_models.cache import ReferenceCache, References, time_retraining
@@ -116,4 +117,8 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
         write_table_atomic(out_dir / "examples.parquet", examples)
     write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
+    if examples is not None:
+        epsilon = examples["epsilon"].to_numpy()
+        page = report_html(document, epsilon, unlearned_population(records), references, unlearn_seconds)
+        write_atomic(out_dir / "report.html", page.encode())
     return document

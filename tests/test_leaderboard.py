@@ -1,43 +1,112 @@
-"""`python -m harness leaderboard`: a folder scored against shared references, ranked."""
+"""`python -m harness leaderboard`: a folder scored against shared references, ranked, on both splits."""
 
+import base64
+import re
 import shutil
 
+import pyarrow.csv
+import pyarrow.parquet as pq
+import pytest
+import torch
+
 from conftest import ROOT, run_cli
+from harness.benchmarks import get_benchmark, split_benchmark
+from reference_models.datasets import load_benchmark_data
 
 HOSTILE = ROOT / "tests" / "hostile"
+FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
+COLUMNS = ["rank", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
+           "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict"]
+N_FIGURES = 5
 
 
 def _table_rows(markdown: str) -> list[list[str]]:
-    """The cells of each table row below the header."""
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")][2:]
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    """The cells of each table row below a header, in every table of the document."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if not line.startswith("| rank") and not line.startswith("| submission")]
 
 
-def test_failing_submission_is_ranked_last(reference_cache, tmp_path):
-    folder = tmp_path / "submissions"
+@pytest.fixture(scope="module")
+def board(reference_cache, tmp_path_factory):
+    """Three submissions, one failing, scored with bootstrap intervals on both splits."""
+    tmp = tmp_path_factory.mktemp("board")
+    folder = tmp / "submissions"
     folder.mkdir()
     shutil.copy(ROOT / "baselines" / "identity.py", folder / "identity.py")
     shutil.copy(ROOT / "baselines" / "finetune.py", folder / "finetune.py")
     shutil.copy(HOSTILE / "returns_none.py", folder / "a_failure.py")  # first by name, last by rank
-    out = tmp_path / "board"
+    out = tmp / "board"
     result = run_cli(
-        "leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(reference_cache),
-        "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "2",
+        "leaderboard", str(folder), "--split", "both", "--n-models", "4", "--cache-dir", str(reference_cache),
+        "--ledger-dir", str(tmp / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "4", "--mia-models", "2",
     )
     assert result.returncode == 0, result.stderr
-    markdown = (out / "leaderboard.md").read_text()
-    assert markdown == result.stdout.split("written ")[0].rstrip("\n") + "\n"
-    rows = _table_rows(markdown)
-    assert [row[1] for row in rows] == ["`finetune`", "`identity`", "`a_failure`"]
-    assert [row[0] for row in rows] == ["1", "2", "-"]
-    assert rows[2][-1] == "failed: invalid-output" and rows[2][2] == "n/a"
-    assert float(rows[0][2]) > float(rows[1][2]) == 0.0
+    return out, result
+
+
+@pytest.mark.parametrize("split", ["public", "private"])
+def test_each_split_is_ranked_with_failures_last(board, split):
+    out, _ = board
+    folder = out / split
+    for name in FILES:
+        assert (folder / name).stat().st_size > 0, name
+    table = pq.read_table(folder / "leaderboard.parquet")
+    assert table.column_names == COLUMNS
+    assert table["submission"].to_pylist() == ["finetune", "identity", "a_failure"]
+    assert table["rank"].to_pylist() == [1, 2, None]
+    assert table["status"].to_pylist()[2] == "failed: invalid-output"
+    assert table["final_score"].to_pylist()[0] > table["final_score"].to_pylist()[1] == 0.0
+    assert pyarrow.csv.read_csv(folder / "leaderboard.csv").column_names == COLUMNS
+    rows = _table_rows((folder / "leaderboard.md").read_text())
+    assert [row[:2] for row in rows] == [["1", "`finetune`"], ["2", "`identity`"], ["-", "`a_failure`"]]
+    assert "(" in rows[0][2] and rows[2][2] == "n/a"  # the interval next to the score; none for a failure
+    assert "<table>" in (folder / "leaderboard.html").read_text()
     for name in ("identity", "finetune", "a_failure"):
-        assert (out / name / "score.json").is_file()
-    assert "digits-mlp" in markdown and "Versions:" in markdown and "Hardware:" in markdown
+        assert (folder / name / "score.json").is_file()
+
+
+def test_both_splits_side_by_side(board):
+    out, result = board
+    comparison = pq.read_table(out / "leaderboard.parquet")
+    assert comparison.column_names == ["submission", "public_rank", "public_score", "private_rank", "private_score", "rank_change"]
+    assert comparison["submission"].to_pylist() == ["finetune", "identity", "a_failure"]
+    assert comparison["rank_change"].to_pylist() == [0, 0, None]
+    assert comparison["public_score"].to_pylist()[0] != comparison["private_score"].to_pylist()[0]
+    markdown = (out / "leaderboard.md").read_text()
+    assert markdown in result.stdout
+    for heading in ("Public against private rank", "Public split", "Private split", "Versions:", "Hardware:"):
+        assert heading in markdown
+    html = (out / "leaderboard.html").read_text()
+    assert html.count("<table>") == 3 and "Public against private rank" in html
+
+
+def test_report_embeds_every_figure(board):
+    out, _ = board
+    report = (out / "public" / "finetune" / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', report)
+    assert len(images) == N_FIGURES
+    for encoded in images:
+        png = base64.b64decode(encoded)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+    for words in ("final score", "forgetting quality F", "time budget", "Losses of the forget set", "epsilon bucket"):
+        assert words in report
+    assert not (out / "public" / "a_failure" / "report.html").exists()  # nothing to explain: no score
 
 
 def test_folder_without_submissions_is_a_clear_error(tmp_path):
     result = run_cli("leaderboard", str(tmp_path), "--n-models", "4")
     assert result.returncode == 2
     assert "not a folder with submission files" in result.stderr
+
+
+def test_private_split_draws_another_forget_set_deterministically():
+    public = get_benchmark("digits-mlp")
+    private = split_benchmark(public, "private")
+    assert private.key() != public.key() and split_benchmark(public, "public") == public
+    first, again, other = load_benchmark_data(private), load_benchmark_data(private), load_benchmark_data(public)
+    assert torch.equal(first.forget.images, again.forget.images) and torch.equal(first.retain.labels, again.retain.labels)
+    assert len(first.forget) == len(other.forget)
+    assert not torch.equal(first.forget.images, other.forget.images)
+    assert torch.equal(first.test.images, other.test.images)  # only the forget set moves
+    with pytest.raises(ValueError, match="unknown split"):
+        split_benchmark(public, "secret")

@@ -1,0 +1,104 @@
+"""report.html beside score.json: the score's breakdown and the figures that explain it.
+
+One self-contained file (images embedded as base64 PNG) that a participant
+opens in a browser, or an organiser attaches to a leaderboard, without the
+harness or its caches.
+"""
+
+import base64
+import html
+
+import numpy as np
+
+from reference_models.cache import References
+from reference_models.evaluation import PopulationOutputs
+from scoring import figures
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; }
+figure { margin: 2em 0; }
+figcaption { color: #555; max-width: 60em; }
+img { max-width: 100%; }
+"""
+
+
+def _image(png: bytes, caption: str) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _with_interval(document: dict, key: str) -> str:
+    interval = document.get(f"{key}_ci95")
+    suffix = f" (95% CI {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
+    return _number(document[key]) + suffix
+
+
+def _breakdown(document: dict) -> str:
+    """The score as a table: each factor of the final score, then the budget and the population attack."""
+    budget, mia = document["time_budget"], document["simple_mia"]
+    rows = [
+        ("final score", _with_interval(document, "final_score")),
+        ("forgetting quality F", _with_interval(document, "forget_quality")),
+        *[
+            (f"{name} accuracy, unlearned / retrained", f"{document[key]['unlearned']:.4f} / {document[key]['retrained']:.4f}")
+            for name, key in (("retain", "retain_accuracy"), ("test", "test_accuracy"), ("forget", "forget_accuracy"))
+        ],
+        ("time budget", f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {budget['ratio']:.3f} x retrain (limit {budget['fraction']:g})"),
+        ("simple MIA accuracy", f"{mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned, {mia['retrained']['mean']:.3f} retrained"),
+        ("runs", ", ".join(f"{count} {status}" for status, count in document["runs"].items())),
+    ]
+    cells = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>" for name, value in rows)
+    return f"<table>{cells}</table>"
+
+
+def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutputs, references: References, unlearn_seconds: np.ndarray) -> str:
+    """The whole report of a scored submission as one HTML page."""
+    n = len(unlearned)
+    retrained = references.retrained.head(n)
+    original = references.original
+    budget = document["time_budget"]
+    accuracies = {
+        name: {"original": getattr(original, f"{name}_accuracy"), **document[f"{name}_accuracy"]}
+        for name in ("retain", "test", "forget")
+    }
+    images = [
+        _image(
+            figures.loss_histograms({
+                "original": (original.forget_statistic, original.test_statistic),
+                "an unlearned": (unlearned.forget_statistic[0], unlearned.test_statistic[0]),
+                "a retrained": (retrained.forget_statistic[0], retrained.test_statistic[0]),
+            }),
+            "Losses of the forget set (red) against the test set (blue) for the original model, the first unlearned "
+            "model and the first retrained one. Good unlearning makes the forget set look like unseen data.",
+        ),
+        _image(
+            figures.epsilon_histogram(epsilon, n),
+            "How many forget examples fall in each epsilon bucket; the black steps are the points each bucket earns. "
+            "F is the mean of those points over the forget set.",
+        ),
+        _image(
+            figures.example_distributions(unlearned.forget_statistic, retrained.forget_statistic, epsilon),
+            "The three best-forgotten (top) and worst-forgotten (bottom) examples: each model's confidence in the "
+            "true label, unlearned against retrained. Overlapping histograms cannot be told apart.",
+        ),
+        _image(figures.accuracy_bars(accuracies), "Mean accuracy of each population on the retain, test and forget sets."),
+        _image(
+            figures.time_histogram(unlearn_seconds, budget["retrain_median_s"], budget["fraction"]),
+            "Seconds per unlearning call, measured by the harness, against the time budget.",
+        ),
+    ]
+    title = f"{document['submission']} on {document['benchmark']}, N = {n}"
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p>Benchmark key <code>{html.escape(document['benchmark_key'])}</code>; attacks "
+        f"<code>{html.escape(document['metric']['attacks'])}</code>, rates <code>{html.escape(document['metric']['rates'])}</code>.</p>"
+        f"{_breakdown(document)}{''.join(images)}</body></html>\n"
+    )
+

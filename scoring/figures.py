@@ -1,0 +1,123 @@
+"""The report's figures: arrays in, PNG bytes out (matplotlib, no display needed).
+
+Each function draws one figure a participant looks at to see why a score is
+low: whether the forget set's losses look like unseen data, which examples
+stay memorised, and where the accuracy and the time went.
+"""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import numpy as np  # noqa: E402
+
+from scoring.mia import losses_from_statistic  # noqa: E402
+from scoring.quality import bucket_points  # noqa: E402
+
+_DPI = 110
+_FORGET, _TEST, _UNLEARNED, _RETRAINED, _ORIGINAL = "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
+
+
+def _png(figure: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=_DPI)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def loss_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
+    """Per model (name -> forget and test statistics): forget against test losses, log-scaled.
+
+    The picture every seed report drew: after good unlearning the forget
+    set's losses look like the test set's, as they do for a retrained model.
+    """
+    figure, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), sharey=True)
+    for axis, (name, (forget, test)) in zip(np.atleast_1d(axes), models.items()):
+        forget_loss, test_loss = losses_from_statistic(forget), losses_from_statistic(test)
+        floor = max(min(forget_loss.min(), test_loss.min()), 1e-8)
+        bins = np.geomspace(floor, max(forget_loss.max(), test_loss.max(), floor * 10), 30)
+        for losses, colour, label in ((test_loss, _TEST, "test"), (forget_loss, _FORGET, "forget")):
+            axis.hist(losses, bins=bins, weights=np.full(len(losses), 1 / len(losses)), alpha=0.55, color=colour, label=label)
+        axis.set_xscale("log")
+        axis.set_title(f"{name} model")
+        axis.set_xlabel("cross-entropy loss (log scale)")
+        axis.legend()
+    np.atleast_1d(axes)[0].set_ylabel("fraction of the set")
+    return _png(figure)
+
+
+def epsilon_histogram(epsilon: np.ndarray, n_models: int) -> bytes:
+    """Per-example epsilon in the metric's buckets, with the points each bucket is worth."""
+    right_ends, points = bucket_points(n_models)
+    edges = np.concatenate([[0.0], right_ends, [max(right_ends[-1] + 0.5, float(np.max(epsilon)) + 0.5)]])
+    clipped = np.minimum(epsilon, edges[-1] - 1e-9)
+    figure, axis = plt.subplots(figsize=(8, 3.6))
+    axis.hist(clipped, bins=edges, color=_FORGET, alpha=0.75, edgecolor="white")
+    axis.set_xlabel("per-example epsilon (last bar: beyond the buckets, no points)")
+    axis.set_ylabel("forget examples")
+    axis.set_title(f"Epsilon per forget example, N = {n_models}: lower is better forgotten")
+    worth = axis.twinx()
+    worth.step(np.concatenate([[0.0], right_ends]), np.concatenate([points[:1], points]), where="pre", color="black", linewidth=1.2)
+    worth.set_ylabel("points per example in the bucket")
+    worth.set_ylim(0, 1.05)
+    return _png(figure)
+
+
+def example_distributions(unlearned: np.ndarray, retrained: np.ndarray, epsilon: np.ndarray, count: int = 3) -> bytes:
+    """Unlearned against retrained confidences of the `count` best- and worst-forgotten examples.
+
+    `unlearned` and `retrained` are [N, E] logit-scaled confidences; an
+    example is forgotten when both populations overlap.
+    """
+    order = np.argsort(epsilon, kind="stable")
+    chosen = [("best", index) for index in order[:count]] + [("worst", index) for index in order[::-1][:count]]
+    figure, axes = plt.subplots(2, count, figsize=(4 * count, 6.4))
+    for axis, (kind, index) in zip(axes.flat, chosen):
+        both = np.concatenate([unlearned[:, index], retrained[:, index]])
+        bins = np.linspace(both.min(), both.max() + 1e-9, 25)
+        axis.hist(retrained[:, index], bins=bins, alpha=0.55, color=_RETRAINED, label="retrained")
+        axis.hist(unlearned[:, index], bins=bins, alpha=0.55, color=_UNLEARNED, label="unlearned")
+        axis.set_title(f"{kind}: example {index}, epsilon {epsilon[index]:.2f}")
+        axis.set_xlabel("logit-scaled confidence")
+    for row in axes:
+        row[0].set_ylabel("models")
+    axes.flat[0].legend()
+    return _png(figure)
+
+
+def accuracy_bars(accuracies: dict[str, dict[str, float]]) -> bytes:
+    """Retain, test and forget accuracy (set -> model -> accuracy) of the original, unlearned and retrained models."""
+    models = {"original": _ORIGINAL, "unlearned": _UNLEARNED, "retrained": _RETRAINED}
+    sets = list(accuracies)
+    width = 0.8 / len(models)
+    figure, axis = plt.subplots(figsize=(7, 3.6))
+    for offset, (model, colour) in enumerate(models.items()):
+        values = [accuracies[name][model] for name in sets]
+        bars = axis.bar(np.arange(len(sets)) + (offset - 1) * width, values, width, color=colour, label=model)
+        axis.bar_label(bars, fmt="%.3f", fontsize=7)
+    lowest = min(value for pair in accuracies.values() for value in pair.values())
+    axis.set_ylim(max(0.0, lowest - 0.1), 1.02)
+    axis.set_xticks(np.arange(len(sets)), [f"{name} set" for name in sets])
+    axis.set_ylabel("accuracy (mean over models)")
+    axis.set_title("Accuracy")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(figure)
+
+
+def time_histogram(unlearn_seconds: np.ndarray, retrain_median_s: float, fraction: float) -> bytes:
+    """Unlearning times of the runs against the budget: fraction x median retrain time."""
+    budget = fraction * retrain_median_s
+    figure, axis = plt.subplots(figsize=(7, 3.4))
+    low, high = min(unlearn_seconds.min(), budget) * 0.9, max(unlearn_seconds.max(), budget) * 1.1
+    axis.hist(unlearn_seconds, bins=np.geomspace(low, high, 40), color=_UNLEARNED, alpha=0.8)
+    axis.set_xscale("log")  # a worker's first call pays torch's warm-up: one slow outlier per worker
+    axis.axvline(float(np.median(unlearn_seconds)), color="black", linestyle="--", label=f"median {np.median(unlearn_seconds):.3f} s")
+    axis.axvline(budget, color=_FORGET, linewidth=2, label=f"budget {budget:.3f} s ({fraction:g} x retrain {retrain_median_s:.3f} s)")
+    axis.set_xlabel("seconds per unlearning call (log scale)")
+    axis.set_ylabel("runs")
+    axis.set_title("Time")
+    axis.legend()
+    return _png(figure)
