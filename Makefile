@@ -13,7 +13,7 @@ OUT ?= results/$(BENCHMARK)/$(basename $(notdir $(SUBMISSION)))
 SUBMISSIONS ?= submissions
 SPLIT ?= both
 
-.PHONY: install score references baselines leaderboard test bench clean
+.PHONY: install score references baselines leaderboard stability test bench clean
 
 install: $(STAMP)
 
@@ -37,6 +37,15 @@ baselines: $(STAMP)
 # Scores every *.py in SUBMISSIONS on the public and private splits (SPLIT=public|private|both).
 leaderboard: $(STAMP)
 	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --split $(SPLIT) --out results/$(BENCHMARK)/leaderboard-$(notdir $(abspath $(SUBMISSIONS)))
+
+# Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
+# largest N's runs, and writes docs/stability.md and docs/stability.png.
+STABILITY_OUT = results/$(BENCHMARK)/stability-$(notdir $(abspath $(SUBMISSIONS)))
+stability: SUBMISSIONS = baselines
+stability: N = 32,64,128,256,512
+stability: $(STAMP)
+	$(PY) -m harness stability $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --bootstrap 0 --out $(STABILITY_OUT)
+	mkdir -p docs && cp $(STABILITY_OUT)/stability.md docs/stability.md && cp $(STABILITY_OUT)/stability.png docs/stability.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q

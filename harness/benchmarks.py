@@ -1,7 +1,8 @@
-"""The registry of named benchmarks, and their public and private splits."""
+"""The registry of named benchmarks, their public and private splits, and their forget-set scenarios."""
 
 from dataclasses import replace
 
+from reference_models.forget_sets import FLIPPED_SHARE, SELECTIONS
 from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 
@@ -42,3 +43,23 @@ def split_benchmark(spec: BenchmarkSpec, split: str) -> BenchmarkSpec:
     if split == "private":
         return replace(spec, name=f"{spec.name}-private", forget_seed=derive_seed(spec.forget_seed, "private-forget-set"))
     raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+
+
+def scenario_benchmark(spec: BenchmarkSpec, forget_selection: str = "random", poison_fraction: float | None = None) -> BenchmarkSpec:
+    """The benchmark with another forget set: chosen by `forget_selection`, or the
+    labels of a `poison_fraction` of train flipped and those examples to forget.
+
+    Each scenario changes the spec, so it gets its own key and references.
+    """
+    if poison_fraction is not None:
+        if forget_selection != "random":
+            raise ValueError("--poison-fraction chooses the forget set (the poisoned examples): leave --forget-selection out")
+        if not 0 < poison_fraction < FLIPPED_SHARE:
+            raise ValueError(f"--poison-fraction must be above 0 and below {FLIPPED_SHARE:g} (poisoning flips at most "
+                             f"{FLIPPED_SHARE:.0%} of each class), got {poison_fraction}")
+        return replace(spec, name=f"{spec.name}:poisoned-{poison_fraction:g}", forget_selection="poisoned", forget_fraction=poison_fraction)
+    if forget_selection not in SELECTIONS or forget_selection == "poisoned":
+        raise ValueError(f"unknown forget selection {forget_selection!r}; known: random, class, hardest (poisoned: --poison-fraction)")
+    if forget_selection == "random":
+        return spec
+    return replace(spec, name=f"{spec.name}:{forget_selection}", forget_selection=forget_selection)

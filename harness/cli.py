@@ -1,7 +1,7 @@
-"""Command line: `python -m harness score|leaderboard|references ...`.
+"""Command line: `python -m harness score|leaderboard|stability|references ...`.
 
-Exit codes: 0 scored (or leaderboard written, failing submissions ranked
-last; or references built), 2 bad arguments or input,
+Exit codes: 0 scored (or leaderboard or stability tables written, failing
+submissions ranked last; or references built), 2 bad arguments or input,
 3 the submission failed (some runs failed and --allow-failures was not given),
 4 the reference cache is damaged and --no-rebuild was given.
 """
@@ -10,12 +10,13 @@ import argparse
 from pathlib import Path
 import sys
 
-from harness.benchmarks import BENCHMARKS, get_benchmark
+from harness.benchmarks import BENCHMARKS, get_benchmark, scenario_benchmark
 from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
 from harness.leaderboard import SPLIT_CHOICES, leaderboard, submissions_in
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
+from harness.stability import stability
 from reference_models.cache import CacheDamaged
 from scoring.attacks import resolve_attacks
 from scoring.tables import RATES
@@ -24,13 +25,36 @@ EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED, EXIT_CACHE_DAMAGED = 0, 2, 3, 4
 _MIN_MODELS = 3
 
 
+def _model_count(text: str) -> int:
+    """An --n-models value: the metric compares populations, so at least three models."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if count < _MIN_MODELS:
+        raise argparse.ArgumentTypeError(f"must be at least {_MIN_MODELS} (the metric compares populations of models), got {count}")
+    return count
+
+
+def _model_counts(text: str) -> tuple[int, ...]:
+    """stability's --n-models: at least two distinct counts separated by commas, in ascending order."""
+    counts = tuple(_model_count(item.strip()) for item in text.split(","))
+    if len(counts) < 2 or len(set(counts)) != len(counts):
+        raise argparse.ArgumentTypeError(f"two or more different Ns separated by commas (such as 32,64,128,256,512), got {text!r}")
+    return tuple(sorted(counts))
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", default="digits-mlp", choices=sorted(BENCHMARKS), help="benchmark name")
-    parser.add_argument("--n-models", type=int, default=512, help="unlearning runs and reference models (default 512)")
+    parser.add_argument("--n-models", type=_model_count, default=512, help="unlearning runs and reference models (default 512)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel workers (default: one per core)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"), help="reference cache root")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-rebuild", action="store_true", help="stop on damaged reference files instead of retraining them")
+    parser.add_argument("--forget-selection", default="random", choices=("random", "class", "hardest"),
+                        help="forget set: random (default), class (a few classes), hardest (highest loss under the original)")
+    parser.add_argument("--poison-fraction", type=float, default=None, metavar="P",
+                        help="flip the labels of a fraction P of train; the forget set is the flipped examples")
 
 
 def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
@@ -61,6 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     board_cmd.add_argument("folder", type=Path, help="folder of submission files")
     board_cmd.add_argument("--split", default="public", choices=SPLIT_CHOICES, help="forget set: public, private (another seed) or both side by side")
     _scoring(board_cmd, default_out=Path("results/leaderboard"))
+    # conflict_handler="resolve": its own --n-models, a list, replaces the common one
+    stability_cmd = commands.add_parser(
+        "stability", conflict_handler="resolve",
+        help="rank every *.py in a folder at each N by subsampling the largest N's runs; writes OUT/stability.{md,csv,png}",
+    )
+    stability_cmd.add_argument("folder", type=Path, help="folder of submission files")
+    _scoring(stability_cmd, default_out=Path("results/stability"))
+    stability_cmd.add_argument(
+        "--n-models", type=_model_counts, default=(32, 64, 128, 256, 512),
+        help="Ns to rank at, separated by commas (default 32,64,128,256,512); the largest is scored, the others subsampled from it",
+    )
     refs_cmd = commands.add_parser("references", help="build the reference cache alone")
     _common(refs_cmd)
     return parser
@@ -75,7 +110,7 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the score command's arguments, if anything."""
     if args.command == "score" and not args.submission.is_file():
         return f"submission {args.submission} does not exist or is not a file"
-    if args.command == "leaderboard" and not (args.folder.is_dir() and submissions_in(args.folder)):
+    if args.command in ("leaderboard", "stability") and not (args.folder.is_dir() and submissions_in(args.folder)):
         return f"{args.folder} is not a folder with submission files (*.py) in it"
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
@@ -94,7 +129,7 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _score_settings(args: argparse.Namespace) -> ScoreSettings:
+def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
     metric = MetricSettings(
         attacks=args.attacks,
         rates=args.rates,
@@ -106,7 +141,7 @@ def _score_settings(args: argparse.Namespace) -> ScoreSettings:
         progress=not args.quiet,
     )
     return ScoreSettings(
-        n_models=args.n_models,
+        n_models=n_models,
         jobs=args.jobs,
         budget_fraction=args.budget_fraction,
         timeout_s=args.timeout,
@@ -123,11 +158,12 @@ def _score_settings(args: argparse.Namespace) -> ScoreSettings:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.n_models < _MIN_MODELS:
-        return _error(f"--n-models must be at least {_MIN_MODELS} (the metric compares populations of models)")
     if args.jobs < 1:
         return _error("--jobs must be at least 1")
-    spec = get_benchmark(args.benchmark)
+    try:
+        spec = scenario_benchmark(get_benchmark(args.benchmark), args.forget_selection, args.poison_fraction)
+    except ValueError as error:
+        return _error(str(error))
     if args.command == "references":
         settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet, rebuild=not args.no_rebuild)
         try:
@@ -141,14 +177,22 @@ def main(argv: list[str] | None = None) -> int:
         return _error(error)
     if args.command == "leaderboard":
         try:
-            text = leaderboard(args.folder, spec, args.split, args.out, _score_settings(args))
+            text = leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, args.n_models))
         except CacheDamaged as damaged:
             return _error(str(damaged), EXIT_CACHE_DAMAGED)
         print(text)
         print(f"written {args.out / 'leaderboard.md'}")
         return EXIT_OK
+    if args.command == "stability":
+        try:
+            text = stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)))
+        except CacheDamaged as damaged:
+            return _error(str(damaged), EXIT_CACHE_DAMAGED)
+        print(text)
+        print(f"written {args.out / 'stability.md'}")
+        return EXIT_OK
     try:
-        document = score(args.submission, spec, args.out, _score_settings(args))
+        document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
     except CacheDamaged as damaged:
         return _error(str(damaged), EXIT_CACHE_DAMAGED)
     print(summary(document))

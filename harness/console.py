@@ -42,6 +42,12 @@ def summary(document: dict) -> str:
             f"simple MIA       accuracy {mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned,"
             f" {mia['retrained']['mean']:.3f} retrained (0.5: forget set looks unseen)",
         ]
+    if "accuracy_restored" in document:
+        restored = document["accuracy_restored"]
+        lines.append(
+            f"poisoning        test accuracy {document['accuracy_before']:.4f} poisoned, {document['accuracy_after']:.4f} unlearned,"
+            f" {document['clean_accuracy']:.4f} clean: " + ("nothing to restore" if restored is None else f"{restored:.1%} restored")
+        )
     if budget["ratio"] is None:
         lines.append("time budget      unknown: no run finished")
     else:

@@ -33,30 +33,35 @@ def submissions_in(folder: Path) -> list[Path]:
     return sorted(path for path in folder.glob("*.py") if path.is_file())
 
 
-def _score_all(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> tuple[list[Row], float]:
-    """Each submission's row, and the median retrain seconds its budget was measured against."""
+def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, dict]:
+    """Each submission's score.json document, by name, scored as `score` would into OUT/<name>/."""
     paths = submissions_in(folder)
-    rows, retrain_s = [], 0.0
+    documents = {}
     for position, path in enumerate(paths, start=1):
         print(f"[{position}/{len(paths)}] {spec.name}: {path}", file=sys.stderr, flush=True)
-        document = score(path, spec, out_dir / path.stem, settings)
-        rows.append(row_from_document(path.stem, document))
-        retrain_s = document["time_budget"]["retrain_median_s"]
-    return rows, retrain_s
+        documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
+    return documents
 
 
-def _notes(folder: Path, split: str, benchmark: str, settings: ScoreSettings, retrain_s: float) -> list[str]:
-    """Where the numbers come from: date, command, versions and hardware."""
+def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]) -> list[str]:
+    """Where the numbers come from: date, command, versions, hardware and the documents' time budget."""
     library = ", ".join(f"{name} {version}" for name, version in versions().items())
     machine = hardware_fingerprint()
+    retrain_s = next(iter(documents.values()))["time_budget"]["retrain_median_s"]  # one reference cache: the same for all
     return [
-        f"Made on {datetime.date.today().isoformat()} by: python -m harness leaderboard {folder} "
-        f"--benchmark {benchmark} --split {split} --n-models {settings.n_models} "
+        f"Made on {datetime.date.today().isoformat()} by: {command} "
         f"({settings.metric.bootstrap} bootstrap replicates, attacks {settings.metric.attacks}).",
         f"Versions: {library}.",
         f"Hardware: {machine['cpu']}, {machine['cpu_count']} cores, {settings.jobs} parallel runs; median retrain "
         f"{retrain_s:.3f} s, so the budget ({settings.budget_fraction:g} x retrain) is {settings.budget_fraction * retrain_s:.3f} s per call.",
     ]
+
+
+def write_csv(path: Path, table: pa.Table) -> None:
+    """A table as CSV, written atomically."""
+    csv = pa.BufferOutputStream()
+    pyarrow.csv.write_csv(table, csv)
+    write_atomic(path, csv.getvalue().to_pybytes())
 
 
 def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str, Cells]], table: pa.Table) -> str:
@@ -65,26 +70,30 @@ def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str
     text = markdown_page(title, notes, sections)
     write_atomic(out_dir / "leaderboard.md", text.encode())
     write_atomic(out_dir / "leaderboard.html", html_page(title, notes, sections).encode())
-    csv = pa.BufferOutputStream()
-    pyarrow.csv.write_csv(table, csv)
-    write_atomic(out_dir / "leaderboard.csv", csv.getvalue().to_pybytes())
+    write_csv(out_dir / "leaderboard.csv", table)
     write_table_atomic(out_dir / "leaderboard.parquet", table)
     return text
 
 
-def _one_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings) -> tuple[list[Row], float, str]:
-    """Score and write one split's leaderboard: its rows, the median retrain seconds and its Markdown."""
-    rows, retrain_s = _score_all(folder, split_benchmark(spec, split), out_dir, settings)
+def _command(folder: Path, benchmark: str, split: str, settings: ScoreSettings) -> str:
+    """The command line that makes this leaderboard, for its notes."""
+    return f"python -m harness leaderboard {folder} --benchmark {benchmark} --split {split} --n-models {settings.n_models}"
+
+
+def _one_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings) -> tuple[list[Row], dict[str, dict], str]:
+    """Score and write one split's leaderboard: its rows, the score.json documents and its Markdown."""
+    documents = score_folder(folder, split_benchmark(spec, split), out_dir, settings)
+    rows = [row_from_document(name, document) for name, document in documents.items()]
     title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
-    notes = _notes(folder, split, spec.name, settings, retrain_s)
-    return rows, retrain_s, _write(out_dir, title, notes, [("", leaderboard_cells(rows))], arrow_table(rows))
+    notes = provenance(_command(folder, spec.name, split, settings), settings, documents)
+    return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows))], arrow_table(rows))
 
 
 def leaderboard(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings) -> str:
     """Score the folder on one split or both; writes the four leaderboard files; returns the Markdown."""
     if split != "both":
         return _one_split(folder, spec, split, out_dir, settings)[2]
-    public, retrain_s, _ = _one_split(folder, spec, "public", out_dir / "public", settings)
+    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings)
     private, _, _ = _one_split(folder, spec, "private", out_dir / "private", settings)
     comparison = split_comparison(public, private)
     sections = [
@@ -94,7 +103,7 @@ def leaderboard(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, se
     ]
     title = f"{folder.resolve().name} on {spec.name}, N = {settings.n_models}, public and private splits"
     notes = [
-        *_notes(folder, "both", spec.name, settings, retrain_s),
+        *provenance(_command(folder, spec.name, "both", settings), settings, documents),
         f"Each split's own files are in {out_dir / 'public'} and {out_dir / 'private'}; a positive rank change moved up in private.",
     ]
     return _write(out_dir, title, notes, sections, comparison)

@@ -19,7 +19,7 @@ from reference_models.spec import BenchmarkSpec
 from scoring.bootstrap import Accuracies, bootstrap
 from scoring.epsilon import EpsilonEstimate, estimate_epsilon
 from scoring.mia import mia_accuracy, losses_from_statistic, population_mia
-from scoring.quality import example_points, final_score, forgetting_quality
+from scoring.quality import accuracy_restored, example_points, final_score, forgetting_quality
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,15 @@ def unlearned_population(records: list[RunRecord]) -> PopulationOutputs:
     return PopulationOutputs.from_rows([record for record in records if record.status == "ok"])
 
 
+def scored_population(records: list[RunRecord], allow_failures: bool) -> PopulationOutputs | None:
+    """The successful runs' outputs if the runs get a score (as on Kaggle, a failed run fails the
+    submission unless failures are allowed); None if not."""
+    failed = sum(record.status != "ok" for record in records)
+    if failed == len(records) or (failed and not allow_failures):
+        return None
+    return unlearned_population(records)
+
+
 class Scorer:
     """Scores populations of models against the same retrained references."""
 
@@ -81,6 +90,13 @@ class Scorer:
 
     def forget_quality(self, unlearned: PopulationOutputs) -> float:
         return forgetting_quality(self.estimate(unlearned).epsilon, len(unlearned))
+
+    def final_score_of(self, unlearned: PopulationOutputs, quality: float) -> float:
+        """F scaled by the retain and test accuracy kept, against as many references."""
+        retrained = self.references.retrained.head(len(unlearned))
+        retain = _pair(unlearned.retain_accuracy, retrained.retain_accuracy)
+        test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
+        return final_score(quality, retain["unlearned"], retain["retrained"], test["unlearned"], test["retrained"])
 
     def intervals(self, unlearned: PopulationOutputs) -> dict:
         """95% bootstrap intervals of F and the final score (empty without a bootstrap)."""
@@ -133,6 +149,17 @@ def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retr
     return pa.table(columns)
 
 
+def _poisoning(before: float, after: float, clean: float) -> dict[str, float | None]:
+    """Test accuracy of the poisoned original, the unlearned models and models trained
+    without the poisoned examples (the references), and the share of the loss restored."""
+    return {
+        "clean_accuracy": clean,
+        "accuracy_before": before,
+        "accuracy_after": after,
+        "accuracy_restored": accuracy_restored(before, after, clean),
+    }
+
+
 def score_document(
     spec: BenchmarkSpec,
     submission: str,
@@ -161,9 +188,9 @@ def score_document(
         "time_budget": budget.to_dict(),
         "versions": versions(),
     }
-    if not counts.get("ok") or (failed and not allow_failures):
+    unlearned = scored_population(records, allow_failures)
+    if unlearned is None:
         return {**document, "status": "failed", "forget_quality": None, "final_score": None}, None
-    unlearned = unlearned_population(records)
     retrained = scorer.references.retrained.head(len(unlearned))
     estimate = scorer.estimate(unlearned)
     quality = forgetting_quality(estimate.epsilon, len(unlearned))
@@ -177,7 +204,7 @@ def score_document(
         retain_accuracy=retain,
         test_accuracy=test,
         forget_accuracy=_pair(unlearned.forget_accuracy, retrained.forget_accuracy),
-        final_score=final_score(quality, retain["unlearned"], retain["retrained"], test["unlearned"], test["retrained"]),
+        final_score=scorer.final_score_of(unlearned, quality),
         metric={"attacks": settings.attacks, "rates": settings.rates, **({"confidence": settings.confidence} if settings.rates != "empirical" else {})},
         epsilon={
             "mean": float(estimate.epsilon.mean()),
@@ -197,4 +224,6 @@ def score_document(
     )
     document.update(scorer.intervals(unlearned))
     document["simple_mia"] = scorer.simple_mia(unlearned)
+    if spec.forget_selection == "poisoned":
+        document.update(_poisoning(scorer.references.original.test_accuracy, test["unlearned"], test["retrained"]))
     return document, examples_table(estimate, unlearned, retrained)

@@ -30,7 +30,7 @@ from torch import nn
 from harness import kit, protocol
 from harness.failures import EXCEPTION, INVALID_OUTPUT
 from reference_models.architectures import build_model
-from reference_models.datasets import LabelledTensors
+from reference_models.tensors import LabelledTensors
 from reference_models.files import load_state_dict_bytes, state_dict_bytes
 from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec

@@ -17,7 +17,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from reference_models.architectures import build_model
-from reference_models.datasets import LabelledTensors
+from reference_models.tensors import LabelledTensors
 from reference_models.spec import BenchmarkSpec
 
 

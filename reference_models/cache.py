@@ -45,7 +45,7 @@ from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.evaluation import ModelOutputs, PopulationOutputs, evaluate
 from reference_models.files import load_state_dict_bytes, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
-from reference_models.seeds import derive_seed
+from reference_models.seeds import model_seed
 from reference_models.spec import CACHE_FORMAT, BenchmarkSpec
 from reference_models.training import train_from_scratch
 
@@ -72,10 +72,6 @@ def _data(spec: BenchmarkSpec) -> BenchmarkData:
     return load_benchmark_data(spec)
 
 
-def _model_seed(spec: BenchmarkSpec, population: str, index: int) -> int:
-    return derive_seed(spec.model_seed, population, index)
-
-
 def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int]) -> tuple[str, list[dict]]:
     """Train a stack of models of one population (the original: on train; others: on retain).
 
@@ -84,7 +80,7 @@ def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int]) -> tu
     """
     torch.set_num_threads(1)
     data = _data(spec)
-    seeds = [_model_seed(spec, population, index) for index in indices]
+    seeds = [model_seed(spec, population, index) for index in indices]
     states = train_stack(spec, data.train if population == _ORIGINAL else data.retain, seeds)
     results = []
     for index, seed, state in zip(indices, seeds, states):
@@ -104,7 +100,7 @@ def _warm_up(spec: BenchmarkSpec) -> None:
 def _time_one(spec: BenchmarkSpec, index: int) -> float:
     torch.set_num_threads(1)
     _warm_up(spec)
-    return train_from_scratch(spec, _data(spec).retain, _model_seed(spec, "retrained", index))[1]
+    return train_from_scratch(spec, _data(spec).retain, model_seed(spec, "retrained", index))[1]
 
 
 def time_retraining(spec: BenchmarkSpec, jobs: int) -> list[float]:

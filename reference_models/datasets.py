@@ -4,21 +4,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from reference_models.architectures import build_model
+from reference_models.batched_training import train_stack
+from reference_models.forget_sets import select_forget
+from reference_models.seeds import model_seed
 from reference_models.spec import BenchmarkSpec
-
-
-@dataclass(frozen=True)
-class LabelledTensors:
-    """Inputs and integer class labels, aligned row by row."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.labels)
+from reference_models.tensors import LabelledTensors
 
 
 @dataclass(frozen=True)
@@ -46,6 +41,25 @@ def _tensors(images: np.ndarray, labels: np.ndarray) -> LabelledTensors:
     return LabelledTensors(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels))
 
 
+def _original_losses(spec: BenchmarkSpec, train: LabelledTensors) -> np.ndarray:
+    """Each training example's loss under the original model.
+
+    The original trains on all of train whatever the forget set is, so this
+    is the cached original itself (same seed, same stacked trainer), trained
+    on one thread so that its losses, and the forget set, never depend on
+    the machine's thread count.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = build_model(spec)
+        model.load_state_dict(train_stack(spec, train, [model_seed(spec, "original", 0)])[0])
+        with torch.no_grad():
+            return nn.functional.cross_entropy(model(train.images), train.labels, reduction="none").double().numpy()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def load_benchmark_data(spec: BenchmarkSpec) -> BenchmarkData:
     """Split the spec's data set with its seeds: train/validation/test, then forget/retain."""
     if spec.dataset not in _LOADERS:
@@ -59,14 +73,17 @@ def load_benchmark_data(spec: BenchmarkSpec) -> BenchmarkData:
     x_val, x_test, y_val, y_test = train_test_split(
         x_rest, y_rest, test_size=test_frac / rest, random_state=spec.split_seed, stratify=y_rest
     )
-    rng = np.random.default_rng(spec.forget_seed)
-    n_forget = round(spec.forget_fraction * len(y_train))
-    is_forget = np.zeros(len(y_train), dtype=bool)
-    is_forget[rng.choice(len(y_train), size=n_forget, replace=False)] = True
+    is_forget, y_trained = select_forget(
+        spec.forget_selection,
+        y_train,
+        size=round(spec.forget_fraction * len(y_train)),
+        seed=spec.forget_seed,
+        losses=lambda: _original_losses(spec, _tensors(x_train, y_train)),
+    )
     return BenchmarkData(
-        train=_tensors(x_train, y_train),
-        retain=_tensors(x_train[~is_forget], y_train[~is_forget]),
-        forget=_tensors(x_train[is_forget], y_train[is_forget]),
+        train=_tensors(x_train, y_trained),
+        retain=_tensors(x_train[~is_forget], y_trained[~is_forget]),
+        forget=_tensors(x_train[is_forget], y_trained[is_forget]),
         validation=_tensors(x_val, y_val),
         test=_tensors(x_test, y_test),
         num_classes=int(labels.max()) + 1,

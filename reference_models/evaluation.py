@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference_models.datasets import BenchmarkData, LabelledTensors
+from reference_models.datasets import BenchmarkData
+from reference_models.tensors import LabelledTensors
 from scoring.confidences import logit_scaled_confidence
 
 _EVAL_BATCH = 1024

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data._utils.collate import default_collate
 
-from reference_models.datasets import LabelledTensors
+from reference_models.tensors import LabelledTensors
 
 _LABEL_ALIASES = ("label", "age_group")
 

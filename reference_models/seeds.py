@@ -8,9 +8,16 @@ import hashlib
 
 import numpy as np
 
+from reference_models.spec import BenchmarkSpec
+
 
 def derive_seed(base: int, purpose: str, index: int = 0) -> int:
     """A 31-bit seed, the same on every machine for the same arguments."""
     tag = int.from_bytes(hashlib.sha256(purpose.encode()).digest()[:4], "little")
     state = np.random.SeedSequence([base, tag, index]).generate_state(1)[0]
     return int(state) & 0x7FFFFFFF
+
+
+def model_seed(spec: BenchmarkSpec, population: str, index: int) -> int:
+    """The initialisation and shuffling seed of model `index` of a population ("original" is one model)."""
+    return derive_seed(spec.model_seed, population, index)

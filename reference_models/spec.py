@@ -39,11 +39,20 @@ class BenchmarkSpec:
     recipe: TrainingRecipe
     model_seed: int
     loader_batch_size: int = 64
+    forget_selection: str = "random"  # see reference_models.forget_sets; "poisoned": forget_fraction is the poison fraction
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def key(self) -> str:
-        """Short content hash of every field and the cache format."""
-        text = json.dumps({"format": CACHE_FORMAT, **self.to_dict()}, sort_keys=True)
+        """Short content hash of every field and the cache format.
+
+        The forget selection enters the hash only when it is not the default,
+        so that benchmarks with a random forget set keep the keys, and the
+        caches and ledgers, they had before selections existed.
+        """
+        fields = self.to_dict()
+        if fields["forget_selection"] == "random":
+            del fields["forget_selection"]
+        text = json.dumps({"format": CACHE_FORMAT, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from reference_models.architectures import build_model
-from reference_models.datasets import LabelledTensors
+from reference_models.tensors import LabelledTensors
 from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 

@@ -121,3 +121,35 @@ def time_histogram(unlearn_seconds: np.ndarray, retrain_median_s: float, fractio
     axis.set_title("Time")
     axis.legend()
     return _png(figure)
+
+
+def stability_curves(n_models: np.ndarray, scores: dict[str, np.ndarray], kendall_tau: np.ndarray, spearman_rho: np.ndarray) -> bytes:
+    """Final score against N per submission (name -> one score per N, NaN where unscored), and the
+    rank correlations with the largest N: whether a cheaper leaderboard orders submissions the same way.
+
+    Scores span orders of magnitude and include zeros, so the score axis is
+    linear below 1e-3 and logarithmic above. Submissions never scored are left out.
+    """
+    figure, (curves, agreement) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    colours = plt.get_cmap("tab20")
+    scored = {name: values for name, values in scores.items() if np.isfinite(values).any()}
+    for index, (name, values) in enumerate(scored.items()):
+        first_pass = index < 10  # ten distinct hues, then their lighter shades dashed
+        colour = colours(2 * (index % 10) + (0 if first_pass else 1))
+        curves.plot(n_models, values, marker="o", markersize=3, color=colour, linestyle="-" if first_pass else "--", label=name)
+    curves.set_yscale("symlog", linthresh=1e-3)
+    curves.set_ylabel("final score (symmetric log scale)")
+    curves.set_title("Final score per submission")
+    curves.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    agreement.plot(n_models, kendall_tau, marker="o", color=_TEST, label="Kendall tau-b")
+    agreement.plot(n_models, spearman_rho, marker="s", color=_UNLEARNED, label="Spearman rho")
+    agreement.axhline(1.0, color=_ORIGINAL, linewidth=0.8, linestyle=":")
+    agreement.set_ylim(-1.05, 1.05)
+    agreement.set_ylabel(f"rank correlation with N = {int(np.max(n_models))}")
+    agreement.set_title("Agreement with the largest N's ranking")
+    agreement.legend(loc="lower right")
+    for axis in (curves, agreement):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(n_models, [str(int(n)) for n in n_models])
+        axis.set_xlabel("N (models per population, log scale)")
+    return _png(figure)

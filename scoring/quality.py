@@ -35,6 +35,17 @@ def forgetting_quality(epsilon: np.ndarray, n_models: int) -> float:
     return float(example_points(epsilon, n_models).sum() / len(epsilon))
 
 
+def accuracy_restored(before: float, after: float, clean: float) -> float | None:
+    """How much of the accuracy that poisoning cost came back: (after - before) / (clean - before).
+
+    0 when unlearning changed nothing, 1 when it reached the accuracy of a
+    model trained without the poisoned examples; None when poisoning cost
+    nothing, so that there was nothing to restore.
+    """
+    lost = clean - before
+    return None if lost <= 0 else (after - before) / lost
+
+
 def final_score(
     forgetting: float,
     retain_unlearned: float,

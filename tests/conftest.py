@@ -1,6 +1,7 @@
 """Shared fixtures: the project's interpreter, a small reference cache, a CLI runner."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 N_SMALL = 16
+
+
+def small_folder(folder: Path) -> Path:
+    """A folder of submissions to rank: identity, finetune and one that always fails
+    (named to come first by name, so that ranking must move it last)."""
+    folder.mkdir(parents=True)
+    for name in ("identity.py", "finetune.py"):
+        shutil.copy(ROOT / "baselines" / name, folder / name)
+    shutil.copy(ROOT / "tests" / "hostile" / "returns_none.py", folder / "a_failure.py")
+    return folder
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -2,18 +2,16 @@
 
 import base64
 import re
-import shutil
 
 import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
 from reference_models.datasets import load_benchmark_data
 
-HOSTILE = ROOT / "tests" / "hostile"
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
 COLUMNS = ["rank", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
            "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict"]
@@ -30,11 +28,7 @@ def _table_rows(markdown: str) -> list[list[str]]:
 def board(reference_cache, tmp_path_factory):
     """Three submissions, one failing, scored with bootstrap intervals on both splits."""
     tmp = tmp_path_factory.mktemp("board")
-    folder = tmp / "submissions"
-    folder.mkdir()
-    shutil.copy(ROOT / "baselines" / "identity.py", folder / "identity.py")
-    shutil.copy(ROOT / "baselines" / "finetune.py", folder / "finetune.py")
-    shutil.copy(HOSTILE / "returns_none.py", folder / "a_failure.py")  # first by name, last by rank
+    folder = small_folder(tmp / "submissions")
     out = tmp / "board"
     result = run_cli(
         "leaderboard", str(folder), "--split", "both", "--n-models", "4", "--cache-dir", str(reference_cache),

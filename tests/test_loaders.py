@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from reference_models.datasets import LabelledTensors
+from reference_models.tensors import LabelledTensors
 from reference_models.loaders import make_loader
 
 

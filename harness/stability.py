@@ -1,0 +1,89 @@
+"""`stability`: would a leaderboard with fewer models rank the folder as the largest N does?
+
+Every submission is scored at the largest N exactly as `leaderboard` does
+(OUT/<name>/score.json and report.html). Each smaller n is then scored by
+subsampling, not by running anything again: the first n runs of each
+submission's ledger against the first n retrained references. That is the
+pair of populations a run at N = n would produce, since a run's seed and a
+reference model depend only on their index. Per n only F and the final score
+are computed (no bootstrap, no population attack): the ranking needs no more.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+import sys
+
+import numpy as np
+
+from harness.leaderboard import provenance, score_folder, write_csv
+from harness.ledger import RunLedger, RunRecord
+from harness.pipeline import ScoreSettings, reference_cache
+from harness.results import Scorer, scored_population
+from reference_models.files import write_atomic
+from reference_models.spec import BenchmarkSpec
+from scoring.figures import stability_curves
+from scoring.leaderboard import markdown_page, rank, row_from_document
+from scoring.stability import agreement_cells, agreement_table, rank_agreement, score_cells, scores_table
+
+
+def _records(spec: BenchmarkSpec, sha256: str, settings: ScoreSettings) -> list[RunRecord]:
+    """The submission's runs at the largest N, from its ledger."""
+    with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
+        return ledger.first(settings.n_models)
+
+
+def subsampled_scores(records: list[RunRecord], scorer: Scorer, n_models: Sequence[int], allow_failures: bool) -> tuple[np.ndarray, np.ndarray]:
+    """F and the final score of the first n runs for each n, as `score` at N = n would give them (NaN: no score)."""
+    quality, final = np.full(len(n_models), np.nan), np.full(len(n_models), np.nan)
+    for column, n in enumerate(n_models):
+        unlearned = scored_population(records[:n], allow_failures)
+        if unlearned is not None:
+            quality[column] = scorer.forget_quality(unlearned)
+            final[column] = scorer.final_score_of(unlearned, quality[column])
+    return quality, final
+
+
+def _command(folder: Path, benchmark: str, n_models: Sequence[int]) -> str:
+    """The command line that makes this table, for its notes."""
+    return f"python -m harness stability {folder} --benchmark {benchmark} --n-models {','.join(map(str, n_models))}"
+
+
+def _write(out_dir: Path, title: str, notes: list[str], names: list[str], n_models: Sequence[int], quality: np.ndarray, scores: np.ndarray) -> str:
+    """OUT/stability.md, stability.csv, stability_scores.csv and stability.png; returns the Markdown."""
+    agreements = rank_agreement(scores, n_models)
+    sections = [("Agreement with the largest N", agreement_cells(agreements)), ("Final score (rank) per N", score_cells(names, n_models, scores))]
+    text = markdown_page(title, notes, sections) + "\n![Final score against N, and the rank correlations](stability.png)\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "stability.md", text.encode())
+    write_csv(out_dir / "stability.csv", agreement_table(agreements))
+    write_csv(out_dir / "stability_scores.csv", scores_table(names, n_models, quality, scores))
+    tau = np.array([a.kendall_tau for a in agreements])
+    rho = np.array([a.spearman_rho for a in agreements])
+    write_atomic(out_dir / "stability.png", stability_curves(np.asarray(n_models), dict(zip(names, scores)), tau, rho))
+    return text
+
+
+def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_dir: Path, settings: ScoreSettings) -> str:
+    """Score the folder at settings.n_models, the largest of `n_models` (ascending), then every n by subsampling;
+    writes the stability files in out_dir and returns the Markdown."""
+    if settings.n_models != max(n_models):
+        raise ValueError(f"the largest N ({max(n_models)}) must be the one scored ({settings.n_models})")
+    documents = score_folder(folder, spec, out_dir, settings)
+    names = [row.submission for _, row in rank([row_from_document(name, document) for name, document in documents.items()])]
+    print(f"{spec.name}: subsampling N = {', '.join(map(str, n_models))}", file=sys.stderr, flush=True)
+    scorer = Scorer(reference_cache(spec, settings).load(settings.n_models), settings.metric)
+    per_submission = [
+        subsampled_scores(_records(spec, documents[name]["submission_sha256"], settings), scorer, n_models, settings.allow_failures)
+        for name in names
+    ]
+    quality = np.array([q for q, _ in per_submission])
+    scores = np.array([s for _, s in per_submission])
+    title = f"Ranking stability: {folder.resolve().name} on {spec.name}, N = {', '.join(map(str, n_models))}"
+    notes = [
+        *provenance(_command(folder, spec.name, n_models), settings, documents),
+        f"Each smaller N is scored by subsampling the N = {settings.n_models} runs: the first N runs of each submission "
+        "against the first N retrained references, exactly what a run at that N would give (seeds depend only on the index).",
+        f"Rank correlations are against the ranking at N = {settings.n_models}, by final score, over the submissions scored "
+        "at every N (tau-b counts ties; n/a when a ranking is one tie). In the score table, the rank at that N is in parentheses.",
+    ]
+    return _write(out_dir, title, notes, names, n_models, quality, scores)
