@@ -57,7 +57,7 @@ def _prune_and_reinitialise(net: nn.Module) -> None:
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     original = copy.deepcopy(net).eval()
     _prune_and_reinitialise(net)
-    optimiser = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=0.9, weight_decay=5e-4)
+    optimiser = kit.sgd(net.parameters(), LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=EPOCHS)
     net.train()
     for _ in range(EPOCHS):

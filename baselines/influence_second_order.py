@@ -10,8 +10,8 @@ which keeps it positive definite on a network's non-convex loss. The Hessian
 is never formed: conjugate gradient solves the system with Hessian-vector
 products (torch.func's forward-over-reverse jvp of the gradient) on the whole
 retain set, stopping early if it meets negative curvature. Each product
-costs about one training epoch, so the solve alone is about twice the time
-budget (ratio about 0.4); and, like the first-order update, it returns
+costs about one training epoch, so the solve alone is over the time
+budget (ratio about 0.3 at N = 512); and, like the first-order update, it returns
 nearly the same model on every run, which the per-example attack tells
 apart from the retrained models' spread: F is about 0.
 

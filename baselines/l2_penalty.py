@@ -35,5 +35,5 @@ WEIGHT_DECAY = 5e-3
 
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
-    recipe = kit.TrainingRecipe(epochs=EPOCHS, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    recipe = kit.training_recipe(epochs=EPOCHS, learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     return kit.fit(net, retain, recipe)

@@ -29,6 +29,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from harness import kit
+
 EPOCHS = 2
 LEARNING_RATE = 0.05
 ALPHA = 0.7
@@ -36,7 +38,7 @@ MAX_GRAD_NORM = 5.0
 
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
-    optimiser = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=0.9, weight_decay=5e-4)
+    optimiser = kit.sgd(net.parameters(), LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=EPOCHS)
     net.train()
     for _ in range(EPOCHS):

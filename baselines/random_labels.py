@@ -38,5 +38,5 @@ LEARNING_RATE = 0.1
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     mixed_loader = kit.relabelled_mix(retain, forget, kit.classifier_head(net).out_features)
-    kit.fit(net, mixed_loader, kit.TrainingRecipe(epochs=MIXED_EPOCHS, learning_rate=LEARNING_RATE))
-    return kit.fit(net, retain, kit.TrainingRecipe(epochs=REPAIR_EPOCHS, learning_rate=LEARNING_RATE))
+    kit.fit(net, mixed_loader, kit.training_recipe(epochs=MIXED_EPOCHS, learning_rate=LEARNING_RATE))
+    return kit.fit(net, retain, kit.training_recipe(epochs=REPAIR_EPOCHS, learning_rate=LEARNING_RATE))

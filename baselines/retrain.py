@@ -18,4 +18,6 @@ from harness import kit
 
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
-    return kit.fit(kit.reinitialise(net), retain, kit.training_recipe())
+    recipe = kit.training_recipe()
+    batches = kit.shuffled_loader(*kit.gather(retain), recipe.batch_size)  # the recipe's batch size, whatever the loader's
+    return kit.fit(kit.reinitialise(net), batches, recipe)

@@ -47,9 +47,10 @@ def _saliency_masks(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) 
     F.cross_entropy(net(inputs), labels).backward()
     magnitudes = [parameter.grad.abs() for parameter in net.parameters()]
     flat = torch.cat([m.flatten() for m in magnitudes])
-    threshold = flat.topk(max(1, int(SALIENT_FRACTION * flat.numel()))).values[-1]
+    salient = torch.zeros_like(flat)
+    salient[flat.topk(max(1, int(SALIENT_FRACTION * flat.numel()))).indices] = 1.0  # exactly that many, even among zeros
     net.zero_grad()
-    return [(m >= threshold).float() for m in magnitudes]
+    return [piece.view_as(m) for piece, m in zip(salient.split([m.numel() for m in magnitudes]), magnitudes)]
 
 
 def _masked_fit(net: nn.Module, loader, masks: list[torch.Tensor], epochs: int) -> None:

@@ -30,6 +30,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from harness import kit
+
 EPOCHS = 3
 MAX_EPOCHS = 2
 LEARNING_RATE = 0.05
@@ -67,7 +69,7 @@ def _min_step(student: nn.Module, teacher: nn.Module, retain, optimiser: torch.o
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     teacher = copy.deepcopy(net).eval()
-    optimiser = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=0.9, weight_decay=5e-4)
+    optimiser = kit.sgd(net.parameters(), LEARNING_RATE)
     net.train()
     for epoch in range(EPOCHS):
         if epoch < MAX_EPOCHS:

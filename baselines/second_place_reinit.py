@@ -61,4 +61,4 @@ def _reinitialise_forget_weights(net: nn.Module, retain, forget) -> None:
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     _reinitialise_forget_weights(net, retain, forget)
-    return kit.fit(net, retain, kit.TrainingRecipe(epochs=EPOCHS, learning_rate=LEARNING_RATE))
+    return kit.fit(net, retain, kit.training_recipe(epochs=EPOCHS, learning_rate=LEARNING_RATE))

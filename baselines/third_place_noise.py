@@ -42,7 +42,7 @@ def _add_scaled_noise(net: nn.Module) -> None:
 
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
-    recipe = kit.TrainingRecipe(epochs=EPOCHS, learning_rate=LEARNING_RATE)
+    recipe = kit.training_recipe(epochs=EPOCHS, learning_rate=LEARNING_RATE)
     for _ in range(CYCLES):
         _add_scaled_noise(net)
         kit.fit(net, retain, recipe)

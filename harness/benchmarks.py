@@ -40,6 +40,8 @@ def split_benchmark(spec: BenchmarkSpec, split: str) -> BenchmarkSpec:
     """
     if split == "public":
         return spec
+    if split == "private" and spec.forget_selection == "hardest":
+        raise ValueError("the hardest examples are one set whatever the seed: a private split needs a seeded selection (random, class, poisoned)")
     if split == "private":
         return replace(spec, name=f"{spec.name}-private", forget_seed=derive_seed(spec.forget_seed, "private-forget-set"))
     raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
@@ -59,7 +61,8 @@ def scenario_benchmark(spec: BenchmarkSpec, forget_selection: str = "random", po
                              f"{FLIPPED_SHARE:.0%} of each class), got {poison_fraction}")
         return replace(spec, name=f"{spec.name}:poisoned-{poison_fraction:g}", forget_selection="poisoned", forget_fraction=poison_fraction)
     if forget_selection not in SELECTIONS or forget_selection == "poisoned":
-        raise ValueError(f"unknown forget selection {forget_selection!r}; known: random, class, hardest (poisoned: --poison-fraction)")
+        known = ", ".join(name for name in SELECTIONS if name != "poisoned")
+        raise ValueError(f"unknown forget selection {forget_selection!r}; known: {known} (poisoned: --poison-fraction)")
     if forget_selection == "random":
         return spec
     return replace(spec, name=f"{spec.name}:{forget_selection}", forget_selection=forget_selection)

@@ -8,9 +8,10 @@ submissions ranked last; or references built), 2 bad arguments or input,
 
 import argparse
 from pathlib import Path
+import shlex
 import sys
 
-from harness.benchmarks import BENCHMARKS, get_benchmark, scenario_benchmark
+from harness.benchmarks import BENCHMARKS, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
 from harness.leaderboard import SPLIT_CHOICES, leaderboard, submissions_in
@@ -18,11 +19,12 @@ from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
 from harness.stability import stability
 from reference_models.cache import CacheDamaged
+from reference_models.forget_sets import SELECTIONS
 from scoring.attacks import resolve_attacks
+from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
 
 EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED, EXIT_CACHE_DAMAGED = 0, 2, 3, 4
-_MIN_MODELS = 3
 
 
 def _model_count(text: str) -> int:
@@ -31,8 +33,8 @@ def _model_count(text: str) -> int:
         count = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if count < _MIN_MODELS:
-        raise argparse.ArgumentTypeError(f"must be at least {_MIN_MODELS} (the metric compares populations of models), got {count}")
+    if count < MIN_MODELS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_MODELS} (the metric compares populations of models), got {count}")
     return count
 
 
@@ -51,7 +53,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"), help="reference cache root")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-rebuild", action="store_true", help="stop on damaged reference files instead of retraining them")
-    parser.add_argument("--forget-selection", default="random", choices=("random", "class", "hardest"),
+    parser.add_argument("--forget-selection", default="random", choices=[name for name in SELECTIONS if name != "poisoned"],
                         help="forget set: random (default), class (a few classes), hardest (highest loss under the original)")
     parser.add_argument("--poison-fraction", type=float, default=None, metavar="P",
                         help="flip the labels of a fraction P of train; the forget set is the flipped examples")
@@ -156,12 +158,19 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
     )
 
 
+def _command_line(argv: list[str] | None) -> str:
+    """This invocation as a command to paste, for the notes of the tables it writes."""
+    return "python -m harness " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.jobs < 1:
         return _error("--jobs must be at least 1")
     try:
         spec = scenario_benchmark(get_benchmark(args.benchmark), args.forget_selection, args.poison_fraction)
+        if getattr(args, "split", "public") != "public":
+            split_benchmark(spec, "private")  # not every scenario has one
     except ValueError as error:
         return _error(str(error))
     if args.command == "references":
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(error)
     if args.command == "leaderboard":
         try:
-            text = leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, args.n_models))
+            text = leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, args.n_models), _command_line(argv))
         except CacheDamaged as damaged:
             return _error(str(damaged), EXIT_CACHE_DAMAGED)
         print(text)
@@ -185,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "stability":
         try:
-            text = stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)))
+            text = stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)), _command_line(argv))
         except CacheDamaged as damaged:
             return _error(str(damaged), EXIT_CACHE_DAMAGED)
         print(text)

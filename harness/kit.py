@@ -8,12 +8,15 @@ before it loads the submission, so that inside a run
     from harness import kit
     recipe = kit.training_recipe()            # epochs, batch size, SGD settings
     kit.fit(kit.reinitialise(net), retain, recipe)   # the references' own loop
+    kit.fit(net, retain, kit.training_recipe(epochs=3, learning_rate=0.01))
 
 Outside the harness's worker (a notebook, a Kaggle kernel) no benchmark is
 named and `training_recipe()` says so. The other helpers are small things
 several baselines need and cannot share otherwise (a submission's folder is
 hidden from it, so baselines cannot import each other).
 """
+
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -23,7 +26,7 @@ from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from reference_models.training import fit
 
 __all__ = [
-    "TrainingRecipe", "classifier_head", "fit", "gather", "reinitialise", "relabelled_mix", "shuffled_loader",
+    "TrainingRecipe", "classifier_head", "fit", "gather", "reinitialise", "relabelled_mix", "sgd", "shuffled_loader",
     "training_recipe", "use_benchmark",
 ]
 
@@ -36,11 +39,17 @@ def use_benchmark(spec: BenchmarkSpec) -> None:
     _benchmark = spec
 
 
-def training_recipe() -> TrainingRecipe:
-    """The training recipe of the benchmark being scored."""
+def training_recipe(**changes) -> TrainingRecipe:
+    """The training recipe of the benchmark being scored, with `changes` (e.g. epochs=3) applied."""
     if _benchmark is None:
         raise RuntimeError("no benchmark is being scored: harness.kit.training_recipe() works inside a harness run")
-    return _benchmark.recipe
+    return replace(_benchmark.recipe, **changes)
+
+
+def sgd(parameters, learning_rate: float) -> torch.optim.SGD:
+    """SGD at `learning_rate` with the benchmark's momentum and weight decay, for loops of one's own."""
+    recipe = training_recipe()
+    return torch.optim.SGD(parameters, lr=learning_rate, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
 
 
 def reinitialise(net: nn.Module) -> nn.Module:

@@ -13,17 +13,15 @@ from pathlib import Path
 import sys
 
 import pyarrow as pa
-import pyarrow.csv
 
 from harness.benchmarks import split_benchmark
 from harness.pipeline import ScoreSettings, score
 from harness.results import versions
-from reference_models.files import write_atomic, write_table_atomic
+from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
-from scoring.leaderboard import (
-    Cells, Row, arrow_table, comparison_cells, html_page, leaderboard_cells, markdown_page, row_from_document, split_comparison,
-)
+from scoring.leaderboard import Row, arrow_table, comparison_cells, leaderboard_cells, row_from_document, split_comparison
+from scoring.pages import Cells, html_page, markdown_page
 
 SPLIT_CHOICES = ("public", "private", "both")
 
@@ -57,44 +55,35 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
     ]
 
 
-def write_csv(path: Path, table: pa.Table) -> None:
-    """A table as CSV, written atomically."""
-    csv = pa.BufferOutputStream()
-    pyarrow.csv.write_csv(table, csv)
-    write_atomic(path, csv.getvalue().to_pybytes())
-
-
 def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str, Cells]], table: pa.Table) -> str:
     """OUT/leaderboard.md, .html, .csv and .parquet; returns the Markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
     text = markdown_page(title, notes, sections)
     write_atomic(out_dir / "leaderboard.md", text.encode())
     write_atomic(out_dir / "leaderboard.html", html_page(title, notes, sections).encode())
-    write_csv(out_dir / "leaderboard.csv", table)
+    write_csv_atomic(out_dir / "leaderboard.csv", table)
     write_table_atomic(out_dir / "leaderboard.parquet", table)
     return text
 
 
-def _command(folder: Path, benchmark: str, split: str, settings: ScoreSettings) -> str:
-    """The command line that makes this leaderboard, for its notes."""
-    return f"python -m harness leaderboard {folder} --benchmark {benchmark} --split {split} --n-models {settings.n_models}"
-
-
-def _one_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings) -> tuple[list[Row], dict[str, dict], str]:
+def _one_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str) -> tuple[list[Row], dict[str, dict], str]:
     """Score and write one split's leaderboard: its rows, the score.json documents and its Markdown."""
     documents = score_folder(folder, split_benchmark(spec, split), out_dir, settings)
     rows = [row_from_document(name, document) for name, document in documents.items()]
     title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
-    notes = provenance(_command(folder, spec.name, split, settings), settings, documents)
+    notes = provenance(command, settings, documents)
     return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows))], arrow_table(rows))
 
 
-def leaderboard(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings) -> str:
-    """Score the folder on one split or both; writes the four leaderboard files; returns the Markdown."""
+def leaderboard(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str) -> str:
+    """Score the folder on one split or both; writes the four leaderboard files; returns the Markdown.
+
+    `command` is the command line as given, recorded in the notes so that anyone can remake the table.
+    """
     if split != "both":
-        return _one_split(folder, spec, split, out_dir, settings)[2]
-    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings)
-    private, _, _ = _one_split(folder, spec, "private", out_dir / "private", settings)
+        return _one_split(folder, spec, split, out_dir, settings, command)[2]
+    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command)
+    private, _, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command)
     comparison = split_comparison(public, private)
     sections = [
         ("Public against private rank", comparison_cells(comparison)),
@@ -103,7 +92,7 @@ def leaderboard(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, se
     ]
     title = f"{folder.resolve().name} on {spec.name}, N = {settings.n_models}, public and private splits"
     notes = [
-        *provenance(_command(folder, spec.name, "both", settings), settings, documents),
+        *provenance(command, settings, documents),
         f"Each split's own files are in {out_dir / 'public'} and {out_dir / 'private'}; a positive rank change moved up in private.",
     ]
     return _write(out_dir, title, notes, sections, comparison)

@@ -13,15 +13,7 @@ import numpy as np
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from scoring import figures
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-td, th { border: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; }
-figure { margin: 2em 0; }
-figcaption { color: #555; max-width: 60em; }
-img { max-width: 100%; }
-"""
+from scoring.pages import html_document, number
 
 
 def _image(png: bytes, caption: str) -> str:
@@ -29,14 +21,10 @@ def _image(png: bytes, caption: str) -> str:
     return f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def _with_interval(document: dict, key: str) -> str:
     interval = document.get(f"{key}_ci95")
-    suffix = f" (95% CI {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
-    return _number(document[key]) + suffix
+    suffix = f" (bootstrap 2.5-97.5%: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
+    return number(document[key]) + suffix
 
 
 def _breakdown(document: dict) -> str:
@@ -94,11 +82,9 @@ def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutput
         ),
     ]
     title = f"{document['submission']} on {document['benchmark']}, N = {n}"
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+    metric = document["metric"]
+    header = (
         f"<p>Benchmark key <code>{html.escape(document['benchmark_key'])}</code>; attacks "
-        f"<code>{html.escape(document['metric']['attacks'])}</code>, rates <code>{html.escape(document['metric']['rates'])}</code>.</p>"
-        f"{_breakdown(document)}{''.join(images)}</body></html>\n"
+        f"<code>{html.escape(metric['attacks'])}</code>, rates <code>{html.escape(metric['rates'])}</code>.</p>"
     )
-
+    return html_document(title, header + _breakdown(document) + "".join(images))

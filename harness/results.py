@@ -19,7 +19,7 @@ from reference_models.spec import BenchmarkSpec
 from scoring.bootstrap import Accuracies, bootstrap
 from scoring.epsilon import EpsilonEstimate, estimate_epsilon
 from scoring.mia import mia_accuracy, losses_from_statistic, population_mia
-from scoring.quality import accuracy_restored, example_points, final_score, forgetting_quality
+from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,9 @@ def unlearned_population(records: list[RunRecord]) -> PopulationOutputs:
 
 def scored_population(records: list[RunRecord], allow_failures: bool) -> PopulationOutputs | None:
     """The successful runs' outputs if the runs get a score (as on Kaggle, a failed run fails the
-    submission unless failures are allowed); None if not."""
+    submission unless failures are allowed; the metric needs three models); None if not."""
     failed = sum(record.status != "ok" for record in records)
-    if failed == len(records) or (failed and not allow_failures):
+    if len(records) - failed < MIN_MODELS or (failed and not allow_failures):
         return None
     return unlearned_population(records)
 

@@ -15,14 +15,15 @@ import sys
 
 import numpy as np
 
-from harness.leaderboard import provenance, score_folder, write_csv
+from harness.leaderboard import provenance, score_folder
 from harness.ledger import RunLedger, RunRecord
 from harness.pipeline import ScoreSettings, reference_cache
 from harness.results import Scorer, scored_population
-from reference_models.files import write_atomic
+from reference_models.files import write_atomic, write_csv_atomic
 from reference_models.spec import BenchmarkSpec
 from scoring.figures import stability_curves
-from scoring.leaderboard import markdown_page, rank, row_from_document
+from scoring.leaderboard import rank, row_from_document
+from scoring.pages import markdown_page
 from scoring.stability import agreement_cells, agreement_table, rank_agreement, score_cells, scores_table
 
 
@@ -43,11 +44,6 @@ def subsampled_scores(records: list[RunRecord], scorer: Scorer, n_models: Sequen
     return quality, final
 
 
-def _command(folder: Path, benchmark: str, n_models: Sequence[int]) -> str:
-    """The command line that makes this table, for its notes."""
-    return f"python -m harness stability {folder} --benchmark {benchmark} --n-models {','.join(map(str, n_models))}"
-
-
 def _write(out_dir: Path, title: str, notes: list[str], names: list[str], n_models: Sequence[int], quality: np.ndarray, scores: np.ndarray) -> str:
     """OUT/stability.md, stability.csv, stability_scores.csv and stability.png; returns the Markdown."""
     agreements = rank_agreement(scores, n_models)
@@ -55,15 +51,15 @@ def _write(out_dir: Path, title: str, notes: list[str], names: list[str], n_mode
     text = markdown_page(title, notes, sections) + "\n![Final score against N, and the rank correlations](stability.png)\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "stability.md", text.encode())
-    write_csv(out_dir / "stability.csv", agreement_table(agreements))
-    write_csv(out_dir / "stability_scores.csv", scores_table(names, n_models, quality, scores))
+    write_csv_atomic(out_dir / "stability.csv", agreement_table(agreements))
+    write_csv_atomic(out_dir / "stability_scores.csv", scores_table(names, n_models, quality, scores))
     tau = np.array([a.kendall_tau for a in agreements])
     rho = np.array([a.spearman_rho for a in agreements])
     write_atomic(out_dir / "stability.png", stability_curves(np.asarray(n_models), dict(zip(names, scores)), tau, rho))
     return text
 
 
-def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_dir: Path, settings: ScoreSettings) -> str:
+def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_dir: Path, settings: ScoreSettings, command: str) -> str:
     """Score the folder at settings.n_models, the largest of `n_models` (ascending), then every n by subsampling;
     writes the stability files in out_dir and returns the Markdown."""
     if settings.n_models != max(n_models):
@@ -80,7 +76,7 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
     scores = np.array([s for _, s in per_submission])
     title = f"Ranking stability: {folder.resolve().name} on {spec.name}, N = {', '.join(map(str, n_models))}"
     notes = [
-        *provenance(_command(folder, spec.name, n_models), settings, documents),
+        *provenance(command, settings, documents),
         f"Each smaller N is scored by subsampling the N = {settings.n_models} runs: the first N runs of each submission "
         "against the first N retrained references, exactly what a run at that N would give (seeds depend only on the index).",
         f"Rank correlations are against the ranking at N = {settings.n_models}, by final score, over the submissions scored "

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import torch
 
@@ -27,6 +28,13 @@ def write_table_atomic(path: Path, table: pa.Table) -> None:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="none", use_dictionary=False)
     write_atomic(path, sink.getvalue())
+
+
+def write_csv_atomic(path: Path, table: pa.Table) -> None:
+    """A table as CSV, for spreadsheets and people."""
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink)
+    write_atomic(path, sink.getvalue().to_pybytes())
 
 
 def state_dict_bytes(state: dict[str, torch.Tensor]) -> bytes:

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 _BUCKET_WIDTH = 0.5
+MIN_MODELS = 3  # per population: with fewer, no epsilon bucket is worth anything
 
 
 def bucket_points(n_models: int) -> tuple[np.ndarray, np.ndarray]:
@@ -13,7 +14,7 @@ def bucket_points(n_models: int) -> tuple[np.ndarray, np.ndarray]:
     The largest epsilon worth points is ceil(ln(N - 1)): with N models per
     population no attack can resolve much more than that.
     """
-    if n_models < 3:
+    if n_models < MIN_MODELS:
         raise ValueError(f"the metric needs at least 3 models per population, got {n_models}")
     max_eps = math.ceil(math.log(n_models - 1))
     n_buckets = int(max_eps / _BUCKET_WIDTH)

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 from scipy.stats import kendalltau, rankdata, spearmanr
 
-from scoring.leaderboard import Cells
+from scoring.pages import Cells, number
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,10 @@ def ranks(scores: np.ndarray) -> np.ndarray:
     return result
 
 
-def _number(value: float, digits: int = 3) -> str:
-    return "n/a" if not np.isfinite(value) else f"{value:.{digits}f}"
-
-
 def agreement_cells(agreements: list[Agreement]) -> Cells:
     """One line per N: how many submissions were compared and both correlations."""
     header = ("N", "submissions compared", "Kendall tau", "Spearman rho")
-    cells = [[str(a.n_models), str(a.compared), _number(a.kendall_tau), _number(a.spearman_rho)] for a in agreements]
+    cells = [[str(a.n_models), str(a.compared), number(a.kendall_tau, 3), number(a.spearman_rho, 3)] for a in agreements]
     return header, cells
 
 

@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from harness import kit
-from harness.benchmarks import get_benchmark
 
 BASELINES = sorted(path.stem for path in (ROOT / "baselines").glob("*.py"))
 N_MODELS = 64
@@ -57,15 +55,6 @@ def test_every_baseline_is_in_the_table(board):
     markdown = (board / "leaderboard.md").read_text()
     for name in BASELINES:
         assert f"`{name}`" in markdown
-
-
-def test_kit_names_the_benchmark_recipe_only_inside_a_run(monkeypatch):
-    monkeypatch.setattr(kit, "_benchmark", None)
-    with pytest.raises(RuntimeError, match="inside a harness run"):
-        kit.training_recipe()
-    spec = get_benchmark("digits-mlp")
-    kit.use_benchmark(spec)
-    assert kit.training_recipe() == spec.recipe
 
 
 @pytest.mark.parametrize("name", BASELINES)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
-from harness.benchmarks import get_benchmark, scenario_benchmark
+from conftest import ROOT, run_cli
+from harness.benchmarks import get_benchmark, scenario_benchmark, split_benchmark
 from reference_models.architectures import build_model
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data
@@ -90,3 +90,18 @@ def test_cli_names_a_bad_scenario(score_cli):
     result, document = score_cli(ROOT / "baselines" / "identity.py", "--poison-fraction", "0.9", n_models=4)
     assert result.returncode == 2 and document is None
     assert "--poison-fraction must be above 0 and below 0.5" in result.stderr
+
+
+@pytest.mark.parametrize("scenario", [{"forget_selection": "class"}, {"poison_fraction": 0.1}])
+def test_private_split_of_a_scenario_is_another_forget_set(scenario):
+    public = scenario_benchmark(DIGITS, **scenario)
+    private = split_benchmark(public, "private")
+    assert private.forget_selection == public.forget_selection and private.key() != public.key()
+    assert not torch.equal(load_benchmark_data(private).forget.images, load_benchmark_data(public).forget.images)
+
+
+def test_hardest_has_no_private_split(tmp_path):
+    with pytest.raises(ValueError, match="private split needs a seeded selection"):
+        split_benchmark(scenario_benchmark(DIGITS, "hardest"), "private")
+    result = run_cli("leaderboard", str(ROOT / "baselines"), "--forget-selection", "hardest", "--split", "both", "--n-models", "4", "--out", str(tmp_path))
+    assert result.returncode == 2 and "private split needs a seeded selection" in result.stderr

@@ -10,6 +10,7 @@ import torch
 
 from conftest import run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
+from scoring.leaderboard import Row, rank
 from reference_models.datasets import load_benchmark_data
 
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
@@ -104,3 +105,11 @@ def test_private_split_draws_another_forget_set_deterministically():
     assert torch.equal(first.test.images, other.test.images)  # only the forget set moves
     with pytest.raises(ValueError, match="unknown split"):
         split_benchmark(public, "secret")
+
+
+def test_equal_scores_share_a_rank():
+    def row(name: str, score: float | None) -> Row:
+        return Row(name, "scored" if score is not None else "failed: exception", score, None, None, score, 1.0, 1.0, 0.1, 0.1, "pass")
+
+    ranked = rank([row("d", 0.0), row("c", None), row("b", 0.2), row("a", 0.0), row("e", 0.5)])
+    assert [(position, r.submission) for position, r in ranked] == [(1, "e"), (2, "b"), (3, "a"), (3, "d"), (None, "c")]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scoring.quality import bucket_points, example_points, final_score, forgetting_quality
+from scoring.quality import accuracy_restored, bucket_points, example_points, final_score, forgetting_quality
 
 
 def test_buckets_for_the_competition_size():
@@ -28,3 +28,9 @@ def test_final_score_scales_by_accuracy_ratios():
 def test_too_few_models_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 3"):
         bucket_points(2)
+
+
+def test_accuracy_restored():
+    assert accuracy_restored(before=0.8, after=0.9, clean=1.0) == pytest.approx(0.5)
+    assert accuracy_restored(before=0.8, after=0.8, clean=1.0) == 0.0
+    assert accuracy_restored(before=0.9, after=0.95, clean=0.9) is None  # poisoning cost nothing: nothing to restore

@@ -154,3 +154,13 @@ def test_outputs_inside_the_submission_folder(score_cli, tmp_path):
 def test_only_outermost_folders_are_covered(tmp_path):
     inner, other = tmp_path / "a" / "b", tmp_path / "c"
     assert outermost([inner, tmp_path / "a", other, inner]) == [tmp_path / "a", other]
+
+
+def test_too_few_successful_runs_get_no_score_even_when_failures_are_allowed(score_cli, tmp_path):
+    """Two good runs of four: the metric needs three models, so no score, and no crash."""
+    submission = tmp_path / "fails_from_the_third_call.py"
+    submission.write_text("calls = 0\n\n\ndef unlearning(net, retain, forget, validation):\n    global calls\n    calls += 1\n"
+                          "    if calls >= 3:\n        raise ValueError('tired')\n    return net\n")
+    result, document = score_cli(submission, "--allow-failures", "--jobs", "1", n_models=4)
+    assert result.returncode == 3, result.stderr
+    assert document["status"] == "failed" and document["runs"]["ok"] == 2 and document["final_score"] is None

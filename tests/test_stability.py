@@ -36,7 +36,7 @@ def sweep(reference_cache, tmp_path_factory):
         "--ledger-dir", str(tmp / "ledgers"), "--out", str(out), "--bootstrap", "0", "--mia-models", "2", "--quiet",
     )
     assert result.returncode == 0, result.stderr
-    return out, result
+    return out, result, folder, tmp / "ledgers"
 
 
 def _csv(path) -> list[dict]:
@@ -44,7 +44,7 @@ def _csv(path) -> list[dict]:
 
 
 def test_writes_the_tables_the_figure_and_each_score(sweep):
-    out, result = sweep
+    out, result, _, _ = sweep
     markdown = (out / "stability.md").read_text()
     assert markdown in result.stdout
     for text in ("Versions:", "Hardware:", "subsampling", "Agreement with the largest N", "![", "stability.png"):
@@ -55,7 +55,7 @@ def test_writes_the_tables_the_figure_and_each_score(sweep):
 
 
 def test_the_largest_n_agrees_with_itself(sweep):
-    out, _ = sweep
+    out, _, _, _ = sweep
     agreements = _csv(out / "stability.csv")
     assert [row["n_models"] for row in agreements] == list(N_MODELS)
     assert all(row["compared"] == 3 for row in agreements)  # the failing submission has no score to compare
@@ -63,7 +63,7 @@ def test_the_largest_n_agrees_with_itself(sweep):
 
 
 def test_scores_at_the_largest_n_are_those_of_score_json(sweep):
-    out, _ = sweep
+    out, _, _, _ = sweep
     largest = {row["submission"]: row for row in _csv(out / "stability_scores.csv") if row["n_models"] == max(N_MODELS)}
     for name, row in largest.items():
         document = json.loads((out / name / "score.json").read_text())
@@ -71,8 +71,23 @@ def test_scores_at_the_largest_n_are_those_of_score_json(sweep):
         assert row["final_score"] == document["final_score"] and row["forget_quality"] == document["forget_quality"], name
 
 
+def test_a_smaller_n_is_what_scoring_at_that_n_gives(sweep, reference_cache, tmp_path):
+    """Subsampling claims to equal a run at the smaller N: score the first N runs directly and compare."""
+    out, _, folder, ledgers = sweep
+    smaller = {row["submission"]: row for row in _csv(out / "stability_scores.csv") if row["n_models"] == N_MODELS[1]}
+    for name in ("finetune", "noise"):
+        result = run_cli(
+            "score", str(folder / f"{name}.py"), "--n-models", str(N_MODELS[1]), "--cache-dir", str(reference_cache),
+            "--ledger-dir", str(ledgers), "--out", str(tmp_path / name), "--bootstrap", "0", "--mia-models", "2", "--quiet",
+        )
+        assert result.returncode == 0, result.stderr
+        document = json.loads((tmp_path / name / "score.json").read_text())
+        assert smaller[name]["final_score"] == document["final_score"], name
+    assert smaller["noise"]["final_score"] != _csv(out / "stability_scores.csv")[-1]["final_score"]
+
+
 def test_a_failing_submission_is_listed_last_unranked(sweep):
-    out, _ = sweep
+    out, _, _, _ = sweep
     rows = _csv(out / "stability_scores.csv")
     failed = [row for row in rows if row["submission"] == "a_failure"]
     assert [row["n_models"] for row in failed] == list(N_MODELS)

@@ -1,0 +1,69 @@
+"""Markdown and HTML pages: the one look of every table and report the harness writes.
+
+A table is built once as header and cells of text (`Cells`) and rendered
+here, so the Markdown, the HTML and the console never disagree. Every
+HTML cell is escaped: submission names are participants' file names.
+"""
+
+import html
+
+import numpy as np
+
+Cells = tuple[tuple[str, ...], list[list[str]]]  # header, rows of cells
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}"
+    "th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}"
+    "figure{margin:2em 0}figcaption{color:#555;max-width:60em}img{max-width:100%}"
+)
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    """A value for a table cell: fixed digits, n/a when missing or not finite."""
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _markdown_cell(name: str, cell: str) -> str:
+    """A cell that cannot break its table: pipes escaped, submission names in code style
+    (unless a backtick in the name would end it)."""
+    cell = cell.replace("|", "\\|")
+    return f"`{cell}`" if name == "submission" and "`" not in cell else cell
+
+
+def markdown(table: Cells) -> str:
+    """A Markdown table."""
+    header, cells = table
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(_markdown_cell(name, cell) for name, cell in zip(header, row)) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def html_table(table: Cells) -> str:
+    """An HTML table, every cell escaped (submission names are participants' file names)."""
+    header, cells = table
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in cells)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def markdown_page(title: str, notes: list[str], sections: list[tuple[str, Cells]]) -> str:
+    """A Markdown document: title, notes, then one titled table per section."""
+    parts = [f"# {title}", *notes]
+    parts += [(f"## {heading}\n\n" if heading else "") + markdown(table).rstrip("\n") for heading, table in sections]
+    return "\n\n".join(parts).rstrip("\n") + "\n"
+
+
+def html_page(title: str, notes: list[str], sections: list[tuple[str, Cells]]) -> str:
+    """A static, self-contained HTML page with the same content as `markdown_page`."""
+    body = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
+    body += "".join((f"<h2>{html.escape(heading)}</h2>" if heading else "") + html_table(table) for heading, table in sections)
+    return html_document(title, body)
+
+
+def html_document(title: str, body: str) -> str:
+    """A self-contained HTML page: the title as heading, then `body` (already HTML)."""
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>\n"
+    )
