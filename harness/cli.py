@@ -20,6 +20,7 @@ from harness.results import MetricSettings
 from harness.stability import stability
 from reference_models.cache import CacheDamaged
 from reference_models.forget_sets import SELECTIONS
+from reference_models.spec import BenchmarkSpec
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
@@ -163,6 +164,27 @@ def _command_line(argv: list[str] | None) -> str:
     return "python -m harness " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
+def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
+    """The command itself, once its arguments are checked; its exit code."""
+    if args.command == "references":
+        settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet, rebuild=not args.no_rebuild)
+        reference_cache(spec, settings)
+        print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
+        return EXIT_OK
+    if args.command == "leaderboard":
+        print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, args.n_models), command))
+        print(f"written {args.out / 'leaderboard.md'}")
+        return EXIT_OK
+    if args.command == "stability":
+        print(stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)), command))
+        print(f"written {args.out / 'stability.md'}")
+        return EXIT_OK
+    document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
+    print(summary(document))
+    print(f"written {args.out / 'score.json'}")
+    return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.jobs < 1:
@@ -173,37 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             split_benchmark(spec, "private")  # not every scenario has one
     except ValueError as error:
         return _error(str(error))
-    if args.command == "references":
-        settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet, rebuild=not args.no_rebuild)
-        try:
-            reference_cache(spec, settings)
-        except CacheDamaged as damaged:
-            return _error(str(damaged), EXIT_CACHE_DAMAGED)
-        print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
-        return EXIT_OK
-    error = _score_argument_error(args)
+    error = None if args.command == "references" else _score_argument_error(args)
     if error:
         return _error(error)
-    if args.command == "leaderboard":
-        try:
-            text = leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, args.n_models), _command_line(argv))
-        except CacheDamaged as damaged:
-            return _error(str(damaged), EXIT_CACHE_DAMAGED)
-        print(text)
-        print(f"written {args.out / 'leaderboard.md'}")
-        return EXIT_OK
-    if args.command == "stability":
-        try:
-            text = stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)), _command_line(argv))
-        except CacheDamaged as damaged:
-            return _error(str(damaged), EXIT_CACHE_DAMAGED)
-        print(text)
-        print(f"written {args.out / 'stability.md'}")
-        return EXIT_OK
     try:
-        document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
+        return _run(args, spec, _command_line(argv))
     except CacheDamaged as damaged:
         return _error(str(damaged), EXIT_CACHE_DAMAGED)
-    print(summary(document))
-    print(f"written {args.out / 'score.json'}")
-    return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED

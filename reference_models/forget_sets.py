@@ -36,9 +36,11 @@ def _random(rng: np.random.Generator, candidates: np.ndarray, size: int) -> np.n
     return rng.choice(candidates, size=size, replace=False)
 
 
-def _flip_targeted(rng: np.random.Generator, labels: np.ndarray, size: int, trained_labels: np.ndarray) -> np.ndarray:
-    """Flip `size` labels, half of each seeded source class to its seeded target; the flipped indices."""
+def _flip_targeted(rng: np.random.Generator, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flip `size` labels, half of each seeded source class to its seeded target: the flipped
+    indices and the labels as trained on."""
     classes = np.unique(labels)
+    trained_labels = labels.copy()
     chosen: list[np.ndarray] = []
     for source in rng.permutation(classes):
         missing = size - sum(len(part) for part in chosen)
@@ -51,7 +53,7 @@ def _flip_targeted(rng: np.random.Generator, labels: np.ndarray, size: int, trai
     flipped = np.concatenate(chosen)
     if len(flipped) < size:
         raise ValueError(f"poisoning flips at most {FLIPPED_SHARE:.0%} of each class ({len(flipped)} examples here); ask for a smaller fraction")
-    return flipped
+    return flipped, trained_labels
 
 
 def select_forget(
@@ -72,7 +74,7 @@ def select_forget(
         raise ValueError(f"unknown forget selection {selection!r}; known: {', '.join(SELECTIONS)}")
     rng = np.random.default_rng(seed)
     everything = np.arange(len(labels))
-    trained_labels = labels.copy()
+    trained_labels = labels
     if selection == "random":
         chosen = _random(rng, everything, size)
     elif selection == "class":
@@ -81,7 +83,7 @@ def select_forget(
     elif selection == "hardest":
         chosen = np.argsort(-losses(), kind="stable")[:size]
     else:
-        chosen = _flip_targeted(rng, labels, size, trained_labels)
+        chosen, trained_labels = _flip_targeted(rng, labels, size)
     mask = np.zeros(len(labels), dtype=bool)
     mask[chosen] = True
     return mask, trained_labels
