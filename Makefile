@@ -52,6 +52,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/metric_speed.py
+	$(PY) benchmarks/reference_speed.py
 
 clean:
 	rm -rf results .cache
