@@ -20,9 +20,11 @@ def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     optimiser = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=0.9, weight_decay=5e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=EPOCHS)
     loss_fn = nn.CrossEntropyLoss()
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     net.train()
     for _ in range(EPOCHS):
         for inputs, targets in retain:
+            inputs, targets = inputs.to(device), targets.to(device)
             optimiser.zero_grad()
             loss_fn(net(inputs), targets).backward()
             optimiser.step()

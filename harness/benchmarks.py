@@ -7,6 +7,7 @@ from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 
 SPLITS = ("public", "private")
+IMAGE_ARCHITECTURES = ("cnn-small", "resnet18")
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     "digits-mlp": BenchmarkSpec(
@@ -21,6 +22,51 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         recipe=TrainingRecipe(epochs=30, batch_size=64, learning_rate=0.1, momentum=0.9, weight_decay=5e-4),
         model_seed=0,
     ),
+    # The competition's starting kit: torchvision's ResNet-18 on CIFAR-10, validation and test the two
+    # halves of the test batch, loaders of 128, SGD at 0.1 with momentum 0.9 and weight decay 5e-4,
+    # random crops and flips. The kit ships a trained checkpoint without its schedule: 30 cosine epochs are ours.
+    "cifar10-resnet18": BenchmarkSpec(
+        name="cifar10-resnet18",
+        dataset="cifar10",
+        split_fractions=None,
+        split_seed=42,
+        forget_fraction=0.1,
+        forget_seed=1,
+        architecture="resnet18",
+        hidden_sizes=(),
+        recipe=TrainingRecipe(epochs=30, batch_size=128, learning_rate=0.1, momentum=0.9, weight_decay=5e-4, augment=True),
+        model_seed=0,
+        loader_batch_size=128,
+    ),
+    # The same data and recipe with a CNN of three small convolutions, which a CPU retrains in minutes.
+    "cifar10-cnn-small": BenchmarkSpec(
+        name="cifar10-cnn-small",
+        dataset="cifar10",
+        split_fractions=None,
+        split_seed=42,
+        forget_fraction=0.1,
+        forget_seed=1,
+        architecture="cnn-small",
+        hidden_sizes=(16, 32, 64),
+        recipe=TrainingRecipe(epochs=10, batch_size=128, learning_rate=0.05, momentum=0.9, weight_decay=5e-4, augment=True),
+        model_seed=0,
+        loader_batch_size=128,
+    ),
+    # Any folder of class subfolders, or a manifest of image paths and labels (faces with age groups, as in
+    # the competition): resized to --image-size, with the architecture of --architecture.
+    "imagefolder": BenchmarkSpec(
+        name="imagefolder",
+        dataset="imagefolder",
+        split_fractions=(0.8, 0.1, 0.1),
+        split_seed=2023,
+        forget_fraction=0.1,
+        forget_seed=1,
+        architecture="cnn-small",
+        hidden_sizes=(16, 32, 64),
+        recipe=TrainingRecipe(epochs=10, batch_size=64, learning_rate=0.05, momentum=0.9, weight_decay=5e-4),
+        model_seed=0,
+        image_size=32,
+    ),
 }
 
 
@@ -28,6 +74,20 @@ def get_benchmark(name: str) -> BenchmarkSpec:
     if name not in BENCHMARKS:
         raise KeyError(f"unknown benchmark {name!r}; available: {', '.join(sorted(BENCHMARKS))}")
     return BENCHMARKS[name]
+
+
+def declared_images(spec: BenchmarkSpec, image_size: int | None, architecture: str | None) -> BenchmarkSpec:
+    """An image folder's benchmark with its declared image size and architecture;
+    other benchmarks fix theirs and refuse both."""
+    if image_size is None and architecture is None:
+        return spec
+    if spec.dataset != "imagefolder":
+        raise ValueError(f"--image-size and --architecture declare an image folder's setting; {spec.name} fixes its own")
+    if image_size is not None and not 8 <= image_size <= 512:
+        raise ValueError(f"--image-size must be between 8 and 512 pixels, got {image_size}")
+    if architecture is not None and architecture not in IMAGE_ARCHITECTURES:
+        raise ValueError(f"unknown --architecture {architecture!r}; known for images: {', '.join(IMAGE_ARCHITECTURES)}")
+    return replace(spec, image_size=image_size or spec.image_size, architecture=architecture or spec.architecture)
 
 
 def split_benchmark(spec: BenchmarkSpec, split: str) -> BenchmarkSpec:

@@ -44,13 +44,13 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
 def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]) -> list[str]:
     """Where the numbers come from: date, command, versions, hardware and the documents' time budget."""
     library = ", ".join(f"{name} {version}" for name, version in versions().items())
-    machine = hardware_fingerprint()
+    machine = hardware_fingerprint(settings.device)
     retrain_s = next(iter(documents.values()))["time_budget"]["retrain_median_s"]  # one reference cache: the same for all
     return [
         f"Made on {datetime.date.today().isoformat()} by: {command} "
         f"({settings.metric.bootstrap} bootstrap replicates, attacks {settings.metric.attacks}).",
         f"Versions: {library}.",
-        f"Hardware: {machine['cpu']}, {machine['cpu_count']} cores, {settings.jobs} parallel runs; median retrain "
+        f"Hardware: {machine['cpu']}, {machine['cpu_count']} cores, device {machine['device']}, {settings.jobs} parallel runs; median retrain "
         f"{retrain_s:.3f} s, so the budget ({settings.budget_fraction:g} x retrain) is {settings.budget_fraction * retrain_s:.3f} s per call.",
     ]
 

@@ -45,12 +45,13 @@ class ScoreSettings:
     cache_dir: Path = Path(".cache/references")
     ledger_dir: Path = Path(".cache/ledgers")
     progress: bool = True
+    device: str = "cpu"  # where references train and are evaluated, and where a run's net is handed over
     metric: MetricSettings = field(default_factory=MetricSettings)
 
 
 def reference_cache(spec: BenchmarkSpec, settings: ScoreSettings) -> ReferenceCache:
     """The cache with the original, N references and, if asked for, N ceiling models built."""
-    cache = ReferenceCache(settings.cache_dir, spec)
+    cache = ReferenceCache(settings.cache_dir, spec, settings.device)
     populations = ("retrained", "ceiling") if settings.ceiling else ("retrained",)
     cache.build(settings.n_models, populations, jobs=settings.jobs, progress=settings.progress, rebuild=settings.rebuild)
     return cache
@@ -65,18 +66,18 @@ def hidden_from_worker(submission: Path, out_dir: Path, settings: ScoreSettings)
     return tuple(sorted(f for f in resolved if f != project and f not in project.parents))
 
 
-def _retrain_seconds(spec: BenchmarkSpec, references: References, jobs: int) -> tuple[np.ndarray, str]:
+def _retrain_seconds(spec: BenchmarkSpec, references: References, jobs: int, device: str) -> tuple[np.ndarray, str]:
     """Retrain times to compare with: the cache's, or fresh ones on other hardware."""
-    if references.hardware == hardware_fingerprint():
+    if references.hardware == hardware_fingerprint(device):
         return references.retrain_seconds, "with the references"
-    return np.array(_retimed(spec, jobs)), "re-timed on this machine"
+    return np.array(_retimed(spec, jobs, device)), "re-timed on this machine"
 
 
 @lru_cache(maxsize=8)
-def _retimed(spec: BenchmarkSpec, jobs: int) -> tuple[float, ...]:
+def _retimed(spec: BenchmarkSpec, jobs: int, device: str) -> tuple[float, ...]:
     """Retrain seconds measured here, once per process: every submission of a
     leaderboard is then judged against the same yardstick."""
-    return tuple(time_retraining(spec, jobs))
+    return tuple(time_retraining(spec, jobs, device))
 
 
 def _worker_setup(submission: Path, source: bytes, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:
@@ -90,6 +91,7 @@ def _worker_setup(submission: Path, source: bytes, spec: BenchmarkSpec, referenc
         forget=data.forget,
         validation=data.validation,
         memory_bytes=int(settings.memory_gb * (1 << 30)),
+        device=settings.device,
     )
 
 
@@ -100,7 +102,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     sha256 = hashlib.sha256(source).hexdigest()
     cache = reference_cache(spec, settings)
     references = cache.load(settings.n_models)
-    retrain_seconds, retrain_timed = _retrain_seconds(spec, references, settings.jobs)
+    retrain_seconds, retrain_timed = _retrain_seconds(spec, references, settings.jobs, settings.device)
     timeout_s = settings.timeout_s or hard_timeout(float(np.median(retrain_seconds)), settings.budget_fraction)
 
     data = load_benchmark_data(spec)

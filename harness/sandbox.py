@@ -58,6 +58,14 @@ class CappedLog:
                 self.written += len(chunk)
 
 
+def _visible_gpus(device: str) -> dict[str, str]:
+    """On the CPU the worker sees no GPU at all, so a submission that picks its own
+    device (`cuda if torch.cuda.is_available()`, as the kit does) stays on the CPU too."""
+    if device == "cpu":
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    return {name: os.environ[name] for name in ("CUDA_VISIBLE_DEVICES",) if name in os.environ}
+
+
 class SandboxWorker:
     """One worker process running one submission, run after run."""
 
@@ -70,6 +78,7 @@ class SandboxWorker:
             "OMP_NUM_THREADS": str(setup.threads),
             "MKL_NUM_THREADS": str(setup.threads),
             "HOME": self._workdir.name,
+            **_visible_gpus(setup.device),
         }
         self._process = subprocess.Popen(
             worker_command(Path(self._workdir.name), hidden),

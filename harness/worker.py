@@ -50,7 +50,8 @@ class WorkerSetup:
     forget: LabelledTensors
     validation: LabelledTensors
     threads: int = 1
-    memory_bytes: int = 8 << 30
+    memory_bytes: int = 8 << 30  # on the CPU only: CUDA maps more address space than any sensible cap
+    device: str = "cpu"  # the net is handed over on it; batches stay on the CPU, as in the competition
 
 
 def load_submission(path: str, source: str) -> Callable:
@@ -92,6 +93,7 @@ def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict,
     _seed_everything(seed)
     net = build_model(setup.spec)
     net.load_state_dict(load_state_dict_bytes(setup.original_weights))
+    net.to(setup.device)
     batch = setup.spec.loader_batch_size
     fresh = [LabelledTensors(data.images.clone(), data.labels.clone()) for data in (setup.retain, setup.forget, setup.validation)]
     loaders = [make_loader(data, batch, shuffle=True, seed=seed + i) for i, data in enumerate(fresh)]  # a run may mutate its data
@@ -119,7 +121,8 @@ def main() -> None:
     _, payload = protocol.receive(channel_in.fileno())
     setup: WorkerSetup = pickle.loads(payload)
     torch.set_num_threads(setup.threads)
-    _limit_memory(setup.memory_bytes)
+    if setup.device == "cpu":
+        _limit_memory(setup.memory_bytes)
     kit.use_benchmark(setup.spec)
     try:
         unlearning = load_submission(setup.submission, setup.source)

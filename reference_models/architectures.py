@@ -1,16 +1,20 @@
 """Model architectures, built from a benchmark spec."""
 
 from torch import nn
+from torchvision.models import resnet18
 
 from reference_models.spec import BenchmarkSpec
 
-_INPUT_FEATURES = {"sklearn-digits": 64}
-_NUM_CLASSES = {"sklearn-digits": 10}
+# Inputs and classes of the data sets whose shape is fixed; image folders declare theirs in the spec.
+_INPUT_SHAPES = {"sklearn-digits": (64,), "cifar10": (3, 32, 32)}
+_NUM_CLASSES = {"sklearn-digits": 10, "cifar10": 10}
 
 
-def _mlp(in_features: int, hidden_sizes: tuple[int, ...], num_classes: int) -> nn.Module:
+def _mlp(input_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_classes: int) -> nn.Module:
+    width = 1
+    for size in input_shape:
+        width *= size
     layers: list[nn.Module] = [nn.Flatten()]
-    width = in_features
     for hidden in hidden_sizes:
         layers += [nn.Linear(width, hidden), nn.ReLU()]
         width = hidden
@@ -18,8 +22,43 @@ def _mlp(in_features: int, hidden_sizes: tuple[int, ...], num_classes: int) -> n
     return nn.Sequential(*layers)
 
 
+def _cnn_small(input_shape: tuple[int, ...], channels: tuple[int, ...], num_classes: int) -> nn.Module:
+    """3x3 convolutions, each followed by ReLU and 2x2 max pooling, then global average pooling and a linear head.
+
+    No batch norm, so that a model's outputs never depend on the batch it is
+    evaluated in, and small enough for a CPU to retrain on CIFAR-10 in minutes.
+    """
+    layers: list[nn.Module] = []
+    width = input_shape[0]
+    for out in channels:
+        layers += [nn.Conv2d(width, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        width = out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def _resnet18(input_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_classes: int) -> nn.Module:
+    """torchvision's ResNet-18, unchanged, as the competition's starting kit uses it on CIFAR-10."""
+    return resnet18(weights=None, num_classes=num_classes)
+
+
+ARCHITECTURES = {"mlp": _mlp, "cnn-small": _cnn_small, "resnet18": _resnet18}
+STACKABLE = ("mlp",)  # trained many at a time (reference_models.batched_training); the others one by one
+
+
+def input_shape(spec: BenchmarkSpec) -> tuple[int, ...]:
+    """The shape of one input: fixed by the data set, or channels and the declared image size."""
+    if spec.dataset in _INPUT_SHAPES:
+        return _INPUT_SHAPES[spec.dataset]
+    return (3, spec.image_size, spec.image_size)
+
+
+def num_classes(spec: BenchmarkSpec) -> int:
+    return spec.num_classes or _NUM_CLASSES[spec.dataset]
+
+
 def build_model(spec: BenchmarkSpec) -> nn.Module:
     """A freshly initialised model of the spec's architecture (seed torch first)."""
-    if spec.architecture != "mlp":
-        raise ValueError(f"unknown architecture {spec.architecture!r}; known: mlp")
-    return _mlp(_INPUT_FEATURES[spec.dataset], spec.hidden_sizes, _NUM_CLASSES[spec.dataset])
+    if spec.architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {spec.architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[spec.architecture](input_shape(spec), spec.hidden_sizes, num_classes(spec))

@@ -29,10 +29,13 @@ def _initial_models(spec: BenchmarkSpec, seeds: list[int]) -> list[nn.Module]:
     return models
 
 
-def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int]) -> list[dict[str, torch.Tensor]]:
-    """Train one model per seed on `data` with the spec's recipe; their state dicts."""
+def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu") -> list[dict[str, torch.Tensor]]:
+    """Train one model per seed on `data` with the spec's recipe on `device`; their state dicts, on the CPU."""
     recipe = spec.recipe
-    models = _initial_models(spec, seeds)
+    if recipe.augment:
+        raise ValueError("stacked training does not augment: train image models one at a time (reference_models.training)")
+    models = [model.to(device) for model in _initial_models(spec, seeds)]
+    images, labels = data.images.to(device), data.labels.to(device)
     params, buffers = stack_module_state(models)
     template = copy.deepcopy(models[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
@@ -46,16 +49,17 @@ def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int]) ->
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     n, m = len(data), len(seeds)
     for _ in range(recipe.epochs):
-        orders = torch.stack([torch.randperm(n, generator=g) for g in generators])
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         for start in range(0, n, recipe.batch_size):
             rows = orders[:, start : start + recipe.batch_size]
             optimiser.zero_grad()
-            logits = forward(params, buffers, data.images[rows])
-            per_example = nn.functional.cross_entropy(logits.flatten(0, 1), data.labels[rows].flatten(), reduction="none")
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=recipe.mixed_precision):
+                logits = forward(params, buffers, images[rows])
+                per_example = nn.functional.cross_entropy(logits.flatten(0, 1), labels[rows].flatten(), reduction="none")
             per_example.view(m, -1).mean(dim=1).sum().backward()  # each model's own mean loss
             optimiser.step()
         schedule.step()
     return [
-        {name: tensor[i].detach().clone() for name, tensor in {**params, **buffers}.items()}
+        {name: tensor[i].detach().cpu().clone() for name, tensor in {**params, **buffers}.items()}
         for i in range(m)
     ]

@@ -16,7 +16,9 @@ Layout, per benchmark key (the spec's content hash):
     <root>/<key>/<population>.parquet     one row per model: accuracies and the
                                           forget- and test-set statistics
 
-Models train in stacks of up to CHUNK (see batched_training). The manifest is
+Models train in chunks: small models CHUNK at a time in one stack (see
+batched_training), image models one per task, so that a cluster's workers
+share them out. The manifest is
 written last and is the commit record: a model counts as built only once the
 manifest holds checksums that its files still match, so an interrupted build
 loses at most the stacks in flight, and a damaged file is rebuilt.
@@ -39,17 +41,16 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from reference_models.architectures import build_model
-from reference_models.batched_training import train_stack
+from reference_models.architectures import STACKABLE, build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.evaluation import ModelOutputs, PopulationOutputs, evaluate
 from reference_models.files import load_state_dict_bytes, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.seeds import model_seed
 from reference_models.spec import CACHE_FORMAT, BenchmarkSpec
-from reference_models.training import train_from_scratch
+from reference_models.training import train_from_scratch, train_models
 
-CHUNK = 64  # models trained in one stack
+CHUNK = 64  # small models trained in one stack
 POPULATIONS = ("retrained", "ceiling")
 _MIN_TIMINGS = 3
 _ORIGINAL = "original"
@@ -72,44 +73,49 @@ def _data(spec: BenchmarkSpec) -> BenchmarkData:
     return load_benchmark_data(spec)
 
 
-def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int]) -> tuple[str, list[dict]]:
-    """Train a stack of models of one population (the original: on train; others: on retain).
+def _chunk_size(spec: BenchmarkSpec) -> int:
+    return CHUNK if spec.architecture in STACKABLE else 1
 
-    Runs in a joblib worker with one thread, so that a stack's result does not
-    depend on how many stacks train side by side.
+
+def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int], device: str) -> tuple[str, list[dict]]:
+    """Train a chunk of models of one population (the original: on train; others: on retain).
+
+    Runs in a joblib worker with one thread, so that a chunk's result does not
+    depend on how many chunks train side by side.
     """
     torch.set_num_threads(1)
     data = _data(spec)
     seeds = [model_seed(spec, population, index) for index in indices]
-    states = train_stack(spec, data.train if population == _ORIGINAL else data.retain, seeds)
+    states = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device)
     results = []
     for index, seed, state in zip(indices, seeds, states):
         model = build_model(spec)
         model.load_state_dict(state)
+        model.to(device)
         results.append({"index": index, "seed": seed, "weights": state_dict_bytes(state), **evaluate(model, data).to_row()})
     return population, results
 
 
 @lru_cache(maxsize=4)
-def _warm_up(spec: BenchmarkSpec) -> None:
+def _warm_up(spec: BenchmarkSpec, device: str) -> None:
     """One untimed epoch per process: torch's first steps pay one-time set-up costs
     (seconds here) that no later training pays, and that would skew a median of few."""
-    train_from_scratch(replace(spec, recipe=replace(spec.recipe, epochs=1)), _data(spec).retain, 0)
+    train_from_scratch(replace(spec, recipe=replace(spec.recipe, epochs=1)), _data(spec).retain, 0, device)
 
 
-def _time_one(spec: BenchmarkSpec, index: int) -> float:
+def _time_one(spec: BenchmarkSpec, index: int, device: str) -> float:
     torch.set_num_threads(1)
-    _warm_up(spec)
-    return train_from_scratch(spec, _data(spec).retain, model_seed(spec, "retrained", index))[1]
+    _warm_up(spec, device)
+    return train_from_scratch(spec, _data(spec).retain, model_seed(spec, "retrained", index), device)[1]
 
 
-def time_retraining(spec: BenchmarkSpec, jobs: int) -> list[float]:
-    """Seconds to retrain one model here, through the loader submissions get.
+def time_retraining(spec: BenchmarkSpec, jobs: int, device: str = "cpu") -> list[float]:
+    """Seconds to retrain one model here on `device`, through the loader submissions get.
 
     Timed with as many trainings side by side as there will be unlearning
     runs, so that both sides of the time budget see the same contention.
     """
-    return Parallel(n_jobs=jobs)(delayed(_time_one)(spec, i) for i in range(max(_MIN_TIMINGS, 2 * jobs)))
+    return Parallel(n_jobs=jobs)(delayed(_time_one)(spec, i, device) for i in range(max(_MIN_TIMINGS, 2 * jobs)))
 
 
 class CacheDamaged(RuntimeError):
@@ -123,8 +129,9 @@ def _row_checksum(row: dict) -> str:
 class ReferenceCache:
     """Builds, checks and loads the references of one benchmark spec."""
 
-    def __init__(self, root: Path, spec: BenchmarkSpec):
+    def __init__(self, root: Path, spec: BenchmarkSpec, device: str = "cpu"):
         self.spec = spec
+        self.device = device  # where models train and are evaluated; never part of the key
         self.dir = Path(root) / spec.key()
         self.manifest_path = self.dir / "manifest.json"
         self._read()
@@ -148,7 +155,7 @@ class ReferenceCache:
             "format": CACHE_FORMAT,
             "key": self.spec.key(),
             "spec": self.spec.to_dict(),
-            "hardware": hardware_fingerprint(),
+            "hardware": hardware_fingerprint(self.device),
             "retrain_seconds": None,
             "models": {name: {} for name in (_ORIGINAL, *POPULATIONS)},
         }
@@ -222,17 +229,20 @@ class ReferenceCache:
         tasks = [(_ORIGINAL, [0])] if 0 not in self.rows[_ORIGINAL] else []
         for population in populations:
             missing = [i for i in range(n_models) if i not in self.rows[population]]
-            tasks += [(population, missing[i : i + CHUNK]) for i in range(0, len(missing), CHUNK)]
+            size = _chunk_size(self.spec)
+            tasks += [(population, missing[i : i + size]) for i in range(0, len(missing), size)]
         if tasks:
-            results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_train_chunk)(self.spec, p, c) for p, c in tasks)
+            results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                delayed(_train_chunk)(self.spec, p, c, self.device) for p, c in tasks
+            )
             total = sum(len(chunk) for _, chunk in tasks)
             with tqdm(total=total, desc="reference models", unit="model", disable=None if progress else True) as bar:
                 for population, chunk in results:
                     self._commit(population, chunk)
                     bar.update(len(chunk))
         if not self.manifest["retrain_seconds"]:
-            self.manifest["retrain_seconds"] = time_retraining(self.spec, jobs if jobs > 0 else os.cpu_count() or 1)
-            self.manifest["hardware"] = hardware_fingerprint()
+            self.manifest["retrain_seconds"] = time_retraining(self.spec, jobs if jobs > 0 else os.cpu_count() or 1, self.device)
+            self.manifest["hardware"] = hardware_fingerprint(self.device)
             self._write_manifest()
 
     def population(self, name: str, n_models: int) -> PopulationOutputs:

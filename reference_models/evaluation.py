@@ -60,8 +60,10 @@ class PopulationOutputs:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: LabelledTensors) -> np.ndarray:
+    """Logits in float32 (never autocast) on the model's device, returned on the CPU."""
     model.eval()
-    chunks = [model(data.images[i : i + _EVAL_BATCH]) for i in range(0, len(data), _EVAL_BATCH)]
+    device = next(model.parameters()).device
+    chunks = [model(data.images[i : i + _EVAL_BATCH].to(device)).cpu() for i in range(0, len(data), _EVAL_BATCH)]
     return torch.cat(chunks).double().numpy()
 
 

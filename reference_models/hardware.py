@@ -17,12 +17,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def hardware_fingerprint() -> dict:
+def resolve_device(name: str) -> str:
+    """"auto": cuda when torch sees a GPU, else cpu; "cuda" without a GPU is an error that says so."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no GPU here (torch.cuda.is_available() is False); use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; known: auto, cpu, cuda")
+    return name
+
+
+def hardware_fingerprint(device: str = "cpu") -> dict:
     """Enough to tell whether retrain times measured elsewhere are comparable here."""
     return {
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "torch": torch.__version__,
-        "device": "cpu",
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
     }

@@ -17,20 +17,23 @@ class TrainingRecipe:
     learning_rate: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    augment: bool = False  # random crop (4-pixel padding) and horizontal flip of training batches, as the CIFAR-10 kit trains
+    mixed_precision: bool = False  # bfloat16 autocast while training; evaluation always runs in float32
 
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
     """Everything that decides the reference models' weights and outputs.
 
-    Run settings (how many models, the time-budget fraction) are deliberately
-    not here: references are cached by index, so N = 64 reuses the first 64
-    models of a cache built for N = 512.
+    Run settings (how many models, the time-budget fraction, the device) are
+    deliberately not here: references are cached by index, so N = 64 reuses
+    the first 64 models of a cache built for N = 512. Where the data lie is
+    not part of the key either; what they hold is (`data_fingerprint`).
     """
 
     name: str
     dataset: str
-    split_fractions: tuple[float, float, float]  # train, validation, test
+    split_fractions: tuple[float, float, float] | None  # train, validation, test; None: the data set's own held-out part, halved
     split_seed: int
     forget_fraction: float
     forget_seed: int
@@ -40,19 +43,30 @@ class BenchmarkSpec:
     model_seed: int
     loader_batch_size: int = 64
     forget_selection: str = "random"  # see reference_models.forget_sets; "poisoned": forget_fraction is the poison fraction
+    image_size: int | None = None  # images are resized to image_size x image_size (image folders)
+    num_classes: int | None = None  # set from the data for image folders; fixed by the data set otherwise
+    data_fingerprint: str | None = None  # content hash of the data files, for data sets read from a directory
+    data_dir: str | None = None  # where those files are: never hashed
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def key(self) -> str:
-        """Short content hash of every field and the cache format.
+        """Short content hash of every field but `data_dir`, and of the cache format.
 
-        The forget selection enters the hash only when it is not the default,
-        so that benchmarks with a random forget set keep the keys, and the
-        caches and ledgers, they had before selections existed.
+        Fields added after the first benchmarks enter the hash only when they
+        differ from their defaults, so that digits-mlp and its scenarios keep
+        the keys, and the caches and ledgers, they had before those fields existed.
         """
         fields = self.to_dict()
-        if fields["forget_selection"] == "random":
-            del fields["forget_selection"]
+        del fields["data_dir"]
+        _drop_defaults(fields, {"forget_selection": "random", "image_size": None, "num_classes": None, "data_fingerprint": None})
+        _drop_defaults(fields["recipe"], {"augment": False, "mixed_precision": False})
         text = json.dumps({"format": CACHE_FORMAT, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _drop_defaults(fields: dict, defaults: dict) -> None:
+    for name, default in defaults.items():
+        if fields[name] == default:
+            del fields[name]

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from reference_models.architectures import build_model
+from reference_models.architectures import STACKABLE, build_model
+from reference_models.augmentation import crop_and_flip
+from reference_models.batched_training import train_stack
 from reference_models.tensors import LabelledTensors
 from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
@@ -16,8 +18,11 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Modu
     """Train in place with SGD, momentum, weight decay and a per-epoch cosine schedule.
 
     The loop the references are trained with; baselines reach it through
-    `harness.kit`, so that their retraining is the references' own.
+    `harness.kit`, so that their retraining is the references' own. Batches
+    move to the model's device; the recipe may augment them and train under
+    bfloat16 autocast.
     """
+    device = next(model.parameters()).device
     optimiser = torch.optim.SGD(
         model.parameters(),
         lr=recipe.learning_rate,
@@ -29,8 +34,13 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Modu
     model.train()
     for _ in range(recipe.epochs):
         for inputs, labels in loader:
+            inputs, labels = inputs.to(device), labels.to(device)
+            if recipe.augment:
+                inputs = crop_and_flip(inputs)
             optimiser.zero_grad()
-            loss_fn(model(inputs), labels).backward()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.mixed_precision):
+                loss = loss_fn(model(inputs), labels)
+            loss.backward()
             optimiser.step()
         schedule.step()
     model.eval()
@@ -46,9 +56,19 @@ def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed:
     return fit(model, make_loader(data, batch_size=recipe.batch_size, shuffle=True, seed=seed), recipe)
 
 
-def train_from_scratch(spec: BenchmarkSpec, data: LabelledTensors, seed: int) -> tuple[nn.Module, float]:
-    """A new model trained on `data` with the spec's recipe, and its wall-clock seconds."""
+def train_from_scratch(spec: BenchmarkSpec, data: LabelledTensors, seed: int, device: str = "cpu") -> tuple[nn.Module, float]:
+    """A new model trained on `data` with the spec's recipe on `device`, and its wall-clock seconds."""
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model = train(build_model(spec), data, spec.recipe, seed)
+    model = train(build_model(spec).to(device), data, spec.recipe, seed)
+    if device != "cpu":
+        torch.cuda.synchronize()
     return model, time.perf_counter() - start
+
+
+def train_models(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu") -> list[dict[str, torch.Tensor]]:
+    """One model per seed trained on `data`, as state dicts on the CPU: small models
+    many at a time (stacked), image models one by one through the loader."""
+    if spec.architecture in STACKABLE:
+        return train_stack(spec, data, seeds, device)
+    return [{name: tensor.cpu() for name, tensor in train_from_scratch(spec, data, seed, device)[0].state_dict().items()} for seed in seeds]
