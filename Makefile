@@ -53,6 +53,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/metric_speed.py
 	$(PY) benchmarks/reference_speed.py
+	$(PY) benchmarks/protocol_cost.py --benchmark cifar10-cnn-small
+	$(PY) benchmarks/protocol_cost.py --benchmark cifar10-resnet18
 
 clean:
 	rm -rf results .cache

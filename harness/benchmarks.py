@@ -9,6 +9,28 @@ from reference_models.spec import BenchmarkSpec, TrainingRecipe
 SPLITS = ("public", "private")
 IMAGE_ARCHITECTURES = ("cnn-small", "resnet18")
 
+# The competition's starting kit: torchvision's ResNet-18 on CIFAR-10, validation and test the two
+# halves of the test batch, loaders of 128, SGD at 0.1 with momentum 0.9 and weight decay 5e-4,
+# random crops and flips. The kit ships a trained checkpoint without its schedule: 30 cosine epochs are ours.
+_CIFAR10_KIT = BenchmarkSpec(
+    name="cifar10-resnet18",
+    dataset="cifar10",
+    split_fractions=None,
+    split_seed=42,
+    forget_fraction=0.1,
+    forget_seed=1,
+    architecture="resnet18",
+    hidden_sizes=(),
+    recipe=TrainingRecipe(epochs=30, batch_size=128, learning_rate=0.1, momentum=0.9, weight_decay=5e-4, augment=True),
+    model_seed=0,
+    loader_batch_size=128,
+)
+# The same data with a CNN of three small convolutions, which a CPU retrains in minutes.
+_CIFAR10_SMALL = replace(
+    _CIFAR10_KIT, name="cifar10-cnn-small", architecture="cnn-small", hidden_sizes=(16, 32, 64),
+    recipe=replace(_CIFAR10_KIT.recipe, epochs=10, learning_rate=0.05),
+)
+
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     "digits-mlp": BenchmarkSpec(
         name="digits-mlp",
@@ -22,50 +44,13 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         recipe=TrainingRecipe(epochs=30, batch_size=64, learning_rate=0.1, momentum=0.9, weight_decay=5e-4),
         model_seed=0,
     ),
-    # The competition's starting kit: torchvision's ResNet-18 on CIFAR-10, validation and test the two
-    # halves of the test batch, loaders of 128, SGD at 0.1 with momentum 0.9 and weight decay 5e-4,
-    # random crops and flips. The kit ships a trained checkpoint without its schedule: 30 cosine epochs are ours.
-    "cifar10-resnet18": BenchmarkSpec(
-        name="cifar10-resnet18",
-        dataset="cifar10",
-        split_fractions=None,
-        split_seed=42,
-        forget_fraction=0.1,
-        forget_seed=1,
-        architecture="resnet18",
-        hidden_sizes=(),
-        recipe=TrainingRecipe(epochs=30, batch_size=128, learning_rate=0.1, momentum=0.9, weight_decay=5e-4, augment=True),
-        model_seed=0,
-        loader_batch_size=128,
-    ),
-    # The same data and recipe with a CNN of three small convolutions, which a CPU retrains in minutes.
-    "cifar10-cnn-small": BenchmarkSpec(
-        name="cifar10-cnn-small",
-        dataset="cifar10",
-        split_fractions=None,
-        split_seed=42,
-        forget_fraction=0.1,
-        forget_seed=1,
-        architecture="cnn-small",
-        hidden_sizes=(16, 32, 64),
-        recipe=TrainingRecipe(epochs=10, batch_size=128, learning_rate=0.05, momentum=0.9, weight_decay=5e-4, augment=True),
-        model_seed=0,
-        loader_batch_size=128,
-    ),
+    "cifar10-resnet18": _CIFAR10_KIT,
+    "cifar10-cnn-small": _CIFAR10_SMALL,
     # Any folder of class subfolders, or a manifest of image paths and labels (faces with age groups, as in
-    # the competition): resized to --image-size, with the architecture of --architecture.
-    "imagefolder": BenchmarkSpec(
-        name="imagefolder",
-        dataset="imagefolder",
-        split_fractions=(0.8, 0.1, 0.1),
-        split_seed=2023,
-        forget_fraction=0.1,
-        forget_seed=1,
-        architecture="cnn-small",
-        hidden_sizes=(16, 32, 64),
-        recipe=TrainingRecipe(epochs=10, batch_size=64, learning_rate=0.05, momentum=0.9, weight_decay=5e-4),
-        model_seed=0,
-        image_size=32,
+    # the competition), resized to --image-size, with the small CNN or --architecture; no augmentation.
+    "imagefolder": replace(
+        _CIFAR10_SMALL, name="imagefolder", dataset="imagefolder", split_fractions=(0.8, 0.1, 0.1), split_seed=2023,
+        recipe=replace(_CIFAR10_SMALL.recipe, batch_size=64, augment=False), loader_batch_size=64, image_size=32,
     ),
 }
 
