@@ -1,7 +1,6 @@
 """Model architectures, built from a benchmark spec."""
 
 from torch import nn
-from torchvision.models import resnet18
 
 from reference_models.spec import BenchmarkSpec
 
@@ -39,6 +38,8 @@ def _cnn_small(input_shape: tuple[int, ...], channels: tuple[int, ...], num_clas
 
 def _resnet18(input_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_classes: int) -> nn.Module:
     """torchvision's ResNet-18, unchanged, as the competition's starting kit uses it on CIFAR-10."""
+    from torchvision.models import resnet18  # imported here: a second of start-up that every sandbox worker would pay
+
     return resnet18(weights=None, num_classes=num_classes)
 
 
