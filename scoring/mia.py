@@ -8,6 +8,7 @@ competition's starting kit and the seed reports used: balanced classes,
 10 stratified shuffle splits.
 """
 
+from joblib import parallel_config
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
@@ -29,7 +30,8 @@ def mia_accuracy(forget_losses: np.ndarray, test_losses: np.ndarray, seed: int =
     features = np.concatenate([test, forget]).reshape(-1, 1)
     members = np.concatenate([np.zeros(n), np.ones(n)])
     splits = StratifiedShuffleSplit(n_splits=N_SPLITS, random_state=seed)
-    return float(cross_val_score(LogisticRegression(), features, members, cv=splits, scoring="accuracy").mean())
+    with parallel_config(backend="sequential"):  # here, even when the caller sends joblib's work to a cluster
+        return float(cross_val_score(LogisticRegression(), features, members, cv=splits, scoring="accuracy").mean())
 
 
 def population_mia(forget_statistic: np.ndarray, test_statistic: np.ndarray, max_models: int = 64, seed: int = 0) -> dict:
