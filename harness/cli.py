@@ -1,17 +1,20 @@
 """Command line: `python -m harness score|leaderboard|stability|references ...`.
 
 Exit codes: 0 scored (or leaderboard or stability tables written, failing
-submissions ranked last; or references built), 2 bad arguments or input,
+submissions ranked last; or references built), 2 bad arguments or input
+(an unreachable Dask scheduler too),
 3 the submission failed (some runs failed and --allow-failures was not given),
 4 the reference cache is damaged and --no-rebuild was given.
 """
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 import shlex
 import sys
 
-from harness.benchmarks import BENCHMARKS, get_benchmark, scenario_benchmark, split_benchmark
+from harness.backends import BACKENDS, BackendUnavailable, compute_backend
+from harness.benchmarks import BENCHMARKS, IMAGE_ARCHITECTURES, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
 from harness.leaderboard import SPLIT_CHOICES, leaderboard, submissions_in
@@ -19,6 +22,8 @@ from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
 from harness.stability import stability
 from reference_models.cache import CacheDamaged
+from reference_models.datasets import DATA_DIR_VARIABLE, locate_data
+from reference_models.hardware import resolve_device
 from reference_models.forget_sets import SELECTIONS
 from reference_models.spec import BenchmarkSpec
 from scoring.attacks import resolve_attacks
@@ -58,6 +63,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="forget set: random (default), class (a few classes), hardest (highest loss under the original)")
     parser.add_argument("--poison-fraction", type=float, default=None, metavar="P",
                         help="flip the labels of a fraction P of train; the forget set is the flipped examples")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"data of cifar10-* (the python-pickle batches) or imagefolder (class subfolders, or a CSV/Parquet "
+                             f"manifest of path,label); default ${DATA_DIR_VARIABLE}")
+    parser.add_argument("--image-size", type=int, default=None, help="imagefolder: images are resized to SIZE x SIZE (default 32)")
+    parser.add_argument("--architecture", default=None, choices=IMAGE_ARCHITECTURES, help="imagefolder: the model (default cnn-small)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where references train, models are evaluated, runs get their net and the metric's attacks run "
+                             "(default auto: cuda when a GPU is visible)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="train the references under bfloat16 autocast (their own key; evaluation stays float32)")
+    parser.add_argument("--backend", default="local", choices=BACKENDS,
+                        help="where reference training and unlearning runs go: local (this machine, default) or dask (a Dask cluster)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="with --backend dask: the Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster of --jobs processes)")
 
 
 def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
@@ -75,7 +94,6 @@ def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
     parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
     parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
-    parser.add_argument("--device", default=None, help="torch device for the metric's grid attacks, e.g. cuda (default: numpy on CPU)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,7 +158,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         bootstrap=args.bootstrap,
         mia_models=args.mia_models,
         jobs=args.jobs,
-        device=args.device,
+        device=None if args.device == "cpu" else args.device,  # None: the attacks' numpy path
         progress=not args.quiet,
     )
     return ScoreSettings(
@@ -155,6 +173,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         cache_dir=args.cache_dir,
         ledger_dir=args.ledger_dir,
         progress=not args.quiet,
+        device=args.device,
         metric=metric,
     )
 
@@ -164,10 +183,20 @@ def _command_line(argv: list[str] | None) -> str:
     return "python -m harness " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
+def _benchmark_spec(args: argparse.Namespace) -> BenchmarkSpec:
+    """The named benchmark with the scenario, image settings, precision and data that the options ask for."""
+    spec = scenario_benchmark(get_benchmark(args.benchmark), args.forget_selection, args.poison_fraction)
+    spec = declared_images(spec, args.image_size, args.architecture)
+    if args.mixed_precision:
+        spec = replace(spec, recipe=replace(spec.recipe, mixed_precision=True))
+    return locate_data(spec, args.data_dir)
+
+
 def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
     """The command itself, once its arguments are checked; its exit code."""
     if args.command == "references":
-        settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet, rebuild=not args.no_rebuild)
+        settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet,
+                                 rebuild=not args.no_rebuild, device=args.device)
         reference_cache(spec, settings)
         print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
         return EXIT_OK
@@ -189,16 +218,22 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.jobs < 1:
         return _error("--jobs must be at least 1")
+    if args.scheduler is not None and args.backend != "dask":
+        return _error("--scheduler needs --backend dask")
     try:
-        spec = scenario_benchmark(get_benchmark(args.benchmark), args.forget_selection, args.poison_fraction)
+        args.device = resolve_device(args.device)
+        spec = _benchmark_spec(args)
         if getattr(args, "split", "public") != "public":
             split_benchmark(spec, "private")  # not every scenario has one
-    except ValueError as error:
+    except ValueError as error:  # DataDirError included
         return _error(str(error))
     error = None if args.command == "references" else _score_argument_error(args)
     if error:
         return _error(error)
     try:
-        return _run(args, spec, _command_line(argv))
+        with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
+            return _run(args, spec, _command_line(argv))
+    except BackendUnavailable as unavailable:
+        return _error(str(unavailable))
     except CacheDamaged as damaged:
         return _error(str(damaged), EXIT_CACHE_DAMAGED)
