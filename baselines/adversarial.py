@@ -44,10 +44,11 @@ HIDDEN = 32
 DISCRIMINATOR_RATE = 0.01
 
 
-def _endless(loader) -> Iterator:
-    """Batches forever, reshuffled each pass: forget and validation are far smaller than retain."""
+def _endless(loader, device: torch.device) -> Iterator:
+    """Batches forever, on `device`, reshuffled each pass: forget and validation are far smaller than retain."""
     while True:
-        yield from loader
+        for inputs, labels in loader:
+            yield inputs.to(device), labels.to(device)
 
 
 def _attack_features(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -70,14 +71,16 @@ def _distillation(logits: torch.Tensor, original_logits: torch.Tensor) -> torch.
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     original = copy.deepcopy(net).eval()
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     classes = kit.classifier_head(net).out_features
-    discriminator = nn.Sequential(nn.Linear(2 * classes, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
+    discriminator = nn.Sequential(nn.Linear(2 * classes, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1)).to(device)
     attack_optimiser = torch.optim.Adam(discriminator.parameters(), lr=DISCRIMINATOR_RATE)
     optimiser = kit.sgd(net.parameters(), LEARNING_RATE)
-    forget_batches, unseen_batches = _endless(forget), _endless(validation)
+    forget_batches, unseen_batches = _endless(forget, device), _endless(validation, device)
     net.train()
     for _ in range(EPOCHS):
         for retain_inputs, _ in retain:
+            retain_inputs = retain_inputs.to(device)
             forget_inputs, forget_labels = next(forget_batches)
             unseen_inputs, unseen_labels = next(unseen_batches)
             with torch.no_grad():

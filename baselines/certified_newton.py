@@ -35,15 +35,17 @@ NOISE_STD = 0.1
 
 def _features(net: nn.Module, head: nn.Linear, loader) -> tuple[torch.Tensor, torch.Tensor]:
     """The head's inputs over a loader, with a column of ones for its bias, and the labels."""
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     captured, labels = [], []
     hook = head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
     with torch.no_grad():
         for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
             net(inputs)
             labels.append(targets)
     hook.remove()
     features = torch.cat(captured)
-    return torch.cat([features, torch.ones(len(features), 1)], 1), torch.cat(labels)
+    return torch.cat([features, torch.ones(len(features), 1, device=device)], 1), torch.cat(labels)
 
 
 def _summed_gradient(weights: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -59,7 +61,7 @@ def _hessian(weights: torch.Tensor, features: torch.Tensor, l2: float) -> torch.
     scaled = probs[:, :, None] * features[:, None, :]
     diagonal = torch.einsum("nck,nl->ckl", scaled, features)
     outer = scaled.reshape(n, classes * dim)
-    return (torch.block_diag(*diagonal) - outer.T @ outer) / n + l2 * torch.eye(classes * dim)
+    return (torch.block_diag(*diagonal) - outer.T @ outer) / n + l2 * torch.eye(classes * dim, device=features.device)
 
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:

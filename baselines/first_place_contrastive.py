@@ -41,7 +41,9 @@ MOMENTUM = 0.9
 
 def _uniform_pass(net: nn.Module, forget, optimiser: torch.optim.Optimizer) -> None:
     """Make forget predictions uniform: minimise KL(uniform || model) on each forget batch."""
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     for inputs, _ in forget:
+        inputs = inputs.to(device)
         log_probs = F.log_softmax(net(inputs), dim=1)
         uniform = torch.full_like(log_probs, 1.0 / log_probs.shape[1])
         optimiser.zero_grad()
@@ -51,9 +53,11 @@ def _uniform_pass(net: nn.Module, forget, optimiser: torch.optim.Optimizer) -> N
 
 def _contrastive_pass(net: nn.Module, forget, retain, optimiser: torch.optim.Optimizer) -> None:
     """Lower the cosine similarity between forget features and a retain batch's features."""
+    device = next(net.parameters()).device
     features = []
     hook = kit.classifier_head(net).register_forward_hook(lambda module, args, output: features.append(args[0]))
     for (forget_inputs, _), (retain_inputs, _) in zip(forget, retain):
+        forget_inputs, retain_inputs = forget_inputs.to(device), retain_inputs.to(device)
         features.clear()
         net(torch.cat([forget_inputs, retain_inputs]))
         forget_features, retain_features = features[0].split([len(forget_inputs), len(retain_inputs)])

@@ -41,6 +41,7 @@ FISHER_BATCH = 512
 
 def _retain_fisher(net: nn.Module, retain) -> dict[str, torch.Tensor]:
     """Mean squared per-example gradient of log p(y|x) over retain, y drawn from the model: the diagonal Fisher."""
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     params = {name: p.detach() for name, p in net.named_parameters()}
 
     def loss(weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -49,6 +50,7 @@ def _retain_fisher(net: nn.Module, retain) -> dict[str, torch.Tensor]:
     per_example_grad = vmap(grad(loss), in_dims=(None, 0, 0))
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
     for inputs, _ in DataLoader(retain.dataset, batch_size=FISHER_BATCH):
+        inputs = inputs.to(device)
         with torch.no_grad():
             sampled = torch.distributions.Categorical(logits=net(inputs)).sample()
         for name, g in per_example_grad(params, inputs, sampled).items():

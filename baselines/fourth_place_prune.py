@@ -55,6 +55,7 @@ def _prune_and_reinitialise(net: nn.Module) -> None:
 
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     original = copy.deepcopy(net).eval()
     _prune_and_reinitialise(net)
     optimiser = kit.sgd(net.parameters(), LEARNING_RATE)
@@ -62,6 +63,7 @@ def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     net.train()
     for _ in range(EPOCHS):
         for inputs, labels in retain:
+            inputs, labels = inputs.to(device), labels.to(device)
             with torch.no_grad():
                 original_entropy = _entropy(original(inputs))
             logits = net(inputs)

@@ -28,8 +28,10 @@ TAU = 20.0
 
 def _summed_gradient(net: nn.Module, loader) -> list[torch.Tensor]:
     """Gradient of the cross-entropy summed over the loader's examples, one tensor per parameter."""
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     net.zero_grad()
     for inputs, labels in loader:
+        inputs, labels = inputs.to(device), labels.to(device)
         F.cross_entropy(net(inputs), labels, reduction="sum").backward()
     gradients = [p.grad.detach().clone() for p in net.parameters()]
     net.zero_grad()

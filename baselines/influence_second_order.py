@@ -62,9 +62,10 @@ def _conjugate_gradient(hvp, b: torch.Tensor) -> torch.Tensor:
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     net.eval()
+    device = next(net.parameters()).device  # the harness hands the net over on --device; kit.gather's tensors are on the CPU
     theta = parameters_to_vector(net.parameters()).detach()
-    retain_x, retain_y = kit.gather(retain)
-    forget_x, forget_y = kit.gather(forget)
+    retain_x, retain_y = (tensor.to(device) for tensor in kit.gather(retain))
+    forget_x, forget_y = (tensor.to(device) for tensor in kit.gather(forget))
     gradient = grad(_loss, argnums=1)
     regulariser = kit.training_recipe().weight_decay + DAMPING
 

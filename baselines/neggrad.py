@@ -33,9 +33,11 @@ MAX_GRAD_NORM = 1.0
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     optimiser = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE)
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     net.train()
     for _ in range(EPOCHS):
         for inputs, labels in forget:
+            inputs, labels = inputs.to(device), labels.to(device)
             optimiser.zero_grad()
             (-F.cross_entropy(net(inputs), labels)).backward()
             nn.utils.clip_grad_norm_(net.parameters(), MAX_GRAD_NORM)

@@ -40,9 +40,12 @@ MAX_GRAD_NORM = 5.0
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     optimiser = kit.sgd(net.parameters(), LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=EPOCHS)
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     net.train()
     for _ in range(EPOCHS):
         for (retain_inputs, retain_labels), (forget_inputs, forget_labels) in zip(retain, cycle(forget)):
+            retain_inputs, retain_labels = retain_inputs.to(device), retain_labels.to(device)
+            forget_inputs, forget_labels = forget_inputs.to(device), forget_labels.to(device)
             retain_loss = F.cross_entropy(net(retain_inputs), retain_labels)
             forget_loss = F.cross_entropy(net(forget_inputs), forget_labels)
             optimiser.zero_grad()

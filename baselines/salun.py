@@ -57,9 +57,11 @@ def _masked_fit(net: nn.Module, loader, masks: list[torch.Tensor], epochs: int) 
     """Cross-entropy SGD with momentum and cosine decay that moves only the salient weights."""
     optimiser = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=0.9)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     net.train()
     for _ in range(epochs):
         for inputs, labels in loader:
+            inputs, labels = inputs.to(device), labels.to(device)
             optimiser.zero_grad()
             F.cross_entropy(net(inputs), labels).backward()
             for parameter, mask in zip(net.parameters(), masks):
@@ -70,7 +72,8 @@ def _masked_fit(net: nn.Module, loader, masks: list[torch.Tensor], epochs: int) 
 
 
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
-    masks = _saliency_masks(net, *kit.gather(forget))
+    device = next(net.parameters()).device  # kit.gather's tensors are on the CPU
+    masks = _saliency_masks(net, *(tensor.to(device) for tensor in kit.gather(forget)))
     mixed_loader = kit.relabelled_mix(retain, forget, kit.classifier_head(net).out_features)
     _masked_fit(net, mixed_loader, masks, MIXED_EPOCHS)
     _masked_fit(net, retain, masks, REPAIR_EPOCHS)

@@ -48,7 +48,9 @@ def _divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> t
 
 def _max_step(student: nn.Module, teacher: nn.Module, forget, optimiser: torch.optim.Optimizer) -> None:
     """Push the student's forget predictions away from the teacher's."""
+    device = next(student.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     for inputs, _ in forget:
+        inputs = inputs.to(device)
         with torch.no_grad():
             teacher_logits = teacher(inputs)
         optimiser.zero_grad()
@@ -58,7 +60,9 @@ def _max_step(student: nn.Module, teacher: nn.Module, forget, optimiser: torch.o
 
 def _min_step(student: nn.Module, teacher: nn.Module, retain, optimiser: torch.optim.Optimizer) -> None:
     """Keep the student close to the teacher, and right, on retain."""
+    device = next(student.parameters()).device
     for inputs, labels in retain:
+        inputs, labels = inputs.to(device), labels.to(device)
         with torch.no_grad():
             teacher_logits = teacher(inputs)
         logits = student(inputs)

@@ -36,9 +36,11 @@ LEARNING_RATE = 0.1
 
 def _gradient_magnitudes(net: nn.Module, loader) -> list[torch.Tensor]:
     """Per-parameter |gradient| of the mean loss over a set: how much each weight fits it."""
+    device = next(net.parameters()).device  # the harness hands the net over on --device; batches come on the CPU
     net.zero_grad()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     for inputs, labels in loader:
+        inputs, labels = inputs.to(device), labels.to(device)
         loss_fn(net(inputs), labels).backward()
     return [parameter.grad.abs() / len(loader.dataset) for parameter in net.parameters()]
 

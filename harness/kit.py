@@ -14,6 +14,13 @@ Outside the harness's worker (a notebook, a Kaggle kernel) no benchmark is
 named and `training_recipe()` says so. The other helpers are small things
 several baselines need and cannot share otherwise (a submission's folder is
 hidden from it, so baselines cannot import each other).
+
+Devices: the worker hands the net over on the harness's --device, while the
+loaders yield CPU tensors, as in the competition. The data helpers here keep
+to the CPU too, so that their shuffles and relabellings draw from torch's CPU
+generator, the same on every device; `fit` moves each batch to the model's
+device, and a loop of one's own does the same with
+`.to(next(net.parameters()).device)`.
 """
 
 from dataclasses import replace
@@ -69,7 +76,7 @@ def classifier_head(net: nn.Module) -> nn.Linear:
 
 
 def gather(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    """All inputs and labels of a loader as two tensors, to merge, relabel or use as one batch."""
+    """All inputs and labels of a loader as two tensors (on the CPU, like its batches), to merge, relabel or use as one batch."""
     inputs, labels = zip(*((batch[0], batch[1]) for batch in loader))
     return torch.cat(inputs), torch.cat(labels)
 

@@ -1,8 +1,10 @@
 """Every baseline is a valid submission, scored on digits-mlp as one leaderboard at N = 64.
 
-One real `python -m harness leaderboard baselines` subprocess serves every
-test here: each baseline runs 64 times in the sandbox, and the retrained
-references are the shared ones.
+One real `python -m harness leaderboard baselines --device cpu` subprocess
+serves most tests here, so that its numbers do not depend on the machine:
+each baseline runs 64 times in the sandbox, and the retrained references are
+the shared ones. Where a GPU is visible, a small leaderboard on cuda checks
+that every baseline follows its net there (batches come on the CPU).
 """
 
 import ast
@@ -10,11 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import ROOT, run_cli
 
 BASELINES = sorted(path.stem for path in (ROOT / "baselines").glob("*.py"))
 N_MODELS = 64
+CUDA_N_MODELS = 4
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +26,7 @@ def board(reference_cache, tmp_path_factory) -> Path:
     """The baselines' leaderboard folder: leaderboard.md and <name>/score.json."""
     out = tmp_path_factory.mktemp("baselines")
     result = run_cli(
-        "leaderboard", str(ROOT / "baselines"), "--n-models", str(N_MODELS), "--cache-dir", str(reference_cache),
+        "leaderboard", str(ROOT / "baselines"), "--device", "cpu", "--n-models", str(N_MODELS), "--cache-dir", str(reference_cache),
         "--ledger-dir", str(out / "ledgers"), "--out", str(out / "board"), "--quiet", "--bootstrap", "0", "--mia-models", "2",
     )
     assert result.returncode == 0, result.stderr
@@ -55,6 +59,20 @@ def test_every_baseline_is_in_the_table(board):
     markdown = (board / "leaderboard.md").read_text()
     for name in BASELINES:
         assert f"`{name}`" in markdown
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")
+def test_every_baseline_runs_on_cuda(reference_cache, tmp_path):
+    """The net is handed over on cuda and the batches on the CPU: a baseline that mixes them fails every run."""
+    result = run_cli(
+        "leaderboard", str(ROOT / "baselines"), "--device", "cuda", "--n-models", str(CUDA_N_MODELS), "--cache-dir", str(reference_cache),
+        "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", "--mia-models", "2",
+    )
+    assert result.returncode == 0, result.stderr
+    documents = {name: _document(tmp_path / "board", name) for name in BASELINES}
+    only_ok = {"ok": CUDA_N_MODELS, "timeout": 0, "error": 0, "invalid": 0}
+    failing = {name: (document["runs"], document["failures"]) for name, document in documents.items() if document["runs"] != only_ok}
+    assert not failing, failing
 
 
 @pytest.mark.parametrize("name", BASELINES)
