@@ -44,8 +44,6 @@ def compute_backend(name: str, scheduler: str | None, jobs: int, gpu: bool) -> I
     """
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}, expected one of {', '.join(BACKENDS)}")
-    if scheduler is not None and name != "dask":
-        raise ValueError("a scheduler address needs the dask backend")
     if name == "local":
         yield
         return
@@ -89,9 +87,10 @@ def _dask_client(scheduler: str | None, jobs: int, gpu: bool) -> Iterator[Any]:
 
 def _local_cluster(distributed: ModuleType, jobs: int, gpu: bool) -> Any:
     """`jobs` worker processes with one thread each on the loopback, without memory limit
-    (like joblib's local processes); each offers one GPU when `gpu`."""
+    (like joblib's local processes); with `gpu`, one worker offering the one GPU that
+    every process here sees (several GPUs: start a worker per GPU by hand)."""
     return distributed.LocalCluster(
-        n_workers=jobs,
+        n_workers=1 if gpu else jobs,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",

@@ -2,12 +2,12 @@
 
 from dataclasses import replace
 
+from reference_models.architectures import IMAGE_ARCHITECTURES, STACKABLE
 from reference_models.forget_sets import FLIPPED_SHARE, SELECTIONS
 from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 
 SPLITS = ("public", "private")
-IMAGE_ARCHITECTURES = ("cnn-small", "resnet18")
 
 # The competition's starting kit: torchvision's ResNet-18 on CIFAR-10, validation and test the two
 # halves of the test batch, loaders of 128, SGD at 0.1 with momentum 0.9 and weight decay 5e-4,
@@ -110,4 +110,7 @@ def scenario_benchmark(spec: BenchmarkSpec, forget_selection: str = "random", po
         raise ValueError(f"unknown forget selection {forget_selection!r}; known: {known} (poisoned: --poison-fraction)")
     if forget_selection == "random":
         return spec
+    if forget_selection == "hardest" and spec.architecture not in STACKABLE:
+        raise ValueError(f"the hardest examples are chosen by the original model's losses, and every process would retrain "
+                         f"{spec.architecture} for them: {spec.name} offers random and class forget sets, and poisoning")
     return replace(spec, name=f"{spec.name}:{forget_selection}", forget_selection=forget_selection)

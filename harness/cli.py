@@ -14,15 +14,17 @@ import shlex
 import sys
 
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
-from harness.benchmarks import BENCHMARKS, IMAGE_ARCHITECTURES, declared_images, get_benchmark, scenario_benchmark, split_benchmark
+from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import DEFAULT_FRACTION
 from harness.console import summary
 from harness.leaderboard import SPLIT_CHOICES, leaderboard, submissions_in
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
 from harness.stability import stability
+from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.cache import CacheDamaged
 from reference_models.datasets import DATA_DIR_VARIABLE, locate_data
+from reference_models.image_files import DataDirError
 from reference_models.hardware import resolve_device
 from reference_models.forget_sets import SELECTIONS
 from reference_models.spec import BenchmarkSpec
@@ -233,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
             return _run(args, spec, _command_line(argv))
-    except BackendUnavailable as unavailable:
+    except (BackendUnavailable, DataDirError) as unavailable:  # DataDirError: an image found unreadable while loading
         return _error(str(unavailable))
     except CacheDamaged as damaged:
         return _error(str(damaged), EXIT_CACHE_DAMAGED)

@@ -1,6 +1,6 @@
 """`score`: references, then sandboxed runs, then the metric, then score.json and report.html."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 import hashlib
 import json
@@ -19,7 +19,7 @@ from harness.results import MetricSettings, Scorer, score_document, unlearned_po
 from harness.runs import RunPlan, run_submission
 from harness.worker import WorkerSetup
 from reference_models.cache import ReferenceCache, References, time_retraining
-from reference_models.datasets import BenchmarkData, load_benchmark_data
+from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
 from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
@@ -57,11 +57,12 @@ def reference_cache(spec: BenchmarkSpec, settings: ScoreSettings) -> ReferenceCa
     return cache
 
 
-def hidden_from_worker(submission: Path, out_dir: Path, settings: ScoreSettings) -> tuple[Path, ...]:
+def hidden_from_worker(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> tuple[Path, ...]:
     """Folders a submission must not read: the references, the ledgers, the results,
-    and its own folder (other submissions), unless that folder holds the harness itself."""
+    the data (the test set is there) and its own folder (other submissions), unless
+    a folder holds the harness itself."""
     project = Path(__file__).resolve().parent.parent
-    folders = [settings.cache_dir, settings.ledger_dir, out_dir, submission.parent]
+    folders = [settings.cache_dir, settings.ledger_dir, out_dir, submission.parent, *data_folders(spec)]
     resolved = {folder.resolve() for folder in folders}
     return tuple(sorted(f for f in resolved if f != project and f not in project.parents))
 
@@ -85,7 +86,7 @@ def _worker_setup(submission: Path, source: bytes, spec: BenchmarkSpec, referenc
     return WorkerSetup(
         submission=str(submission.resolve()),
         source=source.decode("utf-8", errors="replace"),
-        spec=spec,
+        spec=replace(spec, data_dir=None),  # the key stays; where the data lie does not reach the submission
         original_weights=state_dict_bytes(references.original_state),
         retain=data.retain,
         forget=data.forget,
@@ -112,7 +113,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if not isolated:
         print("warning: unprivileged namespaces are not allowed here; the submission runs without network, "
               "file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
-    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, out_dir, settings))
+    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, spec, out_dir, settings))
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
         run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
         records = ledger.first(settings.n_models)

@@ -44,6 +44,7 @@ def _resnet18(input_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_c
 
 
 ARCHITECTURES = {"mlp": _mlp, "cnn-small": _cnn_small, "resnet18": _resnet18}
+IMAGE_ARCHITECTURES = ("cnn-small", "resnet18")  # those an image folder may declare
 STACKABLE = ("mlp",)  # trained many at a time (reference_models.batched_training); the others one by one
 
 

@@ -7,6 +7,7 @@ references are keyed by what the data hold, not by where they lie.
 """
 
 from dataclasses import dataclass, replace
+import math
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from reference_models.architectures import build_model
 from reference_models.forget_sets import select_forget
-from reference_models.image_files import DataDirError, class_names, data_files, data_fingerprint, read_cifar10, read_image_folder
+from reference_models.image_files import DataDirError, class_sizes, data_files, data_fingerprint, read_cifar10, read_image_folder
 from reference_models.seeds import model_seed
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
@@ -96,8 +97,29 @@ def locate_data(spec: BenchmarkSpec, data_dir: Path | None) -> BenchmarkSpec:
     files = data_files(data_dir, spec.dataset)  # raises DataDirError, naming what is missing
     spec = replace(spec, data_dir=str(Path(data_dir).resolve()), data_fingerprint=data_fingerprint(files))
     if spec.dataset == "imagefolder":
-        spec = replace(spec, num_classes=len(class_names(data_dir)))
+        spec = replace(spec, num_classes=len(_splittable_classes(spec, data_dir)))
     return spec
+
+
+def _splittable_classes(spec: BenchmarkSpec, source: Path) -> dict[str, int]:
+    """The folder's class sizes, each large enough for the stratified split to give
+    validation and test at least one image of it (else scikit-learn's split fails)."""
+    sizes = class_sizes(source)
+    needed = math.ceil(2 / sum(spec.split_fractions[1:]))  # two or more held out: one for validation, one for test
+    small = {name: size for name, size in sizes.items() if size < needed}
+    if small:
+        listed = ", ".join(f"{name!r} ({size})" for name, size in small.items())
+        raise DataDirError(f"{source}: fewer than {needed} images in {listed}; every class needs {needed} or more, "
+                           f"so that validation and test get some of it ({spec.split_fractions[0]:.0%} of each class is train)")
+    return sizes
+
+
+def data_folders(spec: BenchmarkSpec) -> list[Path]:
+    """Every folder holding the spec's data files (a manifest's images may lie anywhere):
+    what the sandbox must hide, since the test set is among them."""
+    if spec.data_dir is None:
+        return []
+    return sorted({Path(spec.data_dir)} | {path.parent for path in data_files(Path(spec.data_dir), spec.dataset)})
 
 
 def _tensors(images: np.ndarray, labels: np.ndarray) -> LabelledTensors:
@@ -117,6 +139,7 @@ def _original_losses(spec: BenchmarkSpec, train: LabelledTensors) -> np.ndarray:
     try:
         model = build_model(spec)
         model.load_state_dict(train_models(spec, train, [model_seed(spec, "original", 0)])[0])
+        model.eval()
         with torch.no_grad():
             return nn.functional.cross_entropy(model(train.images), train.labels, reduction="none").double().numpy()
     finally:

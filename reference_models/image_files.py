@@ -328,6 +328,8 @@ def data_fingerprint(paths: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def class_names(source: Path) -> tuple[str, ...]:
-    """The classes read_image_folder would find, without opening an image: a model's head needs their number."""
-    return _list_images(Path(source)).classes
+def class_sizes(source: Path) -> dict[str, int]:
+    """How many images of each class read_image_folder would find, without opening one:
+    a model's head needs the number of classes, a stratified split enough of each."""
+    listing = _list_images(Path(source))
+    return {name: int((listing.labels == label).sum()) for label, name in enumerate(listing.classes)}

@@ -31,9 +31,12 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Modu
     )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=recipe.epochs)
     loss_fn = nn.CrossEntropyLoss()
+    normalises = any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
     model.train()
     for _ in range(recipe.epochs):
         for inputs, labels in loader:
+            if normalises and len(labels) == 1:
+                continue  # batch norm cannot train on one example (a last batch of one would stop ResNet-18)
             inputs, labels = inputs.to(device), labels.to(device)
             if recipe.augment:
                 inputs = crop_and_flip(inputs)

@@ -48,7 +48,8 @@ def submission(tmp_path_factory) -> Path:
 def dask_references(tmp_path_factory) -> Path:
     """References for N models, built through a LocalCluster that the harness starts itself."""
     cache = tmp_path_factory.mktemp("dask-cache")
-    built = run_cli("references", "--n-models", str(N), "--jobs", "2", "--cache-dir", str(cache), "--quiet", "--backend", "dask")
+    built = run_cli("references", "--n-models", str(N), "--jobs", "2", "--cache-dir", str(cache), "--quiet", "--backend", "dask",
+                    "--device", "cpu")  # bit-identical on CPUs; cuDNN is not deterministic
     assert built.returncode == 0, built.stderr
     return cache
 
@@ -56,7 +57,8 @@ def dask_references(tmp_path_factory) -> Path:
 def _score(submission: Path, root: Path, cache: Path, *extra: str, n_models: int = N) -> tuple[subprocess.CompletedProcess, dict | None]:
     out = root / "out"
     result = run_cli("score", str(submission), "--n-models", str(n_models), "--jobs", "2", "--cache-dir", str(cache),
-                     "--ledger-dir", str(root / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4", *extra)
+                     "--ledger-dir", str(root / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4",
+                     "--device", "cpu", *extra)
     path = out / "score.json"
     return result, (json.loads(path.read_text()) if path.exists() else None)
 

@@ -10,7 +10,8 @@ import torch
 
 from conftest import SUBMISSIONS, run_cli
 from data_files import write_cifar10, write_image_folder, write_manifest
-from harness.benchmarks import declared_images, get_benchmark
+from harness.benchmarks import declared_images, get_benchmark, scenario_benchmark
+from harness.isolation import namespaces_available
 from reference_models.architectures import build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.datasets import DATA_DIR_VARIABLE, load_benchmark_data, locate_data
@@ -86,6 +87,19 @@ def test_an_image_folder_declares_size_and_architecture_and_counts_its_classes(f
         declared_images(CNN, 16, None)
 
 
+def test_a_class_too_small_to_split_is_named(tmp_path):
+    folder = write_image_folder(tmp_path / "faces", per_class=12)
+    for extra in sorted((folder / "old").iterdir())[5:]:
+        extra.unlink()
+    with pytest.raises(DataDirError, match=r"fewer than 10 images in 'old' \(5\)"):
+        locate_data(FOLDER, folder)
+
+
+def test_hardest_is_refused_where_it_would_retrain_an_image_model():
+    with pytest.raises(ValueError, match="random and class forget sets"):
+        scenario_benchmark(CNN, "hardest")
+
+
 def test_a_manifest_reads_like_its_folder(faces):
     by_folder = load_benchmark_data(locate_data(FOLDER, faces))
     by_manifest = load_benchmark_data(locate_data(FOLDER, write_manifest(faces, "parquet")))
@@ -124,6 +138,32 @@ def test_score_on_a_generated_cifar_dir(cifar, tmp_path):
     assert document["retain_accuracy"]["retrained"] > 0.5  # the small CNN learnt the generated classes
     manifest = json.loads(next((tmp_path / "cache").glob("*/manifest.json")).read_text())
     assert manifest["spec"]["data_dir"] == str(cifar.resolve()) and manifest["spec"]["data_fingerprint"]
+
+
+PEEKS_AT_THE_DATA = """
+from pathlib import Path
+from harness import kit
+
+def unlearning(net, retain, forget, validation):
+    assert kit.training_recipe() and kit._benchmark.data_dir is None, "the worker was told where the data lie"
+    try:
+        Path({test_batch!r}).read_bytes()
+    except OSError:
+        return net
+    raise RuntimeError("read the test set")
+"""
+
+
+@pytest.mark.skipif(not namespaces_available(), reason="unprivileged namespaces are not allowed here")
+def test_the_sandbox_cannot_read_the_data_dir(cifar, tmp_path):
+    """The test batch lies in the data directory: a submission must neither be told where nor read it."""
+    submission = tmp_path / "peek.py"
+    submission.write_text(PEEKS_AT_THE_DATA.format(test_batch=str(cifar / "test_batch")))
+    result = run_cli("score", str(submission), "--benchmark", "cifar10-cnn-small", "--data-dir", str(cifar), "--n-models", "3",
+                     "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
+                     "--bootstrap", "0", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "out" / "score.json").read_text())["runs"]["ok"] == 3
 
 
 @pytest.mark.parametrize("arguments, expected", [

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from data_files import CIFAR10_CLASSES, PICKLE_STYLES, write_cifar10, write_image_folder, write_manifest
-from reference_models.image_files import DataDirError, class_names, data_files, data_fingerprint, read_cifar10, read_image_folder
+from reference_models.image_files import DataDirError, class_sizes, data_files, data_fingerprint, read_cifar10, read_image_folder
 
 
 def _same(a, b) -> bool:
@@ -254,9 +254,12 @@ def test_image_folder_rejects_other_files(tmp_path):
     assert "neither a folder nor a .csv or .parquet manifest" in _error(read_image_folder, tmp_path / "list.txt", 12)
 
 
-def test_class_names_match_the_reader(folder, tmp_path):
+def test_class_sizes_match_the_reader(folder, tmp_path):
     manifest = write_manifest(shutil.copytree(folder, tmp_path / "f"), "parquet")
-    assert class_names(folder) == class_names(manifest) == read_image_folder(manifest, 4).classes == ("middle", "old", "young")
+    read = read_image_folder(manifest, 4)
+    expected = {name: int((read.labels == label).sum()) for label, name in enumerate(read.classes)}
+    assert class_sizes(folder) == class_sizes(manifest) == expected
+    assert tuple(expected) == ("middle", "old", "young") and sum(expected.values()) == len(read.labels)
 
 
 def test_image_size_must_be_positive(folder):
