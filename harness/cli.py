@@ -24,9 +24,9 @@ from harness.stability import stability
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.cache import CacheDamaged
 from reference_models.datasets import DATA_DIR_VARIABLE, locate_data
-from reference_models.image_files import DataDirError
-from reference_models.hardware import resolve_device
 from reference_models.forget_sets import SELECTIONS
+from reference_models.hardware import resolve_device
+from reference_models.image_files import DataDirError
 from reference_models.spec import BenchmarkSpec
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS

@@ -18,10 +18,10 @@ Layout, per benchmark key (the spec's content hash):
 
 Models train in chunks: small models CHUNK at a time in one stack (see
 batched_training), image models one per task, so that a cluster's workers
-share them out. The manifest is
-written last and is the commit record: a model counts as built only once the
-manifest holds checksums that its files still match, so an interrupted build
-loses at most the stacks in flight, and a damaged file is rebuilt.
+share them out. The manifest is written last and is the commit record: a
+model counts as built only once the manifest holds checksums that its files
+still match, so an interrupted build loses at most the chunks in flight, and
+a damaged file is rebuilt.
 
 Retrain time, the yardstick of the time budget, is measured separately by
 training a few models one at a time through the participants' loaders.
