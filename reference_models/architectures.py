@@ -1,5 +1,7 @@
 """Model architectures, built from a benchmark spec."""
 
+import math
+
 from torch import nn
 
 from reference_models.spec import BenchmarkSpec
@@ -10,9 +12,7 @@ _NUM_CLASSES = {"sklearn-digits": 10, "cifar10": 10}
 
 
 def _mlp(input_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_classes: int) -> nn.Module:
-    width = 1
-    for size in input_shape:
-        width *= size
+    width = math.prod(input_shape)
     layers: list[nn.Module] = [nn.Flatten()]
     for hidden in hidden_sizes:
         layers += [nn.Linear(width, hidden), nn.ReLU()]
