@@ -15,7 +15,7 @@ import sys
 
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
-from harness.budget import DEFAULT_FRACTION
+from harness.budget import DEFAULT_FRACTION, POLICIES
 from harness.console import summary
 from harness.leaderboard import SPLIT_CHOICES, leaderboard, submissions_in
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
@@ -27,6 +27,7 @@ from reference_models.datasets import DATA_DIR_VARIABLE, locate_data
 from reference_models.forget_sets import SELECTIONS
 from reference_models.hardware import resolve_device
 from reference_models.image_files import DataDirError
+from reference_models.secret import cache_secret, sealed
 from reference_models.spec import BenchmarkSpec
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
@@ -87,6 +88,8 @@ def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
     parser.add_argument("--out", type=Path, default=default_out, help=f"output directory (default {default_out}/)")
     parser.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
     parser.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
+    parser.add_argument("--budget-policy", default="eligible", choices=POLICIES,
+                        help="eligible (default, as on Kaggle): over budget ranks after every submission within it; rank-all: by score alone")
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
     parser.add_argument("--memory-gb", type=float, default=8.0, help="address space a run may use on top of the worker's own (default 8)")
@@ -171,6 +174,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         allow_failures=args.allow_failures,
         ceiling=args.ceiling,
         memory_gb=args.memory_gb,
+        budget_policy=args.budget_policy,
         rebuild=not args.no_rebuild,
         cache_dir=args.cache_dir,
         ledger_dir=args.ledger_dir,
@@ -186,12 +190,13 @@ def _command_line(argv: list[str] | None) -> str:
 
 
 def _benchmark_spec(args: argparse.Namespace) -> BenchmarkSpec:
-    """The named benchmark with the scenario, image settings, precision and data that the options ask for."""
+    """The named benchmark with the scenario, image settings, precision and data that the options ask for,
+    its seeds sealed with the reference cache's secret."""
     spec = scenario_benchmark(get_benchmark(args.benchmark), args.forget_selection, args.poison_fraction)
     spec = declared_images(spec, args.image_size, args.architecture)
     if args.mixed_precision:
         spec = replace(spec, recipe=replace(spec.recipe, mixed_precision=True))
-    return locate_data(spec, args.data_dir)
+    return sealed(locate_data(spec, args.data_dir), cache_secret(args.cache_dir))
 
 
 def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:

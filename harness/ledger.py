@@ -28,7 +28,8 @@ class RunRecord:
     status: str
     failure_class: str | None  # see harness.failures; None for ok
     message: str
-    unlearn_seconds: float | None
+    unlearn_seconds: float | None  # charged to the run: CPU time of its process tree (wall time on a GPU)
+    wall_seconds: float | None  # from the fork of the run's process to its answer
     retain_accuracy: float | None
     test_accuracy: float | None
     forget_accuracy: float | None
@@ -44,6 +45,7 @@ _SCHEMA = pa.schema(
         ("failure_class", pa.string()),
         ("message", pa.string()),
         ("unlearn_seconds", pa.float64()),
+        ("wall_seconds", pa.float64()),
         ("retain_accuracy", pa.float64()),
         ("test_accuracy", pa.float64()),
         ("forget_accuracy", pa.float64()),

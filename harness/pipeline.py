@@ -1,7 +1,6 @@
 """`score`: references, then sandboxed runs, then the metric, then score.json and report.html."""
 
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass, field
 import hashlib
 import json
 import os
@@ -11,17 +10,19 @@ import sys
 import numpy as np
 import torch
 
-from harness.budget import DEFAULT_FRACTION, hard_timeout, time_budget
-from harness.isolation import namespaces_available
+from harness.budget import DEFAULT_FRACTION, hard_timeout, load_average, time_budget
+from harness.isolation import available as sandbox_available
 from harness.ledger import RunLedger
 from harness.report import report_html
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, run_submission
+from harness.sandbox import isolation_report
 from harness.worker import WorkerSetup
-from reference_models.cache import ReferenceCache, References, time_retraining
+from harness.yardstick import yardstick
+from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
 from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
-from reference_models.hardware import hardware_fingerprint
+from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
 
 
@@ -41,6 +42,7 @@ class ScoreSettings:
     allow_failures: bool = False
     ceiling: bool = False  # also score N more retrained models: the best F reachable at this N
     memory_gb: float = 8.0  # address space a run may add to the worker's
+    budget_policy: str = "eligible"  # over budget: ranked after those within it (eligible), or by score alone (rank-all)
     rebuild: bool = True  # retrain damaged reference files (False: stop with CacheDamaged)
     cache_dir: Path = Path(".cache/references")
     ledger_dir: Path = Path(".cache/ledgers")
@@ -67,62 +69,60 @@ def hidden_from_worker(submission: Path, spec: BenchmarkSpec, out_dir: Path, set
     return tuple(sorted(f for f in resolved if f != project and f not in project.parents))
 
 
-def _retrain_seconds(spec: BenchmarkSpec, references: References, jobs: int, device: str) -> tuple[np.ndarray, str]:
-    """Retrain times to compare with: the cache's, or fresh ones on other hardware."""
-    if references.hardware == hardware_fingerprint(device):
-        return references.retrain_seconds, "with the references"
-    return np.array(_retimed(spec, jobs, device)), "re-timed on this machine"
-
-
-@lru_cache(maxsize=8)
-def _retimed(spec: BenchmarkSpec, jobs: int, device: str) -> tuple[float, ...]:
-    """Retrain seconds measured here, once per process: every submission of a
-    leaderboard is then judged against the same yardstick."""
-    return tuple(time_retraining(spec, jobs, device))
-
-
 def _worker_setup(submission: Path, source: bytes, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:
     """What the worker receives: never the test set, the references or any path to them."""
     return WorkerSetup(
         submission=str(submission.resolve()),
         source=source.decode("utf-8", errors="replace"),
-        spec=replace(spec, data_dir=None),  # the key stays; where the data lie does not reach the submission
+        spec=public_view(spec),  # no seeds to rebuild the references or the split with, no data folder
         original_weights=state_dict_bytes(references.original_state),
         retain=data.retain,
         forget=data.forget,
         validation=data.validation,
         memory_bytes=int(settings.memory_gb * (1 << 30)),
         device=settings.device,
+        max_answer_bytes=answer_limit(references.original_state),
     )
 
 
+def answer_limit(original_state: dict[str, torch.Tensor]) -> int:
+    """The largest answer a run may send: its weights in float64 (four times float32's), and room to spare."""
+    return 4 * sum(tensor.numel() * tensor.element_size() for tensor in original_state.values()) + (1 << 20)
+
+
 def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
-    """Score one submission file; writes score.json (and examples.parquet) in out_dir."""
+    """Score one submission file; writes score.json (and examples.parquet) in out_dir.
+
+    The time budget's yardstick is measured once per benchmark and machine and
+    kept beside the references: every submission, and both splits of a
+    leaderboard, are judged against the same figure.
+    """
     torch.set_num_threads(1)
     source = submission.read_bytes()
     sha256 = hashlib.sha256(source).hexdigest()
     cache = reference_cache(spec, settings)
     references = cache.load(settings.n_models)
-    retrain_seconds, retrain_timed = _retrain_seconds(spec, references, settings.jobs, settings.device)
-    timeout_s = settings.timeout_s or hard_timeout(float(np.median(retrain_seconds)), settings.budget_fraction)
-
     data = load_benchmark_data(spec)
     setup = _worker_setup(submission, source, spec, references, data, settings)
+    retrain = yardstick(settings.cache_dir, spec, setup, settings.jobs)
+    timeout_s = settings.timeout_s or hard_timeout(retrain.wall_median_s, settings.budget_fraction)
     out_dir.mkdir(parents=True, exist_ok=True)
-    isolated = namespaces_available()
-    if not isolated:
-        print("warning: unprivileged namespaces are not allowed here; the submission runs without network, "
-              "file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
-    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, spec, out_dir, settings))
+    if not sandbox_available():
+        print("warning: bubblewrap cannot build a sandbox here (user namespaces not allowed?); the submission runs without "
+              "network, file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
+    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings))
+    load_during_runs = load_average()
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
         run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
         records = ledger.first(settings.n_models)
+    load_during_runs = max(load_during_runs, load_average())
 
-    unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
-    budget = time_budget(unlearn_seconds, retrain_seconds, settings.budget_fraction, retrain_timed)
+    ok = [r for r in records if r.status == "ok"]
+    budget = time_budget(np.array([r.unlearn_seconds for r in ok]), np.array([r.wall_seconds for r in ok]), retrain,
+                         settings.budget_fraction, settings.budget_policy, load_during_runs)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
-    document["isolation"] = "namespaces" if isolated else "none"
+    document["isolation"] = isolation_report(setup)
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
@@ -130,6 +130,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
     if examples is not None:
         epsilon = examples["epsilon"].to_numpy()
+        unlearn_seconds = np.array([r.unlearn_seconds for r in ok])
         page = report_html(document, epsilon, unlearned_population(records), references, unlearn_seconds)
         write_atomic(out_dir / "report.html", page.encode())
     return document

@@ -13,7 +13,7 @@ import time
 from typing import BinaryIO
 
 _LENGTHS = struct.Struct("<QQ")
-MAX_HEADER_BYTES = 1 << 20
+MAX_HEADER_BYTES = 64 << 10  # headers carry a class, a run id, timings and a message cut to a few kB
 
 
 class ChannelClosed(Exception):
@@ -46,13 +46,16 @@ def _read_exactly(fd: int, n: int, deadline: float | None) -> bytes:
 
 
 def receive(fd: int, deadline: float | None = None, max_payload: int = 1 << 34) -> tuple[dict, bytes]:
-    """Read one message from a raw file descriptor, giving up at `deadline` (monotonic)."""
+    """Read one message from a raw file descriptor, giving up at `deadline` (monotonic).
+
+    An oversized message is refused from its lengths, before anything of it is read.
+    """
     header_len, payload_len = _LENGTHS.unpack(_read_exactly(fd, _LENGTHS.size, deadline))
     if header_len > MAX_HEADER_BYTES or payload_len > max_payload:
         raise ChannelClosed(f"message of {header_len} + {payload_len} bytes is larger than allowed")
     try:
         header = json.loads(_read_exactly(fd, header_len, deadline))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         header = None
     if not isinstance(header, dict):
         raise ChannelClosed("the header is not a JSON object")

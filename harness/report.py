@@ -37,7 +37,8 @@ def _breakdown(document: dict) -> str:
             (f"{name} accuracy, unlearned / retrained", f"{document[key]['unlearned']:.4f} / {document[key]['retrained']:.4f}")
             for name, key in (("retain", "retain_accuracy"), ("test", "test_accuracy"), ("forget", "forget_accuracy"))
         ],
-        ("time budget", f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {budget['ratio']:.3f} x retrain (limit {budget['fraction']:g})"),
+        ("time budget", f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {budget['ratio']:.3f} x retrain (limit {budget['fraction']:g}; "
+                        f"{budget['measure']}; policy {budget['policy']}{'' if budget['eligible'] else ', ranked after those within budget'})"),
         ("simple MIA accuracy", f"{mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned, {mia['retrained']['mean']:.3f} retrained"),
         ("runs", ", ".join(f"{count} {status}" for status, count in document["runs"].items())),
     ]

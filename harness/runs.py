@@ -15,6 +15,7 @@ import queue
 from pathlib import Path
 
 from joblib import Parallel, delayed
+import numpy as np
 from tqdm import tqdm
 
 from harness import failures
@@ -33,11 +34,12 @@ CLUSTER_CHUNK = 8  # runs per cluster task: a sandbox worker costs seconds to st
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What to run: how many runs, in how many workers, under which hard timeout."""
+    """What to run: how many runs, in how many workers, under which hard timeout, seeded by which spec."""
 
     n_runs: int
     jobs: int
     timeout_s: float
+    spec: BenchmarkSpec  # the full (sealed) spec: run seeds follow from it, the worker only gets its public view
     hidden: tuple[Path, ...] = ()  # folders the worker must not see (cache, ledgers, results, the submission's)
 
 
@@ -46,9 +48,31 @@ def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
     return derive_seed(spec.model_seed, "unlearning-run", run_id)
 
 
+def _statistics(spec: BenchmarkSpec, data: BenchmarkData, weights: bytes, device: str) -> dict:
+    """The returned model evaluated here, or InvalidWeights saying why it cannot be.
+
+    Every failure to load or evaluate what a worker sent is the submission's:
+    weights that pass the checks may still make the parent's own evaluation
+    overflow (finite but huge), which would poison the metric.
+    """
+    model = model_from_weights(spec, weights)
+    try:
+        row = evaluate(model.to(device), data).to_row()
+    except Exception as error:
+        raise InvalidWeights(f"the returned model could not be evaluated: {type(error).__name__}: {error}") from None
+    if not all(np.isfinite(row[name]).all() for name in ("forget_statistic", "test_statistic")):
+        raise InvalidWeights("the returned model's outputs are not finite (NaN or Inf logits): are its weights far out of range?")
+    return row
+
+
 def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunOutcome, device: str) -> RunRecord:
-    """Turn a worker's answer into a ledger row, evaluating the weights ourselves."""
-    base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=outcome.seconds)
+    """Turn a worker's answer into a ledger row, evaluating the weights ourselves.
+
+    A run's charged seconds are its process tree's CPU time on the CPU, and
+    its wall time on a GPU (whose work the CPU clock does not see).
+    """
+    charged = outcome.cpu_seconds if device == "cpu" else outcome.wall_seconds
+    base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=charged, wall_seconds=outcome.wall_seconds)
     empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None)
 
     def failed(failure_class: str, message: str) -> RunRecord:
@@ -57,36 +81,40 @@ def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunO
     if outcome.failure_class is not None:
         return failed(outcome.failure_class, outcome.message)
     try:
-        model = model_from_weights(spec, outcome.weights)
+        row = _statistics(spec, data, outcome.weights, device)
     except InvalidWeights as error:
         return failed(failures.INVALID_OUTPUT, failures.message(failures.INVALID_OUTPUT, run_id, str(error)))
-    return RunRecord(**base, status="ok", failure_class=None, message="", **evaluate(model.to(device), data).to_row())
+    return RunRecord(**base, status="ok", failure_class=None, message="", **row)
 
 
 class SandboxRunner:
     """Runs a submission's runs one after another in a sandbox worker; a worker lost
-    to a timeout or a crash is replaced for the next run. Threads may share one runner."""
+    to a timeout or a crash has its run recorded, and the next run gets a new one.
+    Threads may share one runner."""
 
     def __init__(self, setup: WorkerSetup, plan: RunPlan, log: CappedLog):
         self.setup, self.plan, self.log = setup, plan, log
-        self.setup_error: str | None = None  # once the submission failed to import, no worker is started again
+        self.setup_error: str | None = None  # once the worker failed to start, no worker is started again
 
     def drive(self, run_ids: Iterable[int], finish: Callable[[int, RunOutcome], None]) -> None:
         """Run each of `run_ids` in turn and hand its outcome to `finish`."""
         worker: SandboxWorker | None = None
         try:
             for run_id in run_ids:
-                if self.setup_error is None and (worker is None or not worker.alive):
+                if self.setup_error is None and worker is None:
                     try:
                         worker = SandboxWorker(self.setup, self.log, list(self.plan.hidden))
                     except SetupFailed as error:
-                        self.setup_error = f"the submission could not be imported:\n{error}"
+                        self.setup_error = str(error)
                 if self.setup_error is not None:
-                    message = failures.message(failures.IMPORT_ERROR, run_id, self.setup_error)
-                    finish(run_id, RunOutcome(failures.IMPORT_ERROR, message, None, b""))
+                    message = failures.message(failures.WORKER_CRASH, run_id, self.setup_error)
+                    finish(run_id, RunOutcome(failures.WORKER_CRASH, message, None, None, b""))
                     continue
-                seed = run_seed(self.setup.spec, run_id)
-                finish(run_id, worker.run(run_id, seed, self.plan.timeout_s))
+                outcome = worker.run(run_id, run_seed(self.plan.spec, run_id), self.plan.timeout_s)
+                if not worker.alive:
+                    worker.close()
+                    worker = None
+                finish(run_id, outcome)
         finally:
             if worker is not None:
                 worker.close()
@@ -128,7 +156,7 @@ class _Driver:
         self.runner = SandboxRunner(setup, plan, self.log)
 
     def _finish(self, run_id: int, outcome: RunOutcome) -> None:
-        self.ledger.append(_record(self.setup.spec, self.data, run_id, outcome, self.setup.device))
+        self.ledger.append(_record(self.plan.spec, self.data, run_id, outcome, self.setup.device))
         self.bar.update()
 
     def _queued(self) -> Iterator[int]:

@@ -1,9 +1,11 @@
-"""The parent's side of the sandbox: start a worker, send it runs, enforce the timeout.
+"""The parent's side of the sandbox: start a worker, send it runs, read its answers.
 
-One worker process serves many runs, because starting one costs seconds of
-imports. A run that overruns its hard timeout, or a worker that dies, costs
-that worker: it is killed with everything it started, and the next run
-starts a new one. What the submission prints is kept in a log, up to a cap.
+One worker serves many runs (starting one costs seconds of imports), but
+each run is a fresh process forked by the worker (see harness.worker), timed
+and measured there from the submission's import to its answer. The worker
+enforces each run's timeout; this side only guards against a worker that
+stops answering, and replaces a worker only after it has been recorded as
+lost. What the submission prints is kept in a log, up to a cap.
 """
 
 from dataclasses import dataclass
@@ -11,30 +13,32 @@ import os
 import pickle
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
 
-from harness import failures, protocol
-from harness.isolation import worker_command
+from harness import failures, isolation, protocol
+from harness.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
 from harness.worker import WorkerSetup
 
-_SETUP_TIMEOUT_S = 300.0
+_SETUP_TIMEOUT_S = 300.0  # the worker's own imports; no participant code runs before its first run
+_GUARD_S = 60.0  # beyond a run's timeout: the worker kills the run, wipes and answers well within it
 _LOG_CAP_BYTES = 10 << 20
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class SetupFailed(Exception):
-    """The submission could not be imported; every run would fail the same way."""
+    """The sandbox worker itself could not start; no run can be served."""
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     failure_class: str | None  # None when the run succeeded
     message: str
-    seconds: float | None
+    cpu_seconds: float | None  # of the run's whole process tree, import included
+    wall_seconds: float | None  # from the fork of the run's process to its answer
     weights: bytes
 
 
@@ -48,14 +52,17 @@ class CappedLog:
 
     def drain(self, stream: BinaryIO) -> None:
         for chunk in iter(lambda: stream.read1(1 << 16), b""):
-            with self.lock:
-                room = _LOG_CAP_BYTES - self.written
-                if room > 0:
-                    self.log.write(chunk[:room])
-                if len(chunk) > room >= 0:  # this chunk crosses the cap: say so, once
-                    self.log.write(f"\n[harness: log capped at {_LOG_CAP_BYTES >> 20} MiB]\n".encode())
-                self.log.flush()
-                self.written += len(chunk)
+            self.write(chunk)
+
+    def write(self, chunk: bytes) -> None:
+        with self.lock:
+            room = _LOG_CAP_BYTES - self.written
+            if room > 0:
+                self.log.write(chunk[:room])
+            if len(chunk) > room >= 0:  # this chunk crosses the cap: say so, once
+                self.log.write(f"\n[harness: log capped at {_LOG_CAP_BYTES >> 20} MiB]\n".encode())
+            self.log.flush()
+            self.written += len(chunk)
 
 
 def _visible_gpus(device: str) -> dict[str, str]:
@@ -66,22 +73,40 @@ def _visible_gpus(device: str) -> dict[str, str]:
     return {name: os.environ[name] for name in ("CUDA_VISIBLE_DEVICES",) if name in os.environ}
 
 
+def isolation_report(setup: WorkerSetup) -> dict:
+    """score.json's `isolation`: what held the submission in on this machine."""
+    if not isolation.available():
+        return isolation.Isolation("none", (), *cgroup_description(None)).to_dict()
+    cgroup = Cgroup.create(setup.memory_bytes + WORKER_MEMORY_BYTES)
+    described = cgroup_description(cgroup)
+    if cgroup is not None:
+        cgroup.remove()
+    return isolation.Isolation("bubblewrap", isolation.namespaces(), *described).to_dict()
+
+
 class SandboxWorker:
-    """One worker process running one submission, run after run."""
+    """One sandboxed worker process serving one submission's runs, one at a time."""
 
     def __init__(self, setup: WorkerSetup, log: CappedLog, hidden: list[Path]):
-        self._workdir = tempfile.TemporaryDirectory(prefix="unlearning-run-")
+        self.setup = setup
+        self._workdir = tempfile.TemporaryDirectory(prefix="unlearning-worker-")  # the working directory where no sandbox can be built
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(_PROJECT_ROOT),
+            "PYTHONPATH": str(isolation.PROJECT_ROOT),
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": str(setup.threads),
             "MKL_NUM_THREADS": str(setup.threads),
-            "HOME": self._workdir.name,
+            "HOME": isolation.HOME if isolation.available() else self._workdir.name,
+            "USER": "participant",
+            "MPLBACKEND": "Agg",
             **_visible_gpus(setup.device),
         }
+        command = isolation.sandboxed([sys.executable, "-m", "harness.worker"], hidden, setup.device)
+        self._cgroup = Cgroup.create(setup.memory_bytes + WORKER_MEMORY_BYTES) if isolation.available() else None
+        if self._cgroup is not None:
+            command = self._cgroup.wrap(command)
         self._process = subprocess.Popen(
-            worker_command(Path(self._workdir.name), hidden),
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -96,44 +121,46 @@ class SandboxWorker:
             header, _ = protocol.receive(self._process.stdout.fileno(), time.monotonic() + _SETUP_TIMEOUT_S)
         except (protocol.ChannelClosed, protocol.ChannelTimeout, BrokenPipeError):
             code = self.close(grace_s=5.0)
-            raise SetupFailed(f"the worker died while importing the submission: {failures.describe_exit(code)}") from None
+            raise SetupFailed(f"the sandbox worker did not start: {failures.describe_exit(code)}; see submission.log") from None
         if header.get("type") != "ready":
             self.close()
-            raise SetupFailed(str(header.get("message", "the submission could not be set up")))
+            raise SetupFailed("the sandbox worker did not start: it answered out of protocol")
 
     def run(self, run_id: int, seed: int, timeout_s: float) -> RunOutcome:
-        """Ask for one run; on timeout or a dead worker this worker is closed.
-
-        The run's seconds are measured here, from request to answer: the
-        worker runs the submission, which could tamper with its clocks.
-        """
-        start = time.monotonic()
+        """Ask for one run. A worker lost meanwhile is closed, and the run recorded as its crash."""
+        request = {"type": "run", "run_id": run_id, "seed": seed, "timeout_s": timeout_s}
         try:
-            protocol.send(self._process.stdin, {"type": "run", "run_id": run_id, "seed": seed})
-            header, payload = protocol.receive(self._process.stdout.fileno(), start + timeout_s)
+            protocol.send(self._process.stdin, request)
+            header, payload = protocol.receive(self._process.stdout.fileno(), time.monotonic() + timeout_s + _GUARD_S, self.setup.max_answer_bytes)
         except protocol.ChannelTimeout:
             self.close()
-            what = f"exceeded the hard timeout of {timeout_s:.1f} s and was stopped"
-            return RunOutcome(failures.TIMEOUT, failures.message(failures.TIMEOUT, run_id, what), None, b"")
-        except (protocol.ChannelClosed, BrokenPipeError):
-            what = f"the worker process died without answering: {failures.describe_exit(self.close(grace_s=5.0))}"
-            return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, b"")
+            what = f"exceeded the hard timeout of {timeout_s:.1f} s, and its worker stopped answering"
+            return RunOutcome(failures.TIMEOUT, failures.message(failures.TIMEOUT, run_id, what), None, None, b"")
+        except (protocol.ChannelClosed, BrokenPipeError) as error:
+            code = self.close(grace_s=5.0)
+            what = f"the sandbox worker was lost: {error or failures.describe_exit(code)}"
+            return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, None, b"")
         answer = header.get("class")
-        if header.get("type") != "result" or header.get("run_id") != run_id or answer not in ("ok", failures.EXCEPTION, failures.INVALID_OUTPUT):
+        cpu, wall = header.get("cpu_seconds"), header.get("wall_seconds")
+        if header.get("type") != "result" or header.get("run_id") != run_id or not all(isinstance(v, (int, float)) for v in (cpu, wall)):
             self.close()
-            what = "the worker answered out of protocol (did the submission write to the harness's channel?)"
-            return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, b"")
-        seconds = time.monotonic() - start
+            what = "the sandbox worker answered out of protocol"
+            return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, None, b"")
         if answer == "ok":
-            return RunOutcome(None, "", seconds, payload)
-        return RunOutcome(answer, failures.message(answer, run_id, str(header.get("message", ""))), seconds, b"")
+            return RunOutcome(None, "", float(cpu), float(wall), payload)
+        if answer == failures.TIMEOUT:
+            what = f"exceeded the hard timeout of {timeout_s:.1f} s and was stopped"
+        else:
+            what = str(header.get("message", ""))
+        failure_class = answer if answer in failures.STATUS else failures.WORKER_CRASH
+        return RunOutcome(failure_class, failures.message(failure_class, run_id, what), float(cpu), float(wall), b"")
 
     @property
     def alive(self) -> bool:
         return self._process.poll() is None
 
     def close(self, grace_s: float = 0.0) -> int | None:
-        """Kill the worker's whole process group and clean its directory; its exit code.
+        """Kill the worker with everything it started and clean up; its exit code.
 
         A worker that is already dying gets `grace_s` to exit by itself, so
         that its own exit code, not our kill, says what happened.
@@ -143,7 +170,7 @@ class SandboxWorker:
         except subprocess.TimeoutExpired:
             pass
         try:
-            os.killpg(self._process.pid, signal.SIGKILL)  # children the submission started too
+            os.killpg(self._process.pid, signal.SIGKILL)  # bubblewrap; the sandbox dies with it
         except ProcessLookupError:
             pass
         code = self._process.wait()
@@ -153,5 +180,7 @@ class SandboxWorker:
                 stream.close()
             except OSError:
                 pass
+        if self._cgroup is not None:
+            self._cgroup.remove()
         self._workdir.cleanup()
         return code

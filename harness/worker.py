@@ -1,57 +1,80 @@
-"""The sandbox worker: the only process that imports participant code.
+"""The sandbox worker: a zygote that forks one fresh process per run.
 
-Started by `harness.sandbox` as `python -m harness.worker` (inside the
-namespaces of `harness.isolation` where possible). It reads one setup message
-(the submission's source, the original weights, retain, forget and validation
-data: never the test set or the references), limits its own address space,
-runs the submission's source, then serves run requests one after another:
-each run gets a fresh copy of the original model and loaders seeded for that
-run, and answers with the returned weights.
+Started by `harness.sandbox` inside the sandbox of `harness.isolation`, as
+process 1 of its pid namespace. It reads one setup message (the
+submission's source, the original weights, retain, forget and validation
+data: never the test set, the references or their seeds), imports torch
+and the packages competition code imports, and then serves run requests.
 
-The protocol runs over private duplicates of stdin and stdout; the
-participant's prints go to stderr, which the harness keeps as a log.
+Each run is a child forked from this process, which has never imported the
+submission: the child imports it, runs `unlearning` on a fresh copy of the
+original model with loaders seeded for that run, and writes its answer on a
+pipe. When the answer is in (or the run's time is up), every other process
+of the sandbox is killed and reaped, so the run's CPU time is that of its
+whole process tree (import, threads, children that outlived the call), and
+the scratch folders and IPC objects are wiped, so that no state carries
+over to the next run. As process 1 the worker is immune to the signals of
+the processes it starts, and it is not dumpable, so they cannot trace it.
+
+The protocol to the parent runs over private duplicates of stdin and
+stdout; what the submission prints goes to stderr, which the harness keeps
+as submission.log.
 """
 
 from dataclasses import dataclass
+import ctypes
+import importlib
 import inspect
 import os
 import pickle
 import random
 import resource
+import shutil
+import signal
 import sys
+import time
 import traceback
+from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from harness import kit, protocol
-from harness.failures import EXCEPTION, INVALID_OUTPUT
+from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit
+from harness.isolation import HOME
+from harness.limits import limit_run
 from reference_models.architectures import build_model
-from reference_models.tensors import LabelledTensors
 from reference_models.files import load_state_dict_bytes, state_dict_bytes
 from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec
+from reference_models.tensors import LabelledTensors
 
 _TRACEBACK_LINES = 12
+# Imported once by the worker, so that a run that imports them pays nothing (the competition's image had them).
+_COMMON_PACKAGES = ("pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests")
+_SANDBOX_SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own tmpfs mounts
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
 class WorkerSetup:
     """Everything a worker may know: sent once, by the trusted parent."""
 
-    submission: str  # the file's path, for tracebacks; its folder may be hidden
+    submission: str  # the file's path, for tracebacks; its folder is not in the sandbox
     source: str
-    spec: BenchmarkSpec
+    spec: BenchmarkSpec  # without its seeds or data folder: see reference_models.secret.public_view
     original_weights: bytes
     retain: LabelledTensors
     forget: LabelledTensors
     validation: LabelledTensors
     threads: int = 1
-    memory_bytes: int = 8 << 30  # on the CPU only: CUDA maps more address space than any sensible cap
+    memory_bytes: int = 8 << 30  # address space a run may map on the CPU (CUDA maps more than any sensible cap)
     device: str = "cpu"  # the net is handed over on it; batches stay on the CPU, as in the competition
+    max_answer_bytes: int = 1 << 30  # a run's answer beyond this is refused unread
 
 
 def load_submission(path: str, source: str) -> Callable:
@@ -70,14 +93,6 @@ def load_submission(path: str, source: str) -> Callable:
     return unlearning
 
 
-def _limit_memory(extra_bytes: int) -> None:
-    """Cap the address space at what the worker maps now (torch alone maps ~3 GiB) plus `extra_bytes`."""
-    with open("/proc/self/status") as status:
-        mapped_kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
-    limit = mapped_kib * 1024 + extra_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -88,15 +103,24 @@ def _tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-_TRACEBACK_LINES:])
 
 
-def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict, bytes]:
-    """One unlearning run: (answer header, weights payload)."""
+def _weights_of(result: nn.Module) -> bytes:
+    """The returned model's tensors, each copied out of whatever storage it views."""
+    return state_dict_bytes({name: tensor.detach().cpu().clone() for name, tensor in result.state_dict().items()})
+
+
+def run_once(setup: WorkerSetup, seed: int) -> tuple[dict, bytes]:
+    """One unlearning run, from the submission's import to its weights: (answer header, payload)."""
+    try:
+        unlearning = load_submission(setup.submission, setup.source)
+    except BaseException:
+        return {"class": IMPORT_ERROR, "message": "the submission could not be imported:\n" + _tail(traceback.format_exc())}, b""
     _seed_everything(seed)
     net = build_model(setup.spec)
     net.load_state_dict(load_state_dict_bytes(setup.original_weights))
     net.to(setup.device)
     batch = setup.spec.loader_batch_size
-    fresh = [LabelledTensors(data.images.clone(), data.labels.clone()) for data in (setup.retain, setup.forget, setup.validation)]
-    loaders = [make_loader(data, batch, shuffle=True, seed=seed + i) for i, data in enumerate(fresh)]  # a run may mutate its data
+    data = (setup.retain, setup.forget, setup.validation)
+    loaders = [make_loader(part, batch, shuffle=True, seed=seed + i) for i, part in enumerate(data)]
     try:
         result = unlearning(net, *loaders)
     except (Exception, SystemExit):
@@ -104,39 +128,202 @@ def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict,
     if not isinstance(result, nn.Module):
         return {"class": INVALID_OUTPUT, "message": f"unlearning returned {type(result).__name__}, not a torch.nn.Module"}, b""
     try:
-        state = {name: tensor.detach().cpu() for name, tensor in result.state_dict().items()}
-        weights = state_dict_bytes(state)
+        weights = _weights_of(result)
     except Exception as error:
         return {"class": INVALID_OUTPUT, "message": f"the returned model's weights cannot be saved: {error}"}, b""
     return {"class": "ok", "message": ""}, weights
 
 
-def main() -> None:
+def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int) -> None:
+    """The run's own process: limits first, then the run, then its answer on the pipe."""
+    print(f"--- run {run_id} ---", file=sys.stderr, flush=True)  # marks the run's part of submission.log
+    limit_run(setup.memory_bytes if setup.device == "cpu" else None)
+    with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
+        adj.write("1000")
+    header, weights = run_once(setup, seed)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with os.fdopen(answer, "wb") as pipe:
+        protocol.send(pipe, header, weights)
+
+
+def _children() -> list[int]:
+    """This process's children, from /proc (as a subreaper, orphaned descendants are among them)."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:  # the field after the command, which may hold spaces
+            found.append(int(entry.name))
+    return found
+
+
+def _end_every_other_process() -> dict[int, int]:
+    """Kill every process the runs left, and reap them all: their wait statuses by pid.
+
+    As process 1 of the sandbox's namespace, one kill(-1) reaches them all at
+    once; run as a plain process (no sandbox), the worker is a subreaper and
+    kills its children until none is left.
+    """
+    statuses: dict[int, int] = {}
+    while True:
+        for pid in [-1] if os.getpid() == 1 else _children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:  # gone already (or, for -1, none left)
+                pass
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return statuses
+        statuses[pid] = status
+
+
+def _cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _removable(function, path, _) -> None:
+    """rmtree's error handler: a run may have taken its own write permission away."""
+    os.chmod(Path(path).parent, 0o700)
+    if Path(path).is_dir() and not Path(path).is_symlink():
+        os.chmod(path, 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        function(path)
+
+
+def _wipe_scratch() -> None:
+    """Empty the writable folders and remove System V IPC objects: nothing a run leaves is there for the next.
+
+    Outside a sandbox (no namespaces here) only the worker's own working
+    directory is emptied: /tmp and the IPC objects are the host's.
+    """
+    sandboxed = os.getpid() == 1
+    for folder in map(Path, _SANDBOX_SCRATCH if sandboxed else (os.getcwd(),)):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, onerror=_removable)
+                else:
+                    entry.unlink(missing_ok=True)
+            except OSError:
+                pass
+    if not sandboxed:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    removers = {"shm": lambda i: libc.shmctl(i, ipc_rmid, None), "sem": lambda i: libc.semctl(i, 0, ipc_rmid), "msg": lambda i: libc.msgctl(i, ipc_rmid, None)}
+    for table, remove in removers.items():
+        try:
+            lines = Path(f"/proc/sysvipc/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            remove(int(line.split()[1]))
+
+
+def serve_run(setup: WorkerSetup, run_id: int, seed: int, timeout_s: float, close_in_child: tuple[int, ...]) -> tuple[dict, bytes]:
+    """Fork the run, collect its answer, end its processes and measure them: (answer header, payload)."""
+    read_end, write_end = os.pipe()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            for fd in close_in_child:
+                os.close(fd)
+            _child(setup, run_id, seed, write_end)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        header, payload = protocol.receive(read_end, start + timeout_s, max_payload=setup.max_answer_bytes)
+        if header.get("class") not in ("ok", IMPORT_ERROR, EXCEPTION, INVALID_OUTPUT):
+            header, payload = {"class": WORKER_CRASH, "message": "the run's answer was out of protocol"}, b""
+    except protocol.ChannelTimeout:
+        header, payload = {"class": "timeout", "message": f"no answer within {timeout_s:.1f} s"}, b""
+    except protocol.ChannelClosed as error:
+        header, payload = {"class": WORKER_CRASH, "message": str(error) or "no answer"}, b""
+    wall = time.monotonic() - start
+    os.close(read_end)
+    statuses = _end_every_other_process()
+    if header["class"] == WORKER_CRASH and pid in statuses:
+        header["message"] = f"the run's process died without answering: {describe_exit(_exit_code(statuses[pid]))}"
+    cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu_seconds(before)
+    _wipe_scratch()
+    return {**header, "cpu_seconds": cpu, "wall_seconds": wall}, payload
+
+
+def _exit_code(status: int) -> int:
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _preload() -> None:
+    """Import what competition code imports, once, before any run forks (missing ones are skipped)."""
+    for name in _COMMON_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+
+
+def _warm_up(setup: WorkerSetup) -> None:
+    """One training step of the benchmark's model through the participants' loader, done once here.
+
+    Torch pays seconds of one-time set-up on its first optimiser step in a
+    process; every run forks from this process, so none pays it again and no
+    run is charged for the harness's start-up.
+    """
+    net = build_model(setup.spec)
+    net.load_state_dict(load_state_dict_bytes(setup.original_weights))
+    batch = next(iter(make_loader(setup.retain, setup.spec.loader_batch_size, shuffle=True, seed=0)))
+    inputs, labels = batch[0], batch[1]
+    for optimiser in (torch.optim.SGD(net.parameters(), lr=0.0), torch.optim.Adam(net.parameters(), lr=0.0)):
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=1)
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(net(inputs), labels).backward()
+        optimiser.step()
+        schedule.step()
+    with torch.no_grad():
+        net.eval()(inputs)
+    _weights_of(net)
+
+
+def _channels() -> tuple[BinaryIO, BinaryIO]:
+    """Private duplicates of stdin and stdout for the protocol; stdout then goes to the log."""
     channel_in = os.fdopen(os.dup(0), "rb", buffering=0)
     channel_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
+    return channel_in, channel_out
 
+
+def main() -> None:
+    channel_in, channel_out = _channels()
+    libc = ctypes.CDLL(None)
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # runs, which share its user, cannot trace it or read its memory
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # what a run leaves behind is ours to kill and to count
     _, payload = protocol.receive(channel_in.fileno())
-    setup: WorkerSetup = pickle.loads(payload)
+    setup: WorkerSetup = pickle.loads(payload)  # from the trusted parent, before any participant code exists
     torch.set_num_threads(setup.threads)
-    if setup.device == "cpu":
-        _limit_memory(setup.memory_bytes)
     kit.use_benchmark(setup.spec)
-    try:
-        unlearning = load_submission(setup.submission, setup.source)
-    except BaseException:
-        protocol.send(channel_out, {"type": "setup-failed", "message": _tail(traceback.format_exc())})
-        return
+    _preload()
+    _warm_up(setup)
     protocol.send(channel_out, {"type": "ready"})
+    private = (channel_in.fileno(), channel_out.fileno())
     while True:
         try:
             request, _ = protocol.receive(channel_in.fileno())
         except protocol.ChannelClosed:
             return
-        answer, weights = run_once(setup, unlearning, request["seed"])
-        sys.stdout.flush()
+        answer, weights = serve_run(setup, request["run_id"], request["seed"], request["timeout_s"], private)
         protocol.send(channel_out, {"type": "result", "run_id": request["run_id"], **answer}, weights)
 
 

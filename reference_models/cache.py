@@ -7,8 +7,8 @@ show the F that perfect unlearning reaches at this N.
 
 Layout, per benchmark key (the spec's content hash):
 
-    <root>/<key>/manifest.json            spec, hardware, retrain timings, the
-                                          original's outputs, and per population
+    <root>/<key>/manifest.json            spec, hardware, the original's
+                                          outputs, and per population
                                           and model index its seed, file checksum
                                           and outputs checksum
     <root>/<key>/original.pt              weights of the model trained on all of train
@@ -23,14 +23,13 @@ model counts as built only once the manifest holds checksums that its files
 still match, so an interrupted build loses at most the chunks in flight, and
 a damaged file is rebuilt.
 
-Retrain time, the yardstick of the time budget, is measured separately by
-training a few models one at a time through the participants' loaders.
+Retrain time, the yardstick of the time budget, is not measured here: the
+retrain baseline runs in the sandbox like a submission (harness.yardstick).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 import json
-import os
 from pathlib import Path
 
 from filelock import FileLock
@@ -48,11 +47,10 @@ from reference_models.files import load_state_dict_bytes, sha256_bytes, state_di
 from reference_models.hardware import hardware_fingerprint
 from reference_models.seeds import model_seed
 from reference_models.spec import CACHE_FORMAT, BenchmarkSpec
-from reference_models.training import train_from_scratch, train_models
+from reference_models.training import train_models
 
 CHUNK = 64  # small models trained in one stack
 POPULATIONS = ("retrained", "ceiling")
-_MIN_TIMINGS = 3
 _ORIGINAL = "original"
 
 
@@ -64,8 +62,6 @@ class References:
     original_state: dict[str, torch.Tensor]
     original: ModelOutputs
     retrained: PopulationOutputs
-    retrain_seconds: np.ndarray  # timed one model at a time, see time_retraining
-    hardware: dict
 
 
 @lru_cache(maxsize=4)
@@ -94,28 +90,6 @@ def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int], devic
         model.to(device)
         results.append({"index": index, "seed": seed, "weights": state_dict_bytes(state), **evaluate(model, data).to_row()})
     return population, results
-
-
-@lru_cache(maxsize=4)
-def _warm_up(spec: BenchmarkSpec, device: str) -> None:
-    """One untimed epoch per process: torch's first steps pay one-time set-up costs
-    (seconds here) that no later training pays, and that would skew a median of few."""
-    train_from_scratch(replace(spec, recipe=replace(spec.recipe, epochs=1)), _data(spec).retain, 0, device)
-
-
-def _time_one(spec: BenchmarkSpec, index: int, device: str) -> float:
-    torch.set_num_threads(1)
-    _warm_up(spec, device)
-    return train_from_scratch(spec, _data(spec).retain, model_seed(spec, "retrained", index), device)[1]
-
-
-def time_retraining(spec: BenchmarkSpec, jobs: int, device: str = "cpu") -> list[float]:
-    """Seconds to retrain one model here on `device`, through the loader submissions get.
-
-    Timed with as many trainings side by side as there will be unlearning
-    runs, so that both sides of the time budget see the same contention.
-    """
-    return Parallel(n_jobs=jobs)(delayed(_time_one)(spec, i, device) for i in range(max(_MIN_TIMINGS, 2 * jobs)))
 
 
 class CacheDamaged(RuntimeError):
@@ -156,7 +130,6 @@ class ReferenceCache:
             "key": self.spec.key(),
             "spec": self.spec.to_dict(),
             "hardware": hardware_fingerprint(self.device),
-            "retrain_seconds": None,
             "models": {name: {} for name in (_ORIGINAL, *POPULATIONS)},
         }
 
@@ -211,7 +184,7 @@ class ReferenceCache:
         rebuild: bool = True,
     ) -> None:
         """Train whatever is missing or damaged of the original and the first n models
-        of each population, then time retraining if it never was.
+        of each population.
 
         Holds the cache's lock, so that two harness processes never write it at
         once; the second one finds the first one's models. With rebuild=False,
@@ -240,10 +213,6 @@ class ReferenceCache:
                 for population, chunk in results:
                     self._commit(population, chunk)
                     bar.update(len(chunk))
-        if not self.manifest["retrain_seconds"]:
-            self.manifest["retrain_seconds"] = time_retraining(self.spec, jobs if jobs > 0 else os.cpu_count() or 1, self.device)
-            self.manifest["hardware"] = hardware_fingerprint(self.device)
-            self._write_manifest()
 
     def population(self, name: str, n_models: int) -> PopulationOutputs:
         """Outputs of the first n models of a population; build() them first."""
@@ -254,7 +223,7 @@ class ReferenceCache:
 
     def load(self, n_models: int) -> References:
         """The original and the first n retrained models; build() them first."""
-        if 0 not in self.rows[_ORIGINAL] or not self.manifest["retrain_seconds"]:
+        if 0 not in self.rows[_ORIGINAL]:
             raise RuntimeError(f"reference cache {self.dir} is incomplete: build it first (make references)")
         original = self.rows[_ORIGINAL][0]
         return References(
@@ -268,6 +237,4 @@ class ReferenceCache:
                 np.array(original["test_statistic"]),
             ),
             retrained=self.population("retrained", n_models),
-            retrain_seconds=np.array(self.manifest["retrain_seconds"]),
-            hardware=self.manifest["hardware"],
         )

@@ -1,5 +1,7 @@
-"""Shared fixtures: the project's interpreter, a small reference cache, a CLI runner."""
+"""Shared fixtures: the project's interpreter, a small reference cache, a CLI runner,
+and sandboxed runs of a submission file without the scoring around them."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -65,3 +67,48 @@ def score_cli(reference_cache, tmp_path):
         return result, (json.loads(path.read_text()) if path.exists() else None)
 
     return score
+
+
+@pytest.fixture(scope="session")
+def sandbox_inputs(reference_cache):
+    """What run_in_sandbox hands a worker: the cache folder, the benchmark's data and the original weights."""
+    from harness.benchmarks import get_benchmark
+    from reference_models.cache import ReferenceCache
+    from reference_models.datasets import load_benchmark_data
+    from reference_models.files import state_dict_bytes
+    from reference_models.secret import cache_secret, sealed
+
+    spec = sealed(get_benchmark("digits-mlp"), cache_secret(reference_cache))
+    references = ReferenceCache(reference_cache, spec).load(N_SMALL)
+    return reference_cache, load_benchmark_data(spec), state_dict_bytes(references.original_state)
+
+
+@pytest.fixture
+def run_in_sandbox(sandbox_inputs, tmp_path):
+    """Runs a submission file through the real sandbox (`run_submission`, digits-mlp); returns (ledger
+    records, submission.log path). Run seeds follow from the benchmark's public seeds, so that a
+    hostile file can find which run it is; the references and data are the cache's (sealed)."""
+    from harness.benchmarks import get_benchmark
+    from harness.ledger import RunLedger
+    from harness.pipeline import answer_limit
+    from harness.runs import RunPlan, run_submission
+    from harness.worker import WorkerSetup
+    from reference_models.files import load_state_dict_bytes
+    from reference_models.secret import public_view
+
+    cache, data, original = sandbox_inputs
+    spec = get_benchmark("digits-mlp")
+
+    def run_file(path: Path, n_runs: int = 2, timeout_s: float = 30.0, memory_bytes: int = 2 << 30):
+        setup = WorkerSetup(
+            submission=str(path), source=path.read_text(), spec=public_view(spec), original_weights=original,
+            retain=data.retain, forget=data.forget, validation=data.validation, memory_bytes=memory_bytes,
+            max_answer_bytes=answer_limit(load_state_dict_bytes(original)),
+        )
+        ledger = RunLedger(tmp_path / "ledgers", hashlib.sha256(path.read_bytes()).hexdigest(), spec.key())
+        plan = RunPlan(n_runs, 1, timeout_s, spec, hidden=(cache, tmp_path / "ledgers", path.parent))
+        log = tmp_path / "submission.log"
+        run_submission(setup, data, ledger, plan, log, progress=False)
+        return ledger.first(n_runs), log
+
+    return run_file

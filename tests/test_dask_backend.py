@@ -67,7 +67,7 @@ def _ledger(root: Path) -> list[dict]:
     """The ledger's rows by run id, without the clock."""
     (path,) = (root / "ledgers").rglob("*.parquet")
     rows = sorted(pq.read_table(path).to_pylist(), key=lambda row: row["run_id"])
-    return [{key: value for key, value in row.items() if key != "unlearn_seconds"} for row in rows]
+    return [{key: value for key, value in row.items() if key not in ("unlearn_seconds", "wall_seconds")} for row in rows]
 
 
 def _references(cache: Path) -> dict:

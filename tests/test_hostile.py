@@ -5,7 +5,6 @@ Runs go through the real sandbox (worker processes, namespaces where the
 system allows them) via `run_submission`, without the scoring around it.
 """
 
-import hashlib
 import socket
 import subprocess
 import threading
@@ -13,43 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import N_SMALL
-from harness.benchmarks import get_benchmark
-from harness.isolation import namespaces_available
-from harness.ledger import RunLedger
-from harness.runs import RunPlan, run_submission
-from harness.worker import WorkerSetup
-from reference_models.cache import ReferenceCache
-from reference_models.datasets import load_benchmark_data
-from reference_models.files import state_dict_bytes
+from harness.isolation import available as namespaces_available
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
-SPEC = get_benchmark("digits-mlp")
 needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="unprivileged namespaces are not allowed here")
 
 
-@pytest.fixture(scope="module")
-def sandbox(reference_cache):
-    references = ReferenceCache(reference_cache, SPEC).load(N_SMALL)
-    return reference_cache, load_benchmark_data(SPEC), state_dict_bytes(references.original_state)
+@pytest.fixture
+def run(run_in_sandbox):
+    return run_in_sandbox
 
 
 @pytest.fixture
-def run(sandbox, tmp_path):
-    cache, data, original = sandbox
-
-    def run_file(path: Path, n_runs: int = 2, timeout_s: float = 30.0):
-        setup = WorkerSetup(
-            submission=str(path), source=path.read_text(), spec=SPEC, original_weights=original,
-            retain=data.retain, forget=data.forget, validation=data.validation, memory_bytes=2 << 30,
-        )
-        ledger = RunLedger(tmp_path / "ledgers", hashlib.sha256(path.read_bytes()).hexdigest(), SPEC.key())
-        plan = RunPlan(n_runs, 1, timeout_s, hidden=(cache, tmp_path / "ledgers", path.parent))
-        log = tmp_path / "submission.log"
-        run_submission(setup, data, ledger, plan, log, progress=False)
-        return ledger.first(n_runs), log
-
-    return run_file
+def sandbox(sandbox_inputs):
+    return sandbox_inputs
 
 
 def _classes(records) -> list[str | None]:
@@ -95,7 +71,7 @@ def test_hostile_submission(run, name, n_runs, timeout_s, expected, words):
 def test_run_time_is_measured_outside_the_submission(run):
     records, _ = run(HOSTILE / "clock_tamper.py", 2)
     assert _classes(records) == [None, None]
-    assert all(record.unlearn_seconds >= 1.0 for record in records)
+    assert all(record.wall_seconds >= 1.0 for record in records)
 
 
 def test_output_is_kept_but_capped(run):
@@ -203,5 +179,5 @@ def unlearning(net, retain, forget, validation):
 """)
     records, _ = run(path, 1)
     assert _classes(records) == ["exception"]
-    assert "Read-only file system" in records[0].message
+    assert "No such file or directory" in records[0].message  # the cache is not in the sandbox's root at all
     assert not (cache / "planted.txt").exists()

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from conftest import N_SMALL, ROOT, SUBMISSIONS
-from harness.isolation import namespaces_available, outermost
+from harness.isolation import available as namespaces_available, outermost
 
 FINETUNE = ROOT / "submissions" / "finetune.py"
 REQUIRED_KEYS = {
@@ -42,7 +42,7 @@ def test_finetune_is_scored(score_cli, tmp_path):
     assert set(budget) >= {"fraction", "unlearn_median_s", "retrain_median_s", "ratio", "verdict"}
     assert budget["verdict"] in ("pass", "fail") and budget["fraction"] == 0.2
     assert "time budget" in result.stdout and "final score" in result.stdout
-    assert document["isolation"] == ("namespaces" if namespaces_available() else "none")
+    assert document["isolation"]["mechanism"] == ("bubblewrap" if namespaces_available() else "none")
 
     low, high = document["forget_quality_ci95"]
     assert 0 <= low <= high <= 1 and document["bootstrap_replicates"] == 20
@@ -157,10 +157,9 @@ def test_only_outermost_folders_are_covered(tmp_path):
 
 
 def test_too_few_successful_runs_get_no_score_even_when_failures_are_allowed(score_cli, tmp_path):
-    """Two good runs of four: the metric needs three models, so no score, and no crash."""
-    submission = tmp_path / "fails_from_the_third_call.py"
-    submission.write_text("calls = 0\n\n\ndef unlearning(net, retain, forget, validation):\n    global calls\n    calls += 1\n"
-                          "    if calls >= 3:\n        raise ValueError('tired')\n    return net\n")
+    """No good run of four: the metric needs three models, so no score, and no crash."""
+    submission = tmp_path / "always_fails.py"
+    submission.write_text("def unlearning(net, retain, forget, validation):\n    raise ValueError('tired')\n")
     result, document = score_cli(submission, "--allow-failures", "--jobs", "1", n_models=4)
     assert result.returncode == 3, result.stderr
-    assert document["status"] == "failed" and document["runs"]["ok"] == 2 and document["final_score"] is None
+    assert document["status"] == "failed" and document["runs"]["ok"] == 0 and document["final_score"] is None

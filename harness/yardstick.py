@@ -1,0 +1,110 @@
+"""The time budget's yardstick: retraining from scratch, measured as a submission is.
+
+The retrain baseline (baselines/retrain.py: the benchmark's own recipe on the
+retain set, from fresh weights) runs in the same sandbox, through the same
+forked run processes and the same loaders as every submission, and is
+charged the same way: CPU time of its whole process tree on the CPU (which
+another process's load hardly changes), wall time on a GPU. It is measured
+once per benchmark, device and machine, and kept beside the reference cache,
+so that every submission and both splits of a leaderboard are judged against
+one and the same figure.
+"""
+
+from dataclasses import asdict, dataclass, replace
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from filelock import FileLock
+from joblib import Parallel, delayed
+import numpy as np
+
+from harness.runs import RunPlan, SandboxRunner
+from harness.sandbox import CappedLog, RunOutcome
+from harness.worker import WorkerSetup
+from reference_models.files import write_atomic
+from reference_models.hardware import hardware_fingerprint
+from reference_models.secret import public_view
+from reference_models.spec import BenchmarkSpec
+
+RETRAIN_BASELINE = Path(__file__).resolve().parent.parent / "baselines" / "retrain.py"
+MEASUREMENTS = 5
+_FORMAT = 1
+_TIMEOUT_S = 24 * 3600.0  # the yardstick has no budget to exceed
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """Retraining's charged seconds, measured runs, and the conditions they ran in."""
+
+    measure: str  # "cpu" (process-tree CPU time) or "wall" (on a GPU)
+    seconds: tuple[float, ...]  # charged seconds of each retraining
+    wall_seconds: tuple[float, ...]
+    load_average: tuple[float, float]  # the machine's 1-minute load before and after measuring
+    hardware: dict
+
+    @property
+    def median_s(self) -> float:
+        return float(np.median(self.seconds))
+
+    @property
+    def wall_median_s(self) -> float:
+        return float(np.median(self.wall_seconds))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "median_s": self.median_s}
+
+
+def charged_measure(device: str) -> str:
+    """What a run is charged on this device."""
+    return "cpu" if device == "cpu" else "wall"
+
+
+def _key(spec: BenchmarkSpec, device: str) -> str:
+    """The same for both splits of a benchmark (their forget sets differ only by seed) on one machine."""
+    fields = {"format": _FORMAT, "spec": public_view(spec).to_dict(), "device": device, "hardware": hardware_fingerprint(device)}
+    fields["spec"].pop("forget_selection")
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _measure(spec: BenchmarkSpec, setup: WorkerSetup, jobs: int, log_path: Path) -> Yardstick:
+    """Retrain MEASUREMENTS times in sandboxed runs, as many side by side as the runs will be."""
+    retraining = replace(setup, submission=str(RETRAIN_BASELINE), source=RETRAIN_BASELINE.read_text())
+    outcomes: list[RunOutcome] = []
+    load_before = os.getloadavg()[0]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, min(jobs, MEASUREMENTS))
+    with open(log_path, "ab") as log:
+        runner = SandboxRunner(retraining, RunPlan(MEASUREMENTS, jobs, _TIMEOUT_S, spec), CappedLog(log))
+        share = [range(job, MEASUREMENTS, jobs) for job in range(jobs)]
+        Parallel(n_jobs=jobs, backend="threading")(delayed(runner.drive)(ids, lambda _, outcome: outcomes.append(outcome)) for ids in share)
+    failed = [outcome.message for outcome in outcomes if outcome.failure_class is not None]
+    if failed:
+        raise RuntimeError(f"the retrain baseline failed while measuring the time budget's yardstick (see {log_path}):\n{failed[0]}")
+    charged = [o.cpu_seconds if setup.device == "cpu" else o.wall_seconds for o in outcomes]
+    return Yardstick(
+        measure=charged_measure(setup.device),
+        seconds=tuple(charged),
+        wall_seconds=tuple(o.wall_seconds for o in outcomes),
+        load_average=(load_before, os.getloadavg()[0]),
+        hardware=hardware_fingerprint(setup.device),
+    )
+
+
+def yardstick(cache_root: Path, spec: BenchmarkSpec, setup: WorkerSetup, jobs: int) -> Yardstick:
+    """The benchmark's yardstick on this machine: read from the cache root, or measured once and kept there."""
+    folder = Path(cache_root) / "yardsticks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_key(spec, setup.device)}.json"
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            try:
+                stored = json.loads(path.read_text())
+                stored.pop("median_s")
+                return Yardstick(**{name: tuple(value) if isinstance(value, list) else value for name, value in stored.items()})
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # unreadable: measured again below
+        measured = _measure(spec, setup, jobs, folder / "retrain.log")
+        write_atomic(path, (json.dumps(measured.to_dict(), indent=1) + "\n").encode())
+        return measured
