@@ -123,7 +123,7 @@ def bwrap_arguments(hidden: list[Path], device: str) -> list[str]:
     args += ["--size", str(HOME_BYTES), "--tmpfs", HOME, "--chdir", HOME]
     if device == "cuda":
         args += _gpu_binds()
-    return args
+    return args + ["--remount-ro", "/"]  # the new root itself: its folders are mount points, not scratch
 
 
 def outermost(folders: list[Path]) -> list[Path]:

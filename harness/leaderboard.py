@@ -9,14 +9,17 @@ own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 """
 
 import datetime
+import json
 from pathlib import Path
 import sys
+import traceback
 
 import pyarrow as pa
 
 from harness.benchmarks import split_benchmark
 from harness.pipeline import ScoreSettings, score
-from harness.results import versions
+from harness.failures import inert
+from harness.results import broken_document, versions
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
@@ -32,12 +35,22 @@ def submissions_in(folder: Path) -> list[Path]:
 
 
 def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, dict]:
-    """Each submission's score.json document, by name, scored as `score` would into OUT/<name>/."""
+    """Each submission's score.json document, by name, scored as `score` would into OUT/<name>/.
+
+    A submission whose scoring fails with an error (a fault of the harness
+    that a file provoked) is recorded as failed, and the others go on.
+    """
     paths = submissions_in(folder)
     documents = {}
     for position, path in enumerate(paths, start=1):
         print(f"[{position}/{len(paths)}] {spec.name}: {path}", file=sys.stderr, flush=True)
-        documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
+        try:
+            documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
+        except Exception:
+            message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
+            print(message, file=sys.stderr)
+            documents[path.stem] = broken_document(spec, str(path), message)
+            write_atomic(out_dir / path.stem / "score.json", (json.dumps(documents[path.stem], indent=2) + "\n").encode())
     return documents
 
 
@@ -45,13 +58,20 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
     """Where the numbers come from: date, command, versions, hardware and the documents' time budget."""
     library = ", ".join(f"{name} {version}" for name, version in versions().items())
     machine = hardware_fingerprint(settings.device)
-    retrain_s = next(iter(documents.values()))["time_budget"]["retrain_median_s"]  # one reference cache: the same for all
+    budgets = [document["time_budget"] for document in documents.values() if "retrain_median_s" in document["time_budget"]]
+    budget = budgets[0] if budgets else {"retrain_median_s": float("nan"), "measure": "not measured", "policy": settings.budget_policy}
+    retrain_s = budget["retrain_median_s"]  # one yardstick for every submission and split
     return [
         f"Made on {datetime.date.today().isoformat()} by: {command} "
         f"({settings.metric.bootstrap} bootstrap replicates, attacks {settings.metric.attacks}).",
         f"Versions: {library}.",
         f"Hardware: {machine['cpu']}, {machine['cpu_count']} cores, device {machine['device']}, {settings.jobs} parallel runs; median retrain "
-        f"{retrain_s:.3f} s, so the budget ({settings.budget_fraction:g} x retrain) is {settings.budget_fraction * retrain_s:.3f} s per call.",
+        f"{retrain_s:.3f} s, so the budget ({settings.budget_fraction:g} x retrain) is {settings.budget_fraction * retrain_s:.3f} s per call, "
+        f"measured as {budget['measure']}.",
+        "Time budget policy: " + (
+            "eligible (as on Kaggle): submissions over budget are ranked after every submission within it."
+            if budget["policy"] == "eligible" else "rank-all: every scored submission is ranked by its score, over budget or not."
+        ),
     ]
 
 

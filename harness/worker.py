@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from harness import kit, protocol
-from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit
+from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit, inert
 from harness.isolation import HOME
 from harness.limits import limit_run
 from reference_models.architectures import build_model
@@ -141,6 +141,7 @@ def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int) -> None:
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
         adj.write("1000")
     header, weights = run_once(setup, seed)
+    header["message"] = inert(header["message"])  # a megabyte-long exception would not fit the answer's header
     sys.stdout.flush()
     sys.stderr.flush()
     with os.fdopen(answer, "wb") as pipe:
@@ -249,18 +250,20 @@ def serve_run(setup: WorkerSetup, run_id: int, seed: int, timeout_s: float, clos
     except protocol.ChannelTimeout:
         header, payload = {"class": "timeout", "message": f"no answer within {timeout_s:.1f} s"}, b""
     except protocol.ChannelClosed as error:
-        header, payload = {"class": WORKER_CRASH, "message": str(error) or "no answer"}, b""
+        header, payload = {"class": WORKER_CRASH, "message": f"the run's answer was malformed: {error}" if str(error) else ""}, b""
     wall = time.monotonic() - start
     os.close(read_end)
     statuses = _end_every_other_process()
-    if header["class"] == WORKER_CRASH and pid in statuses:
-        header["message"] = f"the run's process died without answering: {describe_exit(_exit_code(statuses[pid]))}"
+    if header["class"] == WORKER_CRASH and not header["message"]:
+        header["message"] = f"the run's process died without answering: {describe_exit(_exit_code(statuses.get(pid)))}"
     cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu_seconds(before)
     _wipe_scratch()
     return {**header, "cpu_seconds": cpu, "wall_seconds": wall}, payload
 
 
-def _exit_code(status: int) -> int:
+def _exit_code(status: int | None) -> int | None:
+    if status is None:
+        return None
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 

@@ -61,7 +61,7 @@ def charged_measure(device: str) -> str:
     return "cpu" if device == "cpu" else "wall"
 
 
-def _key(spec: BenchmarkSpec, device: str) -> str:
+def yardstick_key(spec: BenchmarkSpec, device: str) -> str:
     """The same for both splits of a benchmark (their forget sets differ only by seed) on one machine."""
     fields = {"format": _FORMAT, "spec": public_view(spec).to_dict(), "device": device, "hardware": hardware_fingerprint(device)}
     fields["spec"].pop("forget_selection")
@@ -96,7 +96,7 @@ def yardstick(cache_root: Path, spec: BenchmarkSpec, setup: WorkerSetup, jobs: i
     """The benchmark's yardstick on this machine: read from the cache root, or measured once and kept there."""
     folder = Path(cache_root) / "yardsticks"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{_key(spec, setup.device)}.json"
+    path = folder / f"{yardstick_key(spec, setup.device)}.json"
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:

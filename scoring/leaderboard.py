@@ -1,9 +1,12 @@
 """Leaderboard rows from score.json documents: ranked, compared across splits, rendered.
 
 Pure functions on the documents the harness writes; nothing here runs or
-imports a submission. Scored submissions rank by final score (ties by name);
-failed ones follow, named with their failure classes, as on Kaggle where a
-failing notebook gets no score; equal scores share a rank. Each table is
+imports a submission. Scored submissions within the time budget rank by
+final score (ties by name); scored submissions over budget follow them, by
+score, as on Kaggle where a notebook over its time limit got no score (under
+the `rank-all` policy every scored submission counts as within budget);
+failed ones come last, named with their failure classes; equal scores share
+a rank. Each table is
 built once as header and cells (rendered by `scoring.pages`); the same rows
 go to Arrow for CSV and Parquet.
 """
@@ -31,6 +34,7 @@ class Row:
     unlearn_median_s: float | None
     budget_ratio: float | None
     verdict: str  # pass, fail, unknown
+    eligible: bool = True  # within budget, or ranked by score alone (policy rank-all)
 
 
 def _ratio(pair: dict | None) -> float | None:
@@ -56,18 +60,21 @@ def row_from_document(name: str, document: dict) -> Row:
         unlearn_median_s=budget["unlearn_median_s"],
         budget_ratio=budget["ratio"],
         verdict=budget["verdict"],
+        eligible=budget.get("eligible", True),
     )
 
 
 def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
-    """(rank, row), best final score first, equal scores sharing the better rank (1, 2, 2, 4);
-    submissions without a score last, unranked, by name."""
-    ordered = sorted(rows, key=lambda row: (row.final_score is None, -(row.final_score or 0.0), row.submission))
-    scores = [row.final_score for row in ordered if row.final_score is not None]
-    return [
-        (None if row.final_score is None else 1 + sum(score > row.final_score for score in scores), row)
-        for row in ordered
-    ]
+    """(rank, row): within budget first, then over budget, each best final score first, equal scores
+    sharing the better rank (1, 2, 2, 4); submissions without a score last, unranked, by name."""
+    ordered = sorted(rows, key=lambda row: (row.final_score is None, not row.eligible, -(row.final_score or 0.0), row.submission))
+    scored = [row for row in ordered if row.final_score is not None]
+
+    def position(row: Row) -> int:
+        ahead = [other for other in scored if (not other.eligible, -other.final_score) < (not row.eligible, -row.final_score)]
+        return 1 + len(ahead)
+
+    return [(None if row.final_score is None else position(row), row) for row in ordered]
 
 
 def arrow_table(rows: list[Row]) -> pa.Table:
@@ -113,7 +120,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
             number(row.test_ratio, 3),
             number(row.unlearn_median_s, 3),
             number(row.budget_ratio, 3),
-            row.verdict,
+            row.verdict if row.eligible else f"{row.verdict}: over budget",
             row.status,
         ]
         for position, row in rank(rows)

@@ -1,0 +1,589 @@
+"""A prize-hunting participant against the sandbox: escapes, persistence, exhaustion, rebuilt
+references, malformed answers. Each attack is a submission of its own; each test judges the
+outcome from outside the harness (a marker that must not exist, a process that must not be
+left, the ledger's record, the parent's memory).
+
+The submissions raise `Escaped` when their attack worked, so a run that ends ok means it failed.
+"""
+
+import json
+import os
+import resource
+import socket
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness import isolation
+from harness.benchmarks import get_benchmark
+from harness.limits import MAX_PROCESSES, Cgroup
+from harness.results import broken_document
+from reference_models.cache import ReferenceCache
+from reference_models.datasets import load_benchmark_data
+from reference_models.secret import cache_secret, public_view, sealed
+
+pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
+
+ESCAPED = "class Escaped(Exception):\n    pass\n\n\n"
+# Finds the run's answer pipe (its only pipe besides stdout and stderr) and writes a message of its own making.
+RAW_ANSWER = ESCAPED + '''import os
+import struct
+
+
+def answer_pipe():
+    pipes = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if int(name) > 2 and os.readlink(f"/proc/self/fd/{name}").startswith("pipe:"):
+                pipes.append(int(name))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return max(pipes)
+
+
+def send_raw(header: bytes, payload: bytes = b"", claimed_payload: int | None = None):
+    fd = answer_pipe()
+    os.write(fd, struct.pack("<QQ", len(header), len(payload) if claimed_payload is None else claimed_payload) + header)
+    for start in range(0, len(payload), 1 << 16):
+        os.write(fd, payload[start : start + (1 << 16)])
+    os._exit(0)
+
+
+def send_weights(state):
+    import io, json, torch
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    send_raw(json.dumps({"class": "ok", "message": ""}).encode(), buffer.getvalue())
+'''
+
+
+def _submission(tmp_path: Path, body: str, name: str | None = None) -> Path:
+    folder = tmp_path / "attacks"
+    folder.mkdir(exist_ok=True)
+    path = folder / (name or f"attack_{uuid.uuid4().hex[:8]}.py")
+    path.write_text(ESCAPED + body)
+    return path
+
+
+def _classes(records) -> list[str | None]:
+    return [record.failure_class for record in records]
+
+
+def _ok(records) -> None:
+    assert _classes(records) == [None] * len(records), [record.message for record in records]
+
+
+# -- escape: unmount, remount, new namespaces, writes outside -------------------------------------------------
+
+
+def test_mounts_cannot_be_undone(run_in_sandbox, sandbox_inputs, tmp_path):
+    """Root of its own namespaces, the old worker could unmount the covers and remount / read-write."""
+    planted = isolation.PROJECT_ROOT / "harness" / f"planted_{uuid.uuid4().hex[:8]}.py"
+    path = _submission(tmp_path, f"""
+import ctypes, os
+
+libc = ctypes.CDLL(None, use_errno=True)
+MNT_DETACH, MS_REMOUNT, MS_BIND = 2, 32, 4096
+
+
+def unlearning(net, retain, forget, validation):
+    mounts = [line.split()[4] for line in open("/proc/self/mountinfo")]
+    undone = [m for m in reversed(mounts) if libc.umount2(m.encode(), MNT_DETACH) == 0]
+    remounted = [m for m in ("/", "/usr", {str(isolation.PROJECT_ROOT)!r}) if libc.mount(b"none", m.encode(), None, MS_REMOUNT | MS_BIND, None) == 0]
+    shell = os.system("umount -l /usr 2>/dev/null; mount -o remount,rw /usr 2>/dev/null; touch /usr/planted 2>/dev/null")
+    try:
+        open({str(planted)!r}, "w").write("print('owned')")
+        wrote = True
+    except OSError:
+        wrote = False
+    if undone or remounted or wrote or os.path.exists("/usr/planted"):
+        raise Escaped(f"unmounted {{undone}}, remounted {{remounted}}, wrote {{wrote}}")
+    return net
+""")
+    records, _ = run_in_sandbox(path, 1)
+    _ok(records)
+    assert not planted.exists() and not Path("/usr/planted").exists()
+
+
+def test_no_new_user_namespace(run_in_sandbox, tmp_path):
+    """A nested user namespace would give back every capability inside it."""
+    path = _submission(tmp_path, """
+import ctypes, subprocess
+
+CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
+
+
+def unlearning(net, retain, forget, validation):
+    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0:
+        raise Escaped("unshare(CLONE_NEWUSER) worked")
+    if subprocess.run(["unshare", "-r", "true"], capture_output=True).returncode == 0:
+        raise Escaped("unshare -r worked")
+    capabilities = [line for line in open("/proc/self/status") if line.startswith("CapEff")][0].split()[1]
+    if int(capabilities, 16):
+        raise Escaped("capabilities left: " + capabilities)
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+
+
+def test_nothing_outside_can_be_written(run_in_sandbox, sandbox_inputs, tmp_path):
+    """Cache, ledgers, results, the harness's source, the venv, /usr, /etc: nothing takes a file."""
+    cache = sandbox_inputs[0]
+    tag = uuid.uuid4().hex[:8]
+    targets = [cache / f"planted_{tag}", tmp_path / "ledgers" / f"planted_{tag}", tmp_path / f"results_{tag}",
+               isolation.PROJECT_ROOT / "scoring" / f"planted_{tag}.py", Path(torch.__file__).parent / f"planted_{tag}.py",
+               Path("/usr/lib") / f"planted_{tag}", Path("/etc") / f"planted_{tag}"]
+    path = _submission(tmp_path, f"""
+def unlearning(net, retain, forget, validation):
+    written = []
+    for target in {[str(t) for t in targets]!r}:
+        try:
+            open(target, "w").write("x")
+            written.append(target)
+        except OSError:
+            pass
+    if written:
+        raise Escaped(f"wrote {{written}}")
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+    assert not any(target.exists() for target in targets)
+
+
+def test_a_forged_ledger_does_not_land(run_in_sandbox, tmp_path):
+    """Forging another submission's complete ledger would put any score on the board."""
+    ledger_root = tmp_path / "ledgers"
+    path = _submission(tmp_path, f"""
+import os
+
+
+def unlearning(net, retain, forget, validation):
+    try:  # lands, if anywhere, in the sandbox's own /tmp, which no one else sees and which dies with it
+        os.makedirs({str(ledger_root / "forged")!r}, exist_ok=True)
+        open({str(ledger_root / "forged" / ("0" * 32 + ".parquet"))!r}, "wb").write(b"PAR1")
+    except OSError:
+        pass
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+    assert not (ledger_root / "forged").exists()
+
+
+def test_host_processes_are_invisible(run_in_sandbox, tmp_path):
+    """The host's /proc showed every command line (this test's own holds 'pytest')."""
+    path = _submission(tmp_path, """
+import os
+
+
+def unlearning(net, retain, forget, validation):
+    seen = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            seen.append(open(f"/proc/{pid}/cmdline", "rb").read())
+        except OSError:
+            pass
+    if any(b"pytest" in line for line in seen) or len(seen) > 10:
+        raise Escaped(f"{len(seen)} processes visible")
+    if os.path.exists("/sys/fs/cgroup") or os.path.exists("/sys"):
+        raise Escaped("/sys is visible")
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+
+
+# -- persistence: shared memory, SysV IPC, files, between runs -------------------------------------------------
+
+
+def test_nothing_persists_between_runs(run_in_sandbox, tmp_path):
+    """Each run checks for what the previous one left in every writable place, then leaves its own."""
+    marker = f"left_by_a_run_{uuid.uuid4().hex[:8]}"
+    path = _submission(tmp_path, f"""
+import ctypes, os
+
+libc = ctypes.CDLL(None, use_errno=True)
+KEY, IPC_CREAT = 0x5EC12E7, 0o1000
+PLACES = ["/dev/shm", "/tmp", os.path.expanduser("~"), os.getcwd()]
+state = []  # module state: a fresh process per run starts it empty
+
+
+def unlearning(net, retain, forget, validation):
+    found = [place for place in PLACES if os.path.exists(os.path.join(place, {marker!r}))]
+    if found or state or libc.shmget(KEY, 0, 0) >= 0 or libc.semget(KEY, 0, 0) >= 0 or libc.msgget(KEY, 0) >= 0:
+        raise Escaped(f"state carried over: files in {{found}}, module state {{state}}, or an IPC object")
+    for place in PLACES:
+        open(os.path.join(place, {marker!r}), "w").write("x")
+    for make in (lambda: libc.shmget(KEY, 4096, IPC_CREAT | 0o600), lambda: libc.semget(KEY, 1, IPC_CREAT | 0o600), lambda: libc.msgget(KEY, IPC_CREAT | 0o600)):
+        if make() < 0:
+            raise OSError(ctypes.get_errno(), "could not make an IPC object")
+    state.append(1)
+    return net
+""")
+    _ok(run_in_sandbox(path, 3)[0])
+    assert not any(Path(place, marker).exists() for place in ("/dev/shm", "/tmp"))
+    assert "0x05ec12e7" not in subprocess.run(["ipcs"], capture_output=True, text=True).stdout.lower()
+
+
+def test_host_unix_sockets_are_unreachable(run_in_sandbox, tmp_path):
+    """A file-system socket and an abstract one, both listening on the host."""
+    accepted: list[bytes] = []
+    servers = []
+    for address in (str(tmp_path / "host.sock"), f"\0unlearning-{uuid.uuid4().hex[:8]}"):
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(address)
+        server.listen()
+        server.settimeout(20)
+        servers.append((server, address))
+        threading.Thread(target=lambda s=server: accepted.append(_accept(s)), daemon=True).start()
+    path = _submission(tmp_path, f"""
+import socket
+
+
+def unlearning(net, retain, forget, validation):
+    for address in {[address for _, address in servers]!r}:
+        client = socket.socket(socket.AF_UNIX)
+        try:
+            client.connect(address)
+        except OSError:
+            continue
+        client.sendall(b"stolen")
+        raise Escaped("connected to " + repr(address))
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+    for server, _ in servers:
+        server.close()
+    assert not any(accepted)
+
+
+def _accept(server: socket.socket) -> bytes:
+    try:
+        connection, _ = server.accept()
+        return connection.recv(16) or b"connected"
+    except OSError:
+        return b""
+
+
+def test_no_terminal_to_inject_into(run_in_sandbox, tmp_path):
+    """TIOCSTI on a terminal the harness shares would type commands into the organiser's shell."""
+    path = _submission(tmp_path, """
+import fcntl, os, termios
+
+
+def unlearning(net, retain, forget, validation):
+    for fd in (0, 1, 2):
+        try:
+            fcntl.ioctl(fd, termios.TIOCSTI, b"x")
+            raise Escaped(f"TIOCSTI worked on fd {fd}")
+        except OSError:
+            pass
+    try:
+        os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        pass
+    else:
+        raise Escaped("/dev/tty opened")
+    if [name for name in os.listdir("/dev/pts") if name != "ptmx"]:
+        raise Escaped("the host's terminals are listed")
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+
+
+def test_root_only_files_are_out_of_sight(run_in_sandbox, tmp_path):
+    """The harness may run as root: a mode-600 secret of the host must stay unreadable."""
+    secret = tmp_path / "organiser_secret.txt"
+    secret.write_text("hunter2")
+    secret.chmod(0o600)
+    path = _submission(tmp_path, f"""
+def unlearning(net, retain, forget, validation):
+    for target in ({str(secret)!r}, "/etc/shadow", "/root/.bash_history", "/etc/passwd"):
+        try:
+            open(target).read()
+        except OSError:
+            continue
+        raise Escaped("read " + target)
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+
+
+# -- exhaustion: processes, memory, shared memory --------------------------------------------------------------
+
+
+def test_process_count_is_limited_and_nothing_is_left(run_in_sandbox, tmp_path):
+    tag = f"{uuid.uuid4().int % 10**6}.{uuid.uuid4().int % 10**6}"
+    path = _submission(tmp_path, f"""
+import subprocess
+
+
+def unlearning(net, retain, forget, validation):
+    started = 0
+    try:
+        for _ in range(300):
+            subprocess.Popen(["sleep", "{tag}"], start_new_session=True)
+            started += 1
+    except OSError:
+        pass
+    raise RuntimeError(f"started {{started}} processes")
+""")
+    records, _ = run_in_sandbox(path, 1)
+    assert _classes(records) == ["exception"]
+    started = int(records[0].message.split("started ")[1].split()[0])
+    assert started < MAX_PROCESSES
+    assert subprocess.run(["pgrep", "-f", f"sleep {tag}"], capture_output=True).stdout == b""
+
+
+@pytest.mark.skipif(Cgroup.create(1 << 30) is None, reason="no cgroup can be made here: total memory is not capped")
+def test_total_memory_is_limited_over_children(run_in_sandbox, tmp_path):
+    """Each child stays under its own address-space limit; together they pass the sandbox's total."""
+    path = _submission(tmp_path, """
+import multiprocessing
+
+
+def hog(_):
+    block = bytearray(700 << 20)  # zero-filled: every page touched; under each process's own limit
+    return len(block)
+
+
+def unlearning(net, retain, forget, validation):
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=hog, args=(i,)) for i in range(6)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    if all(process.exitcode == 0 for process in processes):
+        raise Escaped("4 GiB held at once")
+    return net
+""")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    records, _ = run_in_sandbox(path, 1, memory_bytes=1 << 30)
+    assert "Escaped" not in records[0].message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: the parent stayed flat
+
+
+def test_shared_memory_is_limited(run_in_sandbox, tmp_path):
+    path = _submission(tmp_path, """
+def unlearning(net, retain, forget, validation):
+    try:
+        with open("/dev/shm/hoard", "wb") as hoard:
+            for _ in range(100):
+                hoard.write(bytes(1 << 20))
+    except OSError:
+        return net
+    raise Escaped("100 MiB in /dev/shm")
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+
+
+# -- rebuilt references and test set ---------------------------------------------------------------------------
+
+
+def test_references_cannot_be_rebuilt_from_public_seeds(run_in_sandbox, sandbox_inputs, tmp_path):
+    """The cheat knows its run index here (the fixture seeds runs publicly) and retrains reference i
+    bit for bit with the public seeds: the cache's secret makes it another model."""
+    path = _submission(tmp_path, """
+import torch
+
+from harness.benchmarks import get_benchmark
+from harness.runs import run_seed
+from reference_models.seeds import model_seed
+from reference_models.training import train_models
+
+SPEC = get_benchmark("digits-mlp")
+
+
+def unlearning(net, retain, forget, validation):
+    index = next(i for i in range(16) if run_seed(SPEC, i) == torch.initial_seed())
+    rebuilt = train_models(SPEC, retain.dataset.data, [model_seed(SPEC, "retrained", index)])[0]
+    net.load_state_dict(rebuilt)
+    return net
+""")
+    records, _ = run_in_sandbox(path, 2)
+    _ok(records)
+    cache = sandbox_inputs[0]
+    reference = ReferenceCache(cache, sealed(get_benchmark("digits-mlp"), cache_secret(cache))).population("retrained", 2)
+    for record, statistic in zip(records, reference.forget_statistic):
+        assert not np.allclose(record.forget_statistic, statistic)
+
+
+def test_sealed_seeds_give_other_splits_and_models(sandbox_inputs):
+    public = get_benchmark("digits-mlp")
+    secret = cache_secret(sandbox_inputs[0])
+    hidden = sealed(public, secret)
+    assert hidden.key() != public.key() and public_view(hidden) == public_view(public)
+    assert sealed(public, secret) == hidden  # same cache, same secret: the same spec
+    assert not torch.equal(load_benchmark_data(public).validation.images, load_benchmark_data(hidden).validation.images)
+
+
+def test_the_embedded_data_set_is_not_in_the_sandbox(run_in_sandbox, tmp_path):
+    """Digits ship inside scikit-learn: reading them would hand a submission the test split."""
+    path = _submission(tmp_path, """
+def unlearning(net, retain, forget, validation):
+    from sklearn.datasets import load_digits
+    try:
+        load_digits()
+    except OSError:
+        return net
+    raise Escaped("digits loaded")
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+
+
+def test_the_secret_never_reaches_the_worker(run_in_sandbox, sandbox_inputs, tmp_path):
+    secret = cache_secret(sandbox_inputs[0])
+    path = _submission(tmp_path, f"""
+import gc
+
+
+def unlearning(net, retain, forget, validation):
+    from harness import kit
+    spec = kit._benchmark
+    if spec.split_seed or spec.forget_seed or spec.model_seed or spec.data_dir:
+        raise Escaped(f"seeds in the worker's spec: {{spec}}")
+    if any(isinstance(o, str) and {secret!r} in o for o in gc.get_objects()):
+        raise Escaped("the secret is in memory")
+    return net
+""")
+    _ok(run_in_sandbox(path, 1)[0])
+
+
+# -- malformed answers: none may crash or balloon the parent ---------------------------------------------------
+
+
+def _raw(tmp_path: Path, body: str) -> Path:
+    folder = tmp_path / "attacks"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"raw_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(RAW_ANSWER + body)
+    return path
+
+
+MALFORMED = {
+    "sparse tensors": ("send_weights({k: v.to_sparse() for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
+    "meta tensors": ("send_weights({k: v.to('meta') for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
+    "float4 tensors": ("send_weights({k: torch.zeros(v.shape[:-1] + (max(1, v.shape[-1] // 2),), dtype=torch.uint8).view(torch.float4_e2m1fn_x2) if v.dim() else v for k, v in net.state_dict().items()})",
+                       "invalid-output", "dtype"),
+    "huge finite weights": ("send_weights({k: torch.full_like(v, 3e38) for k, v in net.state_dict().items()})", "invalid-output", "not finite"),
+    "nested header": ("send_raw(b'[' * 30000 + b']' * 30000)", "worker-crash", "not a JSON object"),
+    "1 GiB payload": ("send_raw(b'{\"class\": \"ok\", \"message\": \"\"}', claimed_payload=1 << 30)", "worker-crash", "larger than allowed"),
+    "views of one huge storage": ("big = torch.zeros(1 << 24)\n    send_weights({k: big[: v.numel()].view(v.shape) for k, v in net.state_dict().items()})",
+                                  "worker-crash", "larger than allowed"),
+    "garbage payload": ("send_raw(b'{\"class\": \"ok\", \"message\": \"\"}', b'\\x80\\x04not a pickle at all')", "invalid-output", "could not be read"),
+    "answer of another class": ("send_raw(b'{\"class\": \"ok-really\", \"message\": \"\"}')", "worker-crash", "out of protocol"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(MALFORMED))
+def test_malformed_answers_are_the_submissions_failure(run_in_sandbox, tmp_path, attack):
+    code, expected, words = MALFORMED[attack]
+    path = _raw(tmp_path, f"""
+import torch
+
+
+def unlearning(net, retain, forget, validation):
+    {code}
+""")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    records, _ = run_in_sandbox(path, 2)
+    assert _classes(records) == [expected] * 2, [r.message for r in records]
+    assert words in records[0].message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+def test_a_pickle_that_runs_code_is_refused(run_in_sandbox, tmp_path):
+    marker = tmp_path / "executed_in_the_parent"
+    path = _raw(tmp_path, f"""
+import os, pickle
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch {marker}",))
+
+
+def unlearning(net, retain, forget, validation):
+    send_raw(b'{{"class": "ok", "message": ""}}', pickle.dumps({{"weight": Payload()}}))
+""")
+    records, _ = run_in_sandbox(path, 1)
+    assert _classes(records) == ["invalid-output"]
+    assert not marker.exists()
+
+
+def test_messages_are_cut_and_made_inert(run_in_sandbox, tmp_path):
+    path = _submission(tmp_path, """
+def unlearning(net, retain, forget, validation):
+    raise RuntimeError("\\x1b]0;pwned\\x07\\x1b[2J" + "x" * 5_000_000)
+""")
+    records, _ = run_in_sandbox(path, 1)
+    assert _classes(records) == ["exception"]
+    assert len(records[0].message) < 5000
+    assert "\x1b" not in records[0].message and "\x07" not in records[0].message and "\\x1b" in records[0].message
+
+
+def test_a_submission_in_tmp_runs(score_cli):
+    folder = Path("/tmp") / f"unlearning-submission-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        (folder / "identity.py").write_text("def unlearning(net, retain, forget, validation):\n    return net\n")
+        result, document = score_cli(folder / "identity.py", n_models=3)
+        assert result.returncode == 0, result.stderr
+        assert document["runs"]["ok"] == 3
+    finally:
+        for file in folder.iterdir():
+            file.unlink()
+        folder.rmdir()
+
+
+def test_the_worker_outlives_its_runs_attacks(run_in_sandbox, tmp_path):
+    """Signals at the worker (process 1) and at every process in sight: the runs after still run."""
+    path = _submission(tmp_path, """
+import os, signal
+
+
+def unlearning(net, retain, forget, validation):
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) != os.getpid():
+            for number in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM):
+                try:
+                    os.kill(int(pid), number)
+                except OSError:
+                    pass
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    return net
+""")
+    _ok(run_in_sandbox(path, 3)[0])
+
+
+def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
+    """A file that makes the harness fail is listed as failed; the others are scored."""
+    from harness import leaderboard as board
+    from scoring.leaderboard import rank, row_from_document
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name in ("breaks.py", "fine.py"):
+        (folder / name).write_text("def unlearning(net, retain, forget, validation):\n    return net\n")
+    spec = get_benchmark("digits-mlp")
+
+    def score(path, spec, out_dir, settings):
+        if path.stem == "breaks":
+            raise MemoryError("the scorer ran out of memory")
+        document = json.loads(json.dumps(broken_document(spec, str(path), "")))
+        document.update(status="scored", final_score=0.5, forget_quality=0.5, failures={},
+                        time_budget={"unlearn_median_s": 0.1, "ratio": 0.1, "verdict": "pass", "eligible": True})
+        return document
+
+    monkeypatch.setattr(board, "score", score)
+    documents = board.score_folder(folder, spec, tmp_path / "out", board.ScoreSettings(progress=False))
+    ranked = rank([row_from_document(name, document) for name, document in documents.items()])
+    assert [(position, row.submission) for position, row in ranked] == [(1, "fine"), (None, "breaks")]
+    assert "MemoryError" in json.loads((tmp_path / "out" / "breaks" / "score.json").read_text())["failures"]["scorer-error"]["first_message"]

@@ -1,0 +1,162 @@
+"""The time budget counts everything a submission does, holds under load, and decides eligibility.
+
+Each cheat retrains from scratch where the old accounting did not look (at import, in a
+thread, in a child process, through module state kept across runs); each must end over budget.
+"""
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from harness.benchmarks import get_benchmark, split_benchmark
+from harness.yardstick import yardstick_key
+from reference_models.secret import sealed
+from scoring.leaderboard import Row, rank
+
+RETRAIN = "from harness import kit\n\n\ndef retrain(net, retain):\n    return kit.fit(kit.reinitialise(net), retain, kit.training_recipe())\n\n\n"
+
+
+def _submission(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / f"cheat_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(RETRAIN + body)
+    return path
+
+
+CHEATS = {
+    "at import": """
+import torch
+from reference_models.architectures import build_model
+
+_net = build_model(kit._benchmark)  # the benchmark's architecture, trained before any clock could look
+
+
+def unlearning(net, retain, forget, validation):
+    if not hasattr(unlearning, "done"):
+        unlearning.done = retrain(_net, retain)
+    return unlearning.done
+""",
+    "in a background thread": """
+import threading
+
+_result = {}
+
+
+def unlearning(net, retain, forget, validation):
+    worker = threading.Thread(target=lambda: _result.setdefault("net", retrain(net, retain)))
+    worker.start()
+    worker.join()
+    return _result["net"]
+""",
+    "in a child process": """
+import io
+import multiprocessing
+
+import torch
+
+
+def _train(net, retain, pipe):
+    buffer = io.BytesIO()
+    torch.save(retrain(net, retain).state_dict(), buffer)
+    pipe.send(buffer.getvalue())
+
+
+def unlearning(net, retain, forget, validation):
+    parent, child = multiprocessing.get_context("fork").Pipe()
+    process = multiprocessing.get_context("fork").Process(target=_train, args=(net, retain, child))
+    process.start()
+    net.load_state_dict(torch.load(io.BytesIO(parent.recv()), weights_only=True))
+    process.join()
+    return net
+""",
+    "through module state": """
+_cache = {}  # filled by the first run, for the others to return at once
+
+
+def unlearning(net, retain, forget, validation):
+    if "net" not in _cache:
+        _cache["net"] = retrain(net, retain)
+    return _cache["net"]
+""",
+}
+
+
+@pytest.mark.parametrize("where", sorted(CHEATS))
+def test_retraining_where_no_clock_looked_is_over_budget(score_cli, tmp_path, where):
+    result, document = score_cli(_submission(tmp_path, CHEATS[where]), n_models=4)
+    assert result.returncode == 0, result.stderr
+    budget = document["time_budget"]
+    assert document["runs"]["ok"] == 4
+    assert budget["verdict"] == "fail" and budget["ratio"] > 0.5 and not budget["eligible"]
+    assert "over budget" in result.stdout
+
+
+def test_a_detached_process_is_ended_with_its_run(run_in_sandbox, tmp_path):
+    """A child that keeps working after the call, to hand its result to the next run, is killed
+    when the run answers; the next run finds nothing and no process is left on the host."""
+    tag = f"{uuid.uuid4().int % 10**9}"
+    path = tmp_path / "detached.py"
+    path.write_text(f"""
+import os
+import subprocess
+import sys
+
+
+def unlearning(net, retain, forget, validation):
+    if os.path.exists("/tmp/result-{tag}"):
+        raise RuntimeError("a result from an earlier run's process")
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3); open('/tmp/result-{tag}', 'w').write('x')  # {tag}"],
+                     start_new_session=True)
+    return net
+""")
+    records, _ = run_in_sandbox(path, 2)
+    assert [record.failure_class for record in records] == [None, None], [record.message for record in records]
+    assert subprocess.run(["pgrep", "-f", tag], capture_output=True).stdout == b""
+
+
+def test_import_time_is_charged(run_in_sandbox, tmp_path):
+    path = tmp_path / "slow_import.py"
+    path.write_text("import time\n\n_end = time.process_time() + 1.0\nwhile time.process_time() < _end:\n    pass\n\n\n"
+                    "def unlearning(net, retain, forget, validation):\n    return net\n")
+    records, _ = run_in_sandbox(path, 2)
+    assert all(record.unlearn_seconds >= 1.0 for record in records)
+
+
+def _busy_loops(count: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def test_charged_time_holds_under_load(run_in_sandbox):
+    """Two busy loops on a 2-core machine make wall time about double; charged CPU time moves little."""
+    finetune = ROOT / "baselines" / "finetune.py"
+    quiet = np.median([record.unlearn_seconds for record in run_in_sandbox(finetune, 6)[0]])
+    loops = _busy_loops(2)
+    try:
+        loaded = np.median([record.unlearn_seconds for record in run_in_sandbox(finetune, 6)[0]])
+    finally:
+        for loop in loops:
+            loop.kill()
+    assert 1 / 1.5 < loaded / quiet < 1.5, (quiet, loaded)
+
+
+def _row(name: str, score: float | None, eligible: bool = True) -> Row:
+    return Row(name, "scored" if score is not None else "failed: exception", score, None, None, score, 1.0, 1.0, 0.1,
+               0.1 if eligible else 1.0, "pass" if eligible else "fail", eligible)
+
+
+def test_over_budget_ranks_after_every_submission_within_it():
+    rows = [_row("fast", 0.1), _row("retrain", 0.2, eligible=False), _row("slow_but_good", 0.15, eligible=False),
+            _row("fast_too", 0.1), _row("broken", None)]
+    ranked = [(position, row.submission) for position, row in rank(rows)]
+    assert ranked == [(1, "fast"), (1, "fast_too"), (3, "retrain"), (4, "slow_but_good"), (None, "broken")]
+
+
+def test_one_yardstick_serves_both_splits_on_one_machine():
+    """The public and private forget sets differ only by seed: one stored retrain figure for both."""
+    spec = sealed(get_benchmark("digits-mlp"), "ab" * 32)
+    assert yardstick_key(spec, "cpu") == yardstick_key(split_benchmark(spec, "private"), "cpu")
+    assert yardstick_key(spec, "cpu") != yardstick_key(get_benchmark("cifar10-cnn-small"), "cpu")
