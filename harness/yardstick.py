@@ -62,9 +62,11 @@ def charged_measure(device: str) -> str:
 
 
 def yardstick_key(spec: BenchmarkSpec, device: str) -> str:
-    """The same for both splits of a benchmark (their forget sets differ only by seed) on one machine."""
+    """What retraining's cost depends on: the data, model and recipe (not the name, the seeds or which
+    examples are forgotten, so both splits share one), the device and the machine."""
     fields = {"format": _FORMAT, "spec": public_view(spec).to_dict(), "device": device, "hardware": hardware_fingerprint(device)}
-    fields["spec"].pop("forget_selection")
+    for name in ("name", "forget_selection"):
+        fields["spec"].pop(name)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
