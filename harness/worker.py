@@ -137,6 +137,7 @@ def run_once(setup: WorkerSetup, seed: int) -> tuple[dict, bytes]:
 def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int) -> None:
     """The run's own process: limits first, then the run, then its answer on the pipe."""
     print(f"--- run {run_id} ---", file=sys.stderr, flush=True)  # marks the run's part of submission.log
+    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc files back to its user (the worker stays closed)
     limit_run(setup.memory_bytes if setup.device == "cpu" else None)
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
         adj.write("1000")
