@@ -153,6 +153,8 @@ def _children() -> list[int]:
     """This process's children, from /proc (as a subreaper, orphaned descendants are among them)."""
     me, found = os.getpid(), []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             stat = (entry / "stat").read_text()
         except (OSError, ValueError):
