@@ -13,6 +13,7 @@ import numpy as np
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from scoring import figures
+from scoring.bootstrap import INTERVAL_LABEL
 from scoring.pages import html_document, number
 
 
@@ -23,7 +24,7 @@ def _image(png: bytes, caption: str) -> str:
 
 def _with_interval(document: dict, key: str) -> str:
     interval = document.get(f"{key}_ci95")
-    suffix = f" (bootstrap 2.5-97.5%: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
+    suffix = f" ({INTERVAL_LABEL}: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
     return number(document[key]) + suffix
 
 
