@@ -14,6 +14,7 @@ from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from scoring import figures
 from scoring.bootstrap import INTERVAL_LABEL
+from scoring.epsilon import MAX_EPSILON
 from scoring.pages import html_document, number
 
 
@@ -68,8 +69,11 @@ def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutput
         ),
         _image(
             figures.epsilon_histogram(epsilon, n),
-            "How many forget examples fall in each epsilon bucket; the black steps are the points each bucket earns. "
-            "F is the mean of those points over the forget set.",
+            "How many forget examples fall in each epsilon bucket; the black steps are the points each bucket earns, "
+            "and F is the mean of those points over the forget set. Examples past the last bucket earn nothing (right). "
+            f"Epsilon = {MAX_EPSILON:g} is the cap: an attack told the unlearned and retrained models apart perfectly on "
+            "that example (a rule with no errors, an infinite estimate), or one population's spread is under 1% of the "
+            "other's; a method that returns the same model on every run ends there.",
         ),
         _image(
             figures.example_distributions(unlearned.forget_statistic, retrained.forget_statistic, epsilon),
