@@ -55,6 +55,10 @@ stability: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Runs every command in README.md and docs/*.md (small N, a scratch copy of the project).
+docs-check: $(STAMP)
+	$(PY) tools/docs_check.py
+
 bench: $(STAMP)
 	$(PY) benchmarks/metric_speed.py
 	$(PY) benchmarks/reference_speed.py
