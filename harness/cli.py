@@ -96,7 +96,7 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
     parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for the intervals of F and the score (default 100; 0: none)")
     parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
 

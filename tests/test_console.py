@@ -1,9 +1,11 @@
-"""The console's context line, its last lines and the interval's one label; the epsilon figure."""
+"""The console's context line, its last lines and the interval's one label; --out's default; the epsilon figure."""
 
 from pathlib import Path
 
 import numpy as np
 
+from harness.benchmarks import get_benchmark, scenario_benchmark
+from harness.cli import _default_out, _parser
 from harness.console import summary, written
 from harness.context import baseline_scores, context_line
 from scoring.bootstrap import INTERVAL_LABEL
@@ -47,3 +49,11 @@ def test_one_interval_label_in_console_and_leaderboard():
 def test_epsilon_figure_is_a_png_whatever_the_spread():
     for epsilon in (np.zeros(10), np.full(10, 50.0), np.array([0.2, 3.0, 6.9, 7.0, 20.0, 50.0])):
         assert epsilon_histogram(epsilon.astype(np.float32), 512).startswith(b"\x89PNG")
+
+
+def test_out_defaults_to_a_folder_per_benchmark_and_submission():
+    spec = get_benchmark("digits-mlp")
+    assert _default_out(_parser().parse_args(["score", "somewhere/mine.py"]), spec) == Path("results/digits-mlp/mine")
+    assert _default_out(_parser().parse_args(["leaderboard", "entries"]), spec) == Path("results/digits-mlp/leaderboard-entries")
+    scenario = scenario_benchmark(spec, "class", None)
+    assert _default_out(_parser().parse_args(["score", "mine.py"]), scenario) == Path(f"results/{scenario.name}/mine")
