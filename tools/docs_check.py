@@ -2,15 +2,15 @@
 
 Every line of a fenced `sh` block in README.md and docs/*.md is a command (a
 trailing backslash continues it). Each file's commands run in order, with
-bash, in a scratch copy of the project (its own results/ and .cache/), so
-they may build on each other and never touch this checkout. N is the marked
-variable: `N=...` and `--n-models ...` are replaced by a small N (a list of
-two where the docs give a list), and a bare `make` of a target that takes N
-gets one, so that the whole check takes minutes. A command that cannot run
-here carries `# not run by docs-check: REASON`, on its line or on a comment
-line just before it; it is listed as skipped with its reason. A failing
-command is reported with its file and line, and the check exits 1.
-"""
+bash, in a scratch copy of the project (its own results/; one scratch
+.cache/ for all files), so they may build on each other and never touch
+this checkout. N is the marked variable: `N=...` and `--n-models ...` are
+replaced by a small N (a list of two where the docs give a list), and a bare
+`make` of a target that takes N gets one, so that the whole check takes
+minutes. A command that cannot run here carries
+`# not run by docs-check: REASON`, on its line or on a comment line just
+before it; it is listed as skipped with its reason. A failing command is
+reported with its file and line, and the check exits 1."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,8 +100,9 @@ def small(command: str) -> str:
     return command
 
 
-def scratch_copy(destination: Path) -> Path:
-    """The project's files (tracked and new, not ignored) in `destination`, sharing this .venv."""
+def scratch_copy(destination: Path, cache: Path) -> Path:
+    """The project's files (tracked and new, not ignored) in `destination`, sharing this .venv
+    and, with the other files' copies, one scratch `.cache` (references are built once)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode().split("\0")
@@ -113,6 +114,7 @@ def scratch_copy(destination: Path) -> Path:
         elif source.is_file():
             shutil.copy2(source, target)
     (destination / ".venv").symlink_to((ROOT / ".venv").resolve())
+    (destination / ".cache").symlink_to(cache, target_is_directory=True)
     os.utime(destination / "pyproject.toml", (0, 0))  # older than the venv's stamp: make installs nothing
     return destination
 
@@ -130,11 +132,13 @@ def run(command: Command, cwd: Path) -> tuple[bool, str]:
 def main() -> int:
     failed, skipped, ran = [], [], 0
     with tempfile.TemporaryDirectory(prefix="docs-check-") as scratch_root:
+        cache = Path(scratch_root) / "cache"
+        cache.mkdir()
         for path in documents():
             file_commands = commands(path)
             if not file_commands:
                 continue
-            scratch = scratch_copy(Path(scratch_root) / path.stem)
+            scratch = scratch_copy(Path(scratch_root) / path.stem, cache)
             for command in file_commands:
                 if command.skip_reason is not None:
                     skipped.append(command)
