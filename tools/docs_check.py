@@ -17,6 +17,7 @@ from pathlib import Path
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -120,13 +121,22 @@ def scratch_copy(destination: Path, cache: Path) -> Path:
 
 
 def run(command: Command, cwd: Path) -> tuple[bool, str]:
-    """Run one command; whether it succeeded, and the end of what it printed."""
+    """Run one command in its own process group; whether it succeeded, and the end of what it printed.
+
+    A timeout or Ctrl-C ends the whole group: nothing the command started outlives the check.
+    """
+    process = subprocess.Popen(
+        ["bash", "-c", small(command.text)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
-        result = subprocess.run(["bash", "-c", small(command.text)], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+        output, _ = process.communicate(timeout=TIMEOUT_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt) as stop:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        if isinstance(stop, KeyboardInterrupt):
+            raise
         return False, f"timed out after {TIMEOUT_S} s"
-    output = (result.stdout + result.stderr).strip().splitlines()
-    return result.returncode == 0, "\n".join(output[-15:])
+    return process.returncode == 0, "\n".join(output.strip().splitlines()[-15:])
 
 
 def main() -> int:
