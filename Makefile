@@ -9,11 +9,16 @@ STAMP := $(VENV)/.installed
 SUBMISSION ?= submissions/finetune.py
 BENCHMARK ?= digits-mlp
 N ?= 512
-OUT ?= results/$(BENCHMARK)/$(basename $(notdir $(SUBMISSION)))
 SUBMISSIONS ?= submissions
-SPLIT ?= both
+# OUT and SPLIT default to the CLI's own defaults (results/BENCHMARK/NAME/, the public split).
+OUT ?=
+SPLIT ?=
 
-.PHONY: install score references baselines leaderboard stability test bench clean
+# make exits 2 whenever a recipe fails; this prints the harness's own exit code
+# first (0 ok, 2 usage, 3 submission failed, 4 cache damaged, 130 interrupted).
+EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
+
+.PHONY: install score references baselines leaderboard stability test docs-check bench clean
 
 install: $(STAMP)
 
@@ -24,19 +29,19 @@ $(STAMP): pyproject.toml
 	touch $@
 
 score: $(STAMP)
-	$(PY) -m harness score $(SUBMISSION) --benchmark $(BENCHMARK) --n-models $(N) --out $(OUT)
+	$(PY) -m harness score $(SUBMISSION) --benchmark $(BENCHMARK) --n-models $(N) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
 
 references: $(STAMP)
-	$(PY) -m harness references --benchmark $(BENCHMARK) --n-models $(N)
+	$(PY) -m harness references --benchmark $(BENCHMARK) --n-models $(N) $(EXIT_CODE)
 
 # Scores every baseline against the shared references and writes docs/baselines.md.
 baselines: $(STAMP)
-	$(PY) -m harness leaderboard baselines --benchmark $(BENCHMARK) --n-models $(N) --out results/$(BENCHMARK)/baselines
+	$(PY) -m harness leaderboard baselines --benchmark $(BENCHMARK) --n-models $(N) --out results/$(BENCHMARK)/baselines $(EXIT_CODE)
 	mkdir -p docs && cp results/$(BENCHMARK)/baselines/leaderboard.md docs/baselines.md
 
-# Scores every *.py in SUBMISSIONS on the public and private splits (SPLIT=public|private|both).
+# Scores every *.py in SUBMISSIONS on a split (SPLIT=public|private|both; default the CLI's, public).
 leaderboard: $(STAMP)
-	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --split $(SPLIT) --out results/$(BENCHMARK)/leaderboard-$(notdir $(abspath $(SUBMISSIONS)))
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
 
 # Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
 # largest N's runs, and writes docs/stability.md and docs/stability.png.
@@ -44,11 +49,15 @@ STABILITY_OUT = results/$(BENCHMARK)/stability-$(notdir $(abspath $(SUBMISSIONS)
 stability: SUBMISSIONS = baselines
 stability: N = 32,64,128,256,512
 stability: $(STAMP)
-	$(PY) -m harness stability $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --bootstrap 0 --out $(STABILITY_OUT)
+	$(PY) -m harness stability $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --bootstrap 0 --out $(STABILITY_OUT) $(EXIT_CODE)
 	mkdir -p docs && cp $(STABILITY_OUT)/stability.md docs/stability.md && cp $(STABILITY_OUT)/stability.png docs/stability.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Runs every command in README.md and docs/*.md (small N, a scratch copy of the project).
+docs-check: $(STAMP)
+	$(PY) tools/docs_check.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/metric_speed.py

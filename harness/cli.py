@@ -4,7 +4,8 @@ Exit codes: 0 scored (or leaderboard or stability tables written, failing
 submissions ranked last; or references built), 2 bad arguments or input
 (an unreachable Dask scheduler too),
 3 the submission failed (some runs failed and --allow-failures was not given),
-4 the reference cache is damaged and --no-rebuild was given.
+4 the reference cache is damaged and --no-rebuild was given,
+130 interrupted (Ctrl-C): the finished runs are in the ledger, and the same command resumes.
 """
 
 import argparse
@@ -16,10 +17,11 @@ import sys
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import DEFAULT_FRACTION, POLICIES
-from harness.console import summary
-from harness.leaderboard import SPLIT_CHOICES, leaderboard, submissions_in
+from harness.console import summary, written
+from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
+from harness.runs import RunsInterrupted
 from harness.stability import stability
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.cache import CacheDamaged
@@ -34,6 +36,7 @@ from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
 
 EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED, EXIT_CACHE_DAMAGED = 0, 2, 3, 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 def _model_count(text: str) -> int:
@@ -82,10 +85,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="with --backend dask: the Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster of --jobs processes)")
 
 
-def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
-    """The options of every command that scores submissions."""
+def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """The options of every command that scores submissions; --out's default is resolved by `_default_out`."""
     _common(parser)
-    parser.add_argument("--out", type=Path, default=default_out, help=f"output directory (default {default_out}/)")
+    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default {default_out}/)")
     parser.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
     parser.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
     parser.add_argument("--budget-policy", default="eligible", choices=POLICIES,
@@ -96,7 +99,7 @@ def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
     parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
     parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for the intervals of F and the score (default 100; 0: none)")
     parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
 
@@ -106,18 +109,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json")
     score_cmd.add_argument("submission", type=Path, help="Python file defining unlearning(net, retain, forget, validation)")
-    _scoring(score_cmd, default_out=Path("results"))
+    _scoring(score_cmd, default_out="results/BENCHMARK/SUBMISSION_NAME")
     board_cmd = commands.add_parser("leaderboard", help="score every *.py in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json")
     board_cmd.add_argument("folder", type=Path, help="folder of submission files")
-    board_cmd.add_argument("--split", default="public", choices=SPLIT_CHOICES, help="forget set: public, private (another seed) or both side by side")
-    _scoring(board_cmd, default_out=Path("results/leaderboard"))
+    board_cmd.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLIT_CHOICES,
+                           help=f"forget set: public, private (another seed) or both side by side (default {DEFAULT_SPLIT})")
+    _scoring(board_cmd, default_out="results/BENCHMARK/leaderboard-FOLDER_NAME")
     # conflict_handler="resolve": its own --n-models, a list, replaces the common one
     stability_cmd = commands.add_parser(
         "stability", conflict_handler="resolve",
         help="rank every *.py in a folder at each N by subsampling the largest N's runs; writes OUT/stability.{md,csv,png}",
     )
     stability_cmd.add_argument("folder", type=Path, help="folder of submission files")
-    _scoring(stability_cmd, default_out=Path("results/stability"))
+    _scoring(stability_cmd, default_out="results/BENCHMARK/stability-FOLDER_NAME")
     stability_cmd.add_argument(
         "--n-models", type=_model_counts, default=(32, 64, 128, 256, 512),
         help="Ns to rank at, separated by commas (default 32,64,128,256,512); the largest is scored, the others subsampled from it",
@@ -199,6 +203,13 @@ def _benchmark_spec(args: argparse.Namespace) -> BenchmarkSpec:
     return sealed(locate_data(spec, args.data_dir), cache_secret(args.cache_dir))
 
 
+def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
+    """A folder per benchmark and submission (or folder), so that one score never overwrites another's."""
+    if args.command == "score":
+        return Path("results") / spec.name / args.submission.stem
+    return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}"
+
+
 def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
     """The command itself, once its arguments are checked; its exit code."""
     if args.command == "references":
@@ -217,7 +228,7 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
         return EXIT_OK
     document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
     print(summary(document))
-    print(f"written {args.out / 'score.json'}")
+    print(written(args.out, document))
     return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED
 
 
@@ -237,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     error = None if args.command == "references" else _score_argument_error(args)
     if error:
         return _error(error)
+    if args.command != "references" and args.out is None:
+        args.out = _default_out(args, spec)
     try:
         with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
             return _run(args, spec, _command_line(argv))
@@ -244,3 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(unavailable))
     except CacheDamaged as damaged:
         return _error(str(damaged), EXIT_CACHE_DAMAGED)
+    except RunsInterrupted as stop:
+        print(f"interrupted; {stop.saved} runs saved; run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("interrupted; run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,4 +1,9 @@
-"""The console summary of a score.json document."""
+"""The console summary of a score.json document, and where its files are."""
+
+from pathlib import Path
+
+from harness.context import context_line
+from scoring.bootstrap import INTERVAL_LABEL
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -9,7 +14,7 @@ def _interval(document: dict, key: str) -> str:
     if key not in document:
         return ""
     low, high = document[key]
-    return f"  (95% CI {low:.4f} to {high:.4f}, {document['bootstrap_replicates']} bootstrap replicates)"
+    return f"  ({INTERVAL_LABEL}: {low:.4f} to {high:.4f}, {document['bootstrap_replicates']} replicates)"
 
 
 def _ratio(pair: dict) -> str:
@@ -39,6 +44,7 @@ def summary(document: dict) -> str:
             f"retain accuracy  {_ratio(document['retain_accuracy'])}",
             f"test accuracy    {_ratio(document['test_accuracy'])}",
             f"final score      {_fmt(document['final_score'])}{_interval(document, 'final_score_ci95')}",
+            *([f"in context       {context}"] if (context := context_line(document)) else []),
             f"simple MIA       accuracy {mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned,"
             f" {mia['retrained']['mean']:.3f} retrained (0.5: forget set looks unseen)",
         ]
@@ -59,3 +65,9 @@ def summary(document: dict) -> str:
     if not budget["eligible"]:
         lines.append("eligibility      over budget: ranked after every submission within it (--budget-policy eligible, as on Kaggle)")
     return "\n".join(lines)
+
+
+def written(out_dir: Path, document: dict) -> str:
+    """The last lines of `score`: where its score.json and report.html are."""
+    report = f"{out_dir / 'report.html'}" if document["final_score"] is not None else f"none: nothing was scored (see {out_dir / 'submission.log'})"
+    return f"score.json       {out_dir / 'score.json'}\nreport.html      {report}"

@@ -27,6 +27,7 @@ from scoring.leaderboard import Row, arrow_table, comparison_cells, leaderboard_
 from scoring.pages import Cells, html_page, markdown_page
 
 SPLIT_CHOICES = ("public", "private", "both")
+DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no private split)
 
 
 def submissions_in(folder: Path) -> list[Path]:

@@ -13,6 +13,8 @@ import numpy as np
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from scoring import figures
+from scoring.bootstrap import INTERVAL_LABEL
+from scoring.epsilon import MAX_EPSILON
 from scoring.pages import html_document, number
 
 
@@ -23,7 +25,7 @@ def _image(png: bytes, caption: str) -> str:
 
 def _with_interval(document: dict, key: str) -> str:
     interval = document.get(f"{key}_ci95")
-    suffix = f" (bootstrap 2.5-97.5%: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
+    suffix = f" ({INTERVAL_LABEL}: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
     return number(document[key]) + suffix
 
 
@@ -68,8 +70,11 @@ def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutput
         ),
         _image(
             figures.epsilon_histogram(epsilon, n),
-            "How many forget examples fall in each epsilon bucket; the black steps are the points each bucket earns. "
-            "F is the mean of those points over the forget set.",
+            "How many forget examples fall in each epsilon bucket; the black steps are the points each bucket earns, "
+            "and F is the mean of those points over the forget set. Examples past the last bucket earn nothing (right). "
+            f"Epsilon = {MAX_EPSILON:g} is the cap: an attack told the unlearned and retrained models apart perfectly on "
+            "that example (a rule with no errors, an infinite estimate), or one population's spread is under 1% of the "
+            "other's; a method that returns the same model on every run ends there.",
         ),
         _image(
             figures.example_distributions(unlearned.forget_statistic, retrained.forget_statistic, epsilon),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import io
 import math
 import queue
+import sys
+import threading
 from pathlib import Path
 
 from joblib import Parallel, delayed
@@ -21,7 +23,7 @@ from tqdm import tqdm
 from harness import failures
 from harness.backends import on_dask
 from harness.ledger import RunLedger, RunRecord
-from harness.sandbox import RunOutcome, SandboxWorker, SetupFailed, CappedLog
+from harness.sandbox import RunOutcome, SandboxWorker, SetupFailed, CappedLog, kill_live_workers
 from harness.weights import InvalidWeights, model_from_weights
 from harness.worker import WorkerSetup
 from reference_models.datasets import BenchmarkData
@@ -30,6 +32,15 @@ from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec
 
 CLUSTER_CHUNK = 8  # runs per cluster task: a sandbox worker costs seconds to start, a lost task costs its chunk
+
+
+class RunsInterrupted(Exception):
+    """Ctrl-C while runs were going: the workers are gone, and `saved` runs are in the ledger
+    (every run that finished before the interruption), so the same command resumes."""
+
+    def __init__(self, saved: int):
+        super().__init__(f"{saved} runs saved")
+        self.saved = saved
 
 
 @dataclass(frozen=True)
@@ -154,13 +165,16 @@ class _Driver:
         for run_id in ledger.pending(plan.n_runs):
             self.todo.put(run_id)
         self.runner = SandboxRunner(setup, plan, self.log)
+        self.stopping = threading.Event()  # set on Ctrl-C: no new runs, and killed ones are not recorded
 
     def _finish(self, run_id: int, outcome: RunOutcome) -> None:
+        if self.stopping.is_set():  # the run's worker was killed under it: it runs again on resume
+            return
         self.ledger.append(_record(self.plan.spec, self.data, run_id, outcome, self.setup.device))
         self.bar.update()
 
     def _queued(self) -> Iterator[int]:
-        while True:
+        while not self.stopping.is_set():
             try:
                 yield self.todo.get_nowait()
             except queue.Empty:
@@ -187,11 +201,44 @@ def _run_on_cluster(driver: _Driver, pending: list[int]) -> None:
         driver.collect(chunk)
 
 
+def _run_in_threads(driver: _Driver, jobs: int) -> None:
+    """`jobs` threads share the queue of runs. The main thread only waits, so that Ctrl-C
+    reaches it at once; it then stops the threads and kills the workers they drive."""
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            driver.drive()
+        except BaseException as error:  # handed to the main thread, raised there
+            errors.append(error)
+
+    threads = [threading.Thread(target=drive, name=f"runs-{index}", daemon=True) for index in range(jobs)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        driver.stopping.set()
+        for thread in threads:
+            while thread.is_alive():
+                kill_live_workers()  # each time: a thread may have started one as the flag was set
+                thread.join(timeout=0.2)
+        raise
+    if errors:
+        raise errors[0]
+
+
 def run_submission(
     setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, progress: bool = True
 ) -> None:
-    """Run every pending run of the plan; each finished run is in the ledger at once."""
+    """Run every pending run of the plan; each finished run is in the ledger at once.
+
+    Raises RunsInterrupted on Ctrl-C, once no worker is left.
+    """
     pending = ledger.pending(plan.n_runs)
+    if len(pending) < plan.n_runs:
+        print(f"{plan.n_runs - len(pending)} of {plan.n_runs} runs kept from the ledger; {len(pending)} to run", file=sys.stderr, flush=True)
     if not pending:
         return
     bar = tqdm(total=len(pending), desc="unlearning runs", unit="run", disable=None if progress else True)
@@ -200,8 +247,10 @@ def run_submission(
         if on_dask():
             _run_on_cluster(driver, pending)
             return
-        jobs = max(1, min(plan.jobs, len(pending)))
-        Parallel(n_jobs=jobs, backend="threading")(delayed(driver.drive)() for _ in range(jobs))
+        _run_in_threads(driver, max(1, min(plan.jobs, len(pending))))
+    except KeyboardInterrupt:
+        driver.stopping.set()
+        raise RunsInterrupted(plan.n_runs - len(ledger.pending(plan.n_runs))) from None
     finally:
         driver.close()
         bar.close()

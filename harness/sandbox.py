@@ -27,6 +27,20 @@ from harness.worker import WorkerSetup
 _SETUP_TIMEOUT_S = 300.0  # the worker's own imports; no participant code runs before its first run
 _GUARD_S = 60.0  # beyond a run's timeout: the worker kills the run, wipes and answers well within it
 _LOG_CAP_BYTES = 10 << 20
+_LIVE_GROUPS: set[int] = set()  # process groups of the workers started and not yet closed
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_live_workers() -> None:
+    """Kill every worker still running, with all it started: on Ctrl-C, none may outlive the
+    harness. The threads that drove them see a dead worker and close it as usual."""
+    with _LIVE_LOCK:
+        groups = list(_LIVE_GROUPS)
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 class SetupFailed(Exception):
@@ -114,6 +128,8 @@ class SandboxWorker:
             env=env,
             start_new_session=True,
         )
+        with _LIVE_LOCK:
+            _LIVE_GROUPS.add(self._process.pid)
         self._drain = threading.Thread(target=log.drain, args=(self._process.stderr,), daemon=True)
         self._drain.start()
         try:
@@ -174,6 +190,8 @@ class SandboxWorker:
         except ProcessLookupError:
             pass
         code = self._process.wait()
+        with _LIVE_LOCK:
+            _LIVE_GROUPS.discard(self._process.pid)
         self._drain.join(timeout=10)  # everything the worker printed is in the log before we go on
         for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
             try:

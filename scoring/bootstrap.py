@@ -14,6 +14,10 @@ import numpy as np
 
 from scoring.quality import final_score, forgetting_quality
 
+# The one name of these intervals, wherever one is shown (console, report, leaderboards):
+# percentiles of resampled models, not a calibrated 95% confidence interval.
+INTERVAL_LABEL = "bootstrap 2.5-97.5%"
+
 EpsilonFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 

@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only: no display, no GUI toolkit
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
+from scoring.epsilon import MAX_EPSILON  # noqa: E402
 from scoring.mia import losses_from_statistic  # noqa: E402
 from scoring.quality import bucket_points  # noqa: E402
 
@@ -50,19 +51,31 @@ def loss_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
 
 
 def epsilon_histogram(epsilon: np.ndarray, n_models: int) -> bytes:
-    """Per-example epsilon in the metric's buckets, with the points each bucket is worth."""
+    """Per-example epsilon in the metric's buckets, with the points each bucket is worth; beside
+    them, the examples that earn nothing: beyond the last bucket, and at the cap of 50.
+
+    The cap gets a bar of its own because it means something else: an attack
+    separated the two populations perfectly (or one was far narrower than the
+    other), so the estimate is not a number but "as large as it gets".
+    """
     right_ends, points = bucket_points(n_models)
-    edges = np.concatenate([[0.0], right_ends, [max(right_ends[-1] + 0.5, float(np.max(epsilon)) + 0.5)]])
-    clipped = np.minimum(epsilon, edges[-1] - 1e-9)
-    figure, axis = plt.subplots(figsize=(8, 3.6))
-    axis.hist(clipped, bins=edges, color=_FORGET, alpha=0.75, edgecolor="white")
-    axis.set_xlabel("per-example epsilon (last bar: beyond the buckets, no points)")
-    axis.set_ylabel("forget examples")
-    axis.set_title(f"Epsilon per forget example, N = {n_models}: lower is better forgotten")
-    worth = axis.twinx()
+    top = float(right_ends[-1])
+    epsilon = np.asarray(epsilon, dtype=np.float64)
+    figure, (buckets, rest) = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True, gridspec_kw={"width_ratios": [4, 1]})
+    buckets.hist(epsilon[epsilon < top], bins=np.concatenate([[0.0], right_ends]), color=_FORGET, alpha=0.75, edgecolor="white")
+    buckets.set_xlim(0, top)
+    buckets.set_xlabel(f"per-example epsilon, in buckets of 0.5 up to ln(N - 1) rounded up = {top:g}")
+    buckets.set_ylabel("forget examples")
+    buckets.set_title(f"Epsilon per forget example, N = {n_models}: lower is better forgotten")
+    worth = buckets.twinx()
     worth.step(np.concatenate([[0.0], right_ends]), np.concatenate([points[:1], points]), where="pre", color="black", linewidth=1.2)
-    worth.set_ylabel("points per example in the bucket")
+    worth.set_ylabel("points per example (black)")
     worth.set_ylim(0, 1.05)
+    counts = [int(np.sum((epsilon >= top) & (epsilon < MAX_EPSILON))), int(np.sum(epsilon >= MAX_EPSILON))]
+    bars = rest.bar([f"{top:g} to {MAX_EPSILON:g}", f"{MAX_EPSILON:g} (cap)"], counts, color=[_FORGET, _ORIGINAL], alpha=0.75)
+    rest.bar_label(bars, fontsize=8)
+    rest.set_title("no points")
+    rest.set_xlabel("beyond the buckets")
     return _png(figure)
 
 

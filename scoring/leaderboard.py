@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 
+from scoring.bootstrap import INTERVAL_LABEL
 from scoring.pages import Cells, number
 
 
@@ -109,7 +110,7 @@ def _score_cell(row: Row) -> str:
 
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
-    header = ("rank", "submission", "final score (bootstrap 2.5-97.5%)", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
+    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
     cells = [
         [
             "-" if position is None else str(position),

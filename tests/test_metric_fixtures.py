@@ -12,11 +12,10 @@ from scoring import cli as scoring_cli
 from scoring.epsilon import estimate_epsilon
 from scoring.quality import forgetting_quality
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "official_metric_cases.npz"
+FIXTURES = ROOT / "tests" / "fixtures" / "official_metric_cases.npz"  # provenance: tests/fixtures/README.md
 
 
 def _cases() -> list[str]:
-    assert FIXTURES.exists(), f"fixtures not found at {FIXTURES}: clone the project beside shared/"
     with np.load(FIXTURES) as data:
         return sorted({name.split("__")[0] for name in data.files})
 
