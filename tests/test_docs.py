@@ -19,7 +19,7 @@ DOCS = documents(ROOT)
 # Written on other branches, linked here ahead of the merge; drop each once it exists.
 PENDING = {ROOT / "docs" / "kaggle-code.md", ROOT / "docs" / "uncertainty.md"}
 # Options of other programs that the docs show (dask, helm, pip).
-FOREIGN_OPTIONS = {"--nworkers", "--nthreads", "--resources", "--name", "--repo", "--create-namespace", "--generate-name", "--gres"}
+FOREIGN_OPTIONS = {"--nworkers", "--nthreads", "--resources", "--name", "--repo", "--create-namespace", "--generate-name", "--gres", "--disable-userns", "--die-with-parent"}  # Dask, Helm, Slurm and bubblewrap
 
 
 def _code(text: str) -> list[str]:
