@@ -243,6 +243,8 @@ def serve_run(setup: WorkerSetup, run_id: int, seed: int, timeout_s: float, clos
             for fd in close_in_child:
                 os.close(fd)
             _child(setup, run_id, seed, write_end)
+        except BaseException:  # the harness's own code failed in the run's process: the log says how
+            traceback.print_exc()
         finally:
             os._exit(0)
     os.close(write_end)
