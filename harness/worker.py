@@ -13,13 +13,11 @@ participant's prints go to stderr, which the harness keeps as a log.
 """
 
 from dataclasses import dataclass
-import inspect
 import os
 import pickle
 import random
 import resource
 import sys
-import traceback
 from types import ModuleType
 from typing import Callable
 
@@ -27,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import kit, protocol
+from harness import kit, protocol, tracebacks
 from harness.failures import EXCEPTION, INVALID_OUTPUT
 from reference_models.architectures import build_model
 from reference_models.tensors import LabelledTensors
@@ -35,7 +33,7 @@ from reference_models.files import load_state_dict_bytes, state_dict_bytes
 from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec
 
-_TRACEBACK_LINES = 12
+_NOTED: set[str] = set()  # notes already written to the log by this worker
 
 
 @dataclass(frozen=True)
@@ -59,14 +57,14 @@ def load_submission(path: str, source: str) -> Callable:
     module = ModuleType("submission")
     module.__file__ = path
     sys.modules["submission"] = module
+    tracebacks.register_source(path, source)
     exec(compile(source, path, "exec"), module.__dict__)
     unlearning = getattr(module, "unlearning", None)
     if not callable(unlearning):
         raise AttributeError(f"{path} defines no function unlearning(net, retain, forget, validation)")
-    try:
-        inspect.signature(unlearning).bind(None, None, None, None)
-    except TypeError as error:
-        raise TypeError(f"unlearning must accept (net, retain, forget, validation): {error}") from None
+    problem = tracebacks.arity_problem(unlearning, path)
+    if problem:
+        raise TypeError(problem)
     return unlearning
 
 
@@ -84,23 +82,25 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _tail(text: str) -> str:
-    return "\n".join(text.rstrip().splitlines()[-_TRACEBACK_LINES:])
-
-
-def run_once(setup: WorkerSetup, unlearning: Callable, seed: int) -> tuple[dict, bytes]:
+def run_once(setup: WorkerSetup, unlearning: Callable, seed: int, run_id: int | None = None) -> tuple[dict, bytes]:
     """One unlearning run: (answer header, weights payload)."""
     _seed_everything(seed)
     net = build_model(setup.spec)
     net.load_state_dict(load_state_dict_bytes(setup.original_weights))
     net.to(setup.device)
     batch = setup.spec.loader_batch_size
-    fresh = [LabelledTensors(data.images.clone(), data.labels.clone()) for data in (setup.retain, setup.forget, setup.validation)]
+    fresh = [data.clone() for data in (setup.retain, setup.forget, setup.validation)]
     loaders = [make_loader(data, batch, shuffle=True, seed=seed + i) for i, data in enumerate(fresh)]  # a run may mutate its data
     try:
         result = unlearning(net, *loaders)
-    except (Exception, SystemExit):
-        return {"class": EXCEPTION, "message": "unlearning raised:\n" + _tail(traceback.format_exc())}, b""
+    except (Exception, SystemExit) as error:
+        print(tracebacks.full_traceback(error, f"run {run_id}"), file=sys.stderr, flush=True)
+        return {"class": EXCEPTION, "message": "unlearning raised:\n" + tracebacks.participant_traceback(error, setup.submission)}, b""
+    if result is None:  # Kaggle's driver saved the net it passed in and ignored what unlearning returned
+        if "none" not in _NOTED:
+            print("[harness: unlearning returned None; the net it was given is taken as the unlearned model, as on Kaggle]", file=sys.stderr, flush=True)
+            _NOTED.add("none")
+        result = net
     if not isinstance(result, nn.Module):
         return {"class": INVALID_OUTPUT, "message": f"unlearning returned {type(result).__name__}, not a torch.nn.Module"}, b""
     try:
@@ -126,8 +126,9 @@ def main() -> None:
     kit.use_benchmark(setup.spec)
     try:
         unlearning = load_submission(setup.submission, setup.source)
-    except BaseException:
-        protocol.send(channel_out, {"type": "setup-failed", "message": _tail(traceback.format_exc())})
+    except BaseException as error:
+        print(tracebacks.full_traceback(error, "import"), file=sys.stderr, flush=True)
+        protocol.send(channel_out, {"type": "setup-failed", "message": tracebacks.participant_traceback(error, setup.submission)})
         return
     protocol.send(channel_out, {"type": "ready"})
     while True:
@@ -135,7 +136,7 @@ def main() -> None:
             request, _ = protocol.receive(channel_in.fileno())
         except protocol.ChannelClosed:
             return
-        answer, weights = run_once(setup, unlearning, request["seed"])
+        answer, weights = run_once(setup, unlearning, request["seed"], request["run_id"])
         sys.stdout.flush()
         protocol.send(channel_out, {"type": "result", "run_id": request["run_id"], **answer}, weights)
 
