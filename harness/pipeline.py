@@ -16,7 +16,7 @@ from harness.isolation import namespaces_available
 from harness.ledger import RunLedger
 from harness.report import report_html
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
-from harness.runs import RunPlan, run_submission
+from harness.runs import RunPlan, not_started_note, run_submission
 from harness.worker import WorkerSetup
 from reference_models.cache import ReferenceCache, References, time_retraining
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
@@ -113,16 +113,21 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if not isolated:
         print("warning: unprivileged namespaces are not allowed here; the submission runs without network, "
               "file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
-    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, spec, out_dir, settings))
+    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, hidden_from_worker(submission, spec, out_dir, settings),
+                   stop_after_failure=not settings.allow_failures)
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
         run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
-        records = ledger.first(settings.n_models)
+        records = ledger.finished(settings.n_models)
 
     unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
     budget = time_budget(unlearn_seconds, retrain_seconds, settings.budget_fraction, retrain_timed)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
     document["isolation"] = "namespaces" if isolated else "none"
+    not_started = not_started_note(settings.n_models, records)
+    if not_started:
+        document.update(n_models=settings.n_models, not_started=not_started)
+        document["runs"]["not started"] = not_started["count"]
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
