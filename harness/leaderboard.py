@@ -9,12 +9,15 @@ own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 """
 
 import datetime
+import hashlib
+import json
 from pathlib import Path
 import sys
 
 import pyarrow as pa
 
 from harness.benchmarks import split_benchmark
+from harness.notebooks import ACCEPTED_SUFFIXES, SubmissionRefused
 from harness.pipeline import ScoreSettings, score
 from harness.results import versions
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
@@ -27,8 +30,24 @@ SPLIT_CHOICES = ("public", "private", "both")
 
 
 def submissions_in(folder: Path) -> list[Path]:
-    """The folder's submission files, in name order."""
-    return sorted(path for path in folder.glob("*.py") if path.is_file())
+    """The folder's submission files (Python files and notebooks), in name order."""
+    return sorted(path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and path.is_file())
+
+
+def refused_document(path: Path, spec: BenchmarkSpec, error: SubmissionRefused) -> dict:
+    """score.json of a file that could not be run at all (a notebook that is not one): ranked last, with the reason."""
+    return {
+        "benchmark": spec.name,
+        "benchmark_key": spec.key(),
+        "submission": str(path),
+        "submission_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "status": "failed",
+        "runs": {},
+        "failures": {"refused": {"count": 0, "first_message": str(error)}},
+        "forget_quality": None,
+        "final_score": None,
+        "time_budget": {"unlearn_median_s": None, "retrain_median_s": None, "ratio": None, "verdict": "unknown"},
+    }
 
 
 def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, dict]:
@@ -37,7 +56,13 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
     documents = {}
     for position, path in enumerate(paths, start=1):
         print(f"[{position}/{len(paths)}] {spec.name}: {path}", file=sys.stderr, flush=True)
-        documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
+        try:
+            documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
+        except SubmissionRefused as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            documents[path.stem] = refused_document(path, spec, error)
+            (out_dir / path.stem).mkdir(parents=True, exist_ok=True)
+            write_atomic(out_dir / path.stem / "score.json", (json.dumps(documents[path.stem], indent=2) + "\n").encode())
     return documents
 
 
@@ -45,7 +70,8 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
     """Where the numbers come from: date, command, versions, hardware and the documents' time budget."""
     library = ", ".join(f"{name} {version}" for name, version in versions().items())
     machine = hardware_fingerprint(settings.device)
-    retrain_s = next(iter(documents.values()))["time_budget"]["retrain_median_s"]  # one reference cache: the same for all
+    # one reference cache: the same for all that ran
+    retrain_s = next((d["time_budget"]["retrain_median_s"] for d in documents.values() if d["time_budget"]["retrain_median_s"] is not None), float("nan"))
     return [
         f"Made on {datetime.date.today().isoformat()} by: {command} "
         f"({settings.metric.bootstrap} bootstrap replicates, attacks {settings.metric.attacks}).",

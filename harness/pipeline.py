@@ -14,6 +14,7 @@ import torch
 from harness.budget import DEFAULT_FRACTION, hard_timeout, time_budget
 from harness.isolation import namespaces_available
 from harness.ledger import RunLedger
+from harness.notebooks import submission_program
 from harness.report import report_html
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, not_started_note, run_submission
@@ -81,11 +82,11 @@ def _retimed(spec: BenchmarkSpec, jobs: int, device: str) -> tuple[float, ...]:
     return tuple(time_retraining(spec, jobs, device))
 
 
-def _worker_setup(submission: Path, source: bytes, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:
+def _worker_setup(submission: Path, source: str, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:
     """What the worker receives: never the test set, the references or any path to them."""
     return WorkerSetup(
         submission=str(submission.resolve()),
-        source=source.decode("utf-8", errors="replace"),
+        source=source,
         spec=replace(spec, data_dir=None),  # the key stays; where the data lie does not reach the submission
         original_weights=state_dict_bytes(references.original_state),
         retain=data.retain,
@@ -100,15 +101,19 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     """Score one submission file; writes score.json (and examples.parquet) in out_dir."""
     torch.set_num_threads(1)
     source = submission.read_bytes()
-    sha256 = hashlib.sha256(source).hexdigest()
+    sha256 = hashlib.sha256(source).hexdigest()  # of the file as given, notebook or not
+    program, conversion_log = submission_program(submission, source)  # a notebook becomes a module before anything runs
     cache = reference_cache(spec, settings)
     references = cache.load(settings.n_models)
     retrain_seconds, retrain_timed = _retrain_seconds(spec, references, settings.jobs, settings.device)
     timeout_s = settings.timeout_s or hard_timeout(float(np.median(retrain_seconds)), settings.budget_fraction)
 
     data = load_benchmark_data(spec)
-    setup = _worker_setup(submission, source, spec, references, data, settings)
+    setup = _worker_setup(submission, program, spec, references, data, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if conversion_log:
+        with open(out_dir / "submission.log", "a") as log:
+            log.write(conversion_log)
     isolated = namespaces_available()
     if not isolated:
         print("warning: unprivileged namespaces are not allowed here; the submission runs without network, "
