@@ -182,3 +182,18 @@ def test_convert_writes_what_the_harness_runs(tmp_path):
     written = run_cli("convert", str(notebook), "--out", str(tmp_path / "official.py"))
     assert written.returncode == 0 and (tmp_path / "official.py").read_text() == printed.stdout
     assert run_cli("convert", str(KAGGLE / "cifar_kit.py")).returncode == 2
+
+
+def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(tmp_path):
+    """Refused before any run (no references are built for it), ranked last, the table still written; other suffixes are not considered."""
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    (folder / "broken.ipynb").write_text("{ this is not JSON")
+    (folder / "notes.txt").write_text("not a submission")
+    result = run_cli("leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
+                     "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0")
+    assert result.returncode == 0, result.stderr
+    assert "broken.ipynb is not a Jupyter notebook" in result.stderr
+    table = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "`broken`" in table and "failed: refused" in table and "notes" not in table
+    assert not (tmp_path / "cache").exists()
