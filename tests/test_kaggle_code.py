@@ -197,3 +197,11 @@ def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(tmp_path):
     table = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "`broken`" in table and "failed: refused" in table and "notes" not in table
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_notebook_traceback_names_the_cell():
+    path = "/nowhere/mine.ipynb"
+    source = convert_notebook(_notebook("import os", "def unlearning(net, retain, forget, validation):\n    return os.listdir('/kaggle/input')\n"), "mine.ipynb").source
+    text = tracebacks.participant_traceback(_raise_in(source, path, 0, 0, 0, 0), path)
+    assert "in unlearning (cell 2 of the notebook" in text and "return os.listdir('/kaggle/input')" in text
+    assert "Hint: there is no /kaggle here" in text
