@@ -20,7 +20,7 @@ needs. Of each top-level statement, in cell order, this keeps:
 
 Everything else is dropped and listed: loops, top-level calls (training,
 `pd.read_csv("/kaggle/...")`, `os.listdir(...)`), other assignments, `if`
-and `try` blocks, magics (`%...`, `%%...` cells) and shell lines (`!...`).
+and `try` blocks, magics (`%...`, `%%...` cells) and shell lines (`!...`) that start a line.
 A cell that does not parse is kept whole, so the participant gets the
 SyntaxError with its line rather than a silent omission. Cells are numbered
 from 1 by their position in the notebook, markdown cells included. Pure: no
@@ -128,12 +128,12 @@ def is_kept(statement: ast.stmt) -> bool:
 
 
 def _is_ipython_line(line: str) -> bool:
-    """A magic (`%time`), a shell line (`!pip install x`) or a shell assignment (`files = !ls`)."""
-    text = line.strip()
-    if text.startswith(("%", "!")):
+    """A magic (`%time`), a shell line (`!pip install x`) or a shell assignment (`files = !ls`), at the
+    start of the line: an indented `% x` is more likely the continuation of a Python expression."""
+    if line.startswith(("%", "!")):
         return True
-    name, equals, rest = text.partition("=")
-    return bool(equals) and name.strip().isidentifier() and rest.strip().startswith(("!", "%"))
+    name, equals, rest = line.partition("=")
+    return bool(equals) and name.strip().isidentifier() and not name[:1].isspace() and rest.strip().startswith(("!", "%"))
 
 
 def _convert_cell(number: int, text: str) -> tuple[list[str], list[Dropped]]:

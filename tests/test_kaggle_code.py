@@ -205,3 +205,9 @@ def test_a_notebook_traceback_names_the_cell():
     text = tracebacks.participant_traceback(_raise_in(source, path, 0, 0, 0, 0), path)
     assert "in unlearning (cell 2 of the notebook" in text and "return os.listdir('/kaggle/input')" in text
     assert "Hint: there is no /kaggle here" in text
+
+
+def test_an_indented_percent_is_python_not_a_magic():
+    conversion = convert_notebook(_notebook("MESSAGE = ('%d items'\n           % 3)\n%time x\nfiles = !ls\n"), "nb.ipynb")
+    assert "MESSAGE = ('%d items'\n           % 3)" in conversion.source
+    assert [d.first_line for d in conversion.dropped] == ["%time x", "files = !ls"]
