@@ -1,8 +1,8 @@
-"""Command line: `python -m harness score|leaderboard|stability|references ...`.
+"""Command line: `python -m harness score|leaderboard|stability|references|convert ...`.
 
 Exit codes: 0 scored (or leaderboard or stability tables written, failing
 submissions ranked last; or references built), 2 bad arguments or input
-(an unreachable Dask scheduler too),
+(an unreachable Dask scheduler too; a file that is not a .py or .ipynb submission),
 3 the submission failed (some runs failed and --allow-failures was not given),
 4 the reference cache is damaged and --no-rebuild was given,
 130 interrupted (Ctrl-C): the finished runs are in the ledger, and the same command resumes.
@@ -19,6 +19,7 @@ from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scena
 from harness.budget import DEFAULT_FRACTION, POLICIES
 from harness.console import summary, written
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
+from harness.notebooks import SubmissionRefused, check_suffix, convert_notebook
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
 from harness.results import MetricSettings
 from harness.runs import RunsInterrupted
@@ -108,9 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description="Machine unlearning evaluation harness")
     commands = parser.add_subparsers(dest="command", required=True)
     score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json")
-    score_cmd.add_argument("submission", type=Path, help="Python file defining unlearning(net, retain, forget, validation)")
+    score_cmd.add_argument("submission", type=Path,
+                           help="Python file (or Jupyter notebook, .ipynb) defining unlearning(net, retain, forget, validation)")
     _scoring(score_cmd, default_out="results/BENCHMARK/SUBMISSION_NAME")
-    board_cmd = commands.add_parser("leaderboard", help="score every *.py in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json")
+    board_cmd = commands.add_parser("leaderboard", help="score every *.py and *.ipynb in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json")
     board_cmd.add_argument("folder", type=Path, help="folder of submission files")
     board_cmd.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLIT_CHOICES,
                            help=f"forget set: public, private (another seed) or both side by side (default {DEFAULT_SPLIT})")
@@ -118,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     # conflict_handler="resolve": its own --n-models, a list, replaces the common one
     stability_cmd = commands.add_parser(
         "stability", conflict_handler="resolve",
-        help="rank every *.py in a folder at each N by subsampling the largest N's runs; writes OUT/stability.{md,csv,png}",
+        help="rank every *.py and *.ipynb in a folder at each N by subsampling the largest N's runs; writes OUT/stability.{md,csv,png}",
     )
     stability_cmd.add_argument("folder", type=Path, help="folder of submission files")
     _scoring(stability_cmd, default_out="results/BENCHMARK/stability-FOLDER_NAME")
@@ -128,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     refs_cmd = commands.add_parser("references", help="build the reference cache alone")
     _common(refs_cmd)
+    convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants")
+    convert_cmd.add_argument("notebook", type=Path, help="a Jupyter notebook (.ipynb)")
+    convert_cmd.add_argument("--out", type=Path, default=None, metavar="FILE.py", help="write here (default: print to stdout)")
     return parser
 
 
@@ -140,8 +145,13 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the score command's arguments, if anything."""
     if args.command == "score" and not args.submission.is_file():
         return f"submission {args.submission} does not exist or is not a file"
+    if args.command == "score":
+        try:
+            check_suffix(args.submission)
+        except SubmissionRefused as refused:
+            return str(refused)
     if args.command in ("leaderboard", "stability") and not (args.folder.is_dir() and submissions_in(args.folder)):
-        return f"{args.folder} is not a folder with submission files (*.py) in it"
+        return f"{args.folder} is not a folder with submission files (*.py or *.ipynb) in it"
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
     if args.bootstrap == 1 or args.bootstrap < 0:
@@ -232,8 +242,27 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
     return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED
 
 
+def _convert(notebook: Path, out: Path | None) -> int:
+    """`convert`: the notebook as the module the harness would run, with what was dropped listed."""
+    if notebook.suffix != ".ipynb" or not notebook.is_file():
+        return _error(f"{notebook} is not a notebook file: convert takes a Jupyter notebook (.ipynb)")
+    try:
+        conversion = convert_notebook(notebook.read_text(encoding="utf-8", errors="replace"), notebook.name)
+    except SubmissionRefused as refused:
+        return _error(str(refused))
+    if out is None:
+        print(conversion.source, end="")
+    else:
+        out.write_text(conversion.source)
+        print(f"written {out}", file=sys.stderr)
+    print(conversion.log_text(notebook.name), end="", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "convert":
+        return _convert(args.notebook, args.out)
     if args.jobs < 1:
         return _error("--jobs must be at least 1")
     if args.scheduler is not None and args.backend != "dask":
@@ -253,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
             return _run(args, spec, _command_line(argv))
-    except (BackendUnavailable, DataDirError) as unavailable:  # DataDirError: an image found unreadable while loading
+    except (BackendUnavailable, DataDirError, SubmissionRefused) as unavailable:  # DataDirError: an image found unreadable while loading
         return _error(str(unavailable))
     except CacheDamaged as damaged:
         return _error(str(damaged), EXIT_CACHE_DAMAGED)

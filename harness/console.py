@@ -30,6 +30,8 @@ def summary(document: dict) -> str:
         f"submission       {document['submission']}",
         f"runs             N = {document['n_models']}: " + ", ".join(f"{runs[s]} {s}" for s in runs),
     ]
+    if "not_started" in document:
+        lines.append(f"not started      {document['not_started']['count']} run(s): {document['not_started']['reason']}")
     for failure_class, entry in document["failures"].items():
         lines.append(f"{failure_class:<16} {entry['count']} run(s); the first:")
         lines += ["    " + line for line in entry["first_message"].strip().splitlines()]

@@ -17,9 +17,10 @@ import traceback
 import pyarrow as pa
 
 from harness.benchmarks import split_benchmark
-from harness.pipeline import ScoreSettings, score
 from harness.failures import inert
-from harness.results import broken_document, versions
+from harness.notebooks import ACCEPTED_SUFFIXES, SubmissionRefused
+from harness.pipeline import ScoreSettings, score
+from harness.results import failed_document, versions
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
@@ -31,8 +32,8 @@ DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no
 
 
 def submissions_in(folder: Path) -> list[Path]:
-    """The folder's submission files, in name order."""
-    return sorted(path for path in folder.glob("*.py") if path.is_file())
+    """The folder's submission files (Python files and notebooks), in name order."""
+    return sorted(path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and path.is_file())
 
 
 def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, dict]:
@@ -47,11 +48,15 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
         print(f"[{position}/{len(paths)}] {spec.name}: {path}", file=sys.stderr, flush=True)
         try:
             documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
+            continue
+        except SubmissionRefused as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            documents[path.stem] = failed_document(spec, str(path), "refused", str(error))
         except Exception:
             message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
             print(message, file=sys.stderr)
-            documents[path.stem] = broken_document(spec, str(path), message)
-            write_atomic(out_dir / path.stem / "score.json", (json.dumps(documents[path.stem], indent=2) + "\n").encode())
+            documents[path.stem] = failed_document(spec, str(path), "scorer-error", message)
+        write_atomic(out_dir / path.stem / "score.json", (json.dumps(documents[path.stem], indent=2) + "\n").encode())
     return documents
 
 
@@ -59,7 +64,7 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
     """Where the numbers come from: date, command, versions, hardware and the documents' time budget."""
     library = ", ".join(f"{name} {version}" for name, version in versions().items())
     machine = hardware_fingerprint(settings.device)
-    budgets = [document["time_budget"] for document in documents.values() if "retrain_median_s" in document["time_budget"]]
+    budgets = [document["time_budget"] for document in documents.values() if document["time_budget"].get("retrain_median_s") is not None]
     budget = budgets[0] if budgets else {"retrain_median_s": float("nan"), "measure": "not measured", "policy": settings.budget_policy}
     retrain_s = budget["retrain_median_s"]  # one yardstick for every submission and split
     return [

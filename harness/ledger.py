@@ -92,6 +92,10 @@ class RunLedger:
             self._table = pa.concat_tables([self._table, row]).combine_chunks()
             write_table_atomic(self.path, self._table)
 
+    def finished(self, n_runs: int) -> list[RunRecord]:
+        """Records of the runs among 0..n-1 that finished, in order (runs not started after a failure are absent)."""
+        return [self.records[i] for i in range(n_runs) if i in self.records]
+
     def first(self, n_runs: int) -> list[RunRecord]:
         """Records of runs 0..n-1, in order; all of them must be finished."""
         return [self.records[i] for i in range(n_runs)]

@@ -13,9 +13,10 @@ import torch
 from harness.budget import DEFAULT_FRACTION, hard_timeout, load_average, time_budget
 from harness.isolation import available as sandbox_available
 from harness.ledger import RunLedger
+from harness.notebooks import submission_program
 from harness.report import report_html
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
-from harness.runs import RunPlan, run_submission
+from harness.runs import RunPlan, not_started_note, run_submission
 from harness.sandbox import isolation_report
 from harness.worker import WorkerSetup
 from harness.yardstick import yardstick
@@ -69,11 +70,11 @@ def hidden_from_worker(submission: Path, spec: BenchmarkSpec, out_dir: Path, set
     return tuple(sorted(f for f in resolved if f != project and f not in project.parents))
 
 
-def _worker_setup(submission: Path, source: bytes, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:
+def _worker_setup(submission: Path, source: str, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:
     """What the worker receives: never the test set, the references or any path to them."""
     return WorkerSetup(
         submission=str(submission.resolve()),
-        source=source.decode("utf-8", errors="replace"),
+        source=source,
         spec=public_view(spec),  # no seeds to rebuild the references or the split with, no data folder
         original_weights=state_dict_bytes(references.original_state),
         retain=data.retain,
@@ -99,22 +100,27 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     """
     torch.set_num_threads(1)
     source = submission.read_bytes()
-    sha256 = hashlib.sha256(source).hexdigest()
+    sha256 = hashlib.sha256(source).hexdigest()  # of the file as given, notebook or not
+    program, conversion_log = submission_program(submission, source)  # a notebook becomes a module before anything runs
     cache = reference_cache(spec, settings)
     references = cache.load(settings.n_models)
     data = load_benchmark_data(spec)
-    setup = _worker_setup(submission, source, spec, references, data, settings)
+    setup = _worker_setup(submission, program, spec, references, data, settings)
     retrain = yardstick(settings.cache_dir, spec, setup, settings.jobs)
     timeout_s = settings.timeout_s or hard_timeout(retrain.wall_median_s, settings.budget_fraction)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if conversion_log:
+        with open(out_dir / "submission.log", "a") as log:
+            log.write(conversion_log)
     if not sandbox_available():
         print("warning: bubblewrap cannot build a sandbox here (user namespaces not allowed?); the submission runs without "
               "network, file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
-    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings))
+    plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
+                   stop_after_failure=not settings.allow_failures)
     load_during_runs = load_average()
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
         run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
-        records = ledger.first(settings.n_models)
+        records = ledger.finished(settings.n_models)
     load_during_runs = max(load_during_runs, load_average())
 
     ok = [r for r in records if r.status == "ok"]
@@ -123,6 +129,10 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
     document["isolation"] = isolation_report(setup)
+    not_started = not_started_note(settings.n_models, records)
+    if not_started:
+        document.update(n_models=settings.n_models, not_started=not_started)
+        document["runs"]["not started"] = not_started["count"]
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))

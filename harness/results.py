@@ -160,18 +160,20 @@ def _poisoning(before: float, after: float, clean: float) -> dict[str, float | N
     }
 
 
-def broken_document(spec: BenchmarkSpec, submission: str, message: str) -> dict:
-    """score.json of a submission whose scoring stopped with an error of the harness's own:
-    listed as failed in a leaderboard, which goes on with the others."""
+def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, message: str) -> dict:
+    """score.json of a submission that never got runs scored: refused before any run (a notebook
+    that is not one), or whose scoring stopped with an error of the harness's own. A leaderboard
+    lists it as failed and goes on with the others."""
     return {
         "benchmark": spec.name,
         "benchmark_key": spec.key(),
         "submission": submission,
         "status": "failed",
-        "failures": {"scorer-error": {"count": 1, "first_message": message}},
+        "runs": {},
+        "failures": {failure_class: {"count": 0, "first_message": message}},
         "forget_quality": None,
         "final_score": None,
-        "time_budget": {"unlearn_median_s": None, "ratio": None, "verdict": "unknown", "eligible": False},
+        "time_budget": {"unlearn_median_s": None, "retrain_median_s": None, "ratio": None, "verdict": "unknown", "eligible": False},
         "versions": versions(),
     }
 

@@ -15,6 +15,7 @@ import queue
 import sys
 import threading
 from pathlib import Path
+from typing import TypeVar
 
 from joblib import Parallel, delayed
 import numpy as np
@@ -31,6 +32,7 @@ from reference_models.evaluation import evaluate
 from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec
 
+T = TypeVar("T")
 CLUSTER_CHUNK = 8  # runs per cluster task: a sandbox worker costs seconds to start, a lost task costs its chunk
 
 
@@ -52,6 +54,7 @@ class RunPlan:
     timeout_s: float
     spec: BenchmarkSpec  # the full (sealed) spec: run seeds follow from it, the worker only gets its public view
     hidden: tuple[Path, ...] = ()  # folders the worker must not see (cache, ledgers, results, the submission's)
+    stop_after_failure: bool = False  # start no run after one has failed (the runs in flight finish)
 
 
 def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
@@ -143,7 +146,14 @@ def run_chunk(setup: WorkerSetup, plan: RunPlan, run_ids: list[int]) -> ChunkRes
     """Run `run_ids` in sandbox workers started here: a Dask task, on a cluster worker."""
     buffer = io.BytesIO()
     outcomes: list[tuple[int, RunOutcome]] = []
-    SandboxRunner(setup, plan, CappedLog(buffer)).drive(run_ids, lambda run_id, outcome: outcomes.append((run_id, outcome)))
+    stop = threading.Event()
+
+    def finish(run_id: int, outcome: RunOutcome) -> None:
+        outcomes.append((run_id, outcome))
+        if plan.stop_after_failure and outcome.failure_class is not None:
+            stop.set()
+
+    SandboxRunner(setup, plan, CappedLog(buffer)).drive(_until(stop, run_ids), finish)
     return ChunkResult(outcomes, buffer.getvalue())
 
 
@@ -151,6 +161,28 @@ def _chunks(run_ids: list[int], jobs: int) -> list[list[int]]:
     """Runs split for cluster tasks: at most CLUSTER_CHUNK each, and at least one chunk per job."""
     size = max(1, min(CLUSTER_CHUNK, math.ceil(len(run_ids) / jobs)))
     return [run_ids[i : i + size] for i in range(0, len(run_ids), size)]
+
+
+# ---------------------------------------------------------------- stopping at the first failure
+
+
+def _until(stop: threading.Event, items: Iterable[T]) -> Iterator[T]:
+    """`items` (runs, or chunks of them) up to the moment `stop` is set: checked just before each would start."""
+    for item in items:
+        if stop.is_set():
+            return
+        yield item
+
+
+def not_started_note(n_runs: int, records: list[RunRecord]) -> dict | None:
+    """For score.json: how many runs were never started, and why; None if every run finished."""
+    missing = n_runs - len(records)
+    if missing <= 0:
+        return None
+    first = next((record for record in records if record.status != "ok"), None)
+    cause = f"run {first.run_id} failed ({first.failure_class})" if first else "an earlier run failed"
+    return {"count": missing, "reason": f"{cause}, and without --allow-failures one failed run fails the submission: "
+                                        "the remaining runs were not started (score again to resume, or fix the failure first)"}
 
 
 class _Driver:
@@ -166,12 +198,16 @@ class _Driver:
             self.todo.put(run_id)
         self.runner = SandboxRunner(setup, plan, self.log)
         self.stopping = threading.Event()  # set on Ctrl-C: no new runs, and killed ones are not recorded
+        self.stop = threading.Event()  # set after a failed run when the plan says so
 
     def _finish(self, run_id: int, outcome: RunOutcome) -> None:
         if self.stopping.is_set():  # the run's worker was killed under it: it runs again on resume
             return
-        self.ledger.append(_record(self.plan.spec, self.data, run_id, outcome, self.setup.device))
+        record = _record(self.plan.spec, self.data, run_id, outcome, self.setup.device)
+        self.ledger.append(record)
         self.bar.update()
+        if self.plan.stop_after_failure and record.status != "ok":
+            self.stop.set()
 
     def _queued(self) -> Iterator[int]:
         while not self.stopping.is_set():
@@ -182,7 +218,7 @@ class _Driver:
 
     def drive(self) -> None:
         """One local thread's share: runs from the shared queue until it is empty."""
-        self.runner.drive(self._queued(), self._finish)
+        self.runner.drive(_until(self.stop, self._queued()), self._finish)
 
     def collect(self, chunk: ChunkResult) -> None:
         """A chunk that ran on the cluster: its log, then its runs."""
@@ -196,7 +232,8 @@ class _Driver:
 
 def _run_on_cluster(driver: _Driver, pending: list[int]) -> None:
     """Chunks of runs as Dask tasks (one each), recorded as they finish, in any order."""
-    tasks = (delayed(run_chunk)(driver.setup, driver.plan, chunk) for chunk in _chunks(pending, driver.plan.jobs))
+    chunks = _until(driver.stop, _chunks(pending, driver.plan.jobs))  # chunks not yet handed out are skipped
+    tasks = (delayed(run_chunk)(driver.setup, driver.plan, chunk) for chunk in chunks)
     for chunk in Parallel(n_jobs=driver.plan.jobs, batch_size=1, return_as="generator_unordered")(tasks):
         driver.collect(chunk)
 

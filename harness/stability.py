@@ -30,7 +30,7 @@ from scoring.stability import agreement_cells, agreement_table, rank_agreement, 
 def _records(spec: BenchmarkSpec, sha256: str, settings: ScoreSettings) -> list[RunRecord]:
     """The submission's runs at the largest N, from its ledger."""
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
-        return ledger.first(settings.n_models)
+        return ledger.finished(settings.n_models)
 
 
 def subsampled_scores(records: list[RunRecord], scorer: Scorer, n_models: Sequence[int], allow_failures: bool) -> tuple[np.ndarray, np.ndarray]:

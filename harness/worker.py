@@ -24,7 +24,6 @@ as submission.log.
 from dataclasses import dataclass
 import ctypes
 import importlib
-import inspect
 import os
 import pickle
 import random
@@ -42,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import kit, protocol
+from harness import kit, protocol, tracebacks
 from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit, inert
 from harness.isolation import HOME
 from harness.limits import limit_run
@@ -52,12 +51,13 @@ from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
 
-_TRACEBACK_LINES = 12
 # Imported once by the worker, so that a run that imports them pays nothing (the competition's image had them).
 _COMMON_PACKAGES = ("pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests")
 _SANDBOX_SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own tmpfs mounts
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
+_RETURNED_NONE = "[harness: unlearning returned None; the net it was given is taken as the unlearned model, as on Kaggle]"
+_notes_given: set[str] = set()  # notes this worker has written to the log, each once
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,14 @@ def load_submission(path: str, source: str) -> Callable:
     module = ModuleType("submission")
     module.__file__ = path
     sys.modules["submission"] = module
+    tracebacks.register_source(path, source)
     exec(compile(source, path, "exec"), module.__dict__)
     unlearning = getattr(module, "unlearning", None)
     if not callable(unlearning):
         raise AttributeError(f"{path} defines no function unlearning(net, retain, forget, validation)")
-    try:
-        inspect.signature(unlearning).bind(None, None, None, None)
-    except TypeError as error:
-        raise TypeError(f"unlearning must accept (net, retain, forget, validation): {error}") from None
+    problem = tracebacks.arity_problem(unlearning, path)
+    if problem:
+        raise TypeError(problem)
     return unlearning
 
 
@@ -99,21 +99,22 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _tail(text: str) -> str:
-    return "\n".join(text.rstrip().splitlines()[-_TRACEBACK_LINES:])
-
-
 def _weights_of(result: nn.Module) -> bytes:
     """The returned model's tensors, each copied out of whatever storage it views."""
     return state_dict_bytes({name: tensor.detach().cpu().clone() for name, tensor in result.state_dict().items()})
 
 
-def run_once(setup: WorkerSetup, seed: int) -> tuple[dict, bytes]:
-    """One unlearning run, from the submission's import to its weights: (answer header, payload)."""
+def run_once(setup: WorkerSetup, seed: int, run_id: int) -> tuple[dict, bytes]:
+    """One unlearning run, from the submission's import to its weights: (answer header, payload).
+
+    A run that returns None is answered with the net it was given, as Kaggle's
+    driver saved that net and ignored the return value; the header says so.
+    """
     try:
         unlearning = load_submission(setup.submission, setup.source)
-    except BaseException:
-        return {"class": IMPORT_ERROR, "message": "the submission could not be imported:\n" + _tail(traceback.format_exc())}, b""
+    except BaseException as error:
+        print(tracebacks.full_traceback(error, f"run {run_id}: import"), file=sys.stderr, flush=True)
+        return {"class": IMPORT_ERROR, "message": "the submission could not be imported:\n" + tracebacks.participant_traceback(error, setup.submission)}, b""
     _seed_everything(seed)
     net = build_model(setup.spec)
     net.load_state_dict(load_state_dict_bytes(setup.original_weights))
@@ -123,15 +124,19 @@ def run_once(setup: WorkerSetup, seed: int) -> tuple[dict, bytes]:
     loaders = [make_loader(part, batch, shuffle=True, seed=seed + i) for i, part in enumerate(data)]
     try:
         result = unlearning(net, *loaders)
-    except (Exception, SystemExit):
-        return {"class": EXCEPTION, "message": "unlearning raised:\n" + _tail(traceback.format_exc())}, b""
+    except (Exception, SystemExit) as error:
+        print(tracebacks.full_traceback(error, f"run {run_id}"), file=sys.stderr, flush=True)
+        return {"class": EXCEPTION, "message": "unlearning raised:\n" + tracebacks.participant_traceback(error, setup.submission)}, b""
+    returned_none = result is None
+    if returned_none:
+        result = net
     if not isinstance(result, nn.Module):
         return {"class": INVALID_OUTPUT, "message": f"unlearning returned {type(result).__name__}, not a torch.nn.Module"}, b""
     try:
         weights = _weights_of(result)
     except Exception as error:
         return {"class": INVALID_OUTPUT, "message": f"the returned model's weights cannot be saved: {error}"}, b""
-    return {"class": "ok", "message": ""}, weights
+    return {"class": "ok", "message": "", "returned_none": returned_none}, weights
 
 
 def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int) -> None:
@@ -141,7 +146,7 @@ def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int) -> None:
     limit_run(setup.memory_bytes if setup.device == "cpu" else None)
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
         adj.write("1000")
-    header, weights = run_once(setup, seed)
+    header, weights = run_once(setup, seed, run_id)
     header["message"] = inert(header["message"])  # a megabyte-long exception would not fit the answer's header
     sys.stdout.flush()
     sys.stderr.flush()
@@ -257,6 +262,9 @@ def serve_run(setup: WorkerSetup, run_id: int, seed: int, timeout_s: float, clos
     except protocol.ChannelClosed as error:
         header, payload = {"class": WORKER_CRASH, "message": f"the run's answer was malformed: {error}" if str(error) else ""}, b""
     wall = time.monotonic() - start
+    if header.pop("returned_none", False) is True and _RETURNED_NONE not in _notes_given:
+        print(_RETURNED_NONE, file=sys.stderr, flush=True)
+        _notes_given.add(_RETURNED_NONE)
     os.close(read_end)
     statuses = _end_every_other_process()
     if header["class"] == WORKER_CRASH and not header["message"]:

@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from reference_models.architectures import build_model
 from reference_models.forget_sets import select_forget
-from reference_models.image_files import DataDirError, class_sizes, data_files, data_fingerprint, read_cifar10, read_image_folder
+from reference_models.image_files import DataDirError, class_sizes, data_files, data_fingerprint, has_persons, read_cifar10, read_image_folder
 from reference_models.seeds import model_seed
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
@@ -48,6 +48,12 @@ class BenchmarkData:
 class _Arrays:
     images: np.ndarray  # float32, ready for the model
     labels: np.ndarray  # int64
+    ages: np.ndarray | None = None  # int64, where the data have them
+    person_ids: np.ndarray | None = None
+
+    def take(self, index: np.ndarray) -> "_Arrays":
+        """The rows at `index`, every column."""
+        return _Arrays(*(None if column is None else column[index] for column in (self.images, self.labels, self.ages, self.person_ids)))
 
 
 def _normalised(images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
@@ -72,7 +78,7 @@ def _load_cifar10(spec: BenchmarkSpec) -> tuple[_Arrays, _Arrays]:
 def _load_image_folder(spec: BenchmarkSpec) -> tuple[_Arrays, None]:
     """Every image, resized to the declared size, to be split by the spec's fractions."""
     arrays = read_image_folder(Path(spec.data_dir), spec.image_size)
-    return _Arrays(_normalised(arrays.images, _FOLDER_MEAN, _FOLDER_STD), arrays.labels), None
+    return _Arrays(_normalised(arrays.images, _FOLDER_MEAN, _FOLDER_STD), arrays.labels, arrays.ages, arrays.person_ids), None
 
 
 _LOADERS = {"sklearn-digits": _load_sklearn_digits, "cifar10": _load_cifar10, "imagefolder": _load_image_folder}
@@ -98,6 +104,8 @@ def locate_data(spec: BenchmarkSpec, data_dir: Path | None) -> BenchmarkSpec:
     spec = replace(spec, data_dir=str(Path(data_dir).resolve()), data_fingerprint=data_fingerprint(files))
     if spec.dataset == "imagefolder":
         spec = replace(spec, num_classes=len(_splittable_classes(spec, data_dir)))
+        if has_persons(data_dir):
+            spec = replace(spec, forget_unit="person")
     return spec
 
 
@@ -122,8 +130,9 @@ def data_folders(spec: BenchmarkSpec) -> list[Path]:
     return sorted({Path(spec.data_dir)} | {path.parent for path in data_files(Path(spec.data_dir), spec.dataset)})
 
 
-def _tensors(images: np.ndarray, labels: np.ndarray) -> LabelledTensors:
-    return LabelledTensors(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels))
+def _tensors(arrays: _Arrays) -> LabelledTensors:
+    images, labels, ages, persons = (None if a is None else torch.from_numpy(np.ascontiguousarray(a)) for a in (arrays.images, arrays.labels, arrays.ages, arrays.person_ids))
+    return LabelledTensors(images, labels, ages, persons)
 
 
 def _original_losses(spec: BenchmarkSpec, train: LabelledTensors) -> np.ndarray:
@@ -149,20 +158,15 @@ def _original_losses(spec: BenchmarkSpec, train: LabelledTensors) -> np.ndarray:
 def _split(spec: BenchmarkSpec, pool: _Arrays, held_out: _Arrays | None) -> tuple[_Arrays, _Arrays, _Arrays]:
     """Train, validation and test: by the spec's fractions (stratified), or the
     data set's own training part and its held-out part halved, as the CIFAR-10 kit does."""
+    # Row indices are split, not the arrays: the same rows as splitting the arrays, and every column follows.
     if spec.split_fractions is None:
-        x_val, x_test, y_val, y_test = train_test_split(
-            held_out.images, held_out.labels, test_size=0.5, random_state=spec.split_seed, stratify=held_out.labels
-        )
-        return pool, _Arrays(x_val, y_val), _Arrays(x_test, y_test)
+        val, test = train_test_split(np.arange(len(held_out.labels)), test_size=0.5, random_state=spec.split_seed, stratify=held_out.labels)
+        return pool, held_out.take(val), held_out.take(test)
     train_frac, val_frac, test_frac = spec.split_fractions
     rest = val_frac + test_frac
-    x_train, x_rest, y_train, y_rest = train_test_split(
-        pool.images, pool.labels, test_size=rest, random_state=spec.split_seed, stratify=pool.labels
-    )
-    x_val, x_test, y_val, y_test = train_test_split(
-        x_rest, y_rest, test_size=test_frac / rest, random_state=spec.split_seed, stratify=y_rest
-    )
-    return _Arrays(x_train, y_train), _Arrays(x_val, y_val), _Arrays(x_test, y_test)
+    train, others = train_test_split(np.arange(len(pool.labels)), test_size=rest, random_state=spec.split_seed, stratify=pool.labels)
+    val, test = train_test_split(others, test_size=test_frac / rest, random_state=spec.split_seed, stratify=pool.labels[others])
+    return pool.take(train), pool.take(val), pool.take(test)
 
 
 def load_benchmark_data(spec: BenchmarkSpec) -> BenchmarkData:
@@ -177,13 +181,15 @@ def load_benchmark_data(spec: BenchmarkSpec) -> BenchmarkData:
         train.labels,
         size=round(spec.forget_fraction * len(train.labels)),
         seed=spec.forget_seed,
-        losses=lambda: _original_losses(spec, _tensors(train.images, train.labels)),
+        losses=lambda: _original_losses(spec, _tensors(train)),
+        persons=train.person_ids if spec.forget_unit == "person" else None,
     )
+    trained = replace(train, labels=y_trained)
     return BenchmarkData(
-        train=_tensors(train.images, y_trained),
-        retain=_tensors(train.images[~is_forget], y_trained[~is_forget]),
-        forget=_tensors(train.images[is_forget], y_trained[is_forget]),
-        validation=_tensors(validation.images, validation.labels),
-        test=_tensors(test.images, test.labels),
+        train=_tensors(trained),
+        retain=_tensors(trained.take(~is_forget)),
+        forget=_tensors(trained.take(is_forget)),
+        validation=_tensors(validation),
+        test=_tensors(test),
         num_classes=int(max(train.labels.max(), validation.labels.max(), test.labels.max())) + 1,
     )

@@ -2,7 +2,10 @@
 
 The seed projects asked for forget sets beyond a random draw:
 
-- `random`: a seeded uniform draw (the default).
+- `random`: a seeded uniform draw (the default). Where the data name who is
+  pictured (an image folder's manifest with a person_id column), the draw
+  takes whole persons, as the competition's forget set did: persons in a
+  seeded order until the forget set holds at least the size asked for.
 - `class`: drawn from a few seeded classes only, like the competition's forget
   set, which was concentrated in some age groups.
 - `hardest`: the examples with the highest loss under the original model, the
@@ -36,6 +39,16 @@ def _random(rng: np.random.Generator, candidates: np.ndarray, size: int) -> np.n
     return rng.choice(candidates, size=size, replace=False)
 
 
+def _whole_persons(rng: np.random.Generator, persons: np.ndarray, size: int) -> np.ndarray:
+    """Every example of seeded persons, person after person, until at least `size` examples."""
+    if size > len(persons):
+        raise ValueError(f"a forget set of {size} examples needs more than the {len(persons)} candidates")
+    names, counts = np.unique(persons, return_counts=True)
+    drawn = rng.permutation(len(names))
+    enough = int(np.searchsorted(np.cumsum(counts[drawn]), size)) + 1  # the first prefix that holds `size` examples
+    return np.flatnonzero(np.isin(persons, names[drawn[:enough]]))
+
+
 def _flip_targeted(rng: np.random.Generator, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Flip `size` labels, half of each seeded source class to its seeded target: the flipped
     indices and the labels as trained on."""
@@ -62,20 +75,24 @@ def select_forget(
     size: int,
     seed: int,
     losses: Callable[[], np.ndarray],
+    persons: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A boolean forget mask over the training examples, and the training labels as trained on.
 
     `losses` gives each training example's loss under the original model; it
     is called for `hardest` only (it trains a model). The labels differ from
     `labels` only for `poisoned`, where the forget examples carry their
-    flipped label.
+    flipped label. `persons` (who each example pictures, or None) makes a
+    `random` forget set take whole persons.
     """
     if selection not in SELECTIONS:
         raise ValueError(f"unknown forget selection {selection!r}; known: {', '.join(SELECTIONS)}")
     rng = np.random.default_rng(seed)
     everything = np.arange(len(labels))
     trained_labels = labels
-    if selection == "random":
+    if selection == "random" and persons is not None:
+        chosen = _whole_persons(rng, persons, size)
+    elif selection == "random":
         chosen = _random(rng, everything, size)
     elif selection == "class":
         classes = rng.choice(np.unique(labels), size=FORGET_CLASSES, replace=False)

@@ -30,6 +30,7 @@ CIFAR10_SUBDIR = "cifar-10-batches-py"
 CIFAR10_SIDE = 32
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
 MANIFEST_COLUMNS = ("path", "label")
+PERSON_COLUMNS = ("age", "person_id")  # optional manifest columns, served in batches as the competition's keys
 _KINDS = ("cifar10", "imagefolder")
 _CIFAR10_EXPECTED = (
     f"expected {CIFAR10_TRAIN_BATCHES[0]} ... {CIFAR10_TRAIN_BATCHES[-1]} and {CIFAR10_TEST_BATCH} "
@@ -37,7 +38,7 @@ _CIFAR10_EXPECTED = (
 )
 _FOLDER_EXPECTED = (
     "expected a folder with one subfolder of images per class (e.g. cat/0001.png), "
-    "or a .csv or .parquet manifest with the columns path and label"
+    "or a .csv or .parquet manifest with the columns path and label (and optionally age and person_id)"
 )
 
 
@@ -47,11 +48,14 @@ class DataDirError(ValueError):
 
 @dataclass(frozen=True)
 class ImageArrays:
-    """Images as one uint8 array [N, H, W, 3] (RGB), labels int64 [N] indexing `classes`."""
+    """Images as one uint8 array [N, H, W, 3] (RGB), labels int64 [N] indexing `classes`,
+    and a manifest's ages and person ids (int64 [N]) where it has them."""
 
     images: np.ndarray
     labels: np.ndarray
     classes: tuple[str, ...]
+    ages: np.ndarray | None = None
+    person_ids: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------- CIFAR-10
@@ -167,6 +171,8 @@ class _Listing:
     labels: np.ndarray
     classes: tuple[str, ...]
     manifest: Path | None
+    ages: np.ndarray | None = None
+    person_ids: np.ndarray | None = None
 
 
 def _is_image(path: Path) -> bool:
@@ -234,6 +240,21 @@ def _manifest_labels(manifest: Path, column: pa.ChunkedArray) -> tuple[np.ndarra
     return labels.astype(np.int64).reshape(-1), tuple(str(value) for value in distinct)
 
 
+def _manifest_integers(manifest: Path, table: pa.Table, name: str) -> np.ndarray | None:
+    """An optional column as int64: ages as whole numbers, person ids as numbers or names (names get indices)."""
+    if name not in table.column_names:
+        return None
+    column = _column(table, name)
+    if column.null_count:
+        raise DataDirError(f"{manifest}: the {name} column has {column.null_count} empty values")
+    if pa.types.is_integer(column.type):
+        return np.asarray(column.to_pylist(), dtype=np.int64)
+    if name == "person_id" and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return np.unique(np.asarray(column.to_pylist(), dtype=object), return_inverse=True)[1].astype(np.int64).reshape(-1)
+    allowed = "integers or names" if name == "person_id" else "whole numbers"
+    raise DataDirError(f"{manifest}: the {name} column should hold {allowed}, found {column.type}")
+
+
 def _list_manifest(manifest: Path) -> _Listing:
     """Images named by a manifest's path column (relative to its folder unless absolute)."""
     table = _read_manifest_table(manifest)
@@ -258,7 +279,8 @@ def _list_manifest(manifest: Path) -> _Listing:
         raise DataDirError(f"{manifest} names {len(missing)} files that do not exist: {shown}")
     labels, classes = _manifest_labels(manifest, _column(table, "label"))
     _require_two_classes(manifest, classes)
-    return _Listing(files, labels, classes, manifest)
+    ages, persons = (_manifest_integers(manifest, table, name) for name in PERSON_COLUMNS)
+    return _Listing(files, labels, classes, manifest, ages, persons)
 
 
 def _list_images(source: Path) -> _Listing:
@@ -284,7 +306,8 @@ def read_image_folder(source: Path, image_size: int) -> ImageArrays:
     """A directory of class subfolders (class names sorted -> label indices, like torchvision's
     ImageFolder, hidden folders and files skipped), or a .csv / .parquet manifest with the columns
     path and label (paths relative to the manifest's folder unless absolute; labels are class names
-    or integers, classes sorted, integers numerically). Every image is opened with Pillow, converted
+    or integers, classes sorted, integers numerically; optional columns age and person_id, whole numbers
+    or, for person_id, names). Every image is opened with Pillow, converted
     to RGB and resized to image_size x image_size (bilinear)."""
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
@@ -292,7 +315,7 @@ def read_image_folder(source: Path, image_size: int) -> ImageArrays:
     images = np.empty((len(listing.files), image_size, image_size, 3), dtype=np.uint8)
     for i, path in enumerate(listing.files):
         images[i] = _load_image(path, image_size)
-    return ImageArrays(images, listing.labels, listing.classes)
+    return ImageArrays(images, listing.labels, listing.classes, listing.ages, listing.person_ids)
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -326,6 +349,11 @@ def data_fingerprint(paths: Iterable[Path]) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def has_persons(source: Path) -> bool:
+    """Whether the image folder's manifest names who is pictured (a person_id column)."""
+    return _list_images(Path(source)).person_ids is not None
 
 
 def class_sizes(source: Path) -> dict[str, int]:

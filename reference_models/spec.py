@@ -46,6 +46,7 @@ class BenchmarkSpec:
     image_size: int | None = None  # images are resized to image_size x image_size (image folders)
     num_classes: int | None = None  # set from the data for image folders; fixed by the data set otherwise
     data_fingerprint: str | None = None  # content hash of the data files, for data sets read from a directory
+    forget_unit: str = "example"  # "person" where the data name who is pictured: a random forget set takes whole persons
     data_dir: str | None = None  # where those files are: never hashed
 
     def to_dict(self) -> dict:
@@ -60,7 +61,7 @@ class BenchmarkSpec:
         """
         fields = self.to_dict()
         del fields["data_dir"]
-        _drop_defaults(fields, {"forget_selection": "random", "image_size": None, "num_classes": None, "data_fingerprint": None})
+        _drop_defaults(fields, {"forget_selection": "random", "image_size": None, "num_classes": None, "data_fingerprint": None, "forget_unit": "example"})
         _drop_defaults(fields["recipe"], {"augment": False, "mixed_precision": False})
         text = json.dumps({"format": CACHE_FORMAT, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

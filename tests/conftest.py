@@ -21,7 +21,7 @@ def small_folder(folder: Path) -> Path:
     folder.mkdir(parents=True)
     for name in ("identity.py", "finetune.py"):
         shutil.copy(ROOT / "baselines" / name, folder / name)
-    shutil.copy(ROOT / "tests" / "hostile" / "returns_none.py", folder / "a_failure.py")
+    shutil.copy(ROOT / "tests" / "hostile" / "returns_tensor.py", folder / "a_failure.py")
     return folder
 
 

@@ -105,3 +105,16 @@ def test_hardest_has_no_private_split(tmp_path):
         split_benchmark(scenario_benchmark(DIGITS, "hardest"), "private")
     result = run_cli("leaderboard", str(ROOT / "baselines"), "--forget-selection", "hardest", "--split", "both", "--n-models", "4", "--out", str(tmp_path))
     assert result.returncode == 2 and "private split needs a seeded selection" in result.stderr
+
+
+def test_random_forget_set_takes_whole_persons():
+    """With persons named, as in the competition, a person is forgotten with all their examples or not at all."""
+    rng = np.random.default_rng(0)
+    persons = rng.integers(0, 40, 300)
+    labels = np.arange(300) % 5
+    mask, trained = select_forget("random", labels, 30, seed=3, losses=_never, persons=persons)
+    assert np.array_equal(trained, labels)
+    assert not set(persons[mask]) & set(persons[~mask])
+    assert 30 <= mask.sum() < 30 + np.bincount(persons).max()  # persons are added only until the size is reached
+    assert np.array_equal(mask, select_forget("random", labels, 30, seed=3, losses=_never, persons=persons)[0])
+    assert not np.array_equal(mask, select_forget("random", labels, 30, seed=4, losses=_never, persons=persons)[0])

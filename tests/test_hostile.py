@@ -36,10 +36,10 @@ CASES = [
     # file, runs, timeout, expected class per run, words in the first failure's message
     ("syntax_error.py", 2, 30, ["import-error"] * 2, "SyntaxError"),
     ("missing_function.py", 2, 30, ["import-error"] * 2, "defines no function unlearning"),
-    ("wrong_arity.py", 2, 30, ["import-error"] * 2, "must accept (net, retain, forget, validation)"),
+    ("wrong_arity.py", 2, 30, ["import-error"] * 2, "unlearning takes 2 arguments (net, retain), the harness passes 4"),
     ("missing_module.py", 2, 30, ["import-error"] * 2, "ModuleNotFoundError"),
     ("raises_on_run_3.py", 4, 30, [None, None, "exception", None], "third call fails"),
-    ("returns_none.py", 2, 30, ["invalid-output"] * 2, "returned NoneType, not a torch.nn.Module"),
+    ("returns_none.py", 2, 30, [None, None], ""),  # Kaggle's driver took the net it passed in
     ("returns_tensor.py", 2, 30, ["invalid-output"] * 2, "returned Tensor"),
     ("other_architecture.py", 2, 30, ["invalid-output"] * 2, "missing keys"),
     ("extra_buffer.py", 2, 30, ["invalid-output"] * 2, "unexpected keys: smuggled"),

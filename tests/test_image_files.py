@@ -4,14 +4,20 @@ import os
 import pickle
 import shutil
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+import torch
 
 from data_files import CIFAR10_CLASSES, PICKLE_STYLES, write_cifar10, write_image_folder, write_manifest
+from harness.benchmarks import declared_images, get_benchmark
+from reference_models.datasets import load_benchmark_data, locate_data
+from reference_models.loaders import make_loader
 from reference_models.image_files import DataDirError, class_sizes, data_files, data_fingerprint, read_cifar10, read_image_folder
 
 
@@ -377,3 +383,41 @@ def test_data_files_unknown_kind(folder):
         data_files(folder, "mnist")
     with pytest.raises(ValueError, match="no files"):
         data_fingerprint([])
+
+
+# ---------------------------------------------------------------- persons and ages
+
+
+def _person_manifest(folder, path, persons=True):
+    rows = sorted(p.relative_to(folder).as_posix() for p in folder.glob("*/*.png"))
+    columns = {"path": [str(folder / row) for row in rows], "label": [row.split("/")[0] for row in rows], "age": [20 + i % 50 for i in range(len(rows))]}
+    if persons:
+        columns["person_id"] = [f"p{i // 3:03d}" for i in range(len(rows))]  # three photos of each person; names sort as indices
+    return _write_manifest(path, columns)
+
+
+def test_manifest_ages_and_person_ids(folder, tmp_path):
+    for suffix in ("csv", "parquet"):
+        data = read_image_folder(_person_manifest(folder, tmp_path / f"persons.{suffix}"), 6)
+        assert list(data.ages[:4]) == [20, 21, 22, 23]
+        assert list(data.person_ids[:7]) == [0, 0, 0, 1, 1, 1, 2]  # names become their index in sorted order
+    assert read_image_folder(write_manifest(shutil.copytree(folder, tmp_path / "plain"), "csv"), 6).person_ids is None
+
+
+def test_manifest_person_ids_must_be_whole(folder, tmp_path):
+    manifest = _write_manifest(tmp_path / "m.parquet", {"path": [str(folder / "old" / "0000.png")] * 2, "label": ["a", "b"], "person_id": [1.5, 2.0]})
+    assert "the person_id column should hold integers or names, found double" in _error(read_image_folder, manifest, 6)
+
+
+def test_persons_change_the_key_and_the_forget_set_only_for_their_manifests(folder, tmp_path):
+    spec = declared_images(get_benchmark("imagefolder"), 8, None)
+    with_persons = locate_data(spec, _person_manifest(folder, tmp_path / "persons.csv"))
+    without = locate_data(spec, _person_manifest(folder, tmp_path / "ages_only.csv", persons=False))
+    assert with_persons.forget_unit == "person" and without.forget_unit == "example"
+    assert with_persons.key() != replace(with_persons, forget_unit="example").key()
+    assert without.key() == replace(without, forget_unit="example").key()
+    data = load_benchmark_data(with_persons)
+    assert not set(data.forget.person_ids.tolist()) & set(data.retain.person_ids.tolist())
+    batch = next(iter(make_loader(data.forget, shuffle=False)))
+    assert torch.equal(batch["person_id"], data.forget.person_ids[: len(batch["person_id"])])
+    assert torch.equal(batch["age"], data.forget.ages[: len(batch["age"])])

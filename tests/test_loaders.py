@@ -24,8 +24,26 @@ def test_dict_keys(data):
     assert torch.equal(batch["image"], batch[0])
     assert torch.equal(batch["label"], batch[1])
     assert torch.equal(batch["age_group"], batch[1])
-    with pytest.raises(KeyError, match="image"):
-        batch["person_id"]
+    with pytest.raises(KeyError, match="image_id"):
+        batch["gender"]
+
+
+def test_five_competition_keys_with_stand_ins(data):
+    """image_id is the row's index in its set; without ages or persons, age is the label and person_id the image_id."""
+    batch = next(iter(make_loader(data, seed=0)))
+    assert set(batch.keys()) >= {"image", "image_id", "age_group", "age", "person_id"}
+    assert torch.equal(batch["image"], data.images[batch["image_id"]])
+    assert torch.equal(batch["age"], batch["age_group"]) and torch.equal(batch["person_id"], batch["image_id"])
+
+
+def test_five_keys_from_the_data_and_through_the_default_collate():
+    data = LabelledTensors(torch.zeros(6, 2), torch.arange(6) % 2, ages=torch.arange(20, 26), person_ids=torch.tensor([7, 7, 8, 8, 9, 9]))
+    own = DataLoader(make_loader(data).dataset, batch_size=4, shuffle=False)  # torch's default collate
+    batch = next(iter(own))
+    assert batch["age"].tolist() == [20, 21, 22, 23] and batch["person_id"].tolist() == [7, 7, 8, 8]
+    assert batch["image_id"].tolist() == [0, 1, 2, 3] and batch["label"].tolist() == [0, 1, 0, 1]
+    inputs, targets = batch
+    assert inputs.shape == (4, 2)
 
 
 def test_own_loader_from_dataset(data):

@@ -22,7 +22,7 @@ import torch
 from harness import isolation
 from harness.benchmarks import get_benchmark
 from harness.limits import MAX_PROCESSES, Cgroup
-from harness.results import broken_document
+from harness.results import failed_document
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data
 from reference_models.secret import cache_secret, public_view, sealed
@@ -577,7 +577,7 @@ def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
     def score(path, spec, out_dir, settings):
         if path.stem == "breaks":
             raise MemoryError("the scorer ran out of memory")
-        document = json.loads(json.dumps(broken_document(spec, str(path), "")))
+        document = json.loads(json.dumps(failed_document(spec, str(path), "scorer-error", "")))
         document.update(status="scored", final_score=0.5, forget_quality=0.5, failures={},
                         time_budget={"unlearn_median_s": 0.1, "ratio": 0.1, "verdict": "pass", "eligible": True})
         return document
