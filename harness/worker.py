@@ -294,18 +294,19 @@ def _warm_up(setup: WorkerSetup) -> None:
 
     Torch pays seconds of one-time set-up on its first optimiser step in a
     process; every run forks from this process, so none pays it again and no
-    run is charged for the harness's start-up.
+    run is charged for the harness's start-up. Nothing here may touch CUDA:
+    a forked process cannot use it once its parent has.
     """
     net = build_model(setup.spec)
     net.load_state_dict(load_state_dict_bytes(setup.original_weights))
     batch = next(iter(make_loader(setup.retain, setup.spec.loader_batch_size, shuffle=True, seed=0)))
     inputs, labels = batch[0], batch[1]
-    for optimiser in (torch.optim.SGD(net.parameters(), lr=0.0), torch.optim.Adam(net.parameters(), lr=0.0)):
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=1)
-        optimiser.zero_grad()
-        nn.functional.cross_entropy(net(inputs), labels).backward()
-        optimiser.step()
-        schedule.step()
+    optimiser = torch.optim.SGD(net.parameters(), lr=0.0)  # not Adam: it asks torch.cuda.is_available(), after which no fork may use CUDA
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=1)
+    optimiser.zero_grad()
+    nn.functional.cross_entropy(net(inputs), labels).backward()
+    optimiser.step()
+    schedule.step()
     with torch.no_grad():
         net.eval()(inputs)
     _weights_of(net)
