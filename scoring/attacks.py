@@ -31,6 +31,7 @@ Attack = Callable[[np.ndarray, np.ndarray, TableFor], float]
 _MARGIN = 2.0
 LEFTS_PER_RIGHT = 400
 _GRID_PER_UNIT = 100
+MAX_THRESHOLDS = 10**7  # a range of 1e5; log(p + 1e-45) - log(q + 1e-45) spans about 207
 
 
 def _best(table: np.ndarray, index: np.ndarray) -> float:
@@ -71,6 +72,11 @@ def official_threshold_grid(values: np.ndarray) -> np.ndarray:
     """
     lo, hi = float(values.min()), float(values.max())
     steps = math.ceil((hi - lo) * _GRID_PER_UNIT)
+    if steps > MAX_THRESHOLDS:
+        raise ValueError(
+            f"an example's values span {hi - lo:.3g}: the official grid would need {steps:.3g} thresholds "
+            f"(at most {MAX_THRESHOLDS:.0e}); logit-scaled confidences lie within about +-104"
+        )
     return torch.linspace(lo, hi, steps, dtype=torch.float32).to(torch.float64).numpy()
 
 

@@ -45,6 +45,8 @@ def _load(path: Path, name: str) -> np.ndarray:
         raise ValueError(f"--{name} {path}: not a readable .npy array ({error})") from None
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise ValueError(f"--{name} {path}: expected a numeric [N, E] array, got shape {array.shape} of {array.dtype}")
+    if array.shape[1] == 0:
+        raise ValueError(f"--{name} {path}: no forget examples (shape {array.shape}); F is a mean over examples and needs E >= 1")
     return array.astype(np.float64)
 
 

@@ -166,3 +166,21 @@ def test_attack_names_and_errors():
         estimate_epsilon(np.zeros((4, 3)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="NaN or Inf"):
         estimate_epsilon(np.full((4, 1), np.nan), np.zeros((4, 1)))
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_huge_constant_examples_are_undetermined_like_other_constants(device):
+    """At 1e30 the grids' +-2 margins vanish in rounding and leave no rule at all."""
+    huge = np.full((16, 2), 1e30)
+    estimate = estimate_epsilon(huge, huge.copy(), device=device)
+    reference = estimate_epsilon(np.full((16, 2), 3.0), np.full((16, 2), 3.0), device=device)
+    np.testing.assert_array_equal(estimate.epsilon, reference.epsilon)
+    np.testing.assert_array_equal(estimate.undetermined, [True, True])
+
+
+def test_a_range_too_wide_for_the_grid_is_refused():
+    rng = np.random.default_rng(0)
+    u, r = rng.normal(size=(16, 1)), rng.normal(size=(16, 1))
+    u[0, 0], r[0, 0] = -1e30, 1e30  # both wide, so not peaky
+    with pytest.raises(ValueError, match="thresholds"):
+        estimate_epsilon(u, r)
