@@ -93,7 +93,7 @@ def _scoring(parser: argparse.ArgumentParser, default_out: Path) -> None:
     parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
     parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for 95%% intervals (0: none)")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="half-sampling replicates for 95%% intervals of F and the score (0: none; docs/uncertainty.md)")
     parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
 
@@ -138,7 +138,7 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
     if args.bootstrap == 1 or args.bootstrap < 0:
-        return "--bootstrap must be 0 (none) or at least 2 replicates"
+        return "--bootstrap must be 0 (none) or at least 2 half-sampling replicates"
     if not 0.5 <= args.confidence < 1:
         return "--confidence must be in [0.5, 1)"
     if not args.memory_gb > 0:

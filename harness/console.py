@@ -9,7 +9,7 @@ def _interval(document: dict, key: str) -> str:
     if key not in document:
         return ""
     low, high = document[key]
-    return f"  (95% CI {low:.4f} to {high:.4f}, {document['bootstrap_replicates']} bootstrap replicates)"
+    return f"  (95% CI {low:.4f} to {high:.4f}, {document['interval_replicates']} {document['interval_method']} replicates)"
 
 
 def _ratio(pair: dict) -> str:

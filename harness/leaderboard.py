@@ -48,7 +48,7 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
     retrain_s = next(iter(documents.values()))["time_budget"]["retrain_median_s"]  # one reference cache: the same for all
     return [
         f"Made on {datetime.date.today().isoformat()} by: {command} "
-        f"({settings.metric.bootstrap} bootstrap replicates, attacks {settings.metric.attacks}).",
+        f"({settings.metric.bootstrap} half-sampling replicates for 95% intervals, attacks {settings.metric.attacks}).",
         f"Versions: {library}.",
         f"Hardware: {machine['cpu']}, {machine['cpu_count']} cores, device {machine['device']}, {settings.jobs} parallel runs; median retrain "
         f"{retrain_s:.3f} s, so the budget ({settings.budget_fraction:g} x retrain) is {settings.budget_fraction * retrain_s:.3f} s per call.",

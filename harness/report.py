@@ -23,7 +23,7 @@ def _image(png: bytes, caption: str) -> str:
 
 def _with_interval(document: dict, key: str) -> str:
     interval = document.get(f"{key}_ci95")
-    suffix = f" (bootstrap 2.5-97.5%: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
+    suffix = f" (95% CI, {document['interval_method']}: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
     return number(document[key]) + suffix
 
 

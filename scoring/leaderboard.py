@@ -102,7 +102,7 @@ def _score_cell(row: Row) -> str:
 
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
-    header = ("rank", "submission", "final score (bootstrap 2.5-97.5%)", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
+    header = ("rank", "submission", "final score (95% CI)", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
     cells = [
         [
             "-" if position is None else str(position),

@@ -1,0 +1,120 @@
+"""95% intervals for F and the final score, over the randomness of the models.
+
+The N unlearned and N retrained models are random draws; an interval should
+cover the score that the same protocol gives on average at the same N. F is
+biased by N (fewer models, larger epsilons), so resampling with replacement
+misleads: duplicated models make the populations easier to separate, and the
+replicates sit below the estimate (docs/uncertainty.md).
+
+Half-sampling does not duplicate: each replicate scores a random half of each
+population, without replacement. For d = n/2 deleted models the delete-d
+jackknife variance (Shao and Wu 1989, Ann. Statist. 17) is the mean squared
+deviation of the half-sample estimates, consistent also for non-smooth
+statistics such as quantiles; the interval is the estimate +- 1.96 of its
+square root, so it always contains the estimate. The simulation in
+benchmarks/interval_coverage.py chose this method over the alternatives.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+from joblib import Parallel, delayed
+import numpy as np
+
+from scoring.quality import MIN_MODELS, final_score, forgetting_quality
+
+EpsilonFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Draw = tuple[np.ndarray, np.ndarray]
+METHOD = "half-sampling"
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Accuracies:
+    """Per-model retain and test accuracy of one population, aligned with its statistics."""
+
+    retain: np.ndarray
+    test: np.ndarray
+
+
+@dataclass(frozen=True)
+class IntervalResult:
+    forget_quality_ci95: tuple[float, float]
+    final_score_ci95: tuple[float, float] | None  # None without accuracies
+    replicates: int
+    method: str = METHOD
+
+
+def half_draws(n_u: int, n_r: int, replicates: int, rng: np.random.Generator) -> list[Draw]:
+    """Index pairs of random halves (without replacement) of both populations."""
+    if min(n_u, n_r) // 2 < MIN_MODELS:
+        raise ValueError(f"half-sampling needs at least {2 * MIN_MODELS} models per population, got {min(n_u, n_r)}")
+    return [(rng.permutation(n_u)[: n_u // 2], rng.permutation(n_r)[: n_r // 2]) for _ in range(replicates)]
+
+
+def replicate_scores(
+    unlearned: np.ndarray,
+    retrained: np.ndarray,
+    epsilon_fn: EpsilonFn,
+    draws: list[Draw],
+    unlearned_accuracy: Accuracies | None = None,
+    retrained_accuracy: Accuracies | None = None,
+    progress: Callable[[], None] | None = None,
+    jobs: int = 1,
+) -> np.ndarray:
+    """[replicates, 2]: F and the final score (NaN without accuracies) of each draw's models."""
+
+    def replicate(u: np.ndarray, r: np.ndarray) -> tuple[float, float]:
+        quality = forgetting_quality(epsilon_fn(unlearned[u], retrained[r]), min(len(u), len(r)))
+        score = np.nan
+        if unlearned_accuracy is not None and retrained_accuracy is not None:
+            score = final_score(
+                quality,
+                unlearned_accuracy.retain[u].mean(),
+                retrained_accuracy.retain[r].mean(),
+                unlearned_accuracy.test[u].mean(),
+                retrained_accuracy.test[r].mean(),
+            )
+        if progress is not None:
+            progress()
+        return quality, score
+
+    return np.array(Parallel(n_jobs=jobs, backend="threading")(delayed(replicate)(u, r) for u, r in draws)).reshape(len(draws), 2)
+
+
+def half_sampling_interval(estimate: float, halves: np.ndarray, upper: float = np.inf) -> tuple[float, float]:
+    """estimate +- 1.96 delete-(n/2) jackknife standard errors, clipped to [0, upper]."""
+    spread = Z95 * float(np.std(halves, ddof=1))
+    return max(0.0, estimate - spread), min(upper, estimate + spread)
+
+
+def intervals(
+    unlearned: np.ndarray,
+    retrained: np.ndarray,
+    epsilon_fn: EpsilonFn,
+    quality: float,
+    score: float | None = None,
+    unlearned_accuracy: Accuracies | None = None,
+    retrained_accuracy: Accuracies | None = None,
+    replicates: int = 100,
+    seed: int = 0,
+    progress: Callable[[], None] | None = None,
+    jobs: int = 1,
+) -> IntervalResult:
+    """95% intervals around the estimates `quality` (F) and `score` from `replicates` half-samples.
+
+    `epsilon_fn(U, R)` is the per-example epsilon under the chosen attacks
+    and rates, so the interval describes the same estimator as the score; give
+    it one thread and `jobs` threads here, which split whole replicates evenly.
+    All halves are drawn first, so the result does not depend on `jobs`.
+    """
+    if replicates < 2:
+        raise ValueError(f"an interval needs at least 2 replicates, got {replicates}")
+    draws = half_draws(len(unlearned), len(retrained), replicates, np.random.default_rng(seed))
+    results = replicate_scores(unlearned, retrained, epsilon_fn, draws, unlearned_accuracy, retrained_accuracy, progress, jobs)
+    with_scores = score is not None and unlearned_accuracy is not None and retrained_accuracy is not None
+    return IntervalResult(
+        half_sampling_interval(quality, results[:, 0], upper=1.0),
+        half_sampling_interval(score, results[:, 1]) if with_scores else None,
+        replicates,
+    )
