@@ -11,9 +11,12 @@ BENCHMARK ?= digits-mlp
 N ?= 512
 OUT ?= results/$(BENCHMARK)/$(basename $(notdir $(SUBMISSION)))
 SUBMISSIONS ?= submissions
-SPLIT ?= both
+ADAPTIVE ?=
+TOP ?=
+SPLIT ?= $(if $(ADAPTIVE),public,both)
+ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 
-.PHONY: install score references baselines leaderboard stability test bench clean
+.PHONY: install score references baselines leaderboard stability intervals test bench clean
 
 install: $(STAMP)
 
@@ -35,8 +38,15 @@ baselines: $(STAMP)
 	mkdir -p docs && cp results/$(BENCHMARK)/baselines/leaderboard.md docs/baselines.md
 
 # Scores every *.py in SUBMISSIONS on the public and private splits (SPLIT=public|private|both).
+# ADAPTIVE=1 [TOP=K]: N is the maximum; entries get more models only where ranks are uncertain (public split by default).
 leaderboard: $(STAMP)
-	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --split $(SPLIT) --out results/$(BENCHMARK)/leaderboard-$(notdir $(abspath $(SUBMISSIONS)))
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --split $(SPLIT) $(ADAPTIVE_FLAGS) \
+		--out results/$(BENCHMARK)/leaderboard-$(notdir $(abspath $(SUBMISSIONS)))$(if $(ADAPTIVE),-adaptive)
+
+# Coverage of candidate 95% intervals for F where the true value is known; writes the table into
+# docs/uncertainty.md (about 20 minutes on 2 quiet cores).
+intervals: $(STAMP)
+	$(PY) -m benchmarks.interval_coverage --jobs 2 --write-doc
 
 # Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
 # largest N's runs, and writes docs/stability.md and docs/stability.png.

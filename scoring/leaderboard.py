@@ -31,6 +31,8 @@ class Row:
     unlearn_median_s: float | None
     budget_ratio: float | None
     verdict: str  # pass, fail, unknown
+    n_models: int | None = None  # adaptive leaderboards: the N this entry got
+    why: str | None = None  # and why it stopped there
 
 
 def _ratio(pair: dict | None) -> float | None:
@@ -102,7 +104,9 @@ def _score_cell(row: Row) -> str:
 
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
+    adaptive = any(row.why is not None for row in rows)
     header = ("rank", "submission", "final score (95% CI)", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
+    header += ("N", "why this N") if adaptive else ()
     cells = [
         [
             "-" if position is None else str(position),
@@ -115,6 +119,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
             number(row.budget_ratio, 3),
             row.verdict,
             row.status,
+            *((str(row.n_models), row.why or "") if adaptive else ()),
         ]
         for position, row in rank(rows)
     ]
