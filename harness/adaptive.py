@@ -14,7 +14,7 @@ import sys
 
 from harness.pipeline import ScoreSettings, score
 from reference_models.spec import BenchmarkSpec
-from scoring.adaptive import Standing, needs_more, next_n
+from scoring.adaptive import Block, Standing, next_n, open_names, refine
 
 START_N = 32
 
@@ -30,7 +30,7 @@ class Adaptive:
 class AdaptiveResult:
     documents: dict[str, dict]  # name -> score.json at its final N
     n_models: dict[str, int]
-    why: dict[str, str]
+    blocks: list[Block]  # the ranking, in order
     max_n: int
 
     @property
@@ -43,13 +43,21 @@ class AdaptiveResult:
         """Reference models trained: the first max N of them are shared by all entries."""
         return max(self.n_models.values())
 
+    def why(self, name: str) -> str:
+        return next(block.why for block in self.blocks if name in block.names)
+
+    def block(self, name: str) -> int:
+        """Index of the entry's block: blocks rank before the scores within them."""
+        return next(i for i, block in enumerate(self.blocks) if name in block.names)
+
     def savings_note(self) -> str:
         fixed_runs = self.max_n * len(self.n_models)
         return (
             f"Adaptive N: {self.runs} unlearning runs and {self.references} reference models, against {fixed_runs} and "
             f"{self.max_n} at a fixed N = {self.max_n} (saved {fixed_runs - self.runs} runs, {100 * (1 - self.runs / fixed_runs):.0f}%, "
-            f"and {self.max_n - self.references} references). Each entry starts at N = {min(START_N, self.max_n)} and doubles "
-            "while its 95% interval overlaps a neighbour's at a rank that matters; the N column says where it stopped and why."
+            f"and {self.max_n - self.references} references). Every entry starts at N = {min(START_N, self.max_n)}; neighbours whose "
+            "95% intervals overlap keep their place as a group and get twice the models until they separate. Scores at different N "
+            "are not compared: ranks come from the group order, then the scores within a group (the N column says where each stopped, and why)."
         )
 
 
@@ -65,13 +73,14 @@ def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path,
     paths = {path.stem: path for path in submissions}
     max_n = settings.n_models
     n = min(START_N, max_n)
-    active, documents, n_models = set(paths), {}, {}
-    while True:
+    active, blocks = set(paths), [Block(tuple(paths))]
+    documents, standings = {}, {}
+    while active:
         for position, name in enumerate(sorted(active), start=1):
             print(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {paths[name]}", file=sys.stderr, flush=True)
             documents[name] = score(paths[name], spec, out_dir / name, replace(settings, n_models=n))
-            n_models[name] = n
-        active, why = needs_more([_standing(name, n_models[name], documents[name]) for name in paths], top, max_n)
-        if not active:
-            return AdaptiveResult(documents, n_models, why, max_n)
+            standings[name] = _standing(name, n, documents[name])
+        blocks = refine(blocks, standings, top, max_n)
+        active = open_names(blocks)
         n = next_n(n, max_n)
+    return AdaptiveResult(documents, {name: s.n_models for name, s in standings.items()}, blocks, max_n)

@@ -81,7 +81,10 @@ def _one_split(
     else:
         result = adaptive_scores(submissions_in(folder), split_spec, out_dir, settings, adaptive.top)
         documents = result.documents
-        rows = [replace(row_from_document(name, document), n_models=result.n_models[name], why=result.why[name]) for name, document in documents.items()]
+        rows = [
+            replace(row_from_document(name, document), n_models=result.n_models[name], why=result.why(name), block=result.block(name))
+            for name, document in documents.items()
+        ]
         scope = "every rank" if adaptive.top is None else f"the top {adaptive.top}"
         title = f"{folder.resolve().name} on {spec.name} ({split} split), adaptive N up to {settings.n_models} for {scope}"
         notes = [*provenance(command, settings, documents), result.savings_note()]

@@ -1,10 +1,13 @@
 """Adaptive N for leaderboards: which entries need more models, and why.
 
-Pure decisions on (score, 95% interval, N) per entry. Two entries adjacent in
-the ranking whose intervals overlap are not yet told apart: both get more
-models, up to the maximum N. With a `top` K only the ranks that decide the
-top K and their order count (adjacent pairs among the first K + 1), so entries
-further down stay at the N they have.
+Pure decisions on (score, 95% interval, N) per entry. F depends on N (fewer
+models, larger epsilons, lower F), so scores at different N never meet in one
+comparison: the ranking is refined block by block. All entries start in one
+block at the same N. A block's entries, sorted by score, split into chains of
+neighbours whose intervals overlap; an entry alone is settled at its place,
+and a chain keeps its place in the ranking while its entries get twice the
+models and are ordered again among themselves, until they separate or reach
+the maximum N. With a `top` K, chains that start below rank K are not refined.
 """
 
 from dataclasses import dataclass
@@ -21,41 +24,62 @@ class Standing:
     high: float | None
 
 
-def _ranked(standings: list[Standing]) -> list[Standing]:
-    return sorted((s for s in standings if s.score is not None), key=lambda s: (-s.score, s.name))
+@dataclass(frozen=True)
+class Block:
+    """Consecutive entries of the ranking: refined together (`why` None) or settled, with why."""
+
+    names: tuple[str, ...]
+    why: str | None = None
 
 
 def _overlap(a: Standing, b: Standing) -> bool:
     return a.low is None or b.low is None or (a.low <= b.high and b.low <= a.high)
 
 
-def needs_more(standings: list[Standing], top: int | None, max_n: int) -> tuple[set[str], dict[str, str]]:
-    """(entries to give more models, why each entry has the N it has).
-
-    An entry is refined when its interval overlaps an adjacent entry's at a
-    rank that matters and it is below `max_n`.
-    """
-    ranked = _ranked(standings)
-    deciding = len(ranked) if top is None else min(top + 1, len(ranked))
-    rivals: dict[str, list[str]] = {}
-    for upper, lower in zip(ranked[: deciding - 1], ranked[1:deciding]):
+def _chains(members: list[Standing]) -> list[list[Standing]]:
+    """Members sorted by score, cut where adjacent intervals do not overlap."""
+    ordered = sorted(members, key=lambda s: (-s.score, s.name))
+    chains = [[ordered[0]]]
+    for upper, lower in zip(ordered, ordered[1:]):
         if _overlap(upper, lower):
-            rivals.setdefault(upper.name, []).append(lower.name)
-            rivals.setdefault(lower.name, []).append(upper.name)
-    refine, why = set(), {}
-    for standing in standings:
-        if standing.score is None:
-            why[standing.name] = f"not scored at N = {standing.n_models}"
-        elif standing.name in rivals and standing.n_models < max_n:
-            refine.add(standing.name)
-            why[standing.name] = f"overlapped {', '.join(rivals[standing.name])} at N = {standing.n_models}"
-        elif standing.name in rivals:
-            why[standing.name] = f"still overlaps {', '.join(rivals[standing.name])} at the maximum N"
-        elif ranked.index(standing) >= deciding:
-            why[standing.name] = f"below the top {top} at N = {standing.n_models}"
+            chains[-1].append(lower)
         else:
-            why[standing.name] = f"separated from its neighbours at N = {standing.n_models}"
-    return refine, why
+            chains.append([lower])
+    return chains
+
+
+def refine(blocks: list[Block], standings: dict[str, Standing], top: int | None, max_n: int) -> list[Block]:
+    """The next ranking: every open block split into settled entries and open chains.
+
+    Blocks are in rank order; an open block's entries share one N, that of
+    their latest scoring. Entries without a score are settled last.
+    """
+    result, position, failed = [], 0, []
+    for block in blocks:
+        if block.why is not None:
+            result.append(block)
+            position += len(block.names)
+            continue
+        members = [standings[name] for name in block.names]
+        failed += [Block((s.name,), f"not scored at N = {s.n_models}") for s in members if s.score is None]
+        scored = [s for s in members if s.score is not None]
+        for chain in _chains(scored) if scored else []:
+            names, n = tuple(s.name for s in chain), chain[0].n_models
+            if len(chain) == 1:
+                result.append(Block(names, f"separated from its neighbours at N = {n}"))
+            elif top is not None and position >= top:
+                result.append(Block(names, f"below the top {top} at N = {n}"))
+            elif n >= max_n:
+                result.append(Block(names, f"intervals still overlap within {', '.join(names)} at the maximum N"))
+            else:
+                result.append(Block(names))
+            position += len(chain)
+    return result + failed
+
+
+def open_names(blocks: list[Block]) -> set[str]:
+    """The entries that need more models."""
+    return {name for block in blocks if block.why is None for name in block.names}
 
 
 def next_n(n_models: int, max_n: int) -> int:

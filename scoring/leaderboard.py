@@ -31,8 +31,9 @@ class Row:
     unlearn_median_s: float | None
     budget_ratio: float | None
     verdict: str  # pass, fail, unknown
-    n_models: int | None = None  # adaptive leaderboards: the N this entry got
-    why: str | None = None  # and why it stopped there
+    n_models: int | None = None  # adaptive leaderboards: the N this entry got,
+    why: str | None = None  # why it stopped there,
+    block: int = 0  # and its group: groups rank before scores (scores at different N are not compared)
 
 
 def _ratio(pair: dict | None) -> float | None:
@@ -64,10 +65,10 @@ def row_from_document(name: str, document: dict) -> Row:
 def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
     """(rank, row), best final score first, equal scores sharing the better rank (1, 2, 2, 4);
     submissions without a score last, unranked, by name."""
-    ordered = sorted(rows, key=lambda row: (row.final_score is None, -(row.final_score or 0.0), row.submission))
-    scores = [row.final_score for row in ordered if row.final_score is not None]
+    ordered = sorted(rows, key=lambda row: (row.final_score is None, row.block, -(row.final_score or 0.0), row.submission))
+    scored = [(row.block, row.final_score) for row in ordered if row.final_score is not None]
     return [
-        (None if row.final_score is None else 1 + sum(score > row.final_score for score in scores), row)
+        (None if row.final_score is None else 1 + sum((block, -score) < (row.block, -row.final_score) for block, score in scored), row)
         for row in ordered
     ]
 

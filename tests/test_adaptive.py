@@ -1,33 +1,46 @@
 """Adaptive N: which entries get more models, and the leaderboard's account of it."""
 
-from scoring.adaptive import Standing, needs_more, next_n
-from scoring.leaderboard import Row, leaderboard_cells
+from scoring.adaptive import Block, Standing, next_n, open_names, refine
+from scoring.leaderboard import Row, leaderboard_cells, rank
 
 
-def _standing(name: str, n: int, score: float | None, half_width: float = 0.01) -> Standing:
-    if score is None:
-        return Standing(name, n, None, None, None)
-    return Standing(name, n, score, score - half_width, score + half_width)
+def _standings(n: int, **scores: float | None) -> dict[str, Standing]:
+    """Entries with intervals of +-0.01 around their scores."""
+    return {
+        name: Standing(name, n, score, None if score is None else score - 0.01, None if score is None else score + 0.01)
+        for name, score in scores.items()
+    }
 
 
-def test_only_overlapping_neighbours_get_more_models():
-    standings = [_standing("a", 32, 0.50), _standing("b", 32, 0.30), _standing("c", 32, 0.295), _standing("d", 32, 0.10), _standing("x", 32, None)]
-    refine, why = needs_more(standings, top=None, max_n=512)
-    assert refine == {"b", "c"}
-    assert why["a"] == "separated from its neighbours at N = 32" and why["b"] == "overlapped c at N = 32"
-    assert why["x"] == "not scored at N = 32"
+def test_only_overlapping_neighbours_get_more_models_and_failures_go_last():
+    standings = _standings(32, a=0.50, b=0.30, c=0.295, d=0.10, x=None)
+    blocks = refine([Block(tuple(standings))], standings, top=None, max_n=512)
+    assert [block.names for block in blocks] == [("a",), ("b", "c"), ("d",), ("x",)]
+    assert open_names(blocks) == {"b", "c"}
+    assert blocks[0].why == "separated from its neighbours at N = 32" and blocks[3].why == "not scored at N = 32"
 
 
-def test_top_k_ignores_ranks_below_it_and_the_maximum_stops_refining():
-    standings = [_standing("a", 64, 0.50), _standing("b", 64, 0.30), _standing("c", 64, 0.10), _standing("d", 64, 0.095)]
-    refine, why = needs_more(standings, top=2, max_n=512)
-    assert refine == set() and why["d"] == "below the top 2 at N = 64"
-    at_max = [_standing("a", 512, 0.50), _standing("b", 512, 0.495)]
-    refine, why = needs_more(at_max, top=None, max_n=512)
-    assert refine == set() and why["a"] == "still overlaps b at the maximum N"
-    # the pair (2, 3) decides who is in the top 2: both get more models
-    close = [_standing("a", 32, 0.50), _standing("b", 32, 0.30), _standing("c", 32, 0.295)]
-    assert needs_more(close, top=2, max_n=512)[0] == {"b", "c"}
+def test_a_group_keeps_its_place_when_scores_at_higher_n_fall():
+    """At N = 64 b and c score below d's N = 32 score, yet stay above d: F falls with N."""
+    blocks = [Block(("a",), "settled"), Block(("b", "c")), Block(("d",), "settled")]
+    later = {**_standings(32, a=0.5, d=0.10), **_standings(64, b=0.05, c=0.08)}
+    blocks = refine(blocks, later, top=None, max_n=512)
+    assert [block.names for block in blocks] == [("a",), ("c",), ("b",), ("d",)] and not open_names(blocks)
+    rows = [Row(name, "scored", later[name].score, None, None, None, None, None, None, None, "pass", block=i)
+            for i, block in enumerate(blocks) for name in block.names]
+    assert [(position, row.submission) for position, row in rank(rows)] == [(1, "a"), (2, "c"), (3, "b"), (4, "d")]
+
+
+def test_top_k_and_the_maximum_stop_refining():
+    standings = _standings(64, a=0.50, b=0.30, c=0.10, d=0.095)
+    blocks = refine([Block(tuple(standings))], standings, top=2, max_n=512)
+    assert not open_names(blocks) and blocks[-1].why == "below the top 2 at N = 64"
+    # a group that straddles rank K decides who is in the top K: refined
+    close = _standings(32, a=0.50, b=0.30, c=0.295)
+    assert open_names(refine([Block(tuple(close))], close, top=2, max_n=512)) == {"b", "c"}
+    at_max = _standings(512, a=0.50, b=0.495)
+    blocks = refine([Block(("a", "b"))], at_max, top=None, max_n=512)
+    assert not open_names(blocks) and blocks[0].why == "intervals still overlap within a, b at the maximum N"
 
 
 def test_n_doubles_up_to_the_maximum():
