@@ -184,3 +184,13 @@ def test_a_range_too_wide_for_the_grid_is_refused():
     u[0, 0], r[0, 0] = -1e30, 1e30  # both wide, so not peaky
     with pytest.raises(ValueError, match="thresholds"):
         estimate_epsilon(u, r)
+
+
+def test_clopper_pearson_can_exceed_the_official_epsilon():
+    """A rule with one zero error rate is discarded officially but kept with bounded rates."""
+    rng = np.random.default_rng(0)
+    tied = np.repeat([0.0, 1.0], 64)[:, None]  # every threshold between the ties misses half or none of them
+    spread = rng.uniform(-10, 10, (128, 1))
+    official = estimate_epsilon(tied, spread, attacks="single-threshold").epsilon[0]
+    bounded = estimate_epsilon(tied, spread, attacks="single-threshold", rates="clopper-pearson").epsilon[0]
+    assert bounded > official + 1
