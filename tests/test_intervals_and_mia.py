@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scoring.epsilon import estimate_epsilon
-from scoring.intervals import Accuracies, half_draws, half_sampling_interval, intervals
+from scoring.intervals import Accuracies, half_draws, normal_interval, intervals
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
 from scoring.quality import forgetting_quality
 
@@ -39,8 +39,8 @@ def test_half_sampling_gives_the_standard_error_of_a_mean():
     rng = np.random.default_rng(1)
     x = rng.normal(5, 1, 400)  # away from 0, where the interval is clipped
     halves = np.array([x[u].mean() for u, _ in half_draws(400, 400, 400, rng)])
-    low, high = half_sampling_interval(x.mean(), halves)
-    assert (high - low) / (2 * 1.96) == pytest.approx(x.std() / np.sqrt(400), rel=0.15)
+    low, high = normal_interval(x.mean(), halves)
+    assert (high - low) / (2 * 1.966) == pytest.approx(x.std() / np.sqrt(400), rel=0.15)
 
 
 def test_intervals_need_two_replicates():
