@@ -99,8 +99,9 @@ class Scorer:
         return final_score(quality, retain["unlearned"], retain["retrained"], test["unlearned"], test["retrained"])
 
     def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> dict:
-        """95% intervals of F and the final score around their estimates (empty without replicates)."""
-        if not self.settings.bootstrap:
+        """95% intervals of F and the final score around their estimates (empty without
+        replicates, or with under 4 models, too few to halve)."""
+        if not self.settings.bootstrap or len(unlearned) <= MIN_MODELS:
             return {}
         retrained = self.references.retrained.head(len(unlearned))
         with tqdm(total=self.settings.bootstrap, desc="intervals", unit="half-sample", disable=None if self.settings.progress else True) as bar:

@@ -7,10 +7,12 @@ misleads: duplicated models make the populations easier to separate, and the
 replicates sit below the estimate (docs/uncertainty.md).
 
 Half-sampling does not duplicate: each replicate scores a random half of each
-population, without replacement. For d = n/2 deleted models the delete-d
-jackknife variance (Shao and Wu 1989, Ann. Statist. 17) is the mean squared
-deviation of the half-sample estimates, consistent also for non-smooth
-statistics such as quantiles. The interval is the estimate +- t times its
+population, without replacement. Keeping m of n models (d = n - m deleted),
+the delete-d jackknife variance (Shao and Wu 1989, Ann. Statist. 17) is
+m / d times the variance of the subsample estimates, consistent also for
+non-smooth statistics such as quantiles when d grows with n; for halves the
+factor is 1. Below 6 models a half would be under the metric's 3, so m is 3
+(at N = 4 and 5). The interval is the estimate +- t times its
 square root, t the 97.5% quantile of Student's t on (halves - 1) degrees of
 freedom since the variance is itself estimated from the random halves (1.98
 for the default 100); it always contains the estimate. The simulation in
@@ -47,11 +49,22 @@ class IntervalResult:
     method: str = METHOD
 
 
+def kept(n_models: int) -> int:
+    """Models a half-sample keeps of n: half, but never under the metric's minimum."""
+    if n_models <= MIN_MODELS:
+        raise ValueError(f"half-sampling needs at least {MIN_MODELS + 1} models per population, got {n_models}")
+    return max(MIN_MODELS, n_models // 2)
+
+
+def variance_factor(n_models: int) -> float:
+    """m / d of the delete-d jackknife: 1 for even halves."""
+    m = kept(n_models)
+    return m / (n_models - m)
+
+
 def half_draws(n_u: int, n_r: int, replicates: int, rng: np.random.Generator) -> list[Draw]:
     """Index pairs of random halves (without replacement) of both populations."""
-    if min(n_u, n_r) // 2 < MIN_MODELS:
-        raise ValueError(f"half-sampling needs at least {2 * MIN_MODELS} models per population, got {min(n_u, n_r)}")
-    return [(rng.permutation(n_u)[: n_u // 2], rng.permutation(n_r)[: n_r // 2]) for _ in range(replicates)]
+    return [(rng.permutation(n_u)[: kept(n_u)], rng.permutation(n_r)[: kept(n_r)]) for _ in range(replicates)]
 
 
 def replicate_scores(
@@ -84,9 +97,9 @@ def replicate_scores(
     return np.array(Parallel(n_jobs=jobs, backend="threading")(delayed(replicate)(u, r) for u, r in draws)).reshape(len(draws), 2)
 
 
-def normal_interval(estimate: float, replicates: np.ndarray, upper: float = np.inf) -> tuple[float, float]:
-    """estimate +- t(0.975, B - 1) replicate SDs, clipped to [0, upper]."""
-    spread = float(stats.t.ppf(0.975, len(replicates) - 1) * np.std(replicates, ddof=1))
+def normal_interval(estimate: float, replicates: np.ndarray, upper: float = np.inf, variance_factor: float = 1.0) -> tuple[float, float]:
+    """estimate +- t(0.975, B - 1) standard errors (replicate SD times sqrt(variance_factor)), clipped to [0, upper]."""
+    spread = float(stats.t.ppf(0.975, len(replicates) - 1) * np.std(replicates, ddof=1) * np.sqrt(variance_factor))
     return max(0.0, estimate - spread), min(upper, estimate + spread)
 
 
@@ -115,8 +128,9 @@ def intervals(
     draws = half_draws(len(unlearned), len(retrained), replicates, np.random.default_rng(seed))
     results = replicate_scores(unlearned, retrained, epsilon_fn, draws, unlearned_accuracy, retrained_accuracy, progress, jobs)
     with_scores = score is not None and unlearned_accuracy is not None and retrained_accuracy is not None
+    factor = variance_factor(min(len(unlearned), len(retrained)))
     return IntervalResult(
-        normal_interval(quality, results[:, 0], upper=1.0),
-        normal_interval(score, results[:, 1]) if with_scores else None,
+        normal_interval(quality, results[:, 0], upper=1.0, variance_factor=factor),
+        normal_interval(score, results[:, 1], variance_factor=factor) if with_scores else None,
         replicates,
     )

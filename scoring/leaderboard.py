@@ -62,6 +62,9 @@ def row_from_document(name: str, document: dict) -> Row:
     )
 
 
+ADAPTIVE_FIELDS = ("n_models", "why", "block")
+
+
 def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
     """(rank, row), best final score first, equal scores sharing the better rank (1, 2, 2, 4);
     submissions without a score last, unranked, by name."""
@@ -74,9 +77,12 @@ def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
 
 
 def arrow_table(rows: list[Row]) -> pa.Table:
-    """The ranked rows with full precision, for CSV and Parquet."""
-    ranked = rank(rows)
-    return pa.Table.from_pylist([{"rank": position, **asdict(row)} for position, row in ranked])
+    """The ranked rows with full precision, for CSV and Parquet (N, why and group only when adaptive)."""
+    adaptive = any(row.why is not None for row in rows)
+    records = [{"rank": position, **asdict(row)} for position, row in rank(rows)]
+    if not adaptive:
+        records = [{key: value for key, value in record.items() if key not in ADAPTIVE_FIELDS} for record in records]
+    return pa.Table.from_pylist(records)
 
 
 def split_comparison(public: list[Row], private: list[Row]) -> pa.Table:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scoring.epsilon import estimate_epsilon
-from scoring.intervals import Accuracies, half_draws, normal_interval, intervals
+from scoring.intervals import Accuracies, half_draws, intervals, normal_interval, variance_factor
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
 from scoring.quality import forgetting_quality
 
@@ -27,11 +27,12 @@ def test_intervals_are_seeded_and_contain_their_estimates():
 
 
 def test_halves_are_without_replacement():
-    draws = half_draws(20, 11, 5, np.random.default_rng(0))
+    draws = half_draws(20, 4, 5, np.random.default_rng(0))
     for u, r in draws:
-        assert (len(u), len(r)) == (10, 5) and len(set(u)) == 10 and len(set(r)) == 5
-    with pytest.raises(ValueError, match="at least 6 models"):
-        half_draws(5, 40, 2, np.random.default_rng(0))
+        assert (len(u), len(r)) == (10, 3) and len(set(u)) == 10 and len(set(r)) == 3  # never under the metric's 3
+    assert (variance_factor(20), variance_factor(4)) == (1.0, 3.0)
+    with pytest.raises(ValueError, match="at least 4 models"):
+        half_draws(3, 40, 2, np.random.default_rng(0))
 
 
 def test_half_sampling_gives_the_standard_error_of_a_mean():
