@@ -16,7 +16,7 @@ TOP ?=
 SPLIT ?= $(if $(ADAPTIVE),public,both)
 ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 
-.PHONY: install score references baselines leaderboard stability intervals test bench clean
+.PHONY: install score references baselines leaderboard stability intervals ceiling test bench clean
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ leaderboard: $(STAMP)
 # docs/uncertainty.md (about 20 minutes on 2 quiet cores).
 intervals: $(STAMP)
 	$(PY) -m benchmarks.interval_coverage --jobs 2 --write-doc
+
+# F between disjoint sets of N retrained models (the ceiling at each N); writes its table into docs/uncertainty.md.
+ceiling: $(STAMP)
+	$(PY) -m benchmarks.ceiling --benchmark $(BENCHMARK) --write-doc
 
 # Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
 # largest N's runs, and writes docs/stability.md and docs/stability.png.
