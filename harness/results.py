@@ -17,6 +17,7 @@ from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from reference_models.spec import BenchmarkSpec
 from scoring.intervals import Accuracies, intervals
+from scoring.collateral import epsilon_summary
 from scoring.epsilon import EpsilonEstimate, estimate_epsilon
 from scoring.mia import mia_accuracy, losses_from_statistic, population_mia
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
@@ -125,6 +126,14 @@ class Scorer:
             "interval_replicates": result.replicates,
         }
 
+    def collateral_privacy(self, unlearned: PopulationOutputs) -> dict:
+        """Per-example epsilon on the retain sample and the test set (control), with the same attacks and models."""
+        retrained = self.references.retrained.head(len(unlearned))
+        return {
+            "retain_sample": epsilon_summary(self.epsilon_of(unlearned.retain_statistic, retrained.retain_statistic).epsilon, len(unlearned)),
+            "test_control": epsilon_summary(self.epsilon_of(unlearned.test_statistic, retrained.test_statistic).epsilon, len(unlearned)),
+        }
+
     def simple_mia(self, unlearned: PopulationOutputs) -> dict:
         """The starting kit's population attack on the original, unlearned and retrained models."""
         original = self.references.original
@@ -228,6 +237,7 @@ def score_document(
     )
     document.update(scorer.intervals(unlearned, quality, document["final_score"]))
     document["simple_mia"] = scorer.simple_mia(unlearned)
+    document["collateral_privacy"] = scorer.collateral_privacy(unlearned)  # not part of the score
     if spec.forget_selection == "poisoned":
         document.update(_poisoning(scorer.references.original.test_accuracy, test["unlearned"], test["retrained"]))
     return document, examples_table(estimate, unlearned, retrained)

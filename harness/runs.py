@@ -49,7 +49,7 @@ def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
 def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunOutcome, device: str) -> RunRecord:
     """Turn a worker's answer into a ledger row, evaluating the weights ourselves."""
     base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=outcome.seconds)
-    empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None)
+    empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None, retain_statistic=None)
 
     def failed(failure_class: str, message: str) -> RunRecord:
         return RunRecord(**base, status=failures.STATUS[failure_class], failure_class=failure_class, message=message, **empty)
