@@ -21,9 +21,10 @@ START_N = 32
 
 @dataclass(frozen=True)
 class Adaptive:
-    """The leaderboard's adaptive mode: None ranks every entry, K only the top K."""
+    """The leaderboard's adaptive mode: None ranks every entry, K only the top K; every entry starts at `start_n`."""
 
     top: int | None = None
+    start_n: int = START_N
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class AdaptiveResult:
     n_models: dict[str, int]
     blocks: list[Block]  # the ranking, in order
     max_n: int
+    start_n: int
 
     @property
     def runs(self) -> int:
@@ -55,7 +57,7 @@ class AdaptiveResult:
         return (
             f"Adaptive N: {self.runs} unlearning runs and {self.references} reference models, against {fixed_runs} and "
             f"{self.max_n} at a fixed N = {self.max_n} (saved {fixed_runs - self.runs} runs, {100 * (1 - self.runs / fixed_runs):.0f}%, "
-            f"and {self.max_n - self.references} references). Every entry starts at N = {min(START_N, self.max_n)}; neighbours whose "
+            f"and {self.max_n - self.references} references). Every entry starts at N = {self.start_n}; neighbours whose "
             "95% intervals overlap keep their place as a group and get twice the models until they separate. Scores at different N "
             "are not compared: ranks come from the group order, then the scores within a group (the N column says where each stopped, and why)."
         )
@@ -66,13 +68,13 @@ def _standing(name: str, n_models: int, document: dict) -> Standing:
     return Standing(name, n_models, document["final_score"], low, high)
 
 
-def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, top: int | None) -> AdaptiveResult:
+def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, mode: Adaptive) -> AdaptiveResult:
     """Score the submissions adaptively up to settings.n_models; OUT/<name>/score.json holds each entry's final N."""
     if settings.metric.bootstrap < 2:
         raise ValueError("--adaptive needs intervals: --bootstrap of at least 2")
     paths = {path.stem: path for path in submissions}
     max_n = settings.n_models
-    n = min(START_N, max_n)
+    n = start_n = min(mode.start_n, max_n)
     active, blocks = set(paths), [Block(tuple(paths))]
     documents, standings = {}, {}
     while active:
@@ -80,7 +82,7 @@ def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path,
             print(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {paths[name]}", file=sys.stderr, flush=True)
             documents[name] = score(paths[name], spec, out_dir / name, replace(settings, n_models=n))
             standings[name] = _standing(name, n, documents[name])
-        blocks = refine(blocks, standings, top, max_n)
+        blocks = refine(blocks, standings, mode.top, max_n)
         active = open_names(blocks)
         n = next_n(n, max_n)
-    return AdaptiveResult(documents, {name: s.n_models for name, s in standings.items()}, blocks, max_n)
+    return AdaptiveResult(documents, {name: s.n_models for name, s in standings.items()}, blocks, max_n, start_n)

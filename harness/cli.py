@@ -13,7 +13,7 @@ from pathlib import Path
 import shlex
 import sys
 
-from harness.adaptive import Adaptive
+from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import DEFAULT_FRACTION
@@ -112,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     board_cmd.add_argument("--adaptive", action="store_true", help="start every entry at N = 32 and double N only where intervals of neighbours overlap")
     board_cmd.add_argument("--top", type=int, default=None, metavar="K", help="with --adaptive: only the ranks that decide the top K count")
     board_cmd.add_argument("--max-n", type=int, default=None, metavar="N", help="with --adaptive: the largest N (default --n-models)")
+    board_cmd.add_argument("--start-n", type=int, default=START_N, metavar="N", help=f"with --adaptive: every entry's first N (default {START_N})")
     # conflict_handler="resolve": its own --n-models, a list, replaces the common one
     stability_cmd = commands.add_parser(
         "stability", conflict_handler="resolve",
@@ -141,10 +142,10 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return f"{args.folder} is not a folder with submission files (*.py) in it"
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
-    if args.command == "leaderboard" and not args.adaptive and (args.top is not None or args.max_n is not None):
-        return "--top and --max-n need --adaptive"
-    if args.command == "leaderboard" and args.adaptive and (args.bootstrap < 2 or (args.top is not None and args.top < 1)):
-        return "--adaptive needs --bootstrap of at least 2 (its intervals decide) and --top of at least 1"
+    if args.command == "leaderboard" and not args.adaptive and (args.top is not None or args.max_n is not None or args.start_n != START_N):
+        return "--top, --max-n and --start-n need --adaptive"
+    if args.command == "leaderboard" and args.adaptive and (args.bootstrap < 2 or (args.top is not None and args.top < 1) or args.start_n < 4):
+        return "--adaptive needs --bootstrap of at least 2 (its intervals decide), --top of at least 1 and --start-n of at least 4"
     if args.bootstrap == 1 or args.bootstrap < 0:
         return "--bootstrap must be 0 (none) or at least 2 half-sampling replicates"
     if not 0.5 <= args.confidence < 1:
@@ -211,7 +212,7 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
         print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
         return EXIT_OK
     if args.command == "leaderboard":
-        adaptive = Adaptive(args.top) if args.adaptive else None
+        adaptive = Adaptive(args.top, args.start_n) if args.adaptive else None
         max_n = args.max_n if args.adaptive and args.max_n is not None else args.n_models
         print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive))
         print(f"written {args.out / 'leaderboard.md'}")

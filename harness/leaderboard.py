@@ -79,7 +79,7 @@ def _one_split(
         title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
         notes = provenance(command, settings, documents)
     else:
-        result = adaptive_scores(submissions_in(folder), split_spec, out_dir, settings, adaptive.top)
+        result = adaptive_scores(submissions_in(folder), split_spec, out_dir, settings, adaptive)
         documents = result.documents
         rows = [
             replace(row_from_document(name, document), n_models=result.n_models[name], why=result.why(name), block=result.block(name))

@@ -1,5 +1,10 @@
 """Adaptive N: which entries get more models, and the leaderboard's account of it."""
 
+import json
+
+import pyarrow.parquet as pq
+
+from conftest import run_cli, small_folder
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
 from scoring.leaderboard import Row, leaderboard_cells, rank
 
@@ -53,3 +58,30 @@ def test_adaptive_rows_show_their_n_and_why():
     assert "N" not in header
     header, cells = leaderboard_cells([Row(**{**row.__dict__, "n_models": 64, "why": "separated from its neighbours at N = 64"})])
     assert header[-2:] == ("N", "why this N") and cells[0][-2:] == ["64", "separated from its neighbours at N = 64"]
+
+
+def test_adaptive_leaderboard_end_to_end(reference_cache, tmp_path):
+    """A real `leaderboard --adaptive` from N = 4 to 8: each entry's N, why, its ledger and the savings note."""
+    folder = small_folder(tmp_path / "submissions")
+    out = tmp_path / "board"
+    result = run_cli(
+        "leaderboard", str(folder), "--split", "public", "--adaptive", "--start-n", "4", "--max-n", "8",
+        "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(out),
+        "--quiet", "--bootstrap", "4", "--mia-models", "2",
+    )
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(out / "leaderboard.parquet").to_pylist()
+    by_name = {row["submission"]: row for row in table}
+    assert [row["submission"] for row in table][-1] == "a_failure" and by_name["a_failure"]["why"] == "not scored at N = 4"
+    for name in ("finetune", "identity"):
+        document = json.loads((out / name / "score.json").read_text())
+        assert by_name[name]["n_models"] in (4, 8) and document["n_models"] == by_name[name]["n_models"]
+        assert by_name[name]["why"].endswith(f"N = {by_name[name]['n_models']}") or "maximum N" in by_name[name]["why"]
+    runs = sum(row["n_models"] for row in table)
+    markdown = (out / "leaderboard.md").read_text()
+    assert f"Adaptive N: {runs} unlearning runs" in markdown and "| N | why this N |" in markdown
+
+
+def test_adaptive_options_need_adaptive(tmp_path):
+    result = run_cli("leaderboard", str(small_folder(tmp_path / "s")), "--top", "3", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "need --adaptive" in result.stderr
