@@ -44,7 +44,7 @@ leaderboard: $(STAMP)
 		--out results/$(BENCHMARK)/leaderboard-$(notdir $(abspath $(SUBMISSIONS)))$(if $(ADAPTIVE),-adaptive)
 
 # Coverage of candidate 95% intervals for F where the true value is known; writes the table into
-# docs/uncertainty.md (about 20 minutes on 2 quiet cores).
+# docs/uncertainty.md (about 15 minutes on 2 quiet cores, 34 on a loaded machine).
 intervals: $(STAMP)
 	$(PY) -m benchmarks.interval_coverage --jobs 2 --write-doc
 
