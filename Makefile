@@ -13,12 +13,15 @@ SUBMISSIONS ?= submissions
 # OUT and SPLIT default to the CLI's own defaults (results/BENCHMARK/NAME/, the public split).
 OUT ?=
 SPLIT ?=
+ADAPTIVE ?=
+TOP ?=
+ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 
 # make exits 2 whenever a recipe fails; this prints the harness's own exit code
 # first (0 ok, 2 usage, 3 submission failed, 4 cache damaged, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
-.PHONY: install score references baselines leaderboard stability test docs-check bench clean
+.PHONY: install score references baselines leaderboard stability intervals ceiling test docs-check bench clean
 
 install: $(STAMP)
 
@@ -39,9 +42,19 @@ baselines: $(STAMP)
 	$(PY) -m harness leaderboard baselines --benchmark $(BENCHMARK) --n-models $(N) --out results/$(BENCHMARK)/baselines $(EXIT_CODE)
 	mkdir -p docs && cp results/$(BENCHMARK)/baselines/leaderboard.md docs/baselines.md
 
-# Scores every *.py in SUBMISSIONS on a split (SPLIT=public|private|both; default the CLI's, public).
+# Scores every *.py and *.ipynb in SUBMISSIONS on a split (SPLIT=public|private|both; default the CLI's, public).
+# ADAPTIVE=1 [TOP=K]: N is the maximum; entries get more models only where ranks are uncertain.
 leaderboard: $(STAMP)
-	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+
+# Coverage of candidate 95% intervals for F where the true value is known; writes the table into
+# docs/uncertainty.md (about 15 minutes on 2 quiet cores, 34 on a loaded machine).
+intervals: $(STAMP)
+	$(PY) -m benchmarks.interval_coverage --jobs 2 --write-doc
+
+# F between disjoint sets of N retrained models (the ceiling at each N); writes its table into docs/uncertainty.md.
+ceiling: $(STAMP)
+	$(PY) -m benchmarks.ceiling --benchmark $(BENCHMARK) --write-doc
 
 # Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
 # largest N's runs, and writes docs/stability.md and docs/stability.png.

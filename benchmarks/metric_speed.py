@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from scoring.attacks import narrow_first
-from scoring.bootstrap import bootstrap
+from scoring.intervals import intervals
 from scoring.epsilon import MAX_EPSILON, estimate_epsilon, is_peaky, orient
 from scoring.tables import DELTA
 
 N_MODELS, N_EXAMPLES, REFERENCE_EXAMPLES = 512, 2000, 3
-BOOTSTRAP_EXAMPLES, BOOTSTRAP_REPLICATES = 144, 100
+INTERVAL_EXAMPLES, INTERVAL_REPLICATES = 144, 100
 
 
 def _rule_epsilons(tp, fp, n_pos, n_neg) -> np.ndarray:
@@ -80,15 +80,15 @@ def main() -> None:
     per_example_s = (time.perf_counter() - start) / REFERENCE_EXAMPLES
     assert np.array_equal(np.float32(reference), ours[:REFERENCE_EXAMPLES]), "the reference and the fast path disagree"
 
-    boot_u, boot_r = unlearned[:, :BOOTSTRAP_EXAMPLES], retrained[:, :BOOTSTRAP_EXAMPLES]
+    half_u, half_r = unlearned[:, :INTERVAL_EXAMPLES], retrained[:, :INTERVAL_EXAMPLES]
     start = time.perf_counter()
-    bootstrap(boot_u, boot_r, lambda u, r: estimate_epsilon(u, r).epsilon, replicates=BOOTSTRAP_REPLICATES, jobs=jobs)
-    boot_s = time.perf_counter() - start
+    intervals(half_u, half_r, lambda u, r: estimate_epsilon(u, r).epsilon, 0.5, replicates=INTERVAL_REPLICATES, jobs=jobs)
+    half_s = time.perf_counter() - start
 
     print(f"official metric, N = {N_MODELS}, E = {N_EXAMPLES}, {jobs} threads: {ours_s:.2f} s ({ours_s / N_EXAMPLES * 1e3:.2f} ms per example)")
     print(f"straightforward reference: {per_example_s:.2f} s per example, {per_example_s * N_EXAMPLES:.0f} s scaled to E = {N_EXAMPLES} (equal on {REFERENCE_EXAMPLES} examples)")
     print(f"speed-up: {per_example_s * N_EXAMPLES / ours_s:.0f}x")
-    print(f"bootstrap, B = {BOOTSTRAP_REPLICATES}, N = {N_MODELS}, E = {BOOTSTRAP_EXAMPLES}: {boot_s:.1f} s")
+    print(f"95% intervals, {INTERVAL_REPLICATES} half-samples, N = {N_MODELS}, E = {INTERVAL_EXAMPLES}: {half_s:.1f} s")
 
 
 if __name__ == "__main__":

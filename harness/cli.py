@@ -14,6 +14,7 @@ from pathlib import Path
 import shlex
 import sys
 
+from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import DEFAULT_FRACTION, POLICIES
@@ -100,7 +101,7 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
     parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap replicates for the intervals of F and the score (default 100; 0: none)")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="half-sampling replicates for 95%% intervals of F and the score (0: none; docs/uncertainty.md)")
     parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
 
@@ -117,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     board_cmd.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLIT_CHOICES,
                            help=f"forget set: public, private (another seed) or both side by side (default {DEFAULT_SPLIT})")
     _scoring(board_cmd, default_out="results/BENCHMARK/leaderboard-FOLDER_NAME")
+    board_cmd.add_argument("--adaptive", action="store_true", help="start every entry at N = 32 and double N only where intervals of neighbours overlap")
+    board_cmd.add_argument("--top", type=int, default=None, metavar="K", help="with --adaptive: only the ranks that decide the top K count")
+    board_cmd.add_argument("--max-n", type=int, default=None, metavar="N", help="with --adaptive: the largest N (default --n-models)")
+    board_cmd.add_argument("--start-n", type=int, default=START_N, metavar="N", help=f"with --adaptive: every entry's first N (default {START_N})")
     # conflict_handler="resolve": its own --n-models, a list, replaces the common one
     stability_cmd = commands.add_parser(
         "stability", conflict_handler="resolve",
@@ -154,8 +159,12 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return f"{args.folder} is not a folder with submission files (*.py or *.ipynb) in it"
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
+    if args.command == "leaderboard" and not args.adaptive and (args.top is not None or args.max_n is not None or args.start_n != START_N):
+        return "--top, --max-n and --start-n need --adaptive"
+    if args.command == "leaderboard" and args.adaptive and (args.bootstrap < 2 or (args.top is not None and args.top < 1) or args.start_n < 4):
+        return "--adaptive needs --bootstrap of at least 2 (its intervals decide), --top of at least 1 and --start-n of at least 4"
     if args.bootstrap == 1 or args.bootstrap < 0:
-        return "--bootstrap must be 0 (none) or at least 2 replicates"
+        return "--bootstrap must be 0 (none) or at least 2 half-sampling replicates"
     if not 0.5 <= args.confidence < 1:
         return "--confidence must be in [0.5, 1)"
     if not args.memory_gb > 0:
@@ -229,7 +238,9 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
         print(f"references for {spec.name} ({spec.key()}): {args.n_models} models in {args.cache_dir / spec.key()}")
         return EXIT_OK
     if args.command == "leaderboard":
-        print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, args.n_models), command))
+        adaptive = Adaptive(args.top, args.start_n) if args.adaptive else None
+        max_n = args.max_n if args.adaptive and args.max_n is not None else args.n_models
+        print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive))
         print(f"written {args.out / 'leaderboard.md'}")
         return EXIT_OK
     if args.command == "stability":

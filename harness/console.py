@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from harness.context import context_line
-from scoring.bootstrap import INTERVAL_LABEL
+from scoring.intervals import INTERVAL_LABEL
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -14,7 +14,7 @@ def _interval(document: dict, key: str) -> str:
     if key not in document:
         return ""
     low, high = document[key]
-    return f"  ({INTERVAL_LABEL}: {low:.4f} to {high:.4f}, {document['bootstrap_replicates']} replicates)"
+    return f"  ({INTERVAL_LABEL}: {low:.4f} to {high:.4f}, {document['interval_replicates']} replicates)"
 
 
 def _ratio(pair: dict) -> str:

@@ -9,6 +9,7 @@ own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 """
 
 import datetime
+from dataclasses import replace
 import json
 from pathlib import Path
 import sys
@@ -16,6 +17,7 @@ import traceback
 
 import pyarrow as pa
 
+from harness.adaptive import Adaptive, adaptive_scores
 from harness.benchmarks import split_benchmark
 from harness.failures import inert
 from harness.notebooks import ACCEPTED_SUFFIXES, SubmissionRefused
@@ -69,7 +71,7 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
     retrain_s = budget["retrain_median_s"]  # one yardstick for every submission and split
     return [
         f"Made on {datetime.date.today().isoformat()} by: {command} "
-        f"({settings.metric.bootstrap} bootstrap replicates, attacks {settings.metric.attacks}).",
+        f"({settings.metric.bootstrap} half-sampling replicates for 95% intervals, attacks {settings.metric.attacks}).",
         f"Versions: {library}.",
         f"Hardware: {machine['cpu']}, {machine['cpu_count']} cores, device {machine['device']}, {settings.jobs} parallel runs; median retrain "
         f"{retrain_s:.3f} s, so the budget ({settings.budget_fraction:g} x retrain) is {settings.budget_fraction * retrain_s:.3f} s per call, "
@@ -92,24 +94,41 @@ def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str
     return text
 
 
-def _one_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str) -> tuple[list[Row], dict[str, dict], str]:
+def _one_split(
+    folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None
+) -> tuple[list[Row], dict[str, dict], str]:
     """Score and write one split's leaderboard: its rows, the score.json documents and its Markdown."""
-    documents = score_folder(folder, split_benchmark(spec, split), out_dir, settings)
-    rows = [row_from_document(name, document) for name, document in documents.items()]
-    title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
-    notes = provenance(command, settings, documents)
+    split_spec = split_benchmark(spec, split)
+    if adaptive is None:
+        documents = score_folder(folder, split_spec, out_dir, settings)
+        rows = [row_from_document(name, document) for name, document in documents.items()]
+        title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
+        notes = provenance(command, settings, documents)
+    else:
+        result = adaptive_scores(submissions_in(folder), split_spec, out_dir, settings, adaptive)
+        documents = result.documents
+        rows = [
+            replace(row_from_document(name, document), n_models=result.n_models[name], why=result.why(name), block=result.block(name))
+            for name, document in documents.items()
+        ]
+        scope = "every rank" if adaptive.top is None else f"the top {adaptive.top}"
+        title = f"{folder.resolve().name} on {spec.name} ({split} split), adaptive N up to {settings.n_models} for {scope}"
+        notes = [*provenance(command, settings, documents), result.savings_note()]
     return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows))], arrow_table(rows))
 
 
-def leaderboard(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str) -> str:
+def leaderboard(
+    folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None = None
+) -> str:
     """Score the folder on one split or both; writes the four leaderboard files; returns the Markdown.
 
     `command` is the command line as given, recorded in the notes so that anyone can remake the table.
+    With `adaptive`, each entry gets only the N its rank needs (harness.adaptive).
     """
     if split != "both":
-        return _one_split(folder, spec, split, out_dir, settings, command)[2]
-    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command)
-    private, _, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command)
+        return _one_split(folder, spec, split, out_dir, settings, command, adaptive)[2]
+    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command, adaptive)
+    private, _, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command, adaptive)
     comparison = split_comparison(public, private)
     sections = [
         ("Public against private rank", comparison_cells(comparison)),

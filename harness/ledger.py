@@ -35,6 +35,7 @@ class RunRecord:
     forget_accuracy: float | None
     forget_statistic: list[float] | None
     test_statistic: list[float] | None
+    retain_statistic: list[float] | None  # on the retain sample, see reference_models.evaluation
 
 
 _SCHEMA = pa.schema(
@@ -51,6 +52,7 @@ _SCHEMA = pa.schema(
         ("forget_accuracy", pa.float64()),
         ("forget_statistic", pa.list_(pa.float64())),
         ("test_statistic", pa.list_(pa.float64())),
+        ("retain_statistic", pa.list_(pa.float64())),
     ]
 )
 

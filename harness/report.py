@@ -13,7 +13,7 @@ import numpy as np
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from scoring import figures
-from scoring.bootstrap import INTERVAL_LABEL
+from scoring.intervals import INTERVAL_LABEL
 from scoring.epsilon import MAX_EPSILON
 from scoring.pages import html_document, number
 
@@ -82,6 +82,16 @@ def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutput
             "true label, unlearned against retrained. Overlapping histograms cannot be told apart.",
         ),
         _image(figures.accuracy_bars(accuracies), "Mean accuracy of each population on the retain, test and forget sets."),
+        _image(
+            figures.collateral_epsilons({
+                "forget": epsilon,
+                "retain sample": np.array(document["collateral_privacy"]["retain_sample"]["epsilons"]),
+                "test (control)": np.array(document["collateral_privacy"]["test_control"]["epsilons"]),
+            }, n),
+            "Collateral privacy (not part of the score): the same attacks on the same models, per example of a retain "
+            "sample and of the test set, which no model trained on. Unlearning that leaks beyond the forget set moves the "
+            "retain curve right of the test control.",
+        ),
         _image(
             figures.time_histogram(unlearn_seconds, budget["retrain_median_s"], budget["fraction"]),
             "Seconds per unlearning call, measured by the harness, against the time budget.",

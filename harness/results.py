@@ -16,7 +16,8 @@ from harness.ledger import STATUSES, RunRecord
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from reference_models.spec import BenchmarkSpec
-from scoring.bootstrap import Accuracies, bootstrap
+from scoring.intervals import Accuracies, intervals
+from scoring.collateral import epsilon_summary
 from scoring.epsilon import EpsilonEstimate, estimate_epsilon
 from scoring.mia import mia_accuracy, losses_from_statistic, population_mia
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
@@ -29,7 +30,7 @@ class MetricSettings:
     attacks: str = "official"
     rates: str = "empirical"
     confidence: float = 0.95
-    bootstrap: int = 100  # replicates; 0 for none
+    bootstrap: int = 100  # half-sampling replicates of the intervals; 0 for none
     mia_models: int = 16  # models per population for the population attack
     seed: int = 0
     jobs: int = 1
@@ -98,16 +99,19 @@ class Scorer:
         test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
         return final_score(quality, retain["unlearned"], retain["retrained"], test["unlearned"], test["retrained"])
 
-    def intervals(self, unlearned: PopulationOutputs) -> dict:
-        """95% bootstrap intervals of F and the final score (empty without a bootstrap)."""
-        if not self.settings.bootstrap:
+    def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> dict:
+        """95% intervals of F and the final score around their estimates (empty without
+        replicates, or with under 4 models, too few to halve)."""
+        if not self.settings.bootstrap or len(unlearned) <= MIN_MODELS:
             return {}
         retrained = self.references.retrained.head(len(unlearned))
-        with tqdm(total=self.settings.bootstrap, desc="bootstrap", unit="replicate", disable=None if self.settings.progress else True) as bar:
-            result = bootstrap(
+        with tqdm(total=self.settings.bootstrap, desc="intervals", unit="half-sample", disable=None if self.settings.progress else True) as bar:
+            result = intervals(
                 unlearned.forget_statistic,
                 retrained.forget_statistic,
                 lambda u, r: self.epsilon_of(u, r, jobs=1).epsilon,
+                quality,
+                score,
                 Accuracies(unlearned.retain_accuracy, unlearned.test_accuracy),
                 Accuracies(retrained.retain_accuracy, retrained.test_accuracy),
                 replicates=self.settings.bootstrap,
@@ -118,7 +122,16 @@ class Scorer:
         return {
             "forget_quality_ci95": list(result.forget_quality_ci95),
             "final_score_ci95": list(result.final_score_ci95),
-            "bootstrap_replicates": result.replicates,
+            "interval_method": result.method,
+            "interval_replicates": result.replicates,
+        }
+
+    def collateral_privacy(self, unlearned: PopulationOutputs) -> dict:
+        """Per-example epsilon on the retain sample and the test set (control), with the same attacks and models."""
+        retrained = self.references.retrained.head(len(unlearned))
+        return {
+            "retain_sample": epsilon_summary(self.epsilon_of(unlearned.retain_statistic, retrained.retain_statistic).epsilon, len(unlearned)),
+            "test_control": epsilon_summary(self.epsilon_of(unlearned.test_statistic, retrained.test_statistic).epsilon, len(unlearned)),
         }
 
     def simple_mia(self, unlearned: PopulationOutputs) -> dict:
@@ -240,8 +253,9 @@ def score_document(
             "forget_accuracy": scorer.references.original.forget_accuracy,
         },
     )
-    document.update(scorer.intervals(unlearned))
+    document.update(scorer.intervals(unlearned, quality, document["final_score"]))
     document["simple_mia"] = scorer.simple_mia(unlearned)
+    document["collateral_privacy"] = scorer.collateral_privacy(unlearned)  # not part of the score
     if spec.forget_selection == "poisoned":
         document.update(_poisoning(scorer.references.original.test_accuracy, test["unlearned"], test["retrained"]))
     return document, examples_table(estimate, unlearned, retrained)

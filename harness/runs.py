@@ -87,7 +87,7 @@ def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunO
     """
     charged = outcome.cpu_seconds if device == "cpu" else outcome.wall_seconds
     base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=charged, wall_seconds=outcome.wall_seconds)
-    empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None)
+    empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None, retain_statistic=None)
 
     def failed(failure_class: str, message: str) -> RunRecord:
         return RunRecord(**base, status=failures.STATUS[failure_class], failure_class=failure_class, message=message, **empty)

@@ -235,6 +235,7 @@ class ReferenceCache:
                 original["forget_accuracy"],
                 np.array(original["forget_statistic"]),
                 np.array(original["test_statistic"]),
+                np.array(original["retain_statistic"]),
             ),
             retrained=self.population("retrained", n_models),
         )

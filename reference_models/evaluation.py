@@ -1,4 +1,10 @@
-"""What the scorer needs to know about a model: accuracies and forget-set statistics."""
+"""What the scorer needs to know about a model: accuracies and the statistics the attacks use.
+
+Besides the forget set's, the statistic is kept for the test set (the
+population attack's non-members, and the control of collateral privacy) and
+for a fixed sample of the retain set, as large as the forget set: the first
+retain examples, whose order the split's seed already shuffled.
+"""
 
 from dataclasses import dataclass, fields
 
@@ -20,6 +26,7 @@ class ModelOutputs:
     forget_accuracy: float
     forget_statistic: np.ndarray  # float64 [E], logit-scaled confidence per forget example
     test_statistic: np.ndarray  # float64 [T], the same per test example (for the population attack)
+    retain_statistic: np.ndarray  # float64 [min(E, R)], the same on the retain sample (collateral privacy)
 
     def to_row(self) -> dict:
         """Plain values for a Parquet row or JSON."""
@@ -29,6 +36,7 @@ class ModelOutputs:
             "forget_accuracy": self.forget_accuracy,
             "forget_statistic": self.forget_statistic.tolist(),
             "test_statistic": self.test_statistic.tolist(),
+            "retain_statistic": self.retain_statistic.tolist(),
         }
 
 
@@ -41,6 +49,7 @@ class PopulationOutputs:
     forget_accuracy: np.ndarray  # [N]
     forget_statistic: np.ndarray  # float64 [N, E]
     test_statistic: np.ndarray  # float64 [N, T]
+    retain_statistic: np.ndarray  # float64 [N, min(E, R)]
 
     @classmethod
     def from_rows(cls, rows: list) -> "PopulationOutputs":
@@ -72,13 +81,16 @@ def accuracy(logits: np.ndarray, labels: torch.Tensor) -> float:
 
 
 def evaluate(model: nn.Module, data: BenchmarkData) -> ModelOutputs:
-    """Accuracies on retain, test and forget, and the statistic the metric attacks."""
+    """Accuracies on retain, test and forget, and the statistic the attacks use on each."""
     forget_logits = predict_logits(model, data.forget)
     test_logits = predict_logits(model, data.test)
+    retain_logits = predict_logits(model, data.retain)
+    sample = min(len(data.forget), len(data.retain))
     return ModelOutputs(
-        retain_accuracy=accuracy(predict_logits(model, data.retain), data.retain.labels),
+        retain_accuracy=accuracy(retain_logits, data.retain.labels),
         test_accuracy=accuracy(test_logits, data.test.labels),
         forget_accuracy=accuracy(forget_logits, data.forget.labels),
         forget_statistic=logit_scaled_confidence(forget_logits, data.forget.labels.numpy()),
         test_statistic=logit_scaled_confidence(test_logits, data.test.labels.numpy()),
+        retain_statistic=logit_scaled_confidence(retain_logits[:sample], data.retain.labels[:sample].numpy()),
     )

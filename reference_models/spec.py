@@ -5,7 +5,8 @@ import hashlib
 import json
 
 # Bump when the meaning of cached files changes, so old caches are never reused.
-CACHE_FORMAT = 2
+# 3: rows hold a retain-sample statistic (collateral privacy), which older rows lack.
+CACHE_FORMAT = 3
 
 
 @dataclass(frozen=True)

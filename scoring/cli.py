@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from scoring.attacks import resolve_attacks
-from scoring.bootstrap import bootstrap
+from scoring.intervals import intervals
 from scoring.epsilon import estimate_epsilon
 from scoring.quality import forgetting_quality
 from scoring.tables import RATES
@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     fq.add_argument("--attacks", default="official", help="official, strong, or attack names separated by commas")
     fq.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     fq.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    fq.add_argument("--bootstrap", type=int, default=0, metavar="B", help="bootstrap replicates for a 95%% interval (0: none)")
-    fq.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    fq.add_argument("--bootstrap", type=int, default=0, metavar="B", help="half-sampling replicates for a 95%% interval of F (0: none; see docs/uncertainty.md)")
+    fq.add_argument("--seed", type=int, default=0, help="seed of the half-sampling")
     fq.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)), help="threads")
     fq.add_argument("--device", default=None, help="torch device for the grid attacks, e.g. cuda (default: numpy on CPU)")
     fq.add_argument("--out", type=Path, required=True, help="where to write result.json")
@@ -45,6 +45,8 @@ def _load(path: Path, name: str) -> np.ndarray:
         raise ValueError(f"--{name} {path}: not a readable .npy array ({error})") from None
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise ValueError(f"--{name} {path}: expected a numeric [N, E] array, got shape {array.shape} of {array.dtype}")
+    if array.shape[1] == 0:
+        raise ValueError(f"--{name} {path}: no forget examples (shape {array.shape}); F is a mean over examples and needs E >= 1")
     return array.astype(np.float64)
 
 
@@ -70,9 +72,12 @@ def forget_quality_document(args: argparse.Namespace) -> dict:
         document["confidence"] = args.confidence
     if args.bootstrap:
         one_thread = partial(epsilon_of, jobs=1)
-        result = bootstrap(unlearned, retrained, lambda u, r: one_thread(u, r).epsilon, replicates=args.bootstrap, seed=args.seed, jobs=args.jobs)
+        result = intervals(
+            unlearned, retrained, lambda u, r: one_thread(u, r).epsilon, document["forget_quality"], replicates=args.bootstrap, seed=args.seed, jobs=args.jobs
+        )
         document["forget_quality_ci95"] = list(result.forget_quality_ci95)
-        document["bootstrap_replicates"] = result.replicates
+        document["interval_method"] = result.method
+        document["interval_replicates"] = result.replicates
     return document
 
 

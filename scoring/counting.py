@@ -92,6 +92,8 @@ def key_below_linspaces(sample: MergedSample, starts: np.ndarray, stops: np.ndar
     searched. A test holds this to np.linspace and searchsorted. The result
     is a per-thread scratch buffer (see `scratch`).
     """
+    if len(starts) == 0:  # an empty grid (a range lost to rounding, e.g. values near 1e30) has no rules
+        return np.zeros((0, num), dtype=np.int32)
     steps = (stops - starts) / (num - 1)
     lo, hi = float(starts.min()), float(stops.max())
     scale, lookup = sample.bucket_lookup(lo, hi)

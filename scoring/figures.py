@@ -79,6 +79,23 @@ def epsilon_histogram(epsilon: np.ndarray, n_models: int) -> bytes:
     return _png(figure)
 
 
+def collateral_epsilons(epsilons: dict[str, np.ndarray], n_models: int) -> bytes:
+    """Per-example epsilon of the forget set beside the retain sample's and the test set's."""
+    right_ends, _ = bucket_points(n_models)
+    top = max(right_ends[-1] + 0.5, max(float(np.max(values)) for values in epsilons.values()) + 0.5)
+    edges = np.concatenate([[0.0], right_ends, [top]])
+    figure, axis = plt.subplots(figsize=(8, 3.6))
+    colours = {"forget": _FORGET, "retain sample": _RETRAINED, "test (control)": _TEST}
+    for name, values in epsilons.items():
+        shares = np.histogram(np.minimum(values, top - 1e-9), bins=edges)[0] / len(values)
+        axis.step(edges, np.concatenate([shares[:1], shares]), where="pre", label=f"{name} ({len(values)})", color=colours.get(name), linewidth=1.6)
+    axis.set_xlabel("per-example epsilon (last step: beyond the buckets)")
+    axis.set_ylabel("share of examples")
+    axis.set_title(f"Epsilon on the forget set and beside it, N = {n_models}")
+    axis.legend()
+    return _png(figure)
+
+
 def example_distributions(unlearned: np.ndarray, retrained: np.ndarray, epsilon: np.ndarray, count: int = 3) -> bytes:
     """Unlearned against retrained confidences of the `count` best- and worst-forgotten examples.
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 
-from scoring.bootstrap import INTERVAL_LABEL
+from scoring.intervals import INTERVAL_LABEL
 from scoring.pages import Cells, number
 
 
@@ -36,6 +36,9 @@ class Row:
     budget_ratio: float | None
     verdict: str  # pass, fail, unknown
     eligible: bool = True  # within budget, or ranked by score alone (policy rank-all)
+    n_models: int | None = None  # adaptive leaderboards: the N this entry got,
+    why: str | None = None  # why it stopped there,
+    block: int = 0  # and its group: groups rank before scores (scores at different N are not compared)
 
 
 def _ratio(pair: dict | None) -> float | None:
@@ -65,23 +68,28 @@ def row_from_document(name: str, document: dict) -> Row:
     )
 
 
+ADAPTIVE_FIELDS = ("n_models", "why", "block")
+
+
 def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
-    """(rank, row): within budget first, then over budget, each best final score first, equal scores
-    sharing the better rank (1, 2, 2, 4); submissions without a score last, unranked, by name."""
-    ordered = sorted(rows, key=lambda row: (row.final_score is None, not row.eligible, -(row.final_score or 0.0), row.submission))
-    scored = [row for row in ordered if row.final_score is not None]
+    """(rank, row): within budget first, then over budget; within each, adaptive groups in their order
+    (scores at different N are not compared), then best final score first; equal scores share the
+    better rank (1, 2, 2, 4); submissions without a score last, unranked, by name."""
+    def order(row: Row) -> tuple:
+        return (not row.eligible, row.block, -(row.final_score or 0.0))
 
-    def position(row: Row) -> int:
-        ahead = [other for other in scored if (not other.eligible, -other.final_score) < (not row.eligible, -row.final_score)]
-        return 1 + len(ahead)
-
-    return [(None if row.final_score is None else position(row), row) for row in ordered]
+    ordered = sorted(rows, key=lambda row: (row.final_score is None, *order(row), row.submission))
+    scored = [order(row) for row in ordered if row.final_score is not None]
+    return [(None if row.final_score is None else 1 + sum(other < order(row) for other in scored), row) for row in ordered]
 
 
 def arrow_table(rows: list[Row]) -> pa.Table:
-    """The ranked rows with full precision, for CSV and Parquet."""
-    ranked = rank(rows)
-    return pa.Table.from_pylist([{"rank": position, **asdict(row)} for position, row in ranked])
+    """The ranked rows with full precision, for CSV and Parquet (N, why and group only when adaptive)."""
+    adaptive = any(row.why is not None for row in rows)
+    records = [{"rank": position, **asdict(row)} for position, row in rank(rows)]
+    if not adaptive:
+        records = [{key: value for key, value in record.items() if key not in ADAPTIVE_FIELDS} for record in records]
+    return pa.Table.from_pylist(records)
 
 
 def split_comparison(public: list[Row], private: list[Row]) -> pa.Table:
@@ -110,7 +118,9 @@ def _score_cell(row: Row) -> str:
 
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
+    adaptive = any(row.why is not None for row in rows)
     header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
+    header += ("N", "why this N") if adaptive else ()
     cells = [
         [
             "-" if position is None else str(position),
@@ -123,6 +133,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
             number(row.budget_ratio, 3),
             row.verdict if row.eligible else f"{row.verdict}: over budget",
             row.status,
+            *((str(row.n_models), row.why or "") if adaptive else ()),
         ]
         for position, row in rank(rows)
     ]

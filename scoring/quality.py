@@ -33,6 +33,8 @@ def example_points(epsilon: np.ndarray, n_models: int) -> np.ndarray:
 
 def forgetting_quality(epsilon: np.ndarray, n_models: int) -> float:
     """F in [0, 1]: the mean points over forget examples; higher is better."""
+    if len(epsilon) == 0:
+        raise ValueError("no forget examples (E = 0): forgetting quality is a mean over examples and is undefined")
     return float(example_points(epsilon, n_models).sum() / len(epsilon))
 
 

@@ -61,11 +61,14 @@ def _clopper_pearson_upper(errors: np.ndarray, n: int, confidence: float) -> np.
 def clopper_pearson_table(n_pos: int, n_neg: int, confidence: float = 0.95, delta: float = DELTA) -> np.ndarray:
     """Rule epsilon with both error rates replaced by one-sided Clopper-Pearson upper bounds.
 
-    Larger error rates give a smaller epsilon: a conservative estimate that
-    holds at the chosen confidence for each rule (the rigorous variant named in
-    the organisers' technical report). Bounds are never zero, so no epsilon is
-    infinite and no rule is discarded for a zero error rate (only, as before,
-    when both sides are NaN).
+    Larger error rates give a smaller epsilon for the same rule (the rigorous
+    variant named in the organisers' technical report). Each rate is bounded
+    at `confidence` from its own, independent population, so a rule's
+    epsilon holds with probability about confidence squared (0.9025 at 0.95),
+    not `confidence`. Bounds are never zero, so no epsilon is infinite and no
+    rule is discarded for a zero error rate (only, as before, when both sides
+    are NaN): the rules with one zero rate that the official metric discards
+    are kept, so an example's epsilon can exceed the official one.
     """
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")

@@ -3,7 +3,7 @@
 Thresholds are built with the organisers' arithmetic (numpy's linspace is
 j * step + start with the last value set to stop; two separate torch
 operations round the same way on any device, and the single-threshold grid is
-torch.linspace on the CPU), counted with torch.searchsorted and looked up in
+the organisers' float32 torch.linspace, built on the CPU and widened), counted with torch.searchsorted and looked up in
 the same float32 table as the numpy path. Every step is exact integer or
 IEEE arithmetic, so the epsilons are bit-for-bit those of the numpy path; a
 test holds the two together on the CPU.

@@ -8,7 +8,7 @@ from harness.benchmarks import get_benchmark, scenario_benchmark
 from harness.cli import _default_out, _parser
 from harness.console import summary, written
 from harness.context import baseline_scores, context_line
-from scoring.bootstrap import INTERVAL_LABEL
+from scoring.intervals import INTERVAL_LABEL
 from scoring.figures import epsilon_histogram
 from scoring.leaderboard import leaderboard_cells
 
@@ -36,7 +36,7 @@ def test_one_interval_label_in_console_and_leaderboard():
     document = {
         "benchmark": "b", "benchmark_key": "k", "submission": "s.py", "n_models": 8, "runs": {"ok": 8}, "failures": {},
         "final_score": 0.1, "forget_quality": 0.1, "forget_quality_ci95": [0.05, 0.15], "final_score_ci95": [0.05, 0.15],
-        "bootstrap_replicates": 10, "metric": {"attacks": "official", "rates": "empirical"},
+        "interval_method": "half-sampling", "interval_replicates": 10, "metric": {"attacks": "official", "rates": "empirical"},
         "retain_accuracy": {"unlearned": 1.0, "retrained": 1.0}, "test_accuracy": {"unlearned": 1.0, "retrained": 1.0},
         "simple_mia": {"original": 0.5, "unlearned": {"mean": 0.5}, "retrained": {"mean": 0.5}},
         "time_budget": {"ratio": None, "eligible": True},

@@ -8,7 +8,8 @@ import torch
 
 from scoring.attacks import ATTACKS, PRESETS, interval, official_interval_grid, resolve_attacks, single_threshold
 from scoring.counting import MergedSample, key_below_linspaces
-from scoring.epsilon import estimate_epsilon
+from scoring.epsilon import estimate_epsilon, orient
+from scoring.quality import forgetting_quality
 from scoring.tables import clopper_pearson_table, empirical_table
 
 
@@ -78,10 +79,34 @@ def test_interval_attack_equals_literal_loop():
 def test_single_threshold_attack_equals_literal_loop_with_ties():
     pos = np.sort(np.array([0.0, 0.5, 0.5, 1.0, 2.0]))
     neg = np.sort(np.array([-1.0, 0.5, 1.0, 1.0, 1.5]))
-    both = np.concatenate([pos, neg])
-    grid = torch.linspace(both.min(), both.max(), math.ceil((both.max() - both.min()) * 100), dtype=torch.float64).numpy()
-    rules = [lambda x, t=t: x >= t for t in grid]
-    assert single_threshold(pos, neg, empirical_table) == np.float32(_literal_max(pos, neg, rules))
+    assert single_threshold(pos, neg, empirical_table) == np.float32(_literal_max(pos, neg, _torch_threshold_rules(pos, neg)))
+
+
+def _torch_threshold_rules(pos, neg):
+    """Step 5 as the organisers write it: torch.linspace with no dtype, compared in torch."""
+    both = torch.from_numpy(np.concatenate([pos, neg]))
+    lo, hi = both.min(), both.max()
+    grid = torch.linspace(lo, hi, math.ceil((hi - lo).item() * 100))
+    assert grid.dtype == torch.get_default_dtype() == torch.float32
+    return [lambda x, t=t: (torch.from_numpy(x) >= t).numpy() for t in grid]
+
+
+# N = 8: a value lies between a float64 threshold and the float32 one the organisers use
+_FLOAT32_GRID_U = [-1.2948630690270955, -0.3232325860565066, -0.0646160954767574, 0.14153905065917116,
+                   0.837810380756542, 1.0968462463921744, 1.2943910223800816, 2.0528897751306685]
+_FLOAT32_GRID_R = [-2.0716121498982285, -0.2750114207824918, -0.04114921671669163, 0.10212543715439161,
+                   0.5672367588501663, 0.6332408707326836, 1.0918407634547402, 1.4769557743265551]
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_single_threshold_grid_is_float32_like_the_organisers(device):
+    u, r = np.array(_FLOAT32_GRID_U)[:, None], np.array(_FLOAT32_GRID_R)[:, None]
+    pos, neg = orient(u[:, 0], r[:, 0])
+    literal = _literal_max(pos, neg, _torch_threshold_rules(pos, neg))
+    estimate = estimate_epsilon(u, r, device=device)
+    assert estimate.by_attack["single-threshold"][0] == np.float32(literal)
+    np.testing.assert_allclose(estimate.epsilon, [0.69312716], rtol=0, atol=1e-6)  # the organisers' scorer
+    assert forgetting_quality(estimate.epsilon, 8) == 0.5
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -141,3 +166,31 @@ def test_attack_names_and_errors():
         estimate_epsilon(np.zeros((4, 3)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="NaN or Inf"):
         estimate_epsilon(np.full((4, 1), np.nan), np.zeros((4, 1)))
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_huge_constant_examples_are_undetermined_like_other_constants(device):
+    """At 1e30 the grids' +-2 margins vanish in rounding and leave no rule at all."""
+    huge = np.full((16, 2), 1e30)
+    estimate = estimate_epsilon(huge, huge.copy(), device=device)
+    reference = estimate_epsilon(np.full((16, 2), 3.0), np.full((16, 2), 3.0), device=device)
+    np.testing.assert_array_equal(estimate.epsilon, reference.epsilon)
+    np.testing.assert_array_equal(estimate.undetermined, [True, True])
+
+
+def test_a_range_too_wide_for_the_grid_is_refused():
+    rng = np.random.default_rng(0)
+    u, r = rng.normal(size=(16, 1)), rng.normal(size=(16, 1))
+    u[0, 0], r[0, 0] = -1e30, 1e30  # both wide, so not peaky
+    with pytest.raises(ValueError, match="thresholds"):
+        estimate_epsilon(u, r)
+
+
+def test_clopper_pearson_can_exceed_the_official_epsilon():
+    """A rule with one zero error rate is discarded officially but kept with bounded rates."""
+    rng = np.random.default_rng(0)
+    tied = np.repeat([0.0, 1.0], 64)[:, None]  # every threshold between the ties misses half or none of them
+    spread = rng.uniform(-10, 10, (128, 1))
+    official = estimate_epsilon(tied, spread, attacks="single-threshold").epsilon[0]
+    bounded = estimate_epsilon(tied, spread, attacks="single-threshold", rates="clopper-pearson").epsilon[0]
+    assert bounded > official + 1

@@ -16,7 +16,7 @@ from reference_models.datasets import load_benchmark_data
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
 COLUMNS = ["rank", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
            "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict"]
-N_FIGURES = 5
+N_FIGURES = 6
 
 
 def _table_rows(markdown: str) -> list[list[str]]:
@@ -83,7 +83,7 @@ def test_report_embeds_every_figure(board):
     for encoded in images:
         png = base64.b64decode(encoded)
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
-    for words in ("final score", "forgetting quality F", "time budget", "Losses of the forget set", "epsilon bucket"):
+    for words in ("final score", "forgetting quality F", "time budget", "Losses of the forget set", "epsilon bucket", "Collateral privacy"):
         assert words in report
     assert not (out / "public" / "a_failure" / "report.html").exists()  # nothing to explain: no score
 

@@ -67,3 +67,20 @@ def test_cli_bootstrap_and_bad_input(tmp_path):
 
 def test_fixture_set_is_complete():
     assert set(_cases()) >= {"same_dist", "shifted", "separated", "narrower", "peaky", "discrete_ties", "wide_range", "n100"}
+
+
+def test_cli_degenerate_inputs(tmp_path):
+    """All values 1e30 give a defined result; no forget examples is refused."""
+    def run(unlearned, retrained):
+        np.save(tmp_path / "u.npy", unlearned)
+        np.save(tmp_path / "r.npy", retrained)
+        args = ["forget-quality", "--unlearned", str(tmp_path / "u.npy"), "--retrained", str(tmp_path / "r.npy"), "--out", str(tmp_path / "o.json")]
+        return subprocess.run([sys.executable, "-m", "scoring", *args], cwd=ROOT, capture_output=True, text=True)
+
+    huge = run(np.full((8, 3), 1e30), np.full((8, 3), 1e30))
+    assert huge.returncode == 0, huge.stderr
+    document = json.loads((tmp_path / "o.json").read_text())
+    assert document["epsilons"] == [0.0, 0.0, 0.0] and document["undetermined_examples"] == 3
+    assert document["forget_quality"] == 1.0
+    empty = run(np.zeros((8, 0)), np.zeros((8, 0)))
+    assert empty.returncode == 2 and "no forget examples" in empty.stderr

@@ -44,9 +44,10 @@ def test_finetune_is_scored(score_cli, tmp_path):
     assert "time budget" in result.stdout and "final score" in result.stdout
     assert document["isolation"]["mechanism"] == ("bubblewrap" if namespaces_available() else "none")
 
-    low, high = document["forget_quality_ci95"]
-    assert 0 <= low <= high <= 1 and document["bootstrap_replicates"] == 20
-    assert document["final_score_ci95"][0] <= document["final_score_ci95"][1]
+    low, high = document["forget_quality_ci95"]  # a realistic case: the interval holds its estimate
+    assert 0 <= low <= document["forget_quality"] <= high <= 1
+    assert (document["interval_method"], document["interval_replicates"]) == ("half-sampling", 20)
+    assert document["final_score_ci95"][0] <= document["final_score"] <= document["final_score_ci95"][1]
     assert set(document["epsilon_by_attack"]) == {"interval", "single-threshold"}
     assert set(document["simple_mia"]) == {"original", "unlearned", "retrained"}
     assert 0 <= document["simple_mia"]["unlearned"]["mean"] <= 1

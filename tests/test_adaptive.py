@@ -1,0 +1,87 @@
+"""Adaptive N: which entries get more models, and the leaderboard's account of it."""
+
+import json
+
+import pyarrow.parquet as pq
+
+from conftest import run_cli, small_folder
+from scoring.adaptive import Block, Standing, next_n, open_names, refine
+from scoring.leaderboard import Row, leaderboard_cells, rank
+
+
+def _standings(n: int, **scores: float | None) -> dict[str, Standing]:
+    """Entries with intervals of +-0.01 around their scores."""
+    return {
+        name: Standing(name, n, score, None if score is None else score - 0.01, None if score is None else score + 0.01)
+        for name, score in scores.items()
+    }
+
+
+def test_only_overlapping_neighbours_get_more_models_and_failures_go_last():
+    standings = _standings(32, a=0.50, b=0.30, c=0.295, d=0.10, x=None)
+    blocks = refine([Block(tuple(standings))], standings, top=None, max_n=512)
+    assert [block.names for block in blocks] == [("a",), ("b", "c"), ("d",), ("x",)]
+    assert open_names(blocks) == {"b", "c"}
+    assert blocks[0].why == "separated from its neighbours at N = 32" and blocks[3].why == "not scored at N = 32"
+
+
+def test_a_group_keeps_its_place_when_scores_at_higher_n_fall():
+    """At N = 64 b and c score below d's N = 32 score, yet stay above d: F falls with N."""
+    blocks = [Block(("a",), "settled"), Block(("b", "c")), Block(("d",), "settled")]
+    later = {**_standings(32, a=0.5, d=0.10), **_standings(64, b=0.05, c=0.08)}
+    blocks = refine(blocks, later, top=None, max_n=512)
+    assert [block.names for block in blocks] == [("a",), ("c",), ("b",), ("d",)] and not open_names(blocks)
+    rows = [Row(name, "scored", later[name].score, None, None, None, None, None, None, None, "pass", block=i)
+            for i, block in enumerate(blocks) for name in block.names]
+    assert [(position, row.submission) for position, row in rank(rows)] == [(1, "a"), (2, "c"), (3, "b"), (4, "d")]
+
+
+def test_top_k_and_the_maximum_stop_refining():
+    standings = _standings(64, a=0.50, b=0.30, c=0.10, d=0.095)
+    blocks = refine([Block(tuple(standings))], standings, top=2, max_n=512)
+    assert not open_names(blocks) and blocks[-1].why == "below the top 2 at N = 64"
+    # a group that straddles rank K decides who is in the top K: refined
+    close = _standings(32, a=0.50, b=0.30, c=0.295)
+    assert open_names(refine([Block(tuple(close))], close, top=2, max_n=512)) == {"b", "c"}
+    at_max = _standings(512, a=0.50, b=0.495)
+    blocks = refine([Block(("a", "b"))], at_max, top=None, max_n=512)
+    assert not open_names(blocks) and blocks[0].why == "intervals still overlap within a, b at the maximum N"
+
+
+def test_n_doubles_up_to_the_maximum():
+    assert [next_n(n, 100) for n in (32, 64)] == [64, 100]
+
+
+def test_adaptive_rows_show_their_n_and_why():
+    row = Row("a", "scored", 0.5, 0.4, 0.6, 0.5, 1.0, 1.0, 0.1, 0.1, "pass")
+    header, cells = leaderboard_cells([row])
+    assert "N" not in header
+    header, cells = leaderboard_cells([Row(**{**row.__dict__, "n_models": 64, "why": "separated from its neighbours at N = 64"})])
+    assert header[-2:] == ("N", "why this N") and cells[0][-2:] == ["64", "separated from its neighbours at N = 64"]
+
+
+def test_adaptive_leaderboard_end_to_end(reference_cache, tmp_path):
+    """A real `leaderboard --adaptive` from N = 4 to 8: each entry's N, why, its ledger and the savings note."""
+    folder = small_folder(tmp_path / "submissions")
+    out = tmp_path / "board"
+    result = run_cli(
+        "leaderboard", str(folder), "--split", "public", "--adaptive", "--start-n", "4", "--max-n", "8",
+        "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(out),
+        "--quiet", "--bootstrap", "4", "--mia-models", "2",
+    )
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(out / "leaderboard.parquet").to_pylist()
+    by_name = {row["submission"]: row for row in table}
+    assert [row["submission"] for row in table][-1] == "a_failure" and by_name["a_failure"]["why"] == "not scored at N = 4"
+    for name in ("finetune", "identity"):
+        document = json.loads((out / name / "score.json").read_text())
+        assert by_name[name]["n_models"] in (4, 8) and document["n_models"] == by_name[name]["n_models"]
+        assert by_name[name]["why"].endswith(f"N = {by_name[name]['n_models']}") or "maximum N" in by_name[name]["why"]
+    runs = sum(row["n_models"] for row in table)
+    markdown = (out / "leaderboard.md").read_text()
+    assert f"Adaptive N: {runs} unlearning runs" in markdown and "| N | why this N |" in markdown
+
+
+def test_adaptive_options_need_adaptive(tmp_path):
+    result = run_cli("leaderboard", str(small_folder(tmp_path / "s")), "--top", "3", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "need --adaptive" in result.stderr
