@@ -17,7 +17,6 @@ from tools.docs_check import SKIP_MARK, commands, documents, small
 
 DOCS = documents(ROOT)
 # Written on other branches, linked here ahead of the merge; drop each once it exists.
-PENDING = {ROOT / "docs" / "kaggle-code.md", ROOT / "docs" / "uncertainty.md"}
 # Options of other programs that the docs show (dask, helm, pip).
 FOREIGN_OPTIONS = {"--nworkers", "--nthreads", "--resources", "--name", "--repo", "--create-namespace", "--generate-name", "--gres", "--disable-userns", "--die-with-parent"}  # Dask, Helm, Slurm and bubblewrap
 
@@ -56,8 +55,6 @@ def test_relative_links_resolve(doc):
             continue
         name, _, anchor = target.partition("#")
         path = (doc.parent / name).resolve() if name else doc
-        if path in PENDING:
-            continue
         assert path.exists(), f"{doc.name}: the link {target} leads nowhere"
         if anchor:
             headings = re.findall(r"^#+ (.+)$", path.read_text(), flags=re.MULTILINE)
