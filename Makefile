@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/reference_speed.py
 	$(PY) benchmarks/protocol_cost.py --benchmark cifar10-cnn-small
 	$(PY) benchmarks/protocol_cost.py --benchmark cifar10-resnet18
+	$(PY) benchmarks/budget_under_load.py
 
 clean:
 	rm -rf results .cache
