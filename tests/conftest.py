@@ -25,6 +25,14 @@ def small_folder(folder: Path) -> Path:
     return folder
 
 
+def cli_spec(cache_dir: Path, name: str = "digits-mlp"):
+    """The spec the CLI scores with a cache: the named benchmark, its seeds sealed by the cache's secret."""
+    from harness.benchmarks import get_benchmark
+    from reference_models.secret import cache_secret, sealed
+
+    return sealed(get_benchmark(name), cache_secret(cache_dir))
+
+
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m harness ARGS` in a real subprocess, from the project root."""
     return subprocess.run(

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_spec, run_cli
 from harness.benchmarks import get_benchmark
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data
@@ -89,7 +89,7 @@ def test_two_harness_processes_share_one_cache_safely(tmp_path):
     first, second = (subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2))
     assert first.wait(timeout=600) == 0, first.stderr.read()
     assert second.wait(timeout=600) == 0, second.stderr.read()
-    cache = ReferenceCache(tmp_path, get_benchmark("digits-mlp"))
+    cache = ReferenceCache(tmp_path, cli_spec(tmp_path))
     assert cache.damaged == [] and cache.load(3).retrained.forget_statistic.shape == (3, 144)
 
 
@@ -101,4 +101,4 @@ def test_no_rebuild_reports_a_tampered_file_and_uses_nothing(reference_cache, tm
     result = run_cli("references", "--n-models", "4", "--cache-dir", str(copy), "--no-rebuild", "--quiet")
     assert result.returncode == 4
     assert str(victim) in result.stderr and "run without --no-rebuild" in result.stderr
-    assert ReferenceCache(copy, get_benchmark("digits-mlp")).damaged == [str(victim)]  # still reported, never used
+    assert ReferenceCache(copy, cli_spec(copy)).damaged == [str(victim)]  # still reported, never used

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_spec, run_cli
 from harness.backends import BackendUnavailable, compute_backend
 from harness.benchmarks import get_benchmark
 from harness.runs import run_seed
@@ -96,7 +96,7 @@ def test_timeout_on_a_cluster_worker_is_recorded_and_the_chunk_goes_on(cluster, 
     sleeper = tmp_path / "sleeps_on_run_0.py"
     sleeper.write_text(
         "import time\nimport torch\n\n\ndef unlearning(net, retain, forget, validation):\n"
-        f"    if torch.initial_seed() == {run_seed(SPEC, 0)}:\n        time.sleep(600)\n"
+        f"    if torch.initial_seed() == {run_seed(cli_spec(dask_references), 0)}:\n        time.sleep(600)\n"
         "    print('run done', flush=True)\n    return net\n"
     )
     result, document = _score(sleeper, tmp_path, dask_references, "--timeout", "3", "--allow-failures",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_spec, run_cli
 from harness.benchmarks import get_benchmark, scenario_benchmark, split_benchmark
 from reference_models.architectures import build_model
 from reference_models.cache import ReferenceCache
@@ -37,10 +37,11 @@ def test_class_forget_set_is_concentrated():
 
 def test_hardest_are_the_original_models_highest_losses(reference_cache):
     """The cached original trains on all of train, whatever the forget set: its losses pick `hardest`."""
-    spec = scenario_benchmark(DIGITS, "hardest")
+    digits = cli_spec(reference_cache)
+    spec = scenario_benchmark(digits, "hardest")
     data = load_benchmark_data(spec)
-    original = build_model(DIGITS)
-    original.load_state_dict(ReferenceCache(reference_cache, DIGITS).load(3).original_state)
+    original = build_model(digits)
+    original.load_state_dict(ReferenceCache(reference_cache, digits).load(3).original_state)
     with torch.no_grad():
         losses = torch.nn.functional.cross_entropy(original(data.train.images), data.train.labels, reduction="none")
     threshold = losses.sort(descending=True).values[len(data.forget) - 1]
