@@ -26,8 +26,9 @@ from harness.results import failed_document, versions
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
-from scoring.leaderboard import Row, arrow_table, comparison_cells, leaderboard_cells, row_from_document, split_comparison
-from scoring.pages import Cells, html_page, markdown_page
+from rendering.pages import Cells, html_page, markdown_page
+from rendering.tables import comparison_cells, leaderboard_cells
+from scoring.leaderboard import Row, arrow_table, row_from_document, split_comparison
 
 SPLIT_CHOICES = ("public", "private", "both")
 DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no private split)

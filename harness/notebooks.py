@@ -33,7 +33,7 @@ import json
 from pathlib import Path
 
 ACCEPTED_SUFFIXES = (".py", ".ipynb")
-CELL_MARK = "# cell "  # + the number, above each cell's kept code; harness.tracebacks reads it back
+CELL_MARK = "# cell "  # + the number, above each cell's kept code; harness.sandbox.tracebacks reads it back
 _BUILTIN_CALLS = frozenset({"int", "float", "str", "bool", "tuple", "list", "dict", "set", "frozenset", "range"})
 
 

@@ -11,20 +11,20 @@ import numpy as np
 import torch
 
 from harness.budget import DEFAULT_FRACTION, hard_timeout, load_average, time_budget
-from harness.isolation import available as sandbox_available
+from harness.sandbox.isolation import available as sandbox_available
 from harness.ledger import RunLedger
 from harness.notebooks import submission_program
-from harness.report import report_html
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, not_started_note, run_submission
-from harness.sandbox import isolation_report
-from harness.worker import WorkerSetup
+from harness.sandbox.parent import isolation_report
+from harness.sandbox.worker import WorkerSetup
 from harness.yardstick import yardstick
 from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
 from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
+from rendering.report import report_html
 
 
 def default_jobs() -> int:

@@ -24,9 +24,9 @@ from tqdm import tqdm
 from harness import failures
 from harness.backends import on_dask
 from harness.ledger import RunLedger, RunRecord
-from harness.sandbox import RunOutcome, SandboxWorker, SetupFailed, CappedLog, kill_live_workers
-from harness.weights import InvalidWeights, model_from_weights
-from harness.worker import WorkerSetup
+from harness.sandbox.parent import RunOutcome, SandboxWorker, SetupFailed, CappedLog, kill_live_workers
+from harness.sandbox.weights import InvalidWeights, model_from_weights
+from harness.sandbox.worker import WorkerSetup
 from reference_models.datasets import BenchmarkData
 from reference_models.evaluation import evaluate
 from reference_models.seeds import derive_seed

@@ -21,10 +21,11 @@ from harness.pipeline import ScoreSettings, reference_cache
 from harness.results import Scorer, scored_population
 from reference_models.files import write_atomic, write_csv_atomic
 from reference_models.spec import BenchmarkSpec
-from scoring.figures import stability_curves
+from rendering.figures import stability_curves
+from rendering.pages import markdown_page
+from rendering.stability import agreement_cells, score_cells
 from scoring.leaderboard import rank, row_from_document
-from scoring.pages import markdown_page
-from scoring.stability import agreement_cells, agreement_table, rank_agreement, score_cells, scores_table
+from scoring.stability import agreement_table, rank_agreement, scores_table
 
 
 def _records(spec: BenchmarkSpec, sha256: str, settings: ScoreSettings) -> list[RunRecord]:

@@ -21,8 +21,8 @@ from joblib import Parallel, delayed
 import numpy as np
 
 from harness.runs import RunPlan, SandboxRunner
-from harness.sandbox import CappedLog, RunOutcome
-from harness.worker import WorkerSetup
+from harness.sandbox.parent import CappedLog, RunOutcome
+from harness.sandbox.worker import WorkerSetup
 from reference_models.files import write_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.secret import public_view

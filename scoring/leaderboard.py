@@ -1,4 +1,4 @@
-"""Leaderboard rows from score.json documents: ranked, compared across splits, rendered.
+"""Leaderboard rows from score.json documents: ranked and compared across splits.
 
 Pure functions on the documents the harness writes; nothing here runs or
 imports a submission. Scored submissions within the time budget rank by
@@ -6,18 +6,13 @@ final score (ties by name); scored submissions over budget follow them, by
 score, as on Kaggle where a notebook over its time limit got no score (under
 the `rank-all` policy every scored submission counts as within budget);
 failed ones come last, named with their failure classes; equal scores share
-a rank. Each table is
-built once as header and cells (rendered by `scoring.pages`); the same rows
-go to Arrow for CSV and Parquet.
+a rank. The ranked rows go to Arrow for CSV and Parquet; their display
+cells are built in `rendering.tables`.
 """
 
 from dataclasses import asdict, dataclass
 
 import pyarrow as pa
-
-from scoring.intervals import INTERVAL_LABEL
-from scoring.pages import Cells, number
-
 
 
 @dataclass(frozen=True)
@@ -108,50 +103,3 @@ def split_comparison(public: list[Row], private: list[Row]) -> pa.Table:
             "rank_change": moved,
         })
     return pa.Table.from_pylist(records)
-
-
-def _score_cell(row: Row) -> str:
-    if row.final_score_ci_low is None:
-        return number(row.final_score)
-    return f"{row.final_score:.4f} ({row.final_score_ci_low:.4f} to {row.final_score_ci_high:.4f})"
-
-
-def leaderboard_cells(rows: list[Row]) -> Cells:
-    """The ranked leaderboard as display cells."""
-    adaptive = any(row.why is not None for row in rows)
-    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
-    header += ("N", "why this N") if adaptive else ()
-    cells = [
-        [
-            "-" if position is None else str(position),
-            row.submission,
-            _score_cell(row),
-            number(row.forget_quality),
-            number(row.retain_ratio, 3),
-            number(row.test_ratio, 3),
-            number(row.unlearn_median_s, 3),
-            number(row.budget_ratio, 3),
-            row.verdict if row.eligible else f"{row.verdict}: over budget",
-            row.status,
-            *((str(row.n_models), row.why or "") if adaptive else ()),
-        ]
-        for position, row in rank(rows)
-    ]
-    return header, cells
-
-
-def comparison_cells(comparison: pa.Table) -> Cells:
-    """The public-against-private table as display cells."""
-    header = ("submission", "public rank", "public score", "private rank", "private score", "rank change")
-
-    def rank_cell(value: int | None) -> str:
-        return "-" if value is None else str(value)
-
-    def change_cell(value: int | None) -> str:
-        return "n/a" if value is None else f"{value:+d}" if value else "0"
-
-    cells = [
-        [r["submission"], rank_cell(r["public_rank"]), number(r["public_score"]), rank_cell(r["private_rank"]), number(r["private_score"]), change_cell(r["rank_change"])]
-        for r in comparison.to_pylist()
-    ]
-    return header, cells

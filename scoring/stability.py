@@ -4,7 +4,7 @@ The metric is noisy and biased at small N, so a cheap leaderboard is only
 useful if it orders submissions like the expensive one. Pure functions on a
 score matrix, submissions x N, NaN where a submission got no score: rank
 correlations of each N's column against the largest N's, per-N ranks, and
-their display cells and Arrow tables.
+their Arrow tables (their display cells are in `rendering.stability`).
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 from scipy.stats import kendalltau, rankdata, spearmanr
-
-from scoring.pages import Cells, number
 
 
 @dataclass(frozen=True)
@@ -56,24 +54,6 @@ def ranks(scores: np.ndarray) -> np.ndarray:
         scored = np.isfinite(scores[:, column])
         result[scored, column] = rankdata(-scores[scored, column], method="min")
     return result
-
-
-def agreement_cells(agreements: list[Agreement]) -> Cells:
-    """One line per N: how many submissions were compared and both correlations."""
-    header = ("N", "submissions compared", "Kendall tau", "Spearman rho")
-    cells = [[str(a.n_models), str(a.compared), number(a.kendall_tau, 3), number(a.spearman_rho, 3)] for a in agreements]
-    return header, cells
-
-
-def score_cells(submissions: Sequence[str], n_models: Sequence[int], scores: np.ndarray) -> Cells:
-    """The final score and, in parentheses, the rank of each submission (rows) at each N (columns)."""
-    order = ranks(scores)
-    header = ("submission", *(f"N = {n}" for n in n_models))
-    cells = [
-        [name, *("n/a" if not np.isfinite(score) else f"{score:.4f} ({rank:.0f})" for score, rank in zip(row, rank_row))]
-        for name, row, rank_row in zip(submissions, scores, order)
-    ]
-    return header, cells
 
 
 def agreement_table(agreements: list[Agreement]) -> pa.Table:

@@ -100,7 +100,7 @@ def run_in_sandbox(sandbox_inputs, tmp_path):
     from harness.ledger import RunLedger
     from harness.pipeline import answer_limit
     from harness.runs import RunPlan, run_submission
-    from harness.worker import WorkerSetup
+    from harness.sandbox.worker import WorkerSetup
     from reference_models.files import load_state_dict_bytes
     from reference_models.secret import public_view
 

@@ -6,7 +6,8 @@ import pyarrow.parquet as pq
 
 from conftest import run_cli, small_folder
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
-from scoring.leaderboard import Row, leaderboard_cells, rank
+from rendering.tables import leaderboard_cells
+from scoring.leaderboard import Row, rank
 
 
 def _standings(n: int, **scores: float | None) -> dict[str, Standing]:

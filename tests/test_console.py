@@ -9,8 +9,8 @@ from harness.cli import _default_out, _parser
 from harness.console import summary, written
 from harness.context import baseline_scores, context_line
 from scoring.intervals import INTERVAL_LABEL
-from scoring.figures import epsilon_histogram
-from scoring.leaderboard import leaderboard_cells
+from rendering.figures import epsilon_histogram
+from rendering.tables import leaderboard_cells
 
 
 def test_context_quotes_the_baselines_of_docs_stability_at_this_n():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.isolation import available as namespaces_available
+from harness.sandbox.isolation import available as namespaces_available
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 needs_namespaces = pytest.mark.skipif(not namespaces_available(), reason="unprivileged namespaces are not allowed here")

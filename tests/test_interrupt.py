@@ -49,14 +49,14 @@ def _descendants(pid: int) -> dict[int, str]:
 
 
 def _still_running(pids: set[int]) -> list[str]:
-    """Those of `pids` that still run harness.worker (a pid reused by another program does not count)."""
+    """Those of `pids` that still run harness.sandbox.worker (a pid reused by another program does not count)."""
     alive = []
     for pid in pids:
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"harness.worker" in command:
+        if b"harness.sandbox.worker" in command:
             alive.append(command.replace(b"\0", b" ").decode(errors="replace"))
     return alive
 
@@ -74,7 +74,7 @@ def test_ctrl_c_saves_finished_runs_and_the_same_command_resumes(reference_cache
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not list(ledger_dir.glob("*/*.parquet")):
         time.sleep(0.05)
-    workers = {pid for pid, line in _descendants(process.pid).items() if "harness.worker" in line}
+    workers = {pid for pid, line in _descendants(process.pid).items() if "harness.sandbox.worker" in line}
     assert workers, "no sandbox worker was running when the test meant to interrupt"
 
     process.send_signal(signal.SIGINT)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import N_SMALL, run_cli
-from harness import tracebacks
+from harness.sandbox import tracebacks
 from harness.notebooks import SubmissionRefused, convert_notebook, is_constant, is_kept
 
 KAGGLE = Path(__file__).resolve().parent / "kaggle"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import protocol
+from harness.sandbox import protocol
 
 
 def _pipe_with(data: bytes) -> int:

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness import isolation
+from harness.sandbox import isolation
 from harness.benchmarks import get_benchmark
-from harness.limits import MAX_PROCESSES, Cgroup
+from harness.sandbox.limits import MAX_PROCESSES, Cgroup
 from harness.results import failed_document
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from conftest import N_SMALL, ROOT, SUBMISSIONS
-from harness.isolation import available as namespaces_available, outermost
+from harness.sandbox.isolation import available as namespaces_available, outermost
 
 FINETUNE = ROOT / "submissions" / "finetune.py"
 REQUIRED_KEYS = {

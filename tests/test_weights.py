@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.benchmarks import get_benchmark
-from harness.weights import InvalidWeights, checked_state, model_from_weights
+from harness.sandbox.weights import InvalidWeights, checked_state, model_from_weights
 from reference_models.architectures import build_model
 from reference_models.files import state_dict_bytes
 

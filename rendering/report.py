@@ -12,10 +12,10 @@ import numpy as np
 
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
-from scoring import figures
+from rendering import figures
+from rendering.pages import html_document, number
 from scoring.intervals import INTERVAL_LABEL
 from scoring.epsilon import MAX_EPSILON
-from scoring.pages import html_document, number
 
 
 def _image(png: bytes, caption: str) -> str:

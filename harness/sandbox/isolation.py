@@ -2,7 +2,7 @@
 
 The worker sees a new root that holds only what it needs, read-only: the
 system's /usr (shared libraries), the Python installation and virtual
-environment, and the harness's own three packages. Nothing else of the host
+environment, and three of the harness's own packages (not `rendering`). Nothing else of the host
 exists inside: not the reference cache, the ledgers, the results, the data
 folders, other submissions or any file of the host's users. It gets a
 private /proc, a minimal /dev (null, zero, full, random, urandom, tty and a
@@ -29,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent  # this file is harness/sandbox/isolation.py
 PACKAGES = ("harness", "reference_models", "scoring")  # the only parts of the project the worker sees
 HOME = "/home/participant"  # the worker's working directory and $HOME
 SANDBOX_UID = 65534

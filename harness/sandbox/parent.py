@@ -1,11 +1,12 @@
 """The parent's side of the sandbox: start a worker, send it runs, read its answers.
 
 One worker serves many runs (starting one costs seconds of imports), but
-each run is a fresh process forked by the worker (see harness.worker), timed
-and measured there from the submission's import to its answer. The worker
-enforces each run's timeout; this side only guards against a worker that
-stops answering, and replaces a worker only after it has been recorded as
-lost. What the submission prints is kept in a log, up to a cap.
+each run is a fresh process forked by the worker (see
+harness.sandbox.worker), timed and measured there from the submission's
+import to its answer. The worker enforces each run's timeout; this side
+only guards against a worker that stops answering, and replaces a worker
+only after it has been recorded as lost. What the submission prints is kept
+in a log, up to a cap.
 """
 
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from harness import failures, isolation, protocol
-from harness.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
-from harness.worker import WorkerSetup
+from harness import failures
+from harness.sandbox import isolation, protocol
+from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
+from harness.sandbox.worker import WorkerSetup
 
 _SETUP_TIMEOUT_S = 300.0  # the worker's own imports; no participant code runs before its first run
 _GUARD_S = 60.0  # beyond a run's timeout: the worker kills the run, wipes and answers well within it
@@ -115,7 +117,7 @@ class SandboxWorker:
             "MPLBACKEND": "Agg",
             **_visible_gpus(setup.device),
         }
-        command = isolation.sandboxed([sys.executable, "-m", "harness.worker"], hidden, setup.device)
+        command = isolation.sandboxed([sys.executable, "-m", "harness.sandbox.worker"], hidden, setup.device)
         self._cgroup = Cgroup.create(setup.memory_bytes + WORKER_MEMORY_BYTES) if isolation.available() else None
         if self._cgroup is not None:
             command = self._cgroup.wrap(command)

@@ -1,8 +1,8 @@
 """Tracebacks that point at the participant's line, and hints for the usual causes.
 
-A raw traceback from the worker starts in harness/worker.py, runs through
-exec, and often ends deep inside torch; the one line a participant must fix
-is somewhere in the middle. Here an exception raised by submission code is
+A raw traceback from the worker starts in harness/sandbox/worker.py, runs
+through exec, and often ends deep inside torch; the one line a participant
+must fix is somewhere in the middle. Here an exception raised by submission code is
 cut down to the frames of the submission's own file, with their source lines
 (registered with `linecache`, since the sandbox hides the file itself), and
 library frames are counted instead of shown. Pure: no process, no I/O.
@@ -19,7 +19,7 @@ from harness.notebooks import CELL_MARK
 MAX_FRAMES = 8  # of the participant's own, the innermost; deep recursion is summarised
 ARGUMENTS = ("net", "retain", "forget", "validation")
 _STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
-_HARNESS = str(Path(__file__).resolve().parent.parent)
+_HARNESS = str(Path(__file__).resolve().parent.parent.parent)  # the project root (this file is harness/sandbox/tracebacks.py)
 _SITE_DIRS = ("site-packages", "dist-packages")
 
 

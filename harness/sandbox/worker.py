@@ -1,10 +1,11 @@
 """The sandbox worker: a zygote that forks one fresh process per run.
 
-Started by `harness.sandbox` inside the sandbox of `harness.isolation`, as
-process 1 of its pid namespace. It reads one setup message (the
-submission's source, the original weights, retain, forget and validation
-data: never the test set, the references or their seeds), imports torch
-and the packages competition code imports, and then serves run requests.
+Started by `harness.sandbox.parent` inside the sandbox of
+`harness.sandbox.isolation`, as process 1 of its pid namespace. It reads one
+setup message (the submission's source, the original weights, retain, forget
+and validation data: never the test set, the references or their seeds),
+imports torch and the packages competition code imports, and then serves run
+requests.
 
 Each run is a child forked from this process, which has never imported the
 submission: the child imports it, runs `unlearning` on a fresh copy of the
@@ -41,10 +42,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import kit, protocol, tracebacks
+from harness import kit
 from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit, inert
-from harness.isolation import HOME
-from harness.limits import limit_run
+from harness.sandbox import protocol, tracebacks
+from harness.sandbox.isolation import HOME
+from harness.sandbox.limits import limit_run
 from reference_models.architectures import build_model
 from reference_models.files import load_state_dict_bytes, state_dict_bytes
 from reference_models.loaders import make_loader

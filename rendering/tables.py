@@ -1,0 +1,59 @@
+"""The leaderboard's display cells: ranked rows and the split comparison as header and cells.
+
+Each table is built once as header and cells (rendered by `rendering.pages`),
+so the Markdown, the HTML and the console never disagree; the ranking itself
+is `scoring.leaderboard`'s.
+"""
+
+import pyarrow as pa
+
+from rendering.pages import Cells, number
+from scoring.intervals import INTERVAL_LABEL
+from scoring.leaderboard import Row, rank
+
+
+def _score_cell(row: Row) -> str:
+    if row.final_score_ci_low is None:
+        return number(row.final_score)
+    return f"{row.final_score:.4f} ({row.final_score_ci_low:.4f} to {row.final_score_ci_high:.4f})"
+
+
+def leaderboard_cells(rows: list[Row]) -> Cells:
+    """The ranked leaderboard as display cells."""
+    adaptive = any(row.why is not None for row in rows)
+    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
+    header += ("N", "why this N") if adaptive else ()
+    cells = [
+        [
+            "-" if position is None else str(position),
+            row.submission,
+            _score_cell(row),
+            number(row.forget_quality),
+            number(row.retain_ratio, 3),
+            number(row.test_ratio, 3),
+            number(row.unlearn_median_s, 3),
+            number(row.budget_ratio, 3),
+            row.verdict if row.eligible else f"{row.verdict}: over budget",
+            row.status,
+            *((str(row.n_models), row.why or "") if adaptive else ()),
+        ]
+        for position, row in rank(rows)
+    ]
+    return header, cells
+
+
+def comparison_cells(comparison: pa.Table) -> Cells:
+    """The public-against-private table as display cells."""
+    header = ("submission", "public rank", "public score", "private rank", "private score", "rank change")
+
+    def rank_cell(value: int | None) -> str:
+        return "-" if value is None else str(value)
+
+    def change_cell(value: int | None) -> str:
+        return "n/a" if value is None else f"{value:+d}" if value else "0"
+
+    cells = [
+        [r["submission"], rank_cell(r["public_rank"]), number(r["public_score"]), rank_cell(r["private_rank"]), number(r["private_score"]), change_cell(r["rank_change"])]
+        for r in comparison.to_pylist()
+    ]
+    return header, cells
