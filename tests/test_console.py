@@ -39,7 +39,7 @@ def test_one_interval_label_in_console_and_leaderboard():
         "interval_method": "half-sampling", "interval_replicates": 10, "metric": {"attacks": "official", "rates": "empirical"},
         "retain_accuracy": {"unlearned": 1.0, "retrained": 1.0}, "test_accuracy": {"unlearned": 1.0, "retrained": 1.0},
         "simple_mia": {"original": 0.5, "unlearned": {"mean": 0.5}, "retrained": {"mean": 0.5}},
-        "time_budget": {"ratio": None, "eligible": True},
+        "time_budget": {"ratio": None, "verdict": "unknown", "eligible": True},
     }
     assert f"({INTERVAL_LABEL}: 0.0500 to 0.1500" in summary(document)
     header, _ = leaderboard_cells([])
