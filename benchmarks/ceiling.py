@@ -12,10 +12,10 @@ minute on two cores for digits-mlp).
 
 import argparse
 from pathlib import Path
-import re
 
 import numpy as np
 
+from benchmarks.doc_tables import replace_between
 from harness.benchmarks import BENCHMARKS, get_benchmark
 from reference_models.cache import ReferenceCache
 from scoring.epsilon import estimate_epsilon
@@ -59,11 +59,7 @@ def main() -> None:
     )
     print(text)
     if args.write_doc:
-        page = DOC.read_text()
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        if not pattern.search(page):
-            raise SystemExit(f"{DOC} has no {START} ... {END} markers")
-        DOC.write_text(pattern.sub(lambda _: f"{START}\n{text}{END}", page))
+        replace_between(DOC, START, END, text)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,13 @@ import argparse
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-import re
 import time
 
 from joblib import Parallel, delayed
 import numpy as np
 from scipy import stats
 
+from benchmarks.doc_tables import replace_between
 from scoring.epsilon import estimate_epsilon
 from scoring.intervals import half_draws, normal_interval, replicate_scores
 from scoring.quality import forgetting_quality
@@ -196,11 +196,7 @@ def main() -> None:
     text = table(rows, args.pairs, args.truth_pairs, args.replicates, time.time() - started)
     print(text)
     if args.write_doc:
-        page = DOC.read_text()
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        if not pattern.search(page):
-            raise SystemExit(f"{DOC} has no {START} ... {END} markers")
-        DOC.write_text(pattern.sub(lambda _: f"{START}\n{text}{END}", page))
+        replace_between(DOC, START, END, text)
 
 
 if __name__ == "__main__":
