@@ -213,13 +213,12 @@ def _command_line(argv: list[str] | None) -> str:
 
 
 def _benchmark_spec(args: argparse.Namespace) -> BenchmarkSpec:
-    """The named benchmark with the scenario, image settings, precision and data that the options ask for,
-    its seeds sealed with the reference cache's secret."""
+    """The named benchmark with the scenario, image settings, precision and data that the options ask for."""
     spec = scenario_benchmark(get_benchmark(args.benchmark), args.forget_selection, args.poison_fraction)
     spec = declared_images(spec, args.image_size, args.architecture)
     if args.mixed_precision:
         spec = replace(spec, recipe=replace(spec.recipe, mixed_precision=True))
-    return sealed(locate_data(spec, args.data_dir), cache_secret(args.cache_dir))
+    return locate_data(spec, args.data_dir)
 
 
 def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
@@ -230,7 +229,12 @@ def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
 
 
 def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
-    """The command itself, once its arguments are checked; its exit code."""
+    """The command itself, once its arguments are checked and its backend is up; its exit code.
+
+    The spec's seeds are sealed here with the reference cache's secret (made on
+    first use), so that a usage error leaves nothing behind.
+    """
+    spec = sealed(spec, cache_secret(args.cache_dir))
     if args.command == "references":
         settings = ScoreSettings(n_models=args.n_models, jobs=args.jobs, cache_dir=args.cache_dir, progress=not args.quiet,
                                  rebuild=not args.no_rebuild, device=args.device)

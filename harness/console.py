@@ -63,7 +63,8 @@ def summary(document: dict) -> str:
             f"time budget      {budget['verdict'].upper()}: median unlearning {budget['unlearn_median_s']:.3f} s"
             f" = {budget['ratio']:.3f} x median retrain {budget['retrain_median_s']:.3f} s; limit {budget['fraction']:.2f}"
         )
-        lines.append(f"                 measured as {budget['measure']}, load average {budget['load_average']['runs']:.1f}")
+        lines.append(f"                 measured as {budget['measure']}, less the harness's own {budget['floor_s']:.3f} s a run;"
+                     f" load average {budget['load_average']['runs']:.1f}")
     if budget["verdict"] == "fail" and not budget["eligible"]:
         lines.append("eligibility      over budget: ranked after every submission within it (--budget-policy eligible, as on Kaggle)")
     return "\n".join(lines)

@@ -8,6 +8,11 @@ another process's load hardly changes), wall time on a GPU. It is measured
 once per benchmark, device and machine, and kept beside the reference cache,
 so that every submission and both splits of a leaderboard are judged against
 one and the same figure.
+
+Every run also pays the harness's own cost of a run: the fork, the copy of
+the net, the loaders, the answer. The identity baseline (which returns the
+net it was given) measures that floor the same way, and the budget takes it
+off both sides, so that a fast method is not judged by the harness's overhead.
 """
 
 from dataclasses import asdict, dataclass, replace
@@ -28,9 +33,9 @@ from reference_models.hardware import hardware_fingerprint
 from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
 
-RETRAIN_BASELINE = Path(__file__).resolve().parent.parent / "baselines" / "retrain.py"
+BASELINES = Path(__file__).resolve().parent.parent / "baselines"
 MEASUREMENTS = 5
-_FORMAT = 1
+_FORMAT = 2
 _TIMEOUT_S = 24 * 3600.0  # the yardstick has no budget to exceed
 
 
@@ -41,6 +46,7 @@ class Yardstick:
     measure: str  # "cpu" (process-tree CPU time) or "wall" (on a GPU)
     seconds: tuple[float, ...]  # charged seconds of each retraining
     wall_seconds: tuple[float, ...]
+    floor_seconds: tuple[float, ...]  # charged seconds of each run of the identity baseline: the harness's own cost
     load_average: tuple[float, float]  # the machine's 1-minute load before and after measuring
     hardware: dict
 
@@ -52,8 +58,12 @@ class Yardstick:
     def wall_median_s(self) -> float:
         return float(np.median(self.wall_seconds))
 
+    @property
+    def floor_s(self) -> float:
+        return float(np.median(self.floor_seconds))
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "median_s": self.median_s}
+        return {**asdict(self), "median_s": self.median_s, "floor_s": self.floor_s}
 
 
 def charged_measure(device: str) -> str:
@@ -70,25 +80,35 @@ def yardstick_key(spec: BenchmarkSpec, device: str) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _measure(spec: BenchmarkSpec, setup: WorkerSetup, jobs: int, log_path: Path) -> Yardstick:
-    """Retrain MEASUREMENTS times in sandboxed runs, as many side by side as the runs will be."""
-    retraining = replace(setup, submission=str(RETRAIN_BASELINE), source=RETRAIN_BASELINE.read_text())
+def _runs_of(baseline: str, spec: BenchmarkSpec, setup: WorkerSetup, jobs: int, log_path: Path) -> list[RunOutcome]:
+    """MEASUREMENTS sandboxed runs of a baseline, as many side by side as the runs will be."""
+    path = BASELINES / f"{baseline}.py"
     outcomes: list[RunOutcome] = []
-    load_before = os.getloadavg()[0]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs, MEASUREMENTS))
     with open(log_path, "ab") as log:
-        runner = SandboxRunner(retraining, RunPlan(MEASUREMENTS, jobs, _TIMEOUT_S, spec), CappedLog(log))
+        runner = SandboxRunner(replace(setup, submission=str(path), source=path.read_text()), RunPlan(MEASUREMENTS, jobs, _TIMEOUT_S, spec), CappedLog(log))
         share = [range(job, MEASUREMENTS, jobs) for job in range(jobs)]
         Parallel(n_jobs=jobs, backend="threading")(delayed(runner.drive)(ids, lambda _, outcome: outcomes.append(outcome)) for ids in share)
     failed = [outcome.message for outcome in outcomes if outcome.failure_class is not None]
     if failed:
-        raise RuntimeError(f"the retrain baseline failed while measuring the time budget's yardstick (see {log_path}):\n{failed[0]}")
-    charged = [o.cpu_seconds if setup.device == "cpu" else o.wall_seconds for o in outcomes]
+        raise RuntimeError(f"the {baseline} baseline failed while measuring the time budget's yardstick (see {log_path}):\n{failed[0]}")
+    return outcomes
+
+
+def _measure(spec: BenchmarkSpec, setup: WorkerSetup, jobs: int, log_path: Path) -> Yardstick:
+    """Retraining and the harness's floor, each measured MEASUREMENTS times."""
+    load_before = os.getloadavg()[0]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    retraining, floor = (_runs_of(baseline, spec, setup, jobs, log_path) for baseline in ("retrain", "identity"))
+
+    def charged(outcomes: list[RunOutcome]) -> tuple[float, ...]:
+        return tuple(o.cpu_seconds if setup.device == "cpu" else o.wall_seconds for o in outcomes)
+
     return Yardstick(
         measure=charged_measure(setup.device),
-        seconds=tuple(charged),
-        wall_seconds=tuple(o.wall_seconds for o in outcomes),
+        seconds=charged(retraining),
+        wall_seconds=tuple(o.wall_seconds for o in retraining),
+        floor_seconds=charged(floor),
         load_average=(load_before, os.getloadavg()[0]),
         hardware=hardware_fingerprint(setup.device),
     )
@@ -103,7 +123,8 @@ def yardstick(cache_root: Path, spec: BenchmarkSpec, setup: WorkerSetup, jobs: i
         if path.exists():
             try:
                 stored = json.loads(path.read_text())
-                stored.pop("median_s")
+                for derived in ("median_s", "floor_s"):
+                    stored.pop(derived)
                 return Yardstick(**{name: tuple(value) if isinstance(value, list) else value for name, value in stored.items()})
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # unreadable: measured again below

@@ -48,6 +48,7 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 def reference_cache(tmp_path_factory) -> Path:
     """digits-mlp references for N_SMALL models, built once for the whole session."""
     cache = tmp_path_factory.mktemp("references")
+    (cache / "secret").write_text("5eed" * 16)  # a fixed secret: the same references, and the same test outcomes, every session
     result = run_cli("references", "--n-models", str(N_SMALL), "--cache-dir", str(cache), "--device", "cpu", "--quiet")
     assert result.returncode == 0, result.stderr
     return cache

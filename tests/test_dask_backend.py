@@ -22,6 +22,7 @@ from conftest import ROOT, cli_spec, run_cli
 from harness.backends import BackendUnavailable, compute_backend
 from harness.benchmarks import get_benchmark
 from harness.runs import run_seed
+from reference_models.secret import SECRET_FILE
 
 distributed = pytest.importorskip("distributed")
 
@@ -78,6 +79,8 @@ def _references(cache: Path) -> dict:
 
 
 def test_dask_scores_as_the_local_backend(cluster, dask_references, submission, tmp_path):
+    (tmp_path / "local-cache").mkdir()
+    shutil.copy(dask_references / SECRET_FILE, tmp_path / "local-cache" / SECRET_FILE)  # one secret: the same references
     local, local_doc = _score(submission, tmp_path / "local", tmp_path / "local-cache")
     assert local.returncode == 0, local.stderr
     dask, dask_doc = _score(submission, tmp_path / "dask", dask_references, "--backend", "dask", "--scheduler", cluster.scheduler_address)

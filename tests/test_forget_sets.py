@@ -78,7 +78,8 @@ def test_bad_scenarios_are_named(selection, fraction, words):
         scenario_benchmark(DIGITS, selection, fraction)
 
 
-@pytest.mark.parametrize(("baseline", "low", "high"), [("finetune", 0.0, 1.0), ("retrain", 0.9, 1.1)])
+# Fine-tuning on the clean retain set can end above the clean models' accuracy on the small test split.
+@pytest.mark.parametrize(("baseline", "low", "high"), [("finetune", 0.0, 1.2), ("retrain", 0.9, 1.1)])
 def test_unlearning_the_poison_restores_accuracy(score_cli, baseline, low, high):
     result, document = score_cli(ROOT / "baselines" / f"{baseline}.py", "--poison-fraction", "0.1", n_models=8)
     assert result.returncode == 0, result.stderr

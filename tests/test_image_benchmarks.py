@@ -191,7 +191,7 @@ def test_mixed_precision_has_its_own_references(tmp_path):
     """bfloat16 training changes the weights, so it changes the key; the models still learn."""
     result = run_cli("references", "--mixed-precision", "--n-models", "3", "--cache-dir", str(tmp_path), "--quiet")
     assert result.returncode == 0, result.stderr
-    (key,) = [path.name for path in tmp_path.iterdir()]
+    (key,) = [path.name for path in tmp_path.iterdir() if path.is_dir()]
     assert key != get_benchmark("digits-mlp").key()
     rows = json.loads((tmp_path / key / "manifest.json").read_text())["spec"]["recipe"]
     assert rows["mixed_precision"] is True

@@ -333,7 +333,7 @@ def unlearning(net, retain, forget, validation):
 """)
     records, _ = run_in_sandbox(path, 1)
     assert _classes(records) == ["exception"]
-    started = int(records[0].message.split("started ")[1].split()[0])
+    started = int(records[0].message.split("RuntimeError: started ")[1].split()[0])
     assert started < MAX_PROCESSES
     assert subprocess.run(["pgrep", "-f", f"sleep {tag}"], capture_output=True).stdout == b""
 
