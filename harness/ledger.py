@@ -14,9 +14,8 @@ import threading
 
 from filelock import FileLock
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from reference_models.files import write_table_atomic
+from reference_models.files import read_table, write_table_atomic
 
 STATUSES = ("ok", "timeout", "error", "invalid")
 
@@ -63,7 +62,7 @@ class RunLedger:
     def __init__(self, root: Path, submission_sha256: str, benchmark_key: str):
         self.path = self.location(root, submission_sha256, benchmark_key)
         self._lock = threading.Lock()
-        self._table = pq.read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
+        self._table = read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
         self.records = {row["run_id"]: RunRecord(**row) for row in self._table.to_pylist()}
 
     @staticmethod

@@ -36,14 +36,13 @@ from filelock import FileLock
 from joblib import Parallel, delayed
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
 from reference_models.architectures import STACKABLE, build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.evaluation import ModelOutputs, PopulationOutputs, evaluate
-from reference_models.files import load_state_dict_bytes, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
+from reference_models.files import load_state_dict_bytes, read_table, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.seeds import model_seed
 from reference_models.spec import CACHE_FORMAT, BenchmarkSpec
@@ -144,7 +143,7 @@ class ReferenceCache:
         path = self._outputs_path(population)
         entries = self.manifest["models"][population]
         try:
-            table = pq.read_table(path).to_pylist() if path.exists() else []
+            table = read_table(path).to_pylist() if path.exists() else []
         except (OSError, ValueError, pa.ArrowException):
             table = []
         rows = {}

@@ -1,4 +1,5 @@
-"""Atomic file writes and checksums, so that a kill never leaves half a file."""
+"""Atomic file writes, snapshot reads and checksums, so that a kill or a concurrent
+writer never leaves, or shows, half a file."""
 
 import hashlib
 import io
@@ -28,6 +29,12 @@ def write_table_atomic(path: Path, table: pa.Table) -> None:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="none", use_dictionary=False)
     write_atomic(path, sink.getvalue())
+
+
+def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table:
+    """Read the file's bytes once, then parse them: pyarrow's own path reader takes the
+    size first and the pages later, so a writer's rename in between gives a torn read."""
+    return pq.read_table(pa.BufferReader(Path(path).read_bytes()), schema=schema)
 
 
 def write_csv_atomic(path: Path, table: pa.Table) -> None:

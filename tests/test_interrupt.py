@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from conftest import N_SMALL, ROOT
+from reference_models.files import read_table
 
 SLOW = '''
 import time
@@ -79,7 +78,7 @@ def test_ctrl_c_saves_finished_runs_and_the_same_command_resumes(reference_cache
 
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
-    saved = pq.read_table(next(ledger_dir.glob("*/*.parquet"))).num_rows
+    saved = read_table(next(ledger_dir.glob("*/*.parquet"))).num_rows
     assert process.returncode == 130, stderr
     lines = [line for line in stderr.splitlines() if not line.startswith("warning: ")]  # the no-namespaces warning
     assert lines == [f"interrupted; {saved} runs saved; run the same command to resume"]

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from conftest import N_SMALL, ROOT, SUBMISSIONS
 from harness.sandbox.isolation import available as namespaces_available, outermost
+from reference_models.files import read_table
 
 FINETUNE = ROOT / "submissions" / "finetune.py"
 REQUIRED_KEYS = {
@@ -130,12 +131,12 @@ def test_killed_run_resumes_to_the_same_numbers(reference_cache, tmp_path):
     ledgers: list[Path] = []
     while time.monotonic() < deadline:
         ledgers = list(ledger_dir.glob("*/*.parquet"))
-        if ledgers and 3 <= pq.read_table(ledgers[0]).num_rows < N_SMALL:
+        if ledgers and 3 <= read_table(ledgers[0]).num_rows < N_SMALL:
             break
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    done_before = pq.read_table(ledgers[0]).num_rows
+    done_before = read_table(ledgers[0]).num_rows
     assert 3 <= done_before < N_SMALL, "the harness was not interrupted part-way"
     assert not (tmp_path / "o2" / "score.json").exists()
 
