@@ -69,7 +69,11 @@ def test_ctrl_c_saves_finished_runs_and_the_same_command_resumes(reference_cache
         sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(N_SMALL), "--cache-dir", str(reference_cache),
         "--ledger-dir", str(ledger_dir), "--out", str(out), "--jobs", "2", "--quiet", "--bootstrap", "0", "--mia-models", "4",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as at a terminal: a shell without job control starts background jobs with SIGINT ignored, and pytest may be one
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not list(ledger_dir.glob("*/*.parquet")):
         time.sleep(0.05)
