@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _score(submission: Path, n_models: int, cache: Path, scratch: Path) -> dict:
-    """One score with a fresh ledger and yardstick; its time_budget."""
+    """One score with a fresh ledger and yardstick (in a scratch copy of the cache); its time_budget."""
     shutil.rmtree(cache / "yardsticks", ignore_errors=True)
     out = Path(tempfile.mkdtemp(dir=scratch))
     command = [sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(n_models), "--cache-dir", str(cache),
@@ -44,10 +44,14 @@ def main() -> int:
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "references")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        quiet = _score(args.submission, args.n_models, args.cache_dir, Path(scratch))
+        # a copy: the yardstick is measured afresh each time, and the real cache's must stay as leaderboards measured it
+        cache = Path(scratch) / "cache"
+        if args.cache_dir.exists():  # else the first score builds the references there
+            shutil.copytree(args.cache_dir, cache, ignore=shutil.ignore_patterns("yardsticks", "*.lock"))
+        quiet = _score(args.submission, args.n_models, cache, Path(scratch))
         loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
         try:
-            loaded = _score(args.submission, args.n_models, args.cache_dir, Path(scratch))
+            loaded = _score(args.submission, args.n_models, cache, Path(scratch))
         finally:
             for loop in loops:
                 loop.kill()

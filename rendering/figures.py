@@ -2,7 +2,9 @@
 
 Each function draws one figure a participant looks at to see why a score is
 low: whether the forget set's losses look like unseen data, which examples
-stay memorised, and where the accuracy and the time went.
+stay memorised, and where the accuracy and the time went. Overlaid
+histograms are drawn "stepfilled", one polygon each rather than a patch per
+bin: the same picture in about half the rendering time, which every score pays.
 """
 
 import io
@@ -41,7 +43,8 @@ def loss_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
         floor = max(min(forget_loss.min(), test_loss.min()), 1e-8)
         bins = np.geomspace(floor, max(forget_loss.max(), test_loss.max(), floor * 10), 30)
         for losses, colour, label in ((test_loss, _TEST, "test"), (forget_loss, _FORGET, "forget")):
-            axis.hist(losses, bins=bins, weights=np.full(len(losses), 1 / len(losses)), alpha=0.55, color=colour, label=label)
+            weights = np.full(len(losses), 1 / len(losses))
+            axis.hist(losses, bins=bins, weights=weights, alpha=0.55, color=colour, label=label, histtype="stepfilled")
         axis.set_xscale("log")
         axis.set_title(f"{name} model")
         axis.set_xlabel("cross-entropy loss (log scale)")
@@ -108,8 +111,8 @@ def example_distributions(unlearned: np.ndarray, retrained: np.ndarray, epsilon:
     for axis, (kind, index) in zip(axes.flat, chosen):
         both = np.concatenate([unlearned[:, index], retrained[:, index]])
         bins = np.linspace(both.min(), both.max() + 1e-9, 25)
-        axis.hist(retrained[:, index], bins=bins, alpha=0.55, color=_RETRAINED, label="retrained")
-        axis.hist(unlearned[:, index], bins=bins, alpha=0.55, color=_UNLEARNED, label="unlearned")
+        axis.hist(retrained[:, index], bins=bins, alpha=0.55, color=_RETRAINED, label="retrained", histtype="stepfilled")
+        axis.hist(unlearned[:, index], bins=bins, alpha=0.55, color=_UNLEARNED, label="unlearned", histtype="stepfilled")
         axis.set_title(f"{kind}: example {index}, epsilon {epsilon[index]:.2f}")
         axis.set_xlabel("logit-scaled confidence")
     for row in axes:
@@ -142,7 +145,7 @@ def time_histogram(unlearn_seconds: np.ndarray, retrain_median_s: float, fractio
     budget = fraction * retrain_median_s
     figure, axis = plt.subplots(figsize=(7, 3.4))
     low, high = min(unlearn_seconds.min(), budget) * 0.9, max(unlearn_seconds.max(), budget) * 1.1
-    axis.hist(unlearn_seconds, bins=np.geomspace(low, high, 40), color=_UNLEARNED, alpha=0.8)
+    axis.hist(unlearn_seconds, bins=np.geomspace(low, high, 40), color=_UNLEARNED, alpha=0.8, histtype="stepfilled")
     axis.set_xscale("log")  # a worker's first call pays torch's warm-up: one slow outlier per worker
     axis.axvline(float(np.median(unlearn_seconds)), color="black", linestyle="--", label=f"median {np.median(unlearn_seconds):.3f} s")
     axis.axvline(budget, color=_FORGET, linewidth=2, label=f"budget {budget:.3f} s ({fraction:g} x retrain {retrain_median_s:.3f} s)")

@@ -1,9 +1,9 @@
-"""Every baseline is a valid submission, scored on digits-mlp as one leaderboard at N = 64.
+"""Every baseline is a valid submission, scored on digits-mlp as one leaderboard at N = 16.
 
 One real `python -m harness leaderboard baselines --device cpu` subprocess
 serves most tests here, so that its numbers do not depend on the machine:
-each baseline runs 64 times in the sandbox, and the retrained references are
-the shared ones. Where a GPU is visible, a small leaderboard on cuda checks
+each baseline runs 16 times in the sandbox against the session's shared
+references (a larger N would train more of them, for no stronger check). Where a GPU is visible, a small leaderboard on cuda checks
 that every baseline follows its net there (batches come on the CPU).
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import N_SMALL, ROOT, run_cli
 
 BASELINES = sorted(path.stem for path in (ROOT / "baselines").glob("*.py"))
-N_MODELS = 64
+N_MODELS = N_SMALL
 CUDA_N_MODELS = 4
 
 

@@ -3,6 +3,7 @@ architectures and augmentation, keys that follow the data, the device, and clear
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,12 @@ FOLDER = get_benchmark("imagefolder")
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory):
     return write_cifar10(tmp_path_factory.mktemp("data") / "cifar-10-batches-py", n_train=250, n_test=100)
+
+
+@pytest.fixture(scope="module")
+def cifar_cache(tmp_path_factory) -> Path:
+    """One reference cache (and time-budget yardstick) for the CIFAR scores here: each costs CNN training."""
+    return tmp_path_factory.mktemp("cifar-cache")
 
 
 @pytest.fixture(scope="module")
@@ -126,17 +133,17 @@ def test_crop_and_flip_matches_padding_then_cropping_image_by_image():
         assert torch.equal(augmented[i], expected.flip(2) if flips[i] else expected)
 
 
-def test_score_on_a_generated_cifar_dir(cifar, tmp_path):
+def test_score_on_a_generated_cifar_dir(cifar, cifar_cache, tmp_path):
     """The issue's done-when command, on generated CIFAR-format files."""
     out = tmp_path / "out"
     result = run_cli("score", str(SUBMISSIONS.parent.parent / "submissions" / "finetune.py"), "--benchmark", "cifar10-cnn-small",
-                     "--data-dir", str(cifar), "--n-models", "8", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                     "--data-dir", str(cifar), "--n-models", "8", "--out", str(out), "--cache-dir", str(cifar_cache),
                      "--ledger-dir", str(tmp_path / "ledgers"), "--bootstrap", "0", "--quiet")
     assert result.returncode == 0, result.stderr
     document = json.loads((out / "score.json").read_text())
     assert document["runs"]["ok"] == 8 and 0 <= document["forget_quality"] <= 1
     assert document["retain_accuracy"]["retrained"] > 0.5  # the small CNN learnt the generated classes
-    manifest = json.loads(next((tmp_path / "cache").glob("*/manifest.json")).read_text())
+    manifest = json.loads(next(cifar_cache.glob("*/manifest.json")).read_text())
     assert manifest["spec"]["data_dir"] == str(cifar.resolve()) and manifest["spec"]["data_fingerprint"]
 
 
@@ -155,12 +162,12 @@ def unlearning(net, retain, forget, validation):
 
 
 @pytest.mark.skipif(not namespaces_available(), reason="unprivileged namespaces are not allowed here")
-def test_the_sandbox_cannot_read_the_data_dir(cifar, tmp_path):
+def test_the_sandbox_cannot_read_the_data_dir(cifar, cifar_cache, tmp_path):
     """The test batch lies in the data directory: a submission must neither be told where nor read it."""
     submission = tmp_path / "peek.py"
     submission.write_text(PEEKS_AT_THE_DATA.format(test_batch=str(cifar / "test_batch")))
     result = run_cli("score", str(submission), "--benchmark", "cifar10-cnn-small", "--data-dir", str(cifar), "--n-models", "3",
-                     "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
+                     "--out", str(tmp_path / "out"), "--cache-dir", str(cifar_cache), "--ledger-dir", str(tmp_path / "ledgers"),
                      "--bootstrap", "0", "--quiet")
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads((tmp_path / "out" / "score.json").read_text())["runs"]["ok"] == 3

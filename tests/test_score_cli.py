@@ -59,15 +59,12 @@ def test_finetune_is_scored(score_cli, tmp_path):
     assert abs(points.mean() - document["forget_quality"]) < 1e-12
 
 
-def test_ordering_identity_finetune_retrain(score_cli, tmp_path):
-    scores = {}
-    for name, path in [("identity", SUBMISSIONS / "identity.py"), ("retrain", SUBMISSIONS / "retrain.py"), ("finetune", FINETUNE)]:
-        result, document = score_cli(path, *(["--ceiling"] if name == "finetune" else []), out=tmp_path / name)
-        assert result.returncode == 0, result.stderr
-        scores[name] = document["forget_quality"]
-    assert scores["identity"] == 0.0
-    assert scores["retrain"] > scores["finetune"]
-    assert document["forget_quality_ceiling"] > scores["finetune"]
+def test_the_ceiling_lies_above_finetune(score_cli, tmp_path):
+    """--ceiling scores a second population of retrained models as if it were a submission: the best F
+    reachable at this N. (That identity scores 0 and retrain the most is test_baselines' job.)"""
+    result, document = score_cli(FINETUNE, "--ceiling", out=tmp_path / "finetune")
+    assert result.returncode == 0, result.stderr
+    assert document["forget_quality_ceiling"] > document["forget_quality"] > 0
 
 
 def test_failures_are_recorded_and_policy_applies(score_cli, tmp_path):

@@ -4,8 +4,8 @@ Started by `harness.sandbox.parent` inside the sandbox of
 `harness.sandbox.isolation`, as process 1 of its pid namespace. It reads one
 setup message (the submission's source, the original weights, retain, forget
 and validation data: never the test set, the references or their seeds),
-imports torch and the packages competition code imports, and then serves run
-requests.
+imports torch and those of the competition's common packages that the
+submission imports, and then serves run requests.
 
 Each run is a child forked from this process, which has never imported the
 submission: the child imports it, runs `unlearning` on a fresh copy of the
@@ -22,7 +22,7 @@ stdout; what the submission prints goes to stderr, which the harness keeps
 as submission.log.
 """
 
-from dataclasses import dataclass
+import ast
 import ctypes
 import importlib
 import os
@@ -34,6 +34,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO, Callable
@@ -53,8 +54,9 @@ from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
 
-# Imported once by the worker, so that a run that imports them pays nothing (the competition's image had them).
-_COMMON_PACKAGES = ("pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests")
+# The packages the competition's image had besides torch: those a submission imports are imported once by the
+# worker, so that no run pays for them.
+_COMMON_PACKAGES = frozenset({"numpy", "torchvision", "pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests"})
 _SANDBOX_SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own tmpfs mounts
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
@@ -282,13 +284,36 @@ def _exit_code(status: int | None) -> int | None:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _preload() -> None:
-    """Import what competition code imports, once, before any run forks (missing ones are skipped)."""
-    for name in _COMMON_PACKAGES:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            pass
+def imported_modules(source: str) -> set[str]:
+    """Every absolute module name the source imports, anywhere in it (`from a import b` gives
+    `a` and `a.b`, which may be a module); none where it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*")
+    return names
+
+
+def _preload(source: str) -> None:
+    """Import, before any run forks, the modules of the common packages that the submission imports.
+
+    Only those: importing all of them would add seconds to every worker's
+    start for the submissions that use none. Names that are not modules
+    (`from sklearn import clone`) are skipped, as are any that fail.
+    """
+    for name in sorted(imported_modules(source)):
+        if name.split(".")[0] in _COMMON_PACKAGES:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                pass
 
 
 def _warm_up(setup: WorkerSetup) -> None:
@@ -333,7 +358,7 @@ def main() -> None:
     setup: WorkerSetup = pickle.loads(payload)  # from the trusted parent, before any participant code exists
     torch.set_num_threads(setup.threads)
     kit.use_benchmark(setup.spec)
-    _preload()
+    _preload(setup.source)
     _warm_up(setup)
     protocol.send(channel_out, {"type": "ready"})
     private = (channel_in.fileno(), channel_out.fileno())
