@@ -6,7 +6,6 @@ the commands themselves.
 
 import argparse
 import re
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """Ctrl-C during the runs: one line, exit code 130, no worker left, and the same command resumes."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -1,13 +1,11 @@
 """A prize-hunting participant against the sandbox: escapes, persistence, exhaustion, rebuilt
-references, malformed answers. Each attack is a submission of its own; each test judges the
-outcome from outside the harness (a marker that must not exist, a process that must not be
-left, the ledger's record, the parent's memory).
+references (malformed answers are in test_sandbox_answers.py). Each attack is a submission of
+its own; each test judges the outcome from outside the harness (a marker that must not exist,
+a process that must not be left, the ledger's record).
 
 The submissions raise `Escaped` when their attack worked, so a run that ends ok means it failed.
 """
 
-import json
-import os
 import resource
 import socket
 import subprocess
@@ -22,7 +20,6 @@ import torch
 from harness.sandbox import isolation
 from harness.benchmarks import get_benchmark
 from harness.sandbox.limits import MAX_PROCESSES, Cgroup
-from harness.results import failed_document
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data
 from reference_models.secret import cache_secret, public_view, sealed
@@ -30,38 +27,6 @@ from reference_models.secret import cache_secret, public_view, sealed
 pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
 
 ESCAPED = "class Escaped(Exception):\n    pass\n\n\n"
-# Finds the run's answer pipe (its only pipe besides stdout and stderr) and writes a message of its own making.
-RAW_ANSWER = ESCAPED + '''import os
-import struct
-
-
-def answer_pipe():
-    pipes = []
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if int(name) > 2 and os.readlink(f"/proc/self/fd/{name}").startswith("pipe:"):
-                pipes.append(int(name))
-        except OSError:  # the listing's own descriptor, closed by now
-            pass
-    return max(pipes)
-
-
-def send_raw(header: bytes, payload: bytes = b"", claimed_payload: int | None = None):
-    fd = answer_pipe()
-    os.write(fd, struct.pack("<QQ", len(header), len(payload) if claimed_payload is None else claimed_payload) + header)
-    for start in range(0, len(payload), 1 << 16):
-        os.write(fd, payload[start : start + (1 << 16)])
-    os._exit(0)
-
-
-def send_weights(state):
-    import io, json, torch
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    send_raw(json.dumps({"class": "ok", "message": ""}).encode(), buffer.getvalue())
-'''
-
-
 def _submission(tmp_path: Path, body: str, name: str | None = None) -> Path:
     folder = tmp_path / "attacks"
     folder.mkdir(exist_ok=True)
@@ -159,7 +124,6 @@ def test_a_forged_ledger_does_not_land(run_in_sandbox, tmp_path):
     """Forging another submission's complete ledger would put any score on the board."""
     ledger_root = tmp_path / "ledgers"
     path = _submission(tmp_path, f"""
-import os
 
 
 def unlearning(net, retain, forget, validation):
@@ -177,7 +141,6 @@ def unlearning(net, retain, forget, validation):
 def test_host_processes_are_invisible(run_in_sandbox, tmp_path):
     """The host's /proc showed every command line (this test's own holds 'pytest')."""
     path = _submission(tmp_path, """
-import os
 
 
 def unlearning(net, retain, forget, validation):
@@ -453,79 +416,6 @@ def unlearning(net, retain, forget, validation):
     _ok(run_in_sandbox(path, 1)[0])
 
 
-# -- malformed answers: none may crash or balloon the parent ---------------------------------------------------
-
-
-def _raw(tmp_path: Path, body: str) -> Path:
-    folder = tmp_path / "attacks"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"raw_{uuid.uuid4().hex[:8]}.py"
-    path.write_text(RAW_ANSWER + body)
-    return path
-
-
-MALFORMED = {
-    "sparse tensors": ("send_weights({k: v.to_sparse() for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
-    "meta tensors": ("send_weights({k: v.to('meta') for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
-    "float4 tensors": ("send_weights({k: torch.zeros(v.shape[:-1] + (max(1, v.shape[-1] // 2),), dtype=torch.uint8).view(torch.float4_e2m1fn_x2) if v.dim() else v for k, v in net.state_dict().items()})",
-                       "invalid-output", "dtype"),
-    "huge finite weights": ("send_weights({k: torch.full_like(v, 3e38) for k, v in net.state_dict().items()})", "invalid-output", "not finite"),
-    "nested header": ("send_raw(b'[' * 30000 + b']' * 30000)", "worker-crash", "not a JSON object"),
-    "1 GiB payload": ("send_raw(b'{\"class\": \"ok\", \"message\": \"\"}', claimed_payload=1 << 30)", "worker-crash", "larger than allowed"),
-    "views of one huge storage": ("big = torch.zeros(1 << 24)\n    send_weights({k: big[: v.numel()].view(v.shape) for k, v in net.state_dict().items()})",
-                                  "worker-crash", "larger than allowed"),
-    "garbage payload": ("send_raw(b'{\"class\": \"ok\", \"message\": \"\"}', b'\\x80\\x04not a pickle at all')", "invalid-output", "could not be read"),
-    "answer of another class": ("send_raw(b'{\"class\": \"ok-really\", \"message\": \"\"}')", "worker-crash", "out of protocol"),
-}
-
-
-@pytest.mark.parametrize("attack", sorted(MALFORMED))
-def test_malformed_answers_are_the_submissions_failure(run_in_sandbox, tmp_path, attack):
-    code, expected, words = MALFORMED[attack]
-    path = _raw(tmp_path, f"""
-import torch
-
-
-def unlearning(net, retain, forget, validation):
-    {code}
-""")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    records, _ = run_in_sandbox(path, 2)
-    assert _classes(records) == [expected] * 2, [r.message for r in records]
-    assert words in records[0].message
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
-
-
-def test_a_pickle_that_runs_code_is_refused(run_in_sandbox, tmp_path):
-    marker = tmp_path / "executed_in_the_parent"
-    path = _raw(tmp_path, f"""
-import os, pickle
-
-
-class Payload:
-    def __reduce__(self):
-        return (os.system, ("touch {marker}",))
-
-
-def unlearning(net, retain, forget, validation):
-    send_raw(b'{{"class": "ok", "message": ""}}', pickle.dumps({{"weight": Payload()}}))
-""")
-    records, _ = run_in_sandbox(path, 1)
-    assert _classes(records) == ["invalid-output"]
-    assert not marker.exists()
-
-
-def test_messages_are_cut_and_made_inert(run_in_sandbox, tmp_path):
-    path = _submission(tmp_path, """
-def unlearning(net, retain, forget, validation):
-    raise RuntimeError("\\x1b]0;pwned\\x07\\x1b[2J" + "x" * 5_000_000)
-""")
-    records, _ = run_in_sandbox(path, 1)
-    assert _classes(records) == ["exception"]
-    assert len(records[0].message) < 5000
-    assert "\x1b" not in records[0].message and "\x07" not in records[0].message and "\\x1b" in records[0].message
-
-
 def test_a_submission_in_tmp_runs(score_cli):
     folder = Path("/tmp") / f"unlearning-submission-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
@@ -561,29 +451,3 @@ def unlearning(net, retain, forget, validation):
     return net
 """)
     _ok(run_in_sandbox(path, 3)[0])
-
-
-def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
-    """A file that makes the harness fail is listed as failed; the others are scored."""
-    from harness import leaderboard as board
-    from scoring.leaderboard import rank, row_from_document
-
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    for name in ("breaks.py", "fine.py"):
-        (folder / name).write_text("def unlearning(net, retain, forget, validation):\n    return net\n")
-    spec = get_benchmark("digits-mlp")
-
-    def score(path, spec, out_dir, settings):
-        if path.stem == "breaks":
-            raise MemoryError("the scorer ran out of memory")
-        document = json.loads(json.dumps(failed_document(spec, str(path), "scorer-error", "")))
-        document.update(status="scored", final_score=0.5, forget_quality=0.5, failures={},
-                        time_budget={"unlearn_median_s": 0.1, "ratio": 0.1, "verdict": "pass", "eligible": True})
-        return document
-
-    monkeypatch.setattr(board, "score", score)
-    documents = board.score_folder(folder, spec, tmp_path / "out", board.ScoreSettings(progress=False))
-    ranked = rank([row_from_document(name, document) for name, document in documents.items()])
-    assert [(position, row.submission) for position, row in ranked] == [(1, "fine"), (None, "breaks")]
-    assert "MemoryError" in json.loads((tmp_path / "out" / "breaks" / "score.json").read_text())["failures"]["scorer-error"]["first_message"]
