@@ -65,8 +65,11 @@ stability: $(STAMP)
 	$(PY) -m harness stability $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --bootstrap 0 --out $(STABILITY_OUT) $(EXIT_CODE)
 	mkdir -p docs && cp $(STABILITY_OUT)/stability.md docs/stability.md && cp $(STABILITY_OUT)/stability.png docs/stability.png
 
+# Two pytest processes, each taking whole files, so that a file's shared fixtures are built once: most of
+# the suite is process start-up and single-threaded scoring, which leaves the second core idle.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 # Runs every command in README.md and docs/*.md (small N, a scratch copy of the project).
 docs-check: $(STAMP)

@@ -222,10 +222,12 @@ def _benchmark_spec(args: argparse.Namespace) -> BenchmarkSpec:
 
 
 def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
-    """A folder per benchmark and submission (or folder), so that one score never overwrites another's."""
+    """A folder per benchmark and submission (or folder), so that one score never overwrites another's
+    (nor an adaptive leaderboard the fixed-N one it is checked against)."""
     if args.command == "score":
         return Path("results") / spec.name / args.submission.stem
-    return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}"
+    adaptive = "-adaptive" if getattr(args, "adaptive", False) else ""
+    return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}{adaptive}"
 
 
 def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:

@@ -55,5 +55,7 @@ def test_out_defaults_to_a_folder_per_benchmark_and_submission():
     spec = get_benchmark("digits-mlp")
     assert _default_out(_parser().parse_args(["score", "somewhere/mine.py"]), spec) == Path("results/digits-mlp/mine")
     assert _default_out(_parser().parse_args(["leaderboard", "entries"]), spec) == Path("results/digits-mlp/leaderboard-entries")
+    adaptive = _parser().parse_args(["leaderboard", "entries", "--adaptive"])
+    assert _default_out(adaptive, spec) == Path("results/digits-mlp/leaderboard-entries-adaptive")
     scenario = scenario_benchmark(spec, "class", None)
     assert _default_out(_parser().parse_args(["score", "mine.py"]), scenario) == Path(f"results/{scenario.name}/mine")
