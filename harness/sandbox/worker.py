@@ -55,8 +55,9 @@ from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
 
 # The packages the competition's image had besides torch: those a submission imports are imported once by the
-# worker, so that no run pays for them.
-_COMMON_PACKAGES = frozenset({"numpy", "torchvision", "pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests"})
+# worker, so that no run pays for them. Not torchvision: untested whether its import touches CUDA, after which
+# no forked run could use the GPU.
+_COMMON_PACKAGES = frozenset({"numpy", "pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests"})
 _SANDBOX_SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own tmpfs mounts
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
