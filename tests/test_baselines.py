@@ -3,8 +3,9 @@
 One real `python -m harness leaderboard baselines --device cpu` subprocess
 serves most tests here, so that its numbers do not depend on the machine:
 each baseline runs 16 times in the sandbox against the session's shared
-references (a larger N would train more of them, for no stronger check). Where a GPU is visible, a small leaderboard on cuda checks
-that every baseline follows its net there (batches come on the CPU).
+references (a larger N would train more of them, for no stronger check).
+Where a GPU is visible, a small leaderboard on cuda checks that every
+baseline follows its net there (batches come on the CPU).
 """
 
 import ast
