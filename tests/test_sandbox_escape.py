@@ -124,6 +124,7 @@ def test_a_forged_ledger_does_not_land(run_in_sandbox, tmp_path):
     """Forging another submission's complete ledger would put any score on the board."""
     ledger_root = tmp_path / "ledgers"
     path = _submission(tmp_path, f"""
+import os
 
 
 def unlearning(net, retain, forget, validation):
@@ -141,6 +142,7 @@ def unlearning(net, retain, forget, validation):
 def test_host_processes_are_invisible(run_in_sandbox, tmp_path):
     """The host's /proc showed every command line (this test's own holds 'pytest')."""
     path = _submission(tmp_path, """
+import os
 
 
 def unlearning(net, retain, forget, validation):
