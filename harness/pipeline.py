@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from harness.budget import DEFAULT_FRACTION, hard_timeout, load_average, time_budget
-from harness.sandbox.isolation import available as sandbox_available
+from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.ledger import RunLedger
 from harness.notebooks import submission_program
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
@@ -112,9 +112,9 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if conversion_log:
         with open(out_dir / "submission.log", "a") as log:
             log.write(conversion_log)
-    if not sandbox_available():
-        print("warning: bubblewrap cannot build a sandbox here (user namespaces not allowed?); the submission runs without "
-              "network, file-system and process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
+    if sandbox_unavailable():
+        print(f"warning: no sandbox here ({sandbox_unavailable()}); the submission runs without network, file-system and "
+              "process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
                    stop_after_failure=not settings.allow_failures)
     load_during_runs = load_average()

@@ -139,6 +139,14 @@ def unlearning(net, retain, forget, validation):
     assert not (ledger_root / "forged").exists()
 
 
+def test_a_project_under_a_scratch_folder_is_named_as_why_there_is_no_sandbox(monkeypatch):
+    """/tmp is the sandbox's own scratch: a project cloned there would be hidden from its worker, and
+    what a run wrote beside it would not be wiped. The harness says so instead of trying."""
+    monkeypatch.setattr(isolation, "PROJECT_ROOT", Path("/tmp/checkout"))
+    reason = isolation.unavailable_reason.__wrapped__()  # not the cached answer for the real checkout
+    assert reason is not None and "/tmp/checkout lies under /tmp" in reason and "elsewhere" in reason
+
+
 def test_host_processes_are_invisible(run_in_sandbox, tmp_path):
     """The host's /proc showed every command line (this test's own holds 'pytest')."""
     path = _submission(tmp_path, """

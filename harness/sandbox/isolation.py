@@ -32,6 +32,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent  # this file is harness/sandbox/isolation.py
 PACKAGES = ("harness", "reference_models", "scoring")  # the only parts of the project the worker sees
 HOME = "/home/participant"  # the worker's working directory and $HOME
+SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own writable tmpfs mounts, over whatever the host has there
 SANDBOX_UID = 65534
 HOME_BYTES = 1 << 30
 TMP_BYTES = 256 << 20
@@ -132,17 +133,38 @@ def outermost(folders: list[Path]) -> list[Path]:
     return [folder for folder in resolved if not any(other in folder.parents for other in resolved)]
 
 
+def _under_scratch() -> tuple[Path, str] | None:
+    """A folder the sandbox must show that lies under one of its scratch mounts, which would hide it."""
+    for folder in [*_readonly_roots(), PROJECT_ROOT]:
+        for scratch in SCRATCH:
+            if folder == Path(scratch) or Path(scratch) in folder.parents:
+                return folder, scratch
+    return None
+
+
 @lru_cache(maxsize=1)
-def available() -> bool:
-    """Whether bubblewrap can build the sandbox here (probed once)."""
+def unavailable_reason() -> str | None:
+    """Why bubblewrap cannot build the sandbox here (probed once), or None when it can."""
     binary = bwrap_binary()
     if binary is None:
-        return False
+        return "bubblewrap is not installed"
+    hidden = _under_scratch()
+    if hidden is not None:
+        folder, scratch = hidden
+        return f"{folder} lies under {scratch}, which the sandbox replaces with a scratch folder of its own; put the project and its Python elsewhere"
     try:
         probe = subprocess.run([binary, *bwrap_arguments([], "cpu"), "--", sys.executable, "-c", "pass"], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap did not start: {error}"
+    if probe.returncode != 0:
+        said = probe.stderr.decode(errors="replace").strip().splitlines()
+        return f"user namespaces not allowed? bubblewrap said: {said[-1] if said else f'exit code {probe.returncode}'}"
+    return None
+
+
+def available() -> bool:
+    """Whether bubblewrap can build the sandbox here."""
+    return unavailable_reason() is None
 
 
 def sandboxed(command: list[str], hidden: list[Path], device: str) -> list[str]:

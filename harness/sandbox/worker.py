@@ -46,7 +46,7 @@ from torch import nn
 from harness import kit
 from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit, inert
 from harness.sandbox import protocol, tracebacks
-from harness.sandbox.isolation import HOME
+from harness.sandbox.isolation import SCRATCH
 from harness.sandbox.limits import limit_run
 from reference_models.architectures import build_model
 from reference_models.files import load_state_dict_bytes, state_dict_bytes
@@ -58,7 +58,6 @@ from reference_models.tensors import LabelledTensors
 # worker, so that no run pays for them. Not torchvision: untested whether its import touches CUDA, after which
 # no forked run could use the GPU.
 _COMMON_PACKAGES = frozenset({"numpy", "pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests"})
-_SANDBOX_SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own tmpfs mounts
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _RETURNED_NONE = "[harness: unlearning returned None; the net it was given is taken as the unlearned model, as on Kaggle]"
@@ -216,7 +215,7 @@ def _wipe_scratch() -> None:
     directory is emptied: /tmp and the IPC objects are the host's.
     """
     sandboxed = os.getpid() == 1
-    for folder in map(Path, _SANDBOX_SCRATCH if sandboxed else (os.getcwd(),)):
+    for folder in map(Path, SCRATCH if sandboxed else (os.getcwd(),)):
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
