@@ -14,6 +14,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from PIL import Image
+import pytest
+
+from reference_models.image_files import DataDirError
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 PICKLE_STYLES = ("python2", "bytes", "str")
@@ -132,3 +135,15 @@ def write_manifest(directory: Path, kind: str = "csv") -> Path:
     else:
         raise ValueError(f"unknown manifest kind {kind!r}; known: csv, parquet")
     return path
+
+
+def same_data(a, b) -> bool:
+    """Two readers' results hold the same images, labels and classes."""
+    return np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels) and a.classes == b.classes
+
+
+def reader_error(reader, *args) -> str:
+    """The message of the DataDirError that `reader(*args)` must raise."""
+    with pytest.raises(DataDirError) as caught:
+        reader(*args)
+    return str(caught.value)
