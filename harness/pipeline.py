@@ -112,8 +112,9 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if conversion_log:
         with open(out_dir / "submission.log", "a") as log:
             log.write(conversion_log)
-    if sandbox_unavailable():
-        print(f"warning: no sandbox here ({sandbox_unavailable()}); the submission runs without network, file-system and "
+    no_sandbox = sandbox_unavailable()
+    if no_sandbox:
+        print(f"warning: no sandbox here ({no_sandbox}); the submission runs without network, file-system and "
               "process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
                    stop_after_failure=not settings.allow_failures)
