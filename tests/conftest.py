@@ -33,6 +33,11 @@ def cli_spec(cache_dir: Path, name: str = "digits-mlp"):
     return sealed(get_benchmark(name), cache_secret(cache_dir))
 
 
+def failure_classes(records) -> list[str | None]:
+    """Each ledger record's failure class, None for a run that ended ok."""
+    return [record.failure_class for record in records]
+
+
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m harness ARGS` in a real subprocess, from the project root."""
     return subprocess.run(

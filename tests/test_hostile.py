@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import failure_classes
 from harness.sandbox.isolation import available as namespaces_available
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
@@ -26,10 +27,6 @@ def run(run_in_sandbox):
 @pytest.fixture
 def sandbox(sandbox_inputs):
     return sandbox_inputs
-
-
-def _classes(records) -> list[str | None]:
-    return [record.failure_class for record in records]
 
 
 CASES = [
@@ -60,7 +57,7 @@ CASES = [
 @pytest.mark.parametrize("name, n_runs, timeout_s, expected, words", CASES, ids=[c[0] for c in CASES])
 def test_hostile_submission(run, name, n_runs, timeout_s, expected, words):
     records, _ = run(HOSTILE / name, n_runs, timeout_s)
-    assert _classes(records) == expected
+    assert failure_classes(records) == expected
     assert [r.status for r in records] == ["ok" if c is None else {"import-error": "error", "exception": "error", "worker-crash": "error", "timeout": "timeout", "invalid-output": "invalid"}[c] for c in expected]
     failed = [r for r in records if r.failure_class is not None]
     if failed:
@@ -70,7 +67,7 @@ def test_hostile_submission(run, name, n_runs, timeout_s, expected, words):
 
 def test_run_time_is_measured_outside_the_submission(run):
     records, _ = run(HOSTILE / "clock_tamper.py", 2)
-    assert _classes(records) == [None, None]
+    assert failure_classes(records) == [None, None]
     assert all(record.wall_seconds >= 1.0 for record in records)
 
 
@@ -82,7 +79,7 @@ def test_output_is_kept_but_capped(run):
 
 def test_child_processes_die_with_the_worker(run):
     records, _ = run(HOSTILE / "leaves_child.py", 1)
-    assert _classes(records) == [None]
+    assert failure_classes(records) == [None]
     leftover = subprocess.run(["pgrep", "-f", "sleep 987654"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
 
@@ -113,7 +110,7 @@ def unlearning(net, retain, forget, validation):
     return net
 """)
     records, _ = run(path, 1)
-    assert _classes(records) == ["exception"]
+    assert failure_classes(records) == ["exception"]
     assert "unreachable" in records[0].message or "refused" in records[0].message
     server.close()
     assert accepted in ([], [None])
@@ -146,7 +143,7 @@ def unlearning(net, retain, forget, validation):
     return net
 """)
     records, _ = run(path, 1)
-    assert _classes(records) == [None], records[0].message
+    assert failure_classes(records) == [None], records[0].message
 
 
 @needs_namespaces
@@ -165,7 +162,7 @@ def unlearning(net, retain, forget, validation):
     return net
 """)
     records, _ = run(path, 1)
-    assert _classes(records) == ["exception"]
+    assert failure_classes(records) == ["exception"]
     assert "no reference model in sight" in records[0].message
 
 
@@ -178,6 +175,6 @@ def unlearning(net, retain, forget, validation):
     return net
 """)
     records, _ = run(path, 1)
-    assert _classes(records) == ["exception"]
+    assert failure_classes(records) == ["exception"]
     assert "No such file or directory" in records[0].message  # the cache is not in the sandbox's root at all
     assert not (cache / "planted.txt").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import failure_classes
 from harness.benchmarks import get_benchmark
 from harness.results import failed_document
 from harness.sandbox import isolation
@@ -48,17 +49,12 @@ def send_weights(state):
 '''
 
 
-
 def _raw(tmp_path: Path, body: str) -> Path:
     folder = tmp_path / "answers"
     folder.mkdir(exist_ok=True)
     path = folder / f"raw_{uuid.uuid4().hex[:8]}.py"
     path.write_text(RAW_ANSWER + body)
     return path
-
-
-def _classes(records) -> list[str | None]:
-    return [record.failure_class for record in records]
 
 
 MALFORMED = {
@@ -88,7 +84,7 @@ def unlearning(net, retain, forget, validation):
 """)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     records, _ = run_in_sandbox(path, 2)
-    assert _classes(records) == [expected] * 2, [r.message for r in records]
+    assert failure_classes(records) == [expected] * 2, [r.message for r in records]
     assert words in records[0].message
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
 
@@ -108,7 +104,7 @@ def unlearning(net, retain, forget, validation):
     send_raw(b'{{"class": "ok", "message": ""}}', pickle.dumps({{"weight": Payload()}}))
 """)
     records, _ = run_in_sandbox(path, 1)
-    assert _classes(records) == ["invalid-output"]
+    assert failure_classes(records) == ["invalid-output"]
     assert not marker.exists()
 
 
@@ -118,7 +114,7 @@ def unlearning(net, retain, forget, validation):
     raise RuntimeError("\\x1b]0;pwned\\x07\\x1b[2J" + "x" * 5_000_000)
 """)
     records, _ = run_in_sandbox(path, 1)
-    assert _classes(records) == ["exception"]
+    assert failure_classes(records) == ["exception"]
     assert len(records[0].message) < 5000
     assert "\x1b" not in records[0].message and "\x07" not in records[0].message and "\\x1b" in records[0].message
 

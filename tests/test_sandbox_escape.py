@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import failure_classes
 from harness.sandbox import isolation
 from harness.benchmarks import get_benchmark
 from harness.sandbox.limits import MAX_PROCESSES, Cgroup
@@ -35,12 +36,8 @@ def _submission(tmp_path: Path, body: str, name: str | None = None) -> Path:
     return path
 
 
-def _classes(records) -> list[str | None]:
-    return [record.failure_class for record in records]
-
-
 def _ok(records) -> None:
-    assert _classes(records) == [None] * len(records), [record.message for record in records]
+    assert failure_classes(records) == [None] * len(records), [record.message for record in records]
 
 
 # -- escape: unmount, remount, new namespaces, writes outside -------------------------------------------------
@@ -305,7 +302,7 @@ def unlearning(net, retain, forget, validation):
     raise RuntimeError(f"started {{started}} processes")
 """)
     records, _ = run_in_sandbox(path, 1)
-    assert _classes(records) == ["exception"]
+    assert failure_classes(records) == ["exception"]
     started = int(records[0].message.split("RuntimeError: started ")[1].split()[0])
     assert started < MAX_PROCESSES
     assert subprocess.run(["pgrep", "-f", f"sleep {tag}"], capture_output=True).stdout == b""
