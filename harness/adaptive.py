@@ -58,14 +58,15 @@ class AdaptiveResult:
             f"Adaptive N: {self.runs} unlearning runs and {self.references} reference models, against {fixed_runs} and "
             f"{self.max_n} at a fixed N = {self.max_n} (saved {fixed_runs - self.runs} runs, {100 * (1 - self.runs / fixed_runs):.0f}%, "
             f"and {self.max_n - self.references} references). Every entry starts at N = {self.start_n}; neighbours whose "
-            "95% intervals overlap keep their place as a group and get twice the models until they separate. Scores at different N "
-            "are not compared: ranks come from the group order, then the scores within a group (the N column says where each stopped, and why)."
+            "95% intervals overlap keep their place as a group and get twice the models until they separate (equal scores with "
+            "intervals of no width settle as a tie at once). Scores at different N are not compared: ranks come from the budget "
+            "verdict, the group order, then the scores within a group (the N column says where each stopped, and why)."
         )
 
 
 def _standing(name: str, n_models: int, document: dict) -> Standing:
     low, high = document.get("final_score_ci95") or (None, None)
-    return Standing(name, n_models, document["final_score"], low, high)
+    return Standing(name, n_models, document["final_score"], low, high, document["time_budget"]["eligible"])
 
 
 def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, mode: Adaptive) -> AdaptiveResult:

@@ -223,10 +223,12 @@ def _benchmark_spec(args: argparse.Namespace) -> BenchmarkSpec:
 
 def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
     """A folder per benchmark and submission (or folder), so that one score never overwrites another's
-    (nor an adaptive leaderboard the fixed-N one it is checked against)."""
+    (nor an adaptive leaderboard the fixed-N one it is checked against, or one for the top K another)."""
     if args.command == "score":
         return Path("results") / spec.name / args.submission.stem
-    adaptive = "-adaptive" if getattr(args, "adaptive", False) else ""
+    adaptive = ""
+    if getattr(args, "adaptive", False):
+        adaptive = "-adaptive" if args.top is None else f"-adaptive-top{args.top}"
     return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}{adaptive}"
 
 

@@ -49,6 +49,28 @@ def test_top_k_and_the_maximum_stop_refining():
     assert not open_names(blocks) and blocks[0].why == "intervals still overlap within a, b at the maximum N"
 
 
+def test_ranks_count_every_entry_within_budget_first_but_chains_ignore_the_verdict():
+    """An over-budget entry takes no place in the top K, yet still competes with its neighbours by
+    score: a verdict from the first N runs can change at a larger N."""
+    standings = {**_standings(32, a=0.50, c=0.295, d=0.10), **{name: Standing(name, 32, score, score - 0.01, score + 0.01, eligible=False)
+                                                              for name, score in (("x", 0.90), ("b", 0.30))}}
+    blocks = refine([Block(tuple(standings))], standings, top=None, max_n=512)
+    assert [block.names for block in blocks] == [("x",), ("a",), ("b", "c"), ("d",)] and open_names(blocks) == {"b", "c"}
+    # x scores best but ranks after a, c and d: with K = 2 the b-c chain decides rank 2 (c's)
+    assert open_names(refine([Block(tuple(standings))], standings, top=2, max_n=512)) == {"b", "c"}
+    blocks = refine([Block(tuple(standings))], standings, top=1, max_n=512)
+    assert not open_names(blocks) and blocks[2] == Block(("b", "c"), "below the top 1 at N = 32")
+
+
+def test_exact_ties_settle_at_once():
+    """Equal scores whose intervals have no width (F = 0 in every half-sample) cannot be parted by more models."""
+    zeros = {name: Standing(name, 32, 0.0, 0.0, 0.0) for name in ("x", "y")}
+    blocks = refine([Block(("x", "y"))], zeros, top=None, max_n=512)
+    assert blocks == [Block(("x", "y"), "tied: equal scores with intervals of no width at N = 32")]
+    near = {**zeros, "y": Standing("y", 32, 0.0, 0.0, 0.001)}
+    assert open_names(refine([Block(("x", "y"))], near, top=None, max_n=512)) == {"x", "y"}
+
+
 def test_n_doubles_up_to_the_maximum():
     assert [next_n(n, 100) for n in (32, 64)] == [64, 100]
 

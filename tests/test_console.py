@@ -57,5 +57,7 @@ def test_out_defaults_to_a_folder_per_benchmark_and_submission():
     assert _default_out(_parser().parse_args(["leaderboard", "entries"]), spec) == Path("results/digits-mlp/leaderboard-entries")
     adaptive = _parser().parse_args(["leaderboard", "entries", "--adaptive"])
     assert _default_out(adaptive, spec) == Path("results/digits-mlp/leaderboard-entries-adaptive")
+    top = _parser().parse_args(["leaderboard", "entries", "--adaptive", "--top", "3"])
+    assert _default_out(top, spec) == Path("results/digits-mlp/leaderboard-entries-adaptive-top3")
     scenario = scenario_benchmark(spec, "class", None)
     assert _default_out(_parser().parse_args(["score", "mine.py"]), scenario) == Path(f"results/{scenario.name}/mine")
