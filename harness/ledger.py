@@ -3,21 +3,26 @@
 Keyed by (submission content hash, benchmark key) so that editing the
 submission or the benchmark starts a new ledger. Rewritten atomically after
 every run (rows in finishing order): a killed harness loses at most the run in
-flight, and a restarted one skips every run already recorded.
+flight, and a restarted one skips every run already recorded. An "ok" row
+whose outputs are not finite (an older harness checked only some) is read as
+the invalid-output run it was, so that no such ledger can crash scoring.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import threading
 
 from filelock import FileLock
+import numpy as np
 import pyarrow as pa
 
+from harness import failures
 from reference_models.files import read_table, write_table_atomic
 
 STATUSES = ("ok", "timeout", "error", "invalid")
+MEASURED = ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic", "retain_statistic")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,24 @@ _SCHEMA = pa.schema(
 )
 
 
+def not_finite(row: Mapping) -> list[str]:
+    """The measured fields of a row that are missing or hold NaN or Inf: any one of them
+    would make the metric (the collateral-privacy attacks among it) fail on the population."""
+    return [name for name in MEASURED if row[name] is None or not np.isfinite(np.asarray(row[name], dtype=np.float64)).all()]
+
+
+def _trusted(record: RunRecord) -> RunRecord:
+    """An "ok" record as scoring may use it: one with outputs that are not finite, written by a harness
+    that checked only some of them, is read as the invalid-output run it was."""
+    bad = not_finite(asdict(record)) if record.status == "ok" else []
+    if not bad:
+        return record
+    what = f"the returned model's {', '.join(bad)} are missing or not finite (NaN or Inf), recorded as ok by an older harness"
+    empty = dict.fromkeys(MEASURED)
+    return replace(record, status=failures.STATUS[failures.INVALID_OUTPUT], failure_class=failures.INVALID_OUTPUT,
+                   message=failures.message(failures.INVALID_OUTPUT, record.run_id, what), **empty)
+
+
 class RunLedger:
     """Finished runs, kept in memory and on disk; safe to append from several threads."""
 
@@ -63,7 +86,7 @@ class RunLedger:
         self.path = self.location(root, submission_sha256, benchmark_key)
         self._lock = threading.Lock()
         self._table = read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
-        self.records = {row["run_id"]: RunRecord(**row) for row in self._table.to_pylist()}
+        self.records = {row["run_id"]: _trusted(RunRecord(**row)) for row in self._table.to_pylist()}
 
     @staticmethod
     def location(root: Path, submission_sha256: str, benchmark_key: str) -> Path:

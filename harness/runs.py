@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from joblib import Parallel, delayed
-import numpy as np
 from tqdm import tqdm
 
 from harness import failures
 from harness.backends import on_dask
-from harness.ledger import RunLedger, RunRecord
+from harness.ledger import RunLedger, RunRecord, not_finite
 from harness.sandbox.parent import RunOutcome, SandboxWorker, SetupFailed, CappedLog, kill_live_workers
 from harness.sandbox.weights import InvalidWeights, model_from_weights
 from harness.sandbox.worker import WorkerSetup
@@ -67,15 +66,18 @@ def _statistics(spec: BenchmarkSpec, data: BenchmarkData, weights: bytes, device
 
     Every failure to load or evaluate what a worker sent is the submission's:
     weights that pass the checks may still make the parent's own evaluation
-    overflow (finite but huge), which would poison the metric.
+    overflow (finite but huge), on every input or on one image alone, and any
+    statistic or accuracy that is not finite would poison the metric.
     """
     model = model_from_weights(spec, weights)
     try:
         row = evaluate(model.to(device), data).to_row()
     except Exception as error:
         raise InvalidWeights(f"the returned model could not be evaluated: {type(error).__name__}: {error}") from None
-    if not all(np.isfinite(row[name]).all() for name in ("forget_statistic", "test_statistic")):
-        raise InvalidWeights("the returned model's outputs are not finite (NaN or Inf logits): are its weights far out of range?")
+    bad = not_finite(row)
+    if bad:
+        raise InvalidWeights(f"the returned model's {', '.join(bad)} are not finite (NaN or Inf logits, on some inputs at least): "
+                             "are its weights far out of range?")
     return row
 
 

@@ -41,6 +41,7 @@ CASES = [
     ("other_architecture.py", 2, 30, ["invalid-output"] * 2, "missing keys"),
     ("extra_buffer.py", 2, 30, ["invalid-output"] * 2, "unexpected keys: smuggled"),
     ("nan_weights.py", 2, 30, ["invalid-output"] * 2, "NaN or Inf"),
+    ("nan_on_one_retain_image.py", 2, 30, ["invalid-output"] * 2, "retain_statistic are not finite"),
     ("fp16_weights.py", 2, 30, [None, None], ""),
     ("endless_loop.py", 1, 2, ["timeout"], "hard timeout of 2.0 s"),
     ("sleep_past_timeout.py", 1, 2, ["timeout"], "hard timeout"),

@@ -1,0 +1,66 @@
+"""Files a hostile participant writes to crash or fool the scorer, judged from outside:
+exit codes, score.json, ledger rows, leaderboard rows and the console's bytes.
+
+Each test is what a cheater would try; every command is a real subprocess.
+"""
+
+import math
+from pathlib import Path
+
+import pyarrow as pa
+
+from conftest import ROOT
+from reference_models.files import read_table, write_table_atomic
+
+HOSTILE = ROOT / "tests" / "hostile"
+EXIT_USAGE, EXIT_SUBMISSION_FAILED = 2, 3
+
+
+def _ledger_rows(ledger_dir: Path) -> list[dict]:
+    """Every row of the one ledger under `ledger_dir`."""
+    (path,) = ledger_dir.glob("*/*.parquet")
+    return read_table(path).to_pylist()
+
+
+# ---------------------------------------------------------------- outputs that are not finite on one image
+
+
+def test_nan_on_one_retain_image_fails_the_submission(score_cli, tmp_path):
+    result, document = score_cli(HOSTILE / "nan_on_one_retain_image.py", n_models=4, ledger=tmp_path / "ledgers")
+    assert result.returncode == EXIT_SUBMISSION_FAILED, result.stderr
+    assert "Traceback" not in result.stderr
+    rows = _ledger_rows(tmp_path / "ledgers")  # the runs in flight when the first failed finish too
+    assert rows and {row["status"] for row in rows} == {"invalid"}
+    assert document["status"] == "failed" and document["runs"]["invalid"] == len(rows)
+    message = document["failures"]["invalid-output"]["first_message"]
+    assert "retain_statistic" in message and "forget_statistic" not in message and "test_statistic" not in message
+
+
+def test_nan_on_one_retain_image_with_failures_allowed_is_invalid_in_every_run(score_cli, tmp_path):
+    result, document = score_cli(HOSTILE / "nan_on_one_retain_image.py", "--allow-failures", n_models=4)
+    assert result.returncode == EXIT_SUBMISSION_FAILED, result.stderr  # no run left to score
+    assert document["runs"] == {"ok": 0, "timeout": 0, "error": 0, "invalid": 4}
+    assert document["failures"]["invalid-output"]["count"] == 4
+    assert "Traceback" not in result.stderr
+
+
+def test_an_ok_row_with_nan_from_an_older_harness_is_scored_as_invalid(score_cli, tmp_path):
+    """A ledger written before every statistic was checked holds the cheat's run as ok; scoring it must not crash."""
+    submission = ROOT / "baselines" / "identity.py"
+    ledgers = tmp_path / "ledgers"
+    first, _ = score_cli(submission, n_models=4, ledger=ledgers, out=tmp_path / "first")
+    assert first.returncode == 0, first.stderr
+    (path,) = ledgers.glob("*/*.parquet")
+    table = read_table(path)
+    rows = table.to_pylist()  # in finishing order
+    poisoned = next(row for row in rows if row["run_id"] == 2)
+    poisoned["retain_statistic"] = [math.nan, *poisoned["retain_statistic"][1:]]
+    write_table_atomic(path, pa.Table.from_pylist(rows, schema=table.schema))
+
+    result, document = score_cli(submission, n_models=4, ledger=ledgers, out=tmp_path / "strict")
+    assert result.returncode == EXIT_SUBMISSION_FAILED, result.stderr
+    assert document["runs"]["invalid"] == 1 and "run 2:" in document["failures"]["invalid-output"]["first_message"]
+    allowed, scored = score_cli(submission, "--allow-failures", n_models=4, ledger=ledgers, out=tmp_path / "allowed")
+    assert allowed.returncode == 0, allowed.stderr
+    assert scored["status"] == "scored-with-failures" and scored["n_models_scored"] == 3
+    assert "retain_sample" in scored["collateral_privacy"]
