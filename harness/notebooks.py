@@ -22,7 +22,10 @@ Everything else is dropped and listed: loops, top-level calls (training,
 `pd.read_csv("/kaggle/...")`, `os.listdir(...)`), other assignments, `if`
 and `try` blocks, magics (`%...`, `%%...` cells) and shell lines (`!...`) that start a line.
 A cell that does not parse is kept whole, so the participant gets the
-SyntaxError with its line rather than a silent omission. Cells are numbered
+SyntaxError with its line rather than a silent omission; one that the parser
+or the walk over its tree cannot get through at all (RecursionError on an
+expression nested thousands deep, ValueError, MemoryError) refuses the
+notebook, naming the cell. Cells are numbered
 from 1 by their position in the notebook, markdown cells included. Pure: no
 I/O beyond the text given.
 """
@@ -174,12 +177,22 @@ def _cells(text: str, name: str) -> list[tuple[int, str]]:
         raise SubmissionRefused(f"{name} is not a Jupyter notebook (nbformat 4 JSON with a list of cells): {error}") from None
 
 
+def _readable_cell(name: str, number: int, text: str) -> tuple[list[str], list[Dropped]]:
+    """`_convert_cell`, or SubmissionRefused naming the cell: a cell the parser or the walk over its
+    tree cannot get through (an expression nested thousands deep, null bytes) must not crash the harness."""
+    try:
+        return _convert_cell(number, text)
+    except (RecursionError, MemoryError, ValueError) as error:
+        raise SubmissionRefused(f"{name}: cell {number} could not be read ({type(error).__name__}: {error}); "
+                                "split its deeply nested expressions into smaller statements, or remove what the parser rejects") from None
+
+
 def convert_notebook(text: str, name: str) -> Conversion:
     """The notebook `text` (JSON) as module source; `name` is used in messages."""
     parts = [f"# {name}, converted by the harness: imports, definitions and constants kept (see docs/kaggle-code.md)"]
     dropped: list[Dropped] = []
     for number, cell in _cells(text, name):
-        kept, left_out = _convert_cell(number, cell)
+        kept, left_out = _readable_cell(name, number, cell)
         dropped += left_out
         if any(line.strip() for line in kept):
             parts += ["", f"{CELL_MARK}{number}", *kept]

@@ -4,12 +4,14 @@ exit codes, score.json, ledger rows, leaderboard rows and the console's bytes.
 Each test is what a cheater would try; every command is a real subprocess.
 """
 
+import json
 import math
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from reference_models.files import read_table, write_table_atomic
 
 HOSTILE = ROOT / "tests" / "hostile"
@@ -64,3 +66,44 @@ def test_an_ok_row_with_nan_from_an_older_harness_is_scored_as_invalid(score_cli
     assert allowed.returncode == 0, allowed.stderr
     assert scored["status"] == "scored-with-failures" and scored["n_models_scored"] == 3
     assert "retain_sample" in scored["collateral_privacy"]
+
+
+# ---------------------------------------------------------------- code nested too deeply to parse
+
+
+DEFINITION = "import torch\n\n\ndef unlearning(net, retain, forget, validation):\n    return net\n"
+
+
+def _deep_sum(terms: int) -> str:
+    """`X = 1+1+...+1`: fine for Python at 2,000 terms (a walk over it recurses 2,000 deep); the parser gives up at 3,000."""
+    return "X = " + "+".join(["1"] * terms) + "\n"
+
+
+def _notebook(tmp_path: Path, cells: list[str]) -> Path:
+    """A notebook: a markdown cell, then one code cell per text (so the code cells are 2, 3, ...)."""
+    path = tmp_path / "deep.ipynb"
+    code = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": text} for text in cells]
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# mine"}, *code]}))
+    return path
+
+
+@pytest.mark.parametrize("terms", [2000, 3000], ids=["walk-too-deep", "parse-too-deep"])
+def test_a_notebook_too_deep_to_read_is_refused_naming_its_cell(score_cli, tmp_path, terms):
+    notebook = _notebook(tmp_path, [DEFINITION, _deep_sum(terms)])
+    result, document = score_cli(notebook, n_models=4)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "Traceback" not in result.stderr and "deep.ipynb: cell 3 could not be read (RecursionError" in result.stderr
+    assert document is None  # refused before anything ran
+    converted = run_cli("convert", str(notebook))
+    assert converted.returncode == EXIT_USAGE and "Traceback" not in converted.stderr
+    assert "cell 3 could not be read" in converted.stderr and converted.stdout == ""
+
+
+def test_a_python_file_too_deep_to_parse_is_an_import_error(score_cli, tmp_path):
+    """The worker reads the file's imports before any run: a parser that gives up must not kill it."""
+    path = tmp_path / "deep.py"
+    path.write_text(DEFINITION + _deep_sum(3000))
+    result, document = score_cli(path, "--allow-failures", n_models=4)
+    assert result.returncode == EXIT_SUBMISSION_FAILED, result.stderr
+    assert document["failures"].keys() == {"import-error"} and document["failures"]["import-error"]["count"] == 4
+    assert "RecursionError" in document["failures"]["import-error"]["first_message"]

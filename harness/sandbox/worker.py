@@ -286,10 +286,11 @@ def _exit_code(status: int | None) -> int | None:
 
 def imported_modules(source: str) -> set[str]:
     """Every absolute module name the source imports, anywhere in it (`from a import b` gives
-    `a` and `a.b`, which may be a module); none where it does not parse."""
+    `a` and `a.b`, which may be a module); none where it does not parse, nor where the parser
+    gives up (an expression nested thousands deep): the import reports that, in its run."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     names: set[str] = set()
     for node in ast.walk(tree):
