@@ -155,8 +155,12 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
             check_suffix(args.submission)
         except SubmissionRefused as refused:
             return str(refused)
-    if args.command in ("leaderboard", "stability") and not (args.folder.is_dir() and submissions_in(args.folder)):
-        return f"{args.folder} is not a folder with submission files (*.py or *.ipynb) in it"
+    if args.command in ("leaderboard", "stability"):
+        try:
+            if not (args.folder.is_dir() and submissions_in(args.folder)):
+                return f"{args.folder} is not a folder with submission files (*.py or *.ipynb) in it"
+        except SubmissionRefused as refused:  # two files sharing a name
+            return str(refused)
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
     if args.command == "leaderboard" and not args.adaptive and (args.top is not None or args.max_n is not None or args.start_n != START_N):

@@ -35,8 +35,21 @@ DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no
 
 
 def submissions_in(folder: Path) -> list[Path]:
-    """The folder's submission files (Python files and notebooks), in name order."""
-    return sorted(path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and path.is_file())
+    """The folder's submission files (Python files and notebooks), in name order.
+
+    Raises SubmissionRefused, naming both files, when two share a name but for
+    the suffix (victim.py and a rival's victim.ipynb): results are kept by name
+    (OUT/<name>/, the table's row), so one would silently replace the other.
+    Names equal but for case clash too, as their folders do on macOS.
+    """
+    paths = sorted(path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and path.is_file())
+    seen: dict[str, Path] = {}
+    for path in paths:
+        other = seen.setdefault(path.stem.casefold(), path)
+        if other is not path:
+            raise SubmissionRefused(f"{other.name} and {path.name} in {folder} share the name {path.stem}, under which their "
+                                    "results are kept (their folder and leaderboard row): rename one of them")
+    return paths
 
 
 def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, dict]:

@@ -107,3 +107,20 @@ def test_a_python_file_too_deep_to_parse_is_an_import_error(score_cli, tmp_path)
     assert result.returncode == EXIT_SUBMISSION_FAILED, result.stderr
     assert document["failures"].keys() == {"import-error"} and document["failures"]["import-error"]["count"] == 4
     assert "RecursionError" in document["failures"]["import-error"]["first_message"]
+
+
+# ---------------------------------------------------------------- a rival's file under the same name
+
+
+@pytest.mark.parametrize("command", ["leaderboard", "stability"])
+@pytest.mark.parametrize("rival", ["victim.ipynb", "Victim.py"])
+def test_a_folder_with_two_files_of_one_name_is_refused_naming_both(tmp_path, command, rival):
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    (folder / "victim.py").write_text((ROOT / "baselines" / "identity.py").read_text())
+    (folder / rival).write_text((ROOT / "tests" / "kaggle" / "cifar_kit.ipynb").read_text() if rival.endswith(".ipynb") else DEFINITION)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    result = run_cli(command, str(folder), "--n-models", "4" if command == "leaderboard" else "4,8", "--out", str(out), "--cache-dir", str(cache), "--ledger-dir", str(tmp_path / "l"), "--quiet")
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "victim.py" in result.stderr and rival in result.stderr and "rename one of them" in result.stderr
+    assert not out.exists() and not cache.exists()  # refused before any reference or run
