@@ -14,6 +14,7 @@ import sys
 
 from harness.pipeline import ScoreSettings, score
 from reference_models.spec import BenchmarkSpec
+from rendering.pages import visible
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
 
 START_N = 32
@@ -80,7 +81,7 @@ def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path,
     documents, standings = {}, {}
     while active:
         for position, name in enumerate(sorted(active), start=1):
-            print(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {paths[name]}", file=sys.stderr, flush=True)
+            print(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {visible(str(paths[name]))}", file=sys.stderr, flush=True)
             documents[name] = score(paths[name], spec, out_dir / name, replace(settings, n_models=n))
             standings[name] = _standing(name, n, documents[name])
         blocks = refine(blocks, standings, mode.top, max_n)

@@ -19,6 +19,7 @@ from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import DEFAULT_FRACTION, POLICIES
 from harness.console import summary, written
+from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
 from harness.notebooks import SubmissionRefused, check_suffix, convert_notebook
 from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
@@ -33,6 +34,7 @@ from reference_models.hardware import resolve_device
 from reference_models.image_files import DataDirError
 from reference_models.secret import cache_secret, sealed
 from reference_models.spec import BenchmarkSpec
+from rendering.pages import visible
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
@@ -142,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print the message inert (it may name a participant's file, terminal escapes and all); return `code`."""
+    print(f"error: {inert(message, limit=None)}", file=sys.stderr)
     return code
 
 
@@ -253,11 +256,11 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
         adaptive = Adaptive(args.top, args.start_n) if args.adaptive else None
         max_n = args.max_n if args.adaptive and args.max_n is not None else args.n_models
         print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive))
-        print(f"written {args.out / 'leaderboard.md'}")
+        print(f"written {visible(str(args.out / 'leaderboard.md'))}")
         return EXIT_OK
     if args.command == "stability":
         print(stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)), command))
-        print(f"written {args.out / 'stability.md'}")
+        print(f"written {visible(str(args.out / 'stability.md'))}")
         return EXIT_OK
     document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
     print(summary(document))
@@ -277,8 +280,8 @@ def _convert(notebook: Path, out: Path | None) -> int:
         print(conversion.source, end="")
     else:
         out.write_text(conversion.source)
-        print(f"written {out}", file=sys.stderr)
-    print(conversion.log_text(notebook.name), end="", file=sys.stderr)
+        print(f"written {visible(str(out))}", file=sys.stderr)
+    print(inert(conversion.log_text(notebook.name), limit=None), end="", file=sys.stderr)  # the dropped lines are the participant's
     return EXIT_OK
 
 

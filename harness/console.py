@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from harness.context import context_line
+from rendering.pages import visible
 from scoring.intervals import INTERVAL_LABEL
 
 
@@ -27,7 +28,7 @@ def summary(document: dict) -> str:
     budget = document["time_budget"]
     lines = [
         f"benchmark        {document['benchmark']} (key {document['benchmark_key']})",
-        f"submission       {document['submission']}",
+        f"submission       {visible(document['submission'])}",
         f"runs             N = {document['n_models']}: " + ", ".join(f"{runs[s]} {s}" for s in runs),
     ]
     if "not_started" in document:
@@ -72,5 +73,6 @@ def summary(document: dict) -> str:
 
 def written(out_dir: Path, document: dict) -> str:
     """The last lines of `score`: where its score.json and report.html are."""
-    report = f"{out_dir / 'report.html'}" if document["final_score"] is not None else f"none: nothing was scored (see {out_dir / 'submission.log'})"
-    return f"score.json       {out_dir / 'score.json'}\nreport.html      {report}"
+    folder = visible(str(out_dir))  # by default named after the submission
+    report = f"{folder}/report.html" if document["final_score"] is not None else f"none: nothing was scored (see {folder}/submission.log)"
+    return f"score.json       {folder}/score.json\nreport.html      {report}"

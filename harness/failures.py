@@ -33,11 +33,12 @@ MESSAGE_LIMIT = 4000  # characters of a submission's text kept in the ledger and
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def inert(text: str, limit: int = MESSAGE_LIMIT) -> str:
+def inert(text: str, limit: int | None = MESSAGE_LIMIT) -> str:
     """Text from a submission made safe to store and print: control characters (terminal
-    escapes among them) shown as escapes, and the middle cut out beyond `limit` characters."""
+    escapes among them) shown as escapes, and the middle cut out beyond `limit` characters
+    (None: never, for the harness's own messages that merely name a participant's file)."""
     shown = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-    if len(shown) <= limit:
+    if limit is None or len(shown) <= limit:
         return shown
     half = limit // 2
     return f"{shown[:half]}\n[... {len(shown) - 2 * half} characters cut ...]\n{shown[-half:]}"

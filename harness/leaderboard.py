@@ -26,7 +26,7 @@ from harness.results import failed_document, versions
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
-from rendering.pages import Cells, html_page, markdown_page
+from rendering.pages import Cells, html_page, markdown_page, visible
 from rendering.tables import comparison_cells, leaderboard_cells
 from scoring.leaderboard import Row, arrow_table, row_from_document, split_comparison
 
@@ -61,13 +61,13 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
     paths = submissions_in(folder)
     documents = {}
     for position, path in enumerate(paths, start=1):
-        print(f"[{position}/{len(paths)}] {spec.name}: {path}", file=sys.stderr, flush=True)
+        print(f"[{position}/{len(paths)}] {spec.name}: {visible(str(path))}", file=sys.stderr, flush=True)
         try:
             documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
             continue
         except SubmissionRefused as error:
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            documents[path.stem] = failed_document(spec, str(path), "refused", str(error))
+            print(f"error: {inert(str(error))}", file=sys.stderr, flush=True)
+            documents[path.stem] = failed_document(spec, str(path), "refused", inert(str(error)))
         except Exception:
             message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
             print(message, file=sys.stderr)

@@ -2,14 +2,17 @@
 
 A table is built once as header and cells of text (`Cells`) and rendered
 here, so the Markdown, the HTML and the console never disagree. Every
-HTML cell is escaped: submission names are participants' file names.
+text is shown `visible` and every HTML text is escaped besides: submission
+names are participants' file names, and the Markdown reaches terminals.
 """
 
 import html
+import re
 
 import numpy as np
 
 Cells = tuple[tuple[str, ...], list[list[str]]]  # header, rows of cells
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # newlines and tabs too: a cell, title or note is one line
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222}"
@@ -24,46 +27,57 @@ def number(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def visible(text: str) -> str:
+    """One line of text with its control characters shown as `\\x1b`-style escapes: a file name
+    may hold terminal escapes (`\\x1b]0;...\\x07`) or a newline that would forge a table row.
+    harness.failures.inert does the same for messages, whose newlines are kept."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def _markdown_cell(name: str, cell: str) -> str:
-    """A cell that cannot break its table: pipes escaped, submission names in code style
-    (unless a backtick in the name would end it)."""
-    cell = cell.replace("|", "\\|")
+    """A cell that cannot break its table: control characters and pipes escaped, submission
+    names in code style (unless a backtick in the name would end it)."""
+    cell = visible(cell).replace("|", "\\|")
     return f"`{cell}`" if name == "submission" and "`" not in cell else cell
 
 
 def markdown(table: Cells) -> str:
     """A Markdown table."""
     header, cells = table
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines = ["| " + " | ".join(map(visible, header)) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(_markdown_cell(name, cell) for name, cell in zip(header, row)) + " |" for row in cells]
     return "\n".join(lines) + "\n"
+
+
+def _html_text(text: str) -> str:
+    return html.escape(visible(text))
 
 
 def html_table(table: Cells) -> str:
     """An HTML table, every cell escaped (submission names are participants' file names)."""
     header, cells = table
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in cells)
+    head = "".join(f"<th>{_html_text(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{_html_text(cell)}</td>" for cell in row) + "</tr>" for row in cells)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def markdown_page(title: str, notes: list[str], sections: list[tuple[str, Cells]]) -> str:
     """A Markdown document: title, notes, then one titled table per section."""
-    parts = [f"# {title}", *notes]
-    parts += [(f"## {heading}\n\n" if heading else "") + markdown(table).rstrip("\n") for heading, table in sections]
+    parts = [f"# {visible(title)}", *map(visible, notes)]
+    parts += [(f"## {visible(heading)}\n\n" if heading else "") + markdown(table).rstrip("\n") for heading, table in sections]
     return "\n\n".join(parts).rstrip("\n") + "\n"
 
 
 def html_page(title: str, notes: list[str], sections: list[tuple[str, Cells]]) -> str:
     """A static, self-contained HTML page with the same content as `markdown_page`."""
-    body = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
-    body += "".join((f"<h2>{html.escape(heading)}</h2>" if heading else "") + html_table(table) for heading, table in sections)
+    body = "".join(f"<p>{_html_text(note)}</p>" for note in notes)
+    body += "".join((f"<h2>{_html_text(heading)}</h2>" if heading else "") + html_table(table) for heading, table in sections)
     return html_document(title, body)
 
 
 def html_document(title: str, body: str) -> str:
     """A self-contained HTML page: the title as heading, then `body` (already HTML)."""
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>\n"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{_html_text(title)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>{_html_text(title)}</h1>{body}</body></html>\n"
     )

@@ -124,3 +124,64 @@ def test_a_folder_with_two_files_of_one_name_is_refused_naming_both(tmp_path, co
     assert result.returncode == EXIT_USAGE, result.stderr
     assert "victim.py" in result.stderr and rival in result.stderr and "rename one of them" in result.stderr
     assert not out.exists() and not cache.exists()  # refused before any reference or run
+
+
+# ---------------------------------------------------------------- terminal escapes in file names
+
+
+EVIL = "evil\x1b]0;pwned\x07\x1b[2J"  # sets the terminal's title, then clears the screen
+SHOWN = "evil\\x1b]0;pwned\\x07\\x1b[2J"
+
+
+def _console(result) -> str:
+    return result.stdout + result.stderr
+
+
+def _assert_inert(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text
+    assert SHOWN in text
+
+
+def test_an_escape_in_a_file_name_never_reaches_the_console_raw(score_cli, tmp_path):
+    submission = tmp_path / f"{EVIL}.py"
+    submission.write_text((ROOT / "baselines" / "identity.py").read_text())
+    result, document = score_cli(submission, n_models=4, out=tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    _assert_inert(_console(result))
+    assert document["submission"] == str(submission)  # score.json keeps the true name (JSON escapes it)
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "\x1b" not in report and SHOWN in report
+
+    broken = tmp_path / f"{EVIL}.ipynb"
+    broken.write_text("{not json")
+    refused, _ = score_cli(broken, n_models=4)
+    assert refused.returncode == EXIT_USAGE
+    _assert_inert(_console(refused))
+    missing, _ = score_cli(tmp_path / f"{EVIL}-gone.py", n_models=4)
+    assert missing.returncode == EXIT_USAGE
+    _assert_inert(_console(missing))
+
+
+def test_an_escape_in_a_file_name_is_inert_in_the_leaderboard(reference_cache, tmp_path):
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    (folder / f"{EVIL}.py").write_text((ROOT / "baselines" / "identity.py").read_text())
+    (folder / f"{EVIL}-\nforged | 1 |.ipynb").write_text("{not json")  # refused; the newline would forge a table row
+    out = tmp_path / "board"
+    result = run_cli("leaderboard", str(folder), "--n-models", "4", "--bootstrap", "0", "--mia-models", "4", "--cache-dir", str(reference_cache),
+                     "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    _assert_inert(_console(result))
+    markdown, page = (out / "leaderboard.md").read_text(), (out / "leaderboard.html").read_text()
+    for text in (markdown, page):
+        assert not any(ord(c) < 0x20 and c != "\n" for c in text)
+        assert SHOWN in text
+    rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(rows) == 4 and "\\x0aforged \\| 1 \\|" in rows[3]  # header, its rule, and one row per file (the refused one last)
+
+
+def test_convert_shows_the_dropped_lines_inert(tmp_path):
+    notebook = _notebook(tmp_path, [DEFINITION, f'print("{EVIL}")\n'])
+    result = run_cli("convert", str(notebook))
+    assert result.returncode == 0, result.stderr
+    _assert_inert(result.stderr)
