@@ -137,11 +137,11 @@ def unlearning(net, retain, forget, validation):
 
 
 def test_a_project_under_a_scratch_folder_is_named_as_why_there_is_no_sandbox(monkeypatch):
-    """/tmp is the sandbox's own scratch: a project cloned there would be hidden from its worker, and
-    what a run wrote beside it would not be wiped. The harness says so instead of trying."""
-    monkeypatch.setattr(isolation, "PROJECT_ROOT", Path("/tmp/checkout"))
+    """/dev/shm is the sandbox's own scratch: a project cloned there would be hidden from its worker.
+    The harness says so instead of trying (under /tmp it is sandboxed: test_sandbox_kernel.py)."""
+    monkeypatch.setattr(isolation, "PROJECT_ROOT", Path("/dev/shm/checkout"))
     reason = isolation.unavailable_reason.__wrapped__()  # not the cached answer for the real checkout
-    assert reason is not None and "/tmp/checkout lies under /tmp" in reason and "elsewhere" in reason
+    assert reason is not None and "/dev/shm/checkout lies under /dev/shm" in reason and "elsewhere" in reason
 
 
 def test_host_processes_are_invisible(run_in_sandbox, tmp_path):

@@ -86,6 +86,48 @@ def unlearning(net, retain, forget, validation):
 }
 
 
+UNSEEN_CHILD = """
+import io
+import os
+import signal
+
+import torch
+
+
+def unlearning(net, retain, forget, validation):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN if {ignored} else signal.SIG_DFL)  # ignored: the kernel reaps the child unseen
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        buffer = io.BytesIO()
+        torch.save(retrain(net, retain).state_dict(), buffer)
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(buffer.getvalue())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        net.load_state_dict(torch.load(io.BytesIO(pipe.read()), weights_only=True))
+    if not {ignored}:
+        os.waitpid(pid, 0)
+    return net
+"""
+
+
+@pytest.mark.parametrize("ignored", [True, False], ids=["reaped unseen", "waited for"])
+def test_a_child_reaped_unseen_is_charged_like_one_waited_for(score_cli, tmp_path, ignored):
+    """Linux adds a child's CPU to getrusage only when it is waited for: with SIGCHLD ignored, a run
+    retrained in a child and passed at a tenth of the budget. The cgroup counts it either way; where
+    there is no cgroup, score.json and the console say the verdict is unverified."""
+    result, document = score_cli(_submission(tmp_path, UNSEEN_CHILD.format(ignored=ignored)), n_models=4)
+    assert result.returncode == 0, result.stderr
+    assert document["runs"]["ok"] == 4
+    budget = document["time_budget"]
+    if document["isolation"]["cpu"].startswith("cgroup"):
+        assert budget["verdict"] == "fail" and budget["ratio"] > 0.5, budget
+    else:
+        assert document["isolation"]["cpu"].startswith("unverified") and "verdicts are unverified" in result.stderr
+
+
 @pytest.mark.parametrize("where", sorted(CHEATS))
 def test_retraining_where_no_clock_looked_is_over_budget(score_cli, tmp_path, where):
     result, document = score_cli(_submission(tmp_path, CHEATS[where]), n_models=4)

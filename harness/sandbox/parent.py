@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from harness import failures
-from harness.sandbox import isolation, protocol
+from harness.sandbox import isolation, limits, protocol, seccomp
+from harness.sandbox.identity import HostUser
 from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
 from harness.sandbox.worker import WorkerSetup
 
@@ -91,13 +92,18 @@ def _visible_gpus(device: str) -> dict[str, str]:
 
 def isolation_report(setup: WorkerSetup) -> dict:
     """score.json's `isolation`: what held the submission in on this machine."""
-    if not isolation.available():
-        return isolation.Isolation("none", (), *cgroup_description(None)).to_dict()
+    if not setup.sandboxed:
+        processes, memory, _ = cgroup_description(None)
+        return isolation.Isolation("none (--no-sandbox)", (), processes, memory, limits.cpu_by_rusage("no sandbox (--no-sandbox)"),
+                                   f"the harness's own user (uid {os.getuid()})", "none").to_dict()
     cgroup = Cgroup.create(setup.memory_bytes + WORKER_MEMORY_BYTES)
     described = cgroup_description(cgroup)
     if cgroup is not None:
         cgroup.remove()
-    return isolation.Isolation("bubblewrap", isolation.namespaces(), *described).to_dict()
+    user = HostUser.acquire()
+    user.release()
+    calls = f"refused with EPERM: {', '.join(seccomp.DENIED_CALLS)}"
+    return isolation.Isolation("bubblewrap", isolation.namespaces(), *described, isolation.identity(user), calls).to_dict()
 
 
 class SandboxWorker:
@@ -112,24 +118,34 @@ class SandboxWorker:
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": str(setup.threads),
             "MKL_NUM_THREADS": str(setup.threads),
-            "HOME": isolation.HOME if isolation.available() else self._workdir.name,
+            "HOME": isolation.HOME if setup.sandboxed else self._workdir.name,
             "USER": "participant",
             "MPLBACKEND": "Agg",
             **_visible_gpus(setup.device),
         }
-        command = isolation.sandboxed([sys.executable, "-m", "harness.sandbox.worker"], hidden, setup.device)
-        self._cgroup = Cgroup.create(setup.memory_bytes + WORKER_MEMORY_BYTES) if isolation.available() else None
-        if self._cgroup is not None:
-            command = self._cgroup.wrap(command)
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self._workdir.name,
-            env=env,
-            start_new_session=True,
-        )
+        command = [sys.executable, "-m", "harness.sandbox.worker"]
+        self._cgroup: Cgroup | None = None
+        self._user = HostUser(None)
+        passed: tuple[int, ...] = ()
+        if setup.sandboxed:
+            self._cgroup = Cgroup.create(setup.memory_bytes + WORKER_MEMORY_BYTES)
+            self._user = HostUser.acquire()
+            passed = (isolation.seccomp_pipe(),)
+            command = isolation.launch_command(command, hidden, setup.device, passed[0], self._cgroup.procs_files if self._cgroup else [], self._user)
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self._workdir.name,
+                env=env,
+                start_new_session=True,
+                pass_fds=passed,
+            )
+        finally:
+            for fd in passed:
+                os.close(fd)
         with _LIVE_LOCK:
             _LIVE_GROUPS.add(self._process.pid)
         self._drain = threading.Thread(target=log.drain, args=(self._process.stderr,), daemon=True)
@@ -147,6 +163,7 @@ class SandboxWorker:
     def run(self, run_id: int, seed: int, timeout_s: float) -> RunOutcome:
         """Ask for one run. A worker lost meanwhile is closed, and the run recorded as its crash."""
         request = {"type": "run", "run_id": run_id, "seed": seed, "timeout_s": timeout_s}
+        cgroup_before = self._cgroup.cpu_seconds() if self._cgroup is not None else None
         try:
             protocol.send(self._process.stdin, request)
             header, payload = protocol.receive(self._process.stdout.fileno(), time.monotonic() + timeout_s + _GUARD_S, self.setup.max_answer_bytes)
@@ -164,6 +181,8 @@ class SandboxWorker:
             self.close()
             what = "the sandbox worker answered out of protocol"
             return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, None, b"")
+        if cgroup_before is not None:  # the kernel's count, which no run can hide from; the worker's own only where there is none
+            cpu = self._cgroup.cpu_seconds() - cgroup_before
         if answer == "ok":
             return RunOutcome(None, "", float(cpu), float(wall), payload)
         if answer == failures.TIMEOUT:
@@ -202,5 +221,6 @@ class SandboxWorker:
                 pass
         if self._cgroup is not None:
             self._cgroup.remove()
+        self._user.release()
         self._workdir.cleanup()
         return code

@@ -29,7 +29,6 @@ import os
 import pickle
 import random
 import resource
-import shutil
 import signal
 import sys
 import time
@@ -79,6 +78,7 @@ class WorkerSetup:
     memory_bytes: int = 8 << 30  # address space a run may map on the CPU (CUDA maps more than any sensible cap)
     device: str = "cpu"  # the net is handed over on it; batches stay on the CPU, as in the competition
     max_answer_bytes: int = 1 << 30  # a run's answer beyond this is refused unread
+    sandboxed: bool = True  # False only with --no-sandbox: the worker runs as a plain process
 
 
 def load_submission(path: str, source: str) -> Callable:
@@ -198,34 +198,50 @@ def _cpu_seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _removable(function, path, _) -> None:
-    """rmtree's error handler: a run may have taken its own write permission away."""
-    os.chmod(Path(path).parent, 0o700)
-    if Path(path).is_dir() and not Path(path).is_symlink():
-        os.chmod(path, 0o700)
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        function(path)
+def _empty(folder: Path) -> None:
+    """Remove everything in `folder` but the mount points in it and the folders that lead to them.
+
+    Under /tmp lie the mount points of a project or Python installed under
+    the host's /tmp (see isolation.bwrap_arguments): those are read-only
+    binds, and nothing below them is the run's. A run may have taken its
+    own write permission away: it is given back first.
+    """
+    device = folder.stat().st_dev
+    _quietly(os.chmod, folder, folder.stat().st_mode | 0o700)
+    emptied: list[Path] = []
+    for root, folders, files in os.walk(folder, topdown=True):
+        here = Path(root)
+        links = [name for name in folders if (here / name).is_symlink()]
+        folders[:] = [name for name in folders if name not in links and (here / name).lstat().st_dev == device and not os.path.ismount(here / name)]
+        for name in folders:
+            _quietly(os.chmod, here / name, 0o700)  # before os.walk lists it
+            emptied.append(here / name)
+        for name in [*files, *links]:
+            _quietly((here / name).unlink, missing_ok=True)
+    for path in reversed(emptied):
+        _quietly(path.rmdir)  # fails only where it leads to a mount point
+
+
+def _quietly(action: Callable, *args, **options) -> None:
+    """One step of the wipe, whose failure must not stop the others."""
+    try:
+        action(*args, **options)
+    except OSError:
+        pass
 
 
 def _wipe_scratch() -> None:
     """Empty the writable folders and remove System V IPC objects: nothing a run leaves is there for the next.
 
-    Outside a sandbox (no namespaces here) only the worker's own working
-    directory is emptied: /tmp and the IPC objects are the host's.
+    Outside a sandbox (--no-sandbox) only the worker's own working directory
+    is emptied: /tmp and the IPC objects are the host's.
     """
     sandboxed = os.getpid() == 1
     for folder in map(Path, SCRATCH if sandboxed else (os.getcwd(),)):
-        if not folder.is_dir():
-            continue
-        for entry in folder.iterdir():
-            try:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, onerror=_removable)
-                else:
-                    entry.unlink(missing_ok=True)
-            except OSError:
-                pass
+        try:
+            _empty(folder)
+        except OSError:
+            pass
     if not sandboxed:
         return
     libc = ctypes.CDLL(None, use_errno=True)
