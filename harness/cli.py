@@ -2,7 +2,8 @@
 
 Exit codes: 0 scored (or leaderboard or stability tables written, failing
 submissions ranked last; or references built), 2 bad arguments or input
-(an unreachable Dask scheduler too; a file that is not a .py or .ipynb submission),
+(an unreachable Dask scheduler too; a file that is not a .py or .ipynb submission; no sandbox
+can be built here and --no-sandbox was not given),
 3 the submission failed (some runs failed and --allow-failures was not given),
 4 the reference cache is damaged and --no-rebuild was given,
 130 interrupted (Ctrl-C): the finished runs are in the ledger, and the same command resumes.
@@ -22,7 +23,7 @@ from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
 from harness.notebooks import SubmissionRefused, check_suffix, convert_notebook
-from harness.pipeline import ScoreSettings, default_jobs, reference_cache, score
+from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, reference_cache, require_sandbox, score
 from harness.results import MetricSettings
 from harness.runs import RunsInterrupted
 from harness.stability import stability
@@ -99,6 +100,9 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
                         help="eligible (default, as on Kaggle): over budget ranks after every submission within it; rank-all: by score alone")
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run submissions as plain processes, unisolated and with unverified CPU time (score.json and the leaderboard say so); "
+                             "without it, score and leaderboard refuse where no sandbox can be built")
     parser.add_argument("--memory-gb", type=float, default=8.0, help="address space a run may use on top of the worker's own (default 8)")
     parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
     parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
@@ -210,6 +214,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         ledger_dir=args.ledger_dir,
         progress=not args.quiet,
         device=args.device,
+        sandbox=not args.no_sandbox,
         metric=metric,
     )
 
@@ -305,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         return _error(error)
     if args.command != "references" and args.out is None:
         args.out = _default_out(args, spec)
+    try:
+        if args.command != "references":
+            require_sandbox(_score_settings(args, 3))  # before any reference is built
+    except SandboxUnavailable as refused:
+        return _error(str(refused))
     try:
         with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
             return _run(args, spec, _command_line(argv))

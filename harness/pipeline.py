@@ -16,6 +16,7 @@ from harness.ledger import RunLedger
 from harness.notebooks import submission_program
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, not_started_note, run_submission
+from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report
 from harness.sandbox.worker import WorkerSetup
 from harness.yardstick import yardstick
@@ -49,7 +50,20 @@ class ScoreSettings:
     ledger_dir: Path = Path(".cache/ledgers")
     progress: bool = True
     device: str = "cpu"  # where references train and are evaluated, and where a run's net is handed over
+    sandbox: bool = True  # False (--no-sandbox): submissions run as plain processes, and score.json says so
     metric: MetricSettings = field(default_factory=MetricSettings)
+
+
+class SandboxUnavailable(Exception):
+    """No sandbox can be built here, and --no-sandbox was not given: nothing may run."""
+
+
+def require_sandbox(settings: ScoreSettings) -> None:
+    """Fail closed: stop, saying why, before anything is computed, where the sandbox cannot be built."""
+    reason = sandbox_unavailable() if settings.sandbox else None
+    if reason:
+        raise SandboxUnavailable(f"no sandbox can be built here: {reason}. Fix that (see docs/sandbox.md), or pass --no-sandbox "
+                                 "to run submissions as plain processes (score.json and the leaderboard then say so)")
 
 
 def reference_cache(spec: BenchmarkSpec, settings: ScoreSettings) -> ReferenceCache:
@@ -83,6 +97,7 @@ def _worker_setup(submission: Path, source: str, spec: BenchmarkSpec, references
         memory_bytes=int(settings.memory_gb * (1 << 30)),
         device=settings.device,
         max_answer_bytes=answer_limit(references.original_state),
+        sandboxed=settings.sandbox,
     )
 
 
@@ -98,6 +113,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     kept beside the references: every submission, and both splits of a
     leaderboard, are judged against the same figure.
     """
+    require_sandbox(settings)
     torch.set_num_threads(1)
     source = submission.read_bytes()
     sha256 = hashlib.sha256(source).hexdigest()  # of the file as given, notebook or not
@@ -112,10 +128,13 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if conversion_log:
         with open(out_dir / "submission.log", "a") as log:
             log.write(conversion_log)
-    no_sandbox = sandbox_unavailable()
-    if no_sandbox:
-        print(f"warning: no sandbox here ({no_sandbox}); the submission runs without network, file-system and "
-              "process isolation (only its environment, memory and threads are limited)", file=sys.stderr)
+    isolation = isolation_report(setup)
+    if not settings.sandbox:
+        print("warning: --no-sandbox: the submission runs as a plain process, without network, file-system and process "
+              "isolation, and its CPU time is not verified (only its environment, memory and threads are limited)", file=sys.stderr)
+    elif isolation["cpu"] != CPU_BY_CGROUP:
+        print("warning: no cgroup could be made here, so CPU time is measured by getrusage, which a submission can evade: "
+              "time-budget verdicts are unverified (see docs/sandbox.md)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
                    stop_after_failure=not settings.allow_failures)
     load_during_runs = load_average()
@@ -129,7 +148,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
                          settings.budget_fraction, settings.budget_policy, load_during_runs)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
-    document["isolation"] = isolation_report(setup)
+    document["isolation"] = isolation
     not_started = not_started_note(settings.n_models, records)
     if not_started:
         document.update(n_models=settings.n_models, not_started=not_started)

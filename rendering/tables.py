@@ -18,6 +18,11 @@ def _score_cell(row: Row) -> str:
     return f"{row.final_score:.4f} ({row.final_score_ci_low:.4f} to {row.final_score_ci_high:.4f})"
 
 
+def _verdict_cell(row: Row) -> str:
+    verdict = row.verdict if row.eligible else f"{row.verdict}: over budget"
+    return verdict if row.unverified is None else f"{verdict} (unverified: {row.unverified})"
+
+
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
     adaptive = any(row.why is not None for row in rows)
@@ -33,7 +38,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
             number(row.test_ratio, 3),
             number(row.unlearn_median_s, 3),
             number(row.budget_ratio, 3),
-            row.verdict if row.eligible else f"{row.verdict}: over budget",
+            _verdict_cell(row),
             row.status,
             *((str(row.n_models), row.why or "") if adaptive else ()),
         ]

@@ -31,6 +31,7 @@ class Row:
     budget_ratio: float | None
     verdict: str  # pass, fail, unknown
     eligible: bool = True  # within budget, or ranked by score alone (policy rank-all)
+    unverified: str | None = None  # why the verdict cannot be trusted: no sandbox, or CPU time a run could hide
     n_models: int | None = None  # adaptive leaderboards: the N this entry got,
     why: str | None = None  # why it stopped there,
     block: int = 0  # and its group: groups rank before scores (scores at different N are not compared)
@@ -38,6 +39,17 @@ class Row:
 
 def _ratio(pair: dict | None) -> float | None:
     return None if pair is None else pair["unlearned"] / pair["retrained"]
+
+
+def unverified_because(isolation: dict | None) -> str | None:
+    """Why a document's verdict is unverified (score.json's `isolation`), or None where it holds."""
+    if not isolation:
+        return None
+    if isolation["mechanism"].startswith("none"):
+        return "no sandbox"
+    if isolation.get("cpu", "").startswith("unverified"):
+        return "CPU time a run could hide (no cgroup)"
+    return None
 
 
 def row_from_document(name: str, document: dict) -> Row:
@@ -60,6 +72,7 @@ def row_from_document(name: str, document: dict) -> Row:
         budget_ratio=budget["ratio"],
         verdict=budget["verdict"],
         eligible=budget.get("eligible", True),
+        unverified=unverified_because(document.get("isolation")),
     )
 
 

@@ -10,7 +10,8 @@ import torch
 
 from conftest import run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
-from scoring.leaderboard import Row, rank
+from rendering.tables import leaderboard_cells
+from scoring.leaderboard import Row, arrow_table, rank, row_from_document
 from reference_models.datasets import load_benchmark_data
 
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
@@ -118,3 +119,17 @@ def test_equal_scores_share_a_rank():
 
     ranked = rank([row("d", 0.0), row("c", None), row("b", 0.2), row("a", 0.0), row("e", 0.5)])
     assert [(position, r.submission) for position, r in ranked] == [(1, "e"), (2, "b"), (3, "a"), (3, "d"), (None, "c")]
+
+
+@pytest.mark.parametrize("isolation, reason", [
+    ({"mechanism": "none (--no-sandbox)", "cpu": "unverified: getrusage"}, "no sandbox"),
+    ({"mechanism": "bubblewrap", "cpu": "unverified: getrusage of the run's waited-for children"}, "CPU time a run could hide (no cgroup)"),
+    ({"mechanism": "bubblewrap", "cpu": "cgroup: the kernel's CPU time"}, None),
+])
+def test_a_verdict_without_sandbox_or_cgroup_is_marked_unverified(isolation, reason):
+    document = {"status": "scored", "final_score": 0.5, "final_score_ci95": None, "forget_quality": 0.5,
+                "time_budget": {"unlearn_median_s": 0.1, "ratio": 0.1, "verdict": "pass"}, "isolation": isolation}
+    row = row_from_document("entry", document)
+    header, cells = leaderboard_cells([row])
+    assert cells[0][header.index("verdict")] == ("pass" if reason is None else f"pass (unverified: {reason})")
+    assert arrow_table([row]).column("unverified").to_pylist() == [reason]
