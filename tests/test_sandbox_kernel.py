@@ -6,6 +6,7 @@ sysctl's value, the host's view of the run's uid, the next run's findings, exit 
 The submissions raise `Escaped` when their attack worked, so a run that ends ok means it failed.
 """
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -90,6 +91,7 @@ def test_the_hosts_keyrings_are_out_of_reach(run_in_sandbox, tmp_path):
     host_key = libc.syscall(numbers["add_key"], b"user", f"organiser-{tag}".encode(), b"the organiser's secret", 22, _KEY_SPEC_USER_KEYRING)
     try:
         path = _submission(tmp_path, f"""
+import contextlib
 import ctypes
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -153,13 +155,17 @@ def unlearning(net, retain, forget, validation):
     subprocess.run([sys.executable, "-c", "import time; time.sleep(4)  # {tag}"])
     return net
 """)
-    seen: list[str] = []
+    seen: dict[int, int] = {}
 
     def watch() -> None:
+        """Read /proc directly: `ps` cuts long command lines to $COLUMNS, which can drop the tag."""
         end = time.monotonic() + 60
         while time.monotonic() < end and not seen:
-            seen.extend(line for line in subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout.splitlines()
-                        if tag in line and "ps -eo" not in line and "attack_" not in line)
+            for process in Path("/proc").glob("[0-9]*"):
+                with contextlib.suppress(OSError):
+                    command = (process / "cmdline").read_bytes()
+                    if tag.encode() in command and b"time.sleep" in command:
+                        seen[int(process.name)] = process.stat().st_uid
             time.sleep(0.2)
 
     watcher = threading.Thread(target=watch)
@@ -167,7 +173,7 @@ def unlearning(net, retain, forget, validation):
     _ok(run_in_sandbox(path, 1)[0])
     watcher.join()
     assert seen, "the run's process was never seen"
-    uids = {int(line.split()[0]) for line in seen}
+    uids = set(seen.values())
     if os.geteuid() == 0:
         assert 0 not in uids and all(uid >= 990000 for uid in uids), seen
     else:

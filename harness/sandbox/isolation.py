@@ -41,7 +41,7 @@ import sys
 from pathlib import Path
 
 from harness.sandbox import seccomp
-from harness.sandbox.identity import HostUser
+from harness.sandbox.identity import FIRST_UID, UID_COUNT, HostUser
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent  # this file is harness/sandbox/isolation.py
 PACKAGES = ("harness", "reference_models", "scoring")  # the only parts of the project the worker sees
@@ -236,7 +236,8 @@ def identity(user: HostUser) -> str:
     """Who the sandbox is to the kernel, in words for score.json."""
     if user.uid is None:
         return f"the harness's own user (uid {os.getuid()}), as uid {SANDBOX_UID} inside"
-    return f"dedicated host uid {user.uid}, owning nothing (the harness runs as root), as uid {SANDBOX_UID} inside"
+    return (f"a dedicated host uid per worker, from {FIRST_UID} to {FIRST_UID + UID_COUNT - 1}, owning nothing (the harness runs as root), "
+            f"as uid {SANDBOX_UID} inside")
 
 
 def namespaces() -> tuple[str, ...]:
