@@ -170,12 +170,32 @@ def test_import_time_is_charged(run_in_sandbox, tmp_path):
 
 
 def test_common_packages_the_submission_imports_are_not_charged(run_in_sandbox, tmp_path):
-    """The worker imports them before any run forks: a run pays nothing for pandas or scikit-learn's
-    linear models (about a second of CPU time cold, against identity's twentieth)."""
+    """The worker imports them before any run forks: a run pays nothing for pandas, scikit-learn's linear
+    models or torchvision's models, as Kaggle's starting notebook imports them (about three seconds of CPU
+    time cold, against identity's twentieth)."""
     path = tmp_path / "imports.py"
-    path.write_text("import pandas\nfrom sklearn import linear_model\n\n\ndef unlearning(net, retain, forget, validation):\n    return net\n")
+    path.write_text("import pandas\nfrom sklearn import linear_model\nimport torchvision\nfrom torchvision.models import resnet18\n\n\n"
+                    "def unlearning(net, retain, forget, validation):\n    return net\n")
     records, _ = run_in_sandbox(path, 2)
     assert all(record.status == "ok" and record.unlearn_seconds < 0.3 for record in records), records
+
+
+def test_importing_torchvision_leaves_cuda_to_the_runs():
+    """The worker imports torchvision before it forks runs; CUDA cannot be initialised again in a forked
+    child, so the import must make no CUDA call (spied on in a fresh interpreter)."""
+    spy = (
+        "import torch\ncalls = []\n"
+        "for name in ('_cuda_init', '_cuda_getDeviceCount'):\n"
+        "    if hasattr(torch._C, name):\n"
+        "        setattr(torch._C, name, lambda *a, _n=name, _f=getattr(torch._C, name), **k: calls.append(_n) or _f(*a, **k))\n"
+        "torch.cuda._lazy_init = lambda *a, **k: calls.append('_lazy_init')\n"
+        "import torchvision, torchvision.models, torchvision.transforms, torchvision.datasets\n"
+        "assert 'torchvision' in __import__('sys').modules\n"
+        "print(calls, torch.cuda.is_initialized())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", spy], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "False"], result.stdout
 
 
 def test_the_modules_to_import_are_read_from_the_source():

@@ -54,9 +54,9 @@ from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
 
 # The packages the competition's image had besides torch: those a submission imports are imported once by the
-# worker, so that no run pays for them. Not torchvision: untested whether its import touches CUDA, after which
-# no forked run could use the GPU.
-_COMMON_PACKAGES = frozenset({"numpy", "pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests"})
+# worker, so that no run pays for them. torchvision among them (every Kaggle notebook imports it for resnet18):
+# its import makes no CUDA call, so a forked run can still initialise the GPU (tests/test_time_budget.py).
+_COMMON_PACKAGES = frozenset({"numpy", "pandas", "scipy", "sklearn", "matplotlib", "tqdm", "PIL", "requests", "torchvision"})
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _RETURNED_NONE = "[harness: unlearning returned None; the net it was given is taken as the unlearned model, as on Kaggle]"
