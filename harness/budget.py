@@ -7,17 +7,34 @@ charged seconds of the runs against those of the retrain baseline run as a
 submission. By default (`eligible`), a submission over budget is ranked
 after every submission within it, as on Kaggle; `rank-all` ranks by score
 alone, for studies.
+
+Both medians are estimates, so the ratio carries a 95% interval and the
+verdict has three values: `pass` when the whole interval lies within the
+limit, `fail` when it lies beyond, `borderline` when it holds the limit.
+Each median's interval is the distribution-free order-statistic interval
+(the binomial interval for a quantile, e.g. Conover, Practical
+Nonparametric Statistics, 3rd ed., section 3.2), at a coverage of
+sqrt(0.95) each, so that both hold together with probability >= 95%: the
+runs and the yardstick are independent samples. The ratio is monotone in
+both medians, so its interval joins the two intervals' opposite ends. The
+floor (the identity baseline's median) is taken as known. A borderline
+verdict counts as `pass` by default (a verdict that costs a team its place
+must be shown, not suspected); `--borderline fail` counts it as over budget.
 """
 
 from dataclasses import asdict, dataclass
+import math
 import os
 
 import numpy as np
+from scipy import stats
 
 from harness.yardstick import Yardstick
 
 DEFAULT_FRACTION = 0.2
 POLICIES = ("eligible", "rank-all")
+BORDERLINE = ("pass", "fail")  # what a borderline verdict counts as
+COVERAGE = 0.95  # of the ratio's interval, both medians' together
 _TIMEOUT_BUDGETS = 10.0
 _TIMEOUT_FLOOR_S = 10.0
 _MEASURES = {"cpu": "CPU time of the run's process tree (import, threads and children included)", "wall": "wall-clock time of the run's process tree"}
@@ -31,7 +48,10 @@ class TimeBudget:
     unlearn_median_s: float | None  # charged to the runs, the floor taken off
     retrain_median_s: float
     ratio: float | None
-    verdict: str  # pass, fail, or unknown when no run finished
+    ratio_ci: tuple[float, float | None] | None  # the ratio's interval (None above: unbounded), of coverage at least `ratio_ci_coverage`
+    ratio_ci_coverage: float | None  # below 0.95 where too few runs or measurements allow no more
+    verdict: str  # pass, fail, borderline (the interval holds the limit), or unknown when no run finished
+    borderline: str  # what a borderline verdict counts as: pass or fail
     policy: str  # eligible or rank-all
     eligible: bool  # ranked among the submissions within budget (always True under rank-all)
     unlearn_wall_median_s: float | None
@@ -43,13 +63,45 @@ class TimeBudget:
         return asdict(self)
 
 
-def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: Yardstick, fraction: float, policy: str, runs_load: float) -> TimeBudget:
-    """Verdict `pass` when the runs' median charged time <= fraction x the yardstick's, the harness's
-    floor taken off both."""
+def median_interval(seconds: np.ndarray, coverage: float) -> tuple[float, float, float]:
+    """(low, high, achieved coverage) of the order-statistic interval for the median: the k-th smallest
+    and k-th largest of n values cover the median with probability 1 - 2 P(Binomial(n, 1/2) < k), for
+    any continuous distribution. k is the largest that reaches `coverage`; where even the extremes do not
+    (n < 7 at 0.975), the interval is the extremes and the coverage says what they achieve."""
+    ordered = np.sort(np.asarray(seconds, dtype=float))
+    n = len(ordered)
+    achieved = 1 - 2 * stats.binom.cdf(np.arange(max(1, n // 2)), n, 0.5)  # for k = 1, 2, ...: decreasing
+    k = max(1, int(np.sum(achieved >= coverage)))
+    return float(ordered[k - 1]), float(ordered[n - k]), max(0.0, float(achieved[k - 1]))
+
+
+def ratio_interval(unlearn_seconds: np.ndarray, retrain_seconds: np.ndarray, floor_s: float) -> tuple[tuple[float, float | None], float]:
+    """The interval of (median unlearn - floor) / (median retrain - floor) and its coverage (at least
+    the product of both medians' coverages, the samples being independent); unbounded above (None)
+    where retraining's interval reaches down to the floor."""
+    each = math.sqrt(COVERAGE)
+    u_low, u_high, u_coverage = median_interval(unlearn_seconds, each)
+    r_low, r_high, r_coverage = median_interval(retrain_seconds, each)
+    low = max(0.0, u_low - floor_s) / (r_high - floor_s)
+    high = max(0.0, u_high - floor_s) / (r_low - floor_s) if r_low > floor_s else None
+    return (low, high), u_coverage * r_coverage
+
+
+def verdict_of(interval: tuple[float, float | None], fraction: float) -> str:
+    """pass: the whole interval within the limit; fail: wholly beyond it; borderline: it holds the limit."""
+    low, high = interval
+    return "pass" if high is not None and high <= fraction else "fail" if low > fraction else "borderline"
+
+
+def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: Yardstick, fraction: float, policy: str, runs_load: float,
+                borderline: str = "pass") -> TimeBudget:
+    """The runs' median charged time against fraction x the yardstick's, the harness's floor taken off both,
+    with the ratio's interval deciding the verdict."""
     unlearn = max(0.0, float(np.median(unlearn_seconds)) - retrain.floor_s) if len(unlearn_seconds) else None
     retrain_s = retrain.median_s - retrain.floor_s
     ratio = None if unlearn is None else unlearn / retrain_s
-    verdict = "unknown" if ratio is None else "pass" if ratio <= fraction else "fail"
+    interval, coverage = ratio_interval(unlearn_seconds, np.array(retrain.seconds), retrain.floor_s) if len(unlearn_seconds) else (None, None)
+    verdict = "unknown" if interval is None else verdict_of(interval, fraction)
     return TimeBudget(
         fraction=fraction,
         measure=_MEASURES[retrain.measure],
@@ -57,9 +109,12 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
         unlearn_median_s=unlearn,
         retrain_median_s=retrain_s,
         ratio=ratio,
+        ratio_ci=interval,
+        ratio_ci_coverage=coverage,
         verdict=verdict,
+        borderline=borderline,
         policy=policy,
-        eligible=policy == "rank-all" or verdict == "pass",
+        eligible=policy == "rank-all" or verdict == "pass" or (verdict == "borderline" and borderline == "pass"),
         unlearn_wall_median_s=float(np.median(unlearn_wall)) if len(unlearn_wall) else None,
         retrain_wall_median_s=retrain.wall_median_s,
         retrain_runs=len(retrain.seconds),

@@ -18,7 +18,7 @@ import sys
 from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
-from harness.budget import DEFAULT_FRACTION, POLICIES
+from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
 from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
@@ -98,6 +98,8 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
     parser.add_argument("--budget-policy", default="eligible", choices=POLICIES,
                         help="eligible (default, as on Kaggle): over budget ranks after every submission within it; rank-all: by score alone")
+    parser.add_argument("--borderline", default="pass", choices=BORDERLINE,
+                        help="what a verdict counts as when the budget ratio's 95%% interval holds the limit: pass (default) or fail")
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
     parser.add_argument("--no-sandbox", action="store_true",
@@ -209,6 +211,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         ceiling=args.ceiling,
         memory_gb=args.memory_gb,
         budget_policy=args.budget_policy,
+        borderline=args.borderline,
         rebuild=not args.no_rebuild,
         cache_dir=args.cache_dir,
         ledger_dir=args.ledger_dir,

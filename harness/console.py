@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from harness.context import context_line
-from rendering.pages import visible
+from rendering.pages import ratio_interval_text, visible
 from scoring.intervals import INTERVAL_LABEL
 
 
@@ -64,9 +64,13 @@ def summary(document: dict) -> str:
             f"time budget      {budget['verdict'].upper()}: median unlearning {budget['unlearn_median_s']:.3f} s"
             f" = {budget['ratio']:.3f} x median retrain {budget['retrain_median_s']:.3f} s; limit {budget['fraction']:.2f}"
         )
+        lines.append(f"                 ratio's interval {ratio_interval_text(*budget['ratio_ci'])}: coverage >= {budget['ratio_ci_coverage']:.0%},"
+                     f" order statistics of {runs.get('ok', 0)} runs and {budget['retrain_runs']} retrainings")
         lines.append(f"                 measured as {budget['measure']}, less the harness's own {budget['floor_s']:.3f} s a run;"
                      f" load average {budget['load_average']['runs']:.1f}")
-    if budget["verdict"] == "fail" and not budget["eligible"]:
+    if budget["verdict"] == "borderline":
+        lines.append(f"                 borderline: the interval holds the limit; counted as {budget['borderline']} (--borderline)")
+    if budget["verdict"] in ("fail", "borderline") and not budget["eligible"]:
         lines.append("eligibility      over budget: ranked after every submission within it (--budget-policy eligible, as on Kaggle)")
     return "\n".join(lines)
 

@@ -93,7 +93,7 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
         "Time budget policy: " + (
             "eligible (as on Kaggle): submissions over budget are ranked after every submission within it."
             if budget["policy"] == "eligible" else "rank-all: every scored submission is ranked by its score, over budget or not."
-        ),
+        ) + f" A verdict is borderline where the budget ratio's 95% interval holds the limit; borderline counts as {settings.borderline} (--borderline).",
     ]
 
 

@@ -45,6 +45,7 @@ class ScoreSettings:
     ceiling: bool = False  # also score N more retrained models: the best F reachable at this N
     memory_gb: float = 8.0  # address space a run may add to the worker's
     budget_policy: str = "eligible"  # over budget: ranked after those within it (eligible), or by score alone (rank-all)
+    borderline: str = "pass"  # what a verdict whose interval holds the limit counts as: pass or fail
     rebuild: bool = True  # retrain damaged reference files (False: stop with CacheDamaged)
     cache_dir: Path = Path(".cache/references")
     ledger_dir: Path = Path(".cache/ledgers")
@@ -145,7 +146,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
 
     ok = [r for r in records if r.status == "ok"]
     budget = time_budget(np.array([r.unlearn_seconds for r in ok]), np.array([r.wall_seconds for r in ok]), retrain,
-                         settings.budget_fraction, settings.budget_policy, load_during_runs)
+                         settings.budget_fraction, settings.budget_policy, load_during_runs, settings.borderline)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
     document["isolation"] = isolation

@@ -186,7 +186,7 @@ def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, me
         "failures": {failure_class: {"count": 0, "first_message": message}},
         "forget_quality": None,
         "final_score": None,
-        "time_budget": {"unlearn_median_s": None, "retrain_median_s": None, "ratio": None, "verdict": "unknown", "eligible": False},
+        "time_budget": {"unlearn_median_s": None, "retrain_median_s": None, "ratio": None, "ratio_ci": None, "verdict": "unknown", "eligible": False},
         "versions": versions(),
     }
 

@@ -27,6 +27,25 @@ def number(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def ratio_interval_text(low: float, high: float | None) -> str:
+    """A budget ratio's interval (harness.budget); an upper end of None or inf is unbounded."""
+    return f"{low:.3f} to {'unbounded' if high is None or not np.isfinite(high) else f'{high:.3f}'}"
+
+
+def ratio_text(ratio: float, low: float | None, high: float | None) -> str:
+    """A budget ratio with its interval where it has one."""
+    return f"{ratio:.3f}" if low is None else f"{ratio:.3f} ({ratio_interval_text(low, high)})"
+
+
+def verdict_text(verdict: str, eligible: bool) -> str:
+    """A budget verdict as a reader needs it: pass, borderline or fail, and where it was ranked if that differs."""
+    if verdict == "fail" and not eligible:
+        return "fail: over budget"
+    if verdict == "borderline" and not eligible:
+        return "borderline: ranked as over budget"
+    return verdict
+
+
 def visible(text: str) -> str:
     """One line of text with its control characters shown as `\\x1b`-style escapes: a file name
     may hold terminal escapes (`\\x1b]0;...\\x07`) or a newline that would forge a table row.

@@ -13,7 +13,7 @@ import numpy as np
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from rendering import figures
-from rendering.pages import html_document, number
+from rendering.pages import html_document, number, ratio_text
 from scoring.intervals import INTERVAL_LABEL
 from scoring.epsilon import MAX_EPSILON
 
@@ -39,7 +39,8 @@ def _breakdown(document: dict) -> str:
             (f"{name} accuracy, unlearned / retrained", f"{document[key]['unlearned']:.4f} / {document[key]['retrained']:.4f}")
             for name, key in (("retain", "retain_accuracy"), ("test", "test_accuracy"), ("forget", "forget_accuracy"))
         ],
-        ("time budget", f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {budget['ratio']:.3f} x retrain (limit {budget['fraction']:g}; "
+        ("time budget", f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {ratio_text(budget['ratio'], *budget['ratio_ci'])} x retrain "
+                        f"({budget['ratio_ci_coverage']:.0%} interval; limit {budget['fraction']:g}; borderline counts as {budget['borderline']}; "
                         f"{budget['measure']}; policy {budget['policy']}{'' if budget['eligible'] else ', ranked after those within budget'})"),
         ("simple MIA accuracy", f"{mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned, {mia['retrained']['mean']:.3f} retrained"),
         ("runs", ", ".join(f"{count} {status}" for status, count in document["runs"].items())),
@@ -93,8 +94,9 @@ def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutput
             "retain curve right of the test control.",
         ),
         _image(
-            figures.time_histogram(unlearn_seconds, budget["retrain_median_s"], budget["fraction"]),
-            "Seconds per unlearning call, measured by the harness, against the time budget.",
+            figures.time_histogram(unlearn_seconds, budget["floor_s"], budget["retrain_median_s"], budget["fraction"]),
+            f"Seconds charged to each run ({budget['measure']}), less the harness's own {budget['floor_s']:.3f} s a run, against "
+            "the time budget: the same clock and the same subtraction as the verdict.",
         ),
     ]
     title = f"{document['submission']} on {document['benchmark']}, N = {n}"

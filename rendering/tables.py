@@ -7,7 +7,7 @@ is `scoring.leaderboard`'s.
 
 import pyarrow as pa
 
-from rendering.pages import Cells, number
+from rendering.pages import Cells, number, ratio_text, verdict_text
 from scoring.intervals import INTERVAL_LABEL
 from scoring.leaderboard import Row, rank
 
@@ -19,14 +19,14 @@ def _score_cell(row: Row) -> str:
 
 
 def _verdict_cell(row: Row) -> str:
-    verdict = row.verdict if row.eligible else f"{row.verdict}: over budget"
+    verdict = verdict_text(row.verdict, row.eligible)
     return verdict if row.unverified is None else f"{verdict} (unverified: {row.unverified})"
 
 
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
     adaptive = any(row.why is not None for row in rows)
-    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio", "verdict", "status")
+    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio (95% CI)", "verdict", "status")
     header += ("N", "why this N") if adaptive else ()
     cells = [
         [
@@ -37,7 +37,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
             number(row.retain_ratio, 3),
             number(row.test_ratio, 3),
             number(row.unlearn_median_s, 3),
-            number(row.budget_ratio, 3),
+            "n/a" if row.budget_ratio is None else ratio_text(row.budget_ratio, row.budget_ratio_ci_low, row.budget_ratio_ci_high),
             _verdict_cell(row),
             row.status,
             *((str(row.n_models), row.why or "") if adaptive else ()),

@@ -4,13 +4,16 @@ Pure functions on the documents the harness writes; nothing here runs or
 imports a submission. Scored submissions within the time budget rank by
 final score (ties by name); scored submissions over budget follow them, by
 score, as on Kaggle where a notebook over its time limit got no score (under
-the `rank-all` policy every scored submission counts as within budget);
+the `rank-all` policy every scored submission counts as within budget; a
+borderline verdict counts as the `--borderline` setting chose, recorded in
+the document's `eligible`);
 failed ones come last, named with their failure classes; equal scores share
 a rank. The ranked rows go to Arrow for CSV and Parquet; their display
 cells are built in `rendering.tables`.
 """
 
 from dataclasses import asdict, dataclass
+import math
 
 import pyarrow as pa
 
@@ -29,8 +32,10 @@ class Row:
     test_ratio: float | None  # TA_u / TA_r
     unlearn_median_s: float | None
     budget_ratio: float | None
-    verdict: str  # pass, fail, unknown
+    verdict: str  # pass, borderline, fail, unknown
     eligible: bool = True  # within budget, or ranked by score alone (policy rank-all)
+    budget_ratio_ci_low: float | None = None  # the ratio's 95% interval,
+    budget_ratio_ci_high: float | None = None  # inf where unbounded
     unverified: str | None = None  # why the verdict cannot be trusted: no sandbox, or CPU time a run could hide
     n_models: int | None = None  # adaptive leaderboards: the N this entry got,
     why: str | None = None  # why it stopped there,
@@ -59,6 +64,9 @@ def row_from_document(name: str, document: dict) -> Row:
         status = "failed: " + (", ".join(sorted(document["failures"])) or "no run finished")
     low, high = document.get("final_score_ci95") or (None, None)
     budget = document["time_budget"]
+    ratio_low, ratio_high = budget.get("ratio_ci") or (None, None)
+    if ratio_low is not None and ratio_high is None:
+        ratio_high = math.inf  # score.json's null: unbounded above
     return Row(
         submission=name,
         status=status,
@@ -70,6 +78,8 @@ def row_from_document(name: str, document: dict) -> Row:
         test_ratio=_ratio(document.get("test_accuracy")),
         unlearn_median_s=budget["unlearn_median_s"],
         budget_ratio=budget["ratio"],
+        budget_ratio_ci_low=ratio_low,
+        budget_ratio_ci_high=ratio_high,
         verdict=budget["verdict"],
         eligible=budget.get("eligible", True),
         unverified=unverified_because(document.get("isolation")),
