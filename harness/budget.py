@@ -93,6 +93,23 @@ def verdict_of(interval: tuple[float, float | None], fraction: float) -> str:
     return "pass" if high is not None and high <= fraction else "fail" if low > fraction else "borderline"
 
 
+EARLY_RUNS = 16  # runs after which a score that is clearly over budget says so, rather than at the end
+
+
+def early_warning(charged_s: np.ndarray, retrain: Yardstick, fraction: float) -> str | None:
+    """A warning once the first EARLY_RUNS runs' ratio interval lies wholly beyond the limit: a score at
+    N = 512 over budget would otherwise run for minutes before its verdict appears. None otherwise."""
+    if len(charged_s) < EARLY_RUNS:
+        return None
+    (low, high), _ = ratio_interval(charged_s, np.array(retrain.seconds), retrain.floor_s)
+    if low <= fraction:
+        return None
+    ratio = max(0.0, float(np.median(charged_s)) - retrain.floor_s) / (retrain.median_s - retrain.floor_s)
+    upper = "unbounded" if high is None else f"{high:.3f}"
+    return (f"time budget: the first {len(charged_s)} runs are over budget, ratio {ratio:.3f} ({low:.3f} to {upper}) against a limit "
+            f"of {fraction:g}; the verdict will most likely be fail. The runs go on (Ctrl-C stops them; those done are kept).")
+
+
 def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: Yardstick, fraction: float, policy: str, runs_load: float,
                 borderline: str = "pass") -> TimeBudget:
     """The runs' median charged time against fraction x the yardstick's, the harness's floor taken off both,

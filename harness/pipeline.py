@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import torch
 
-from harness.budget import DEFAULT_FRACTION, hard_timeout, load_average, time_budget
+from harness.budget import DEFAULT_FRACTION, early_warning, hard_timeout, load_average, time_budget
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.ledger import RunLedger
 from harness.notebooks import submission_program
@@ -140,7 +140,8 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
                    stop_after_failure=not settings.allow_failures)
     load_during_runs = load_average()
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
-        run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
+        run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress,
+                       watch=lambda charged_s: early_warning(charged_s, retrain, settings.budget_fraction))
         records = ledger.finished(settings.n_models)
     load_during_runs = max(load_during_runs, load_average())
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from joblib import Parallel, delayed
+import numpy as np
 from tqdm import tqdm
 
 from harness import failures
@@ -32,6 +33,7 @@ from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec
 
 T = TypeVar("T")
+Watch = Callable[[np.ndarray], str | None]  # the ok runs' charged seconds so far -> a message to print, once
 CLUSTER_CHUNK = 8  # runs per cluster task: a sandbox worker costs seconds to start, a lost task costs its chunk
 
 
@@ -191,8 +193,11 @@ class _Driver:
     """Gets the pending runs done, in local threads or from cluster chunks, and records
     each as it finishes: its weights evaluated here, its row in the ledger, the bar moved."""
 
-    def __init__(self, setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, bar: tqdm):
-        self.setup, self.data, self.ledger, self.plan, self.bar = setup, data, ledger, plan, bar
+    def __init__(self, setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, bar: tqdm,
+                 watch: Watch | None):
+        self.setup, self.data, self.ledger, self.plan, self.bar, self.watch = setup, data, ledger, plan, bar, watch
+        self.charged: list[float] = []  # the ok runs' charged seconds, for the watch
+        self.watched = threading.Lock()
         self.log_file = open(log_path, "ab")
         self.log = CappedLog(self.log_file)
         self.todo: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -208,8 +213,21 @@ class _Driver:
         record = _record(self.plan.spec, self.data, run_id, outcome, self.setup.device)
         self.ledger.append(record)
         self.bar.update()
+        if record.status == "ok":
+            self._watch(record.unlearn_seconds)
         if self.plan.stop_after_failure and record.status != "ok":
             self.stop.set()
+
+    def _watch(self, charged_s: float) -> None:
+        """Hands the charged seconds so far to the watch, until it has said something once."""
+        with self.watched:
+            if self.watch is None:
+                return
+            self.charged.append(charged_s)
+            message = self.watch(np.array(self.charged))
+            if message is not None:
+                tqdm.write(message, file=sys.stderr)
+                self.watch = None
 
     def _queued(self) -> Iterator[int]:
         while not self.stopping.is_set():
@@ -269,9 +287,10 @@ def _run_in_threads(driver: _Driver, jobs: int) -> None:
 
 
 def run_submission(
-    setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, progress: bool = True
+    setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, progress: bool = True, watch: Watch | None = None
 ) -> None:
-    """Run every pending run of the plan; each finished run is in the ledger at once.
+    """Run every pending run of the plan; each finished run is in the ledger at once. `watch` sees the
+    charged seconds of the ok runs so far after each, until it returns a message, which is printed.
 
     Raises RunsInterrupted on Ctrl-C, once no worker is left.
     """
@@ -281,7 +300,7 @@ def run_submission(
     if not pending:
         return
     bar = tqdm(total=len(pending), desc="unlearning runs", unit="run", disable=None if progress else True)
-    driver = _Driver(setup, data, ledger, plan, log_path, bar)
+    driver = _Driver(setup, data, ledger, plan, log_path, bar, watch)
     try:
         if on_dask():
             _run_on_cluster(driver, pending)

@@ -238,3 +238,24 @@ def test_one_yardstick_serves_both_splits_on_one_machine():
     spec = sealed(get_benchmark("digits-mlp"), "ab" * 32)
     assert yardstick_key(spec, "cpu") == yardstick_key(split_benchmark(spec, "private"), "cpu")
     assert yardstick_key(spec, "cpu") != yardstick_key(get_benchmark("cifar10-cnn-small"), "cpu")
+
+
+@pytest.mark.parametrize("busy_s", [0.0, 0.4], ids=["within budget", "over budget"])
+def test_a_score_clearly_over_budget_says_so_after_its_first_runs(score_cli, tmp_path, busy_s):
+    """A warning once the first 16 runs are beyond the limit, interval and all (the score goes on), and
+    none for a submission within it."""
+    path = _submission(tmp_path, f"""
+import time
+
+
+def unlearning(net, retain, forget, validation):
+    end = time.process_time() + {busy_s}
+    while time.process_time() < end:
+        pass
+    return net
+""")
+    result, document = score_cli(path, n_models=20)
+    assert result.returncode == 0, result.stderr
+    assert document["runs"]["ok"] == 20
+    warned = "time budget: the first 16 runs are over budget" in result.stderr
+    assert warned == (busy_s > 0) and (document["time_budget"]["verdict"] == "fail") == warned, (result.stderr, document["time_budget"])
