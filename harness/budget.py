@@ -12,8 +12,8 @@ Both medians are estimates, so the ratio carries a 95% interval and the
 verdict has three values: `pass` when the whole interval lies within the
 limit, `fail` when it lies beyond, `borderline` when it holds the limit.
 Each median's interval is the distribution-free order-statistic interval
-(the binomial interval for a quantile, e.g. Conover, Practical
-Nonparametric Statistics, 3rd ed., section 3.2), at a coverage of
+(the binomial confidence interval for a quantile, as in Conover's
+Practical Nonparametric Statistics), at a coverage of
 sqrt(0.95) each, so that both hold together with probability >= 95%: the
 runs and the yardstick are independent samples. The ratio is monotone in
 both medians, so its interval joins the two intervals' opposite ends. The
@@ -93,6 +93,11 @@ def verdict_of(interval: tuple[float, float | None], fraction: float) -> str:
     return "pass" if high is not None and high <= fraction else "fail" if low > fraction else "borderline"
 
 
+def _unlearn_s(charged_s: np.ndarray, retrain: Yardstick) -> float:
+    """The runs' median charged seconds, the harness's floor taken off."""
+    return max(0.0, float(np.median(charged_s)) - retrain.floor_s)
+
+
 EARLY_RUNS = 16  # runs after which a score that is clearly over budget says so, rather than at the end
 
 
@@ -104,7 +109,7 @@ def early_warning(charged_s: np.ndarray, retrain: Yardstick, fraction: float) ->
     (low, high), _ = ratio_interval(charged_s, np.array(retrain.seconds), retrain.floor_s)
     if low <= fraction:
         return None
-    ratio = max(0.0, float(np.median(charged_s)) - retrain.floor_s) / (retrain.median_s - retrain.floor_s)
+    ratio = _unlearn_s(charged_s, retrain) / (retrain.median_s - retrain.floor_s)
     upper = "unbounded" if high is None else f"{high:.3f}"
     return (f"time budget: the first {len(charged_s)} runs are over budget, ratio {ratio:.3f} ({low:.3f} to {upper}) against a limit "
             f"of {fraction:g}; the verdict will most likely be fail. The runs go on (Ctrl-C stops them; those done are kept).")
@@ -114,7 +119,7 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
                 borderline: str = "pass") -> TimeBudget:
     """The runs' median charged time against fraction x the yardstick's, the harness's floor taken off both,
     with the ratio's interval deciding the verdict."""
-    unlearn = max(0.0, float(np.median(unlearn_seconds)) - retrain.floor_s) if len(unlearn_seconds) else None
+    unlearn = _unlearn_s(unlearn_seconds, retrain) if len(unlearn_seconds) else None
     retrain_s = retrain.median_s - retrain.floor_s
     ratio = None if unlearn is None else unlearn / retrain_s
     interval, coverage = ratio_interval(unlearn_seconds, np.array(retrain.seconds), retrain.floor_s) if len(unlearn_seconds) else (None, None)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.budget import COVERAGE, median_interval, ratio_interval, time_budget, verdict_of
+from harness.budget import COVERAGE, EARLY_RUNS, early_warning, median_interval, ratio_interval, time_budget, verdict_of
 from harness.yardstick import MEASUREMENTS, Yardstick
 from rendering.pages import ratio_text, verdict_text
 from rendering.tables import leaderboard_cells
@@ -105,3 +105,12 @@ def test_no_verdict_claims_to_be_over_budget_without_a_measurement():
     assert verdict_text("unknown", False) == "unknown"
     assert verdict_text("fail", False) == "fail: over budget"
     assert ratio_text(0.1, None, None) == "0.100"
+
+
+def test_the_early_warning_waits_for_enough_runs_and_a_clear_case():
+    yardstick = _yardstick(1.0)
+    slow = np.random.default_rng(2).lognormal(np.log(0.5), 0.1, EARLY_RUNS)
+    assert early_warning(slow[:-1], yardstick, 0.2) is None  # too few runs to say
+    assert early_warning(slow * 0.4, yardstick, 0.2) is None  # at the limit: borderline, no warning
+    message = early_warning(slow, yardstick, 0.2)
+    assert message is not None and f"first {EARLY_RUNS} runs are over budget" in message
