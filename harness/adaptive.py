@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 import sys
 
-from harness.pipeline import ScoreSettings, score
+from harness.entries import score_entry
+from harness.pipeline import ScoreSettings
 from reference_models.spec import BenchmarkSpec
 from rendering.pages import visible
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
@@ -82,7 +83,7 @@ def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path,
     while active:
         for position, name in enumerate(sorted(active), start=1):
             print(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {visible(str(paths[name]))}", file=sys.stderr, flush=True)
-            documents[name] = score(paths[name], spec, out_dir / name, replace(settings, n_models=n))
+            documents[name] = score_entry(paths[name], spec, out_dir / name, replace(settings, n_models=n))
             standings[name] = _standing(name, n, documents[name])
         blocks = refine(blocks, standings, mode.top, max_n)
         active = open_names(blocks)

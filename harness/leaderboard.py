@@ -10,19 +10,17 @@ own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 
 import datetime
 from dataclasses import replace
-import json
 from pathlib import Path
 import sys
-import traceback
 
 import pyarrow as pa
 
 from harness.adaptive import Adaptive, adaptive_scores
 from harness.benchmarks import split_benchmark
-from harness.failures import inert
 from harness.notebooks import ACCEPTED_SUFFIXES, SubmissionRefused
-from harness.pipeline import ScoreSettings, score
-from harness.results import failed_document, versions
+from harness.entries import score_entry
+from harness.pipeline import ScoreSettings
+from harness.results import versions
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
@@ -62,17 +60,7 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
     documents = {}
     for position, path in enumerate(paths, start=1):
         print(f"[{position}/{len(paths)}] {spec.name}: {visible(str(path))}", file=sys.stderr, flush=True)
-        try:
-            documents[path.stem] = score(path, spec, out_dir / path.stem, settings)
-            continue
-        except SubmissionRefused as error:
-            print(f"error: {inert(str(error))}", file=sys.stderr, flush=True)
-            documents[path.stem] = failed_document(spec, str(path), "refused", inert(str(error)))
-        except Exception:
-            message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
-            print(message, file=sys.stderr)
-            documents[path.stem] = failed_document(spec, str(path), "scorer-error", message)
-        write_atomic(out_dir / path.stem / "score.json", (json.dumps(documents[path.stem], indent=2) + "\n").encode())
+        documents[path.stem] = score_entry(path, spec, out_dir / path.stem, settings)
     return documents
 
 

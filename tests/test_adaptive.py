@@ -84,8 +84,10 @@ def test_adaptive_rows_show_their_n_and_why():
 
 
 def test_adaptive_leaderboard_end_to_end(reference_cache, tmp_path):
-    """A real `leaderboard --adaptive` from N = 4 to 8: each entry's N, why, its ledger and the savings note."""
+    """A real `leaderboard --adaptive` from N = 4 to 8: each entry's N, why, its ledger and the savings note;
+    a notebook the harness refuses is a failed row, as on a fixed board, not the end of the board."""
     folder = small_folder(tmp_path / "submissions")
+    (folder / "unreadable.ipynb").write_text("{not json")
     out = tmp_path / "board"
     result = run_cli(
         "leaderboard", str(folder), "--split", "public", "--adaptive", "--start-n", "4", "--max-n", "8",
@@ -95,7 +97,8 @@ def test_adaptive_leaderboard_end_to_end(reference_cache, tmp_path):
     assert result.returncode == 0, result.stderr
     table = pq.read_table(out / "leaderboard.parquet").to_pylist()
     by_name = {row["submission"]: row for row in table}
-    assert [row["submission"] for row in table][-1] == "a_failure" and by_name["a_failure"]["why"] == "not scored at N = 4"
+    assert [row["submission"] for row in table][-2:] == ["a_failure", "unreadable"] and by_name["a_failure"]["why"] == "not scored at N = 4"
+    assert by_name["unreadable"]["status"] == "failed: refused"
     for name in ("finetune", "identity"):
         document = json.loads((out / name / "score.json").read_text())
         assert by_name[name]["n_models"] in (4, 8) and document["n_models"] == by_name[name]["n_models"]

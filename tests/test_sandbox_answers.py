@@ -121,7 +121,7 @@ def unlearning(net, retain, forget, validation):
 
 def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
     """A file that makes the harness fail is listed as failed; the others are scored."""
-    from harness import leaderboard as board
+    from harness import entries, leaderboard as board
     from scoring.leaderboard import rank, row_from_document
 
     folder = tmp_path / "folder"
@@ -138,7 +138,7 @@ def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
                         time_budget={"unlearn_median_s": 0.1, "ratio": 0.1, "verdict": "pass", "eligible": True})
         return document
 
-    monkeypatch.setattr(board, "score", score)
+    monkeypatch.setattr(entries, "score", score)
     documents = board.score_folder(folder, spec, tmp_path / "out", board.ScoreSettings(progress=False))
     ranked = rank([row_from_document(name, document) for name, document in documents.items()])
     assert [(position, row.submission) for position, row in ranked] == [(1, "fine"), (None, "breaks")]
