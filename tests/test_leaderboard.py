@@ -16,7 +16,8 @@ from reference_models.datasets import load_benchmark_data
 
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
 COLUMNS = ["rank", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
-           "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict", "eligible", "unverified"]
+           "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict", "eligible", "budget_ratio_ci_low", "budget_ratio_ci_high",
+           "unverified"]
 N_FIGURES = 6
 
 
