@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats
 
 from harness.yardstick import Yardstick
+from rendering.pages import ratio_text
 
 DEFAULT_FRACTION = 0.2
 POLICIES = ("eligible", "rank-all")
@@ -110,8 +111,7 @@ def early_warning(charged_s: np.ndarray, retrain: Yardstick, fraction: float) ->
     if low <= fraction:
         return None
     ratio = _unlearn_s(charged_s, retrain) / (retrain.median_s - retrain.floor_s)
-    upper = "unbounded" if high is None else f"{high:.3f}"
-    return (f"time budget: the first {len(charged_s)} runs are over budget, ratio {ratio:.3f} ({low:.3f} to {upper}) against a limit "
+    return (f"time budget: the first {len(charged_s)} runs are over budget, ratio {ratio_text(ratio, low, high)} against a limit "
             f"of {fraction:g}; the verdict will most likely be fail. The runs go on (Ctrl-C stops them; those done are kept).")
 
 
