@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,23 @@ def cli_spec(cache_dir: Path, name: str = "digits-mlp"):
 def failure_classes(records) -> list[str | None]:
     """Each ledger record's failure class, None for a run that ended ok."""
     return [record.failure_class for record in records]
+
+
+ESCAPED = "class Escaped(Exception):\n    pass\n\n\n"  # what an attack submission raises when its attack worked
+
+
+def attack_submission(tmp_path: Path, body: str, name: str | None = None) -> Path:
+    """A hostile submission file under tmp_path/attacks/, its body after the `Escaped` class."""
+    folder = tmp_path / "attacks"
+    folder.mkdir(exist_ok=True)
+    path = folder / (name or f"attack_{uuid.uuid4().hex[:8]}.py")
+    path.write_text(ESCAPED + body)
+    return path
+
+
+def assert_all_ok(records) -> None:
+    """Every run ended ok: each attack failed (an attack that works raises `Escaped`)."""
+    assert failure_classes(records) == [None] * len(records), [record.message for record in records]
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -1,5 +1,5 @@
-"""A prize-hunting participant against the sandbox: escapes, persistence, exhaustion, rebuilt
-references (malformed answers are in test_sandbox_answers.py). Each attack is a submission of
+"""A prize-hunting participant against the sandbox: escapes, persistence, exhaustion (rebuilt
+references are in test_reference_secrecy.py, malformed answers in test_sandbox_answers.py). Each attack is a submission of
 its own; each test judges the outcome from outside the harness (a marker that must not exist,
 a process that must not be left, the ledger's record).
 
@@ -13,31 +13,14 @@ import threading
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from conftest import failure_classes
+from conftest import assert_all_ok, attack_submission, failure_classes
 from harness.sandbox import isolation
-from harness.benchmarks import get_benchmark
 from harness.sandbox.limits import MAX_PROCESSES, Cgroup
-from reference_models.cache import ReferenceCache
-from reference_models.datasets import load_benchmark_data
-from reference_models.secret import cache_secret, public_view, sealed
 
 pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
-
-ESCAPED = "class Escaped(Exception):\n    pass\n\n\n"
-def _submission(tmp_path: Path, body: str, name: str | None = None) -> Path:
-    folder = tmp_path / "attacks"
-    folder.mkdir(exist_ok=True)
-    path = folder / (name or f"attack_{uuid.uuid4().hex[:8]}.py")
-    path.write_text(ESCAPED + body)
-    return path
-
-
-def _ok(records) -> None:
-    assert failure_classes(records) == [None] * len(records), [record.message for record in records]
 
 
 # -- escape: unmount, remount, new namespaces, writes outside -------------------------------------------------
@@ -46,7 +29,7 @@ def _ok(records) -> None:
 def test_mounts_cannot_be_undone(run_in_sandbox, sandbox_inputs, tmp_path):
     """Root of its own namespaces, the old worker could unmount the covers and remount / read-write."""
     planted = isolation.PROJECT_ROOT / "harness" / f"planted_{uuid.uuid4().hex[:8]}.py"
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 import ctypes, os
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -68,13 +51,13 @@ def unlearning(net, retain, forget, validation):
     return net
 """)
     records, _ = run_in_sandbox(path, 1)
-    _ok(records)
+    assert_all_ok(records)
     assert not planted.exists() and not Path("/usr/planted").exists()
 
 
 def test_no_new_user_namespace(run_in_sandbox, tmp_path):
     """A nested user namespace would give back every capability inside it."""
-    path = _submission(tmp_path, """
+    path = attack_submission(tmp_path, """
 import ctypes, subprocess
 
 CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
@@ -90,7 +73,7 @@ def unlearning(net, retain, forget, validation):
         raise Escaped("capabilities left: " + capabilities)
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
 
 
 def test_nothing_outside_can_be_written(run_in_sandbox, sandbox_inputs, tmp_path):
@@ -100,7 +83,7 @@ def test_nothing_outside_can_be_written(run_in_sandbox, sandbox_inputs, tmp_path
     targets = [cache / f"planted_{tag}", tmp_path / "ledgers" / f"planted_{tag}", tmp_path / f"results_{tag}",
                isolation.PROJECT_ROOT / "scoring" / f"planted_{tag}.py", Path(torch.__file__).parent / f"planted_{tag}.py",
                Path("/usr/lib") / f"planted_{tag}", Path("/etc") / f"planted_{tag}"]
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 def unlearning(net, retain, forget, validation):
     written = []
     for target in {[str(t) for t in targets]!r}:
@@ -113,14 +96,14 @@ def unlearning(net, retain, forget, validation):
         raise Escaped(f"wrote {{written}}")
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
     assert not any(target.exists() for target in targets)
 
 
 def test_a_forged_ledger_does_not_land(run_in_sandbox, tmp_path):
     """Forging another submission's complete ledger would put any score on the board."""
     ledger_root = tmp_path / "ledgers"
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 import os
 
 
@@ -132,7 +115,7 @@ def unlearning(net, retain, forget, validation):
         pass
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
     assert not (ledger_root / "forged").exists()
 
 
@@ -146,7 +129,7 @@ def test_a_project_under_a_scratch_folder_is_named_as_why_there_is_no_sandbox(mo
 
 def test_host_processes_are_invisible(run_in_sandbox, tmp_path):
     """The host's /proc showed every command line (this test's own holds 'pytest')."""
-    path = _submission(tmp_path, """
+    path = attack_submission(tmp_path, """
 import os
 
 
@@ -163,7 +146,7 @@ def unlearning(net, retain, forget, validation):
         raise Escaped("/sys is visible")
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
 
 
 # -- persistence: shared memory, SysV IPC, files, between runs -------------------------------------------------
@@ -172,7 +155,7 @@ def unlearning(net, retain, forget, validation):
 def test_nothing_persists_between_runs(run_in_sandbox, tmp_path):
     """Each run checks for what the previous one left in every writable place, then leaves its own."""
     marker = f"left_by_a_run_{uuid.uuid4().hex[:8]}"
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 import ctypes, os
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -193,7 +176,7 @@ def unlearning(net, retain, forget, validation):
     state.append(1)
     return net
 """)
-    _ok(run_in_sandbox(path, 3)[0])
+    assert_all_ok(run_in_sandbox(path, 3)[0])
     assert not any(Path(place, marker).exists() for place in ("/dev/shm", "/tmp"))
     assert "0x05ec12e7" not in subprocess.run(["ipcs"], capture_output=True, text=True).stdout.lower()
 
@@ -209,7 +192,7 @@ def test_host_unix_sockets_are_unreachable(run_in_sandbox, tmp_path):
         server.settimeout(20)
         servers.append((server, address))
         threading.Thread(target=lambda s=server: accepted.append(_accept(s)), daemon=True).start()
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 import socket
 
 
@@ -224,7 +207,7 @@ def unlearning(net, retain, forget, validation):
         raise Escaped("connected to " + repr(address))
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
     for server, _ in servers:
         server.close()
     assert not any(accepted)
@@ -240,7 +223,7 @@ def _accept(server: socket.socket) -> bytes:
 
 def test_no_terminal_to_inject_into(run_in_sandbox, tmp_path):
     """TIOCSTI on a terminal the harness shares would type commands into the organiser's shell."""
-    path = _submission(tmp_path, """
+    path = attack_submission(tmp_path, """
 import fcntl, os, termios
 
 
@@ -261,7 +244,7 @@ def unlearning(net, retain, forget, validation):
         raise Escaped("the host's terminals are listed")
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
 
 
 def test_root_only_files_are_out_of_sight(run_in_sandbox, tmp_path):
@@ -269,7 +252,7 @@ def test_root_only_files_are_out_of_sight(run_in_sandbox, tmp_path):
     secret = tmp_path / "organiser_secret.txt"
     secret.write_text("hunter2")
     secret.chmod(0o600)
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 def unlearning(net, retain, forget, validation):
     for target in ({str(secret)!r}, "/etc/shadow", "/root/.bash_history", "/etc/passwd"):
         try:
@@ -279,7 +262,7 @@ def unlearning(net, retain, forget, validation):
         raise Escaped("read " + target)
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
 
 
 # -- exhaustion: processes, memory, shared memory --------------------------------------------------------------
@@ -287,7 +270,7 @@ def unlearning(net, retain, forget, validation):
 
 def test_process_count_is_limited_and_nothing_is_left(run_in_sandbox, tmp_path):
     tag = f"{uuid.uuid4().int % 10**6}.{uuid.uuid4().int % 10**6}"
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 import subprocess
 
 
@@ -311,7 +294,7 @@ def unlearning(net, retain, forget, validation):
 @pytest.mark.skipif(Cgroup.create(1 << 30) is None, reason="no cgroup can be made here: total memory is not capped")
 def test_total_memory_is_limited_over_children(run_in_sandbox, tmp_path):
     """Each child stays under its own address-space limit; together they pass the sandbox's total."""
-    path = _submission(tmp_path, """
+    path = attack_submission(tmp_path, """
 import multiprocessing
 
 
@@ -338,7 +321,7 @@ def unlearning(net, retain, forget, validation):
 
 
 def test_shared_memory_is_limited(run_in_sandbox, tmp_path):
-    path = _submission(tmp_path, """
+    path = attack_submission(tmp_path, """
 def unlearning(net, retain, forget, validation):
     try:
         with open("/dev/shm/hoard", "wb") as hoard:
@@ -348,79 +331,7 @@ def unlearning(net, retain, forget, validation):
         return net
     raise Escaped("100 MiB in /dev/shm")
 """)
-    _ok(run_in_sandbox(path, 1)[0])
-
-
-# -- rebuilt references and test set ---------------------------------------------------------------------------
-
-
-def test_references_cannot_be_rebuilt_from_public_seeds(run_in_sandbox, sandbox_inputs, tmp_path):
-    """The cheat knows its run index here (the fixture seeds runs publicly) and retrains reference i
-    bit for bit with the public seeds: the cache's secret makes it another model."""
-    path = _submission(tmp_path, """
-import torch
-
-from harness.benchmarks import get_benchmark
-from harness.runs import run_seed
-from reference_models.seeds import model_seed
-from reference_models.training import train_models
-
-SPEC = get_benchmark("digits-mlp")
-
-
-def unlearning(net, retain, forget, validation):
-    index = next(i for i in range(16) if run_seed(SPEC, i) == torch.initial_seed())
-    rebuilt = train_models(SPEC, retain.dataset.data, [model_seed(SPEC, "retrained", index)])[0]
-    net.load_state_dict(rebuilt)
-    return net
-""")
-    records, _ = run_in_sandbox(path, 2)
-    _ok(records)
-    cache = sandbox_inputs[0]
-    reference = ReferenceCache(cache, sealed(get_benchmark("digits-mlp"), cache_secret(cache))).population("retrained", 2)
-    for record, statistic in zip(records, reference.forget_statistic):
-        assert not np.allclose(record.forget_statistic, statistic)
-
-
-def test_sealed_seeds_give_other_splits_and_models(sandbox_inputs):
-    public = get_benchmark("digits-mlp")
-    secret = cache_secret(sandbox_inputs[0])
-    hidden = sealed(public, secret)
-    assert hidden.key() != public.key() and public_view(hidden) == public_view(public)
-    assert sealed(public, secret) == hidden  # same cache, same secret: the same spec
-    assert not torch.equal(load_benchmark_data(public).validation.images, load_benchmark_data(hidden).validation.images)
-
-
-def test_the_embedded_data_set_is_not_in_the_sandbox(run_in_sandbox, tmp_path):
-    """Digits ship inside scikit-learn: reading them would hand a submission the test split."""
-    path = _submission(tmp_path, """
-def unlearning(net, retain, forget, validation):
-    from sklearn.datasets import load_digits
-    try:
-        load_digits()
-    except OSError:
-        return net
-    raise Escaped("digits loaded")
-""")
-    _ok(run_in_sandbox(path, 1)[0])
-
-
-def test_the_secret_never_reaches_the_worker(run_in_sandbox, sandbox_inputs, tmp_path):
-    secret = cache_secret(sandbox_inputs[0])
-    path = _submission(tmp_path, f"""
-import gc
-
-
-def unlearning(net, retain, forget, validation):
-    from harness import kit
-    spec = kit._benchmark
-    if spec.split_seed or spec.forget_seed or spec.model_seed or spec.data_dir:
-        raise Escaped(f"seeds in the worker's spec: {{spec}}")
-    if any(isinstance(o, str) and {secret!r} in o for o in gc.get_objects()):
-        raise Escaped("the secret is in memory")
-    return net
-""")
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
 
 
 def test_a_submission_in_tmp_runs(score_cli):
@@ -439,7 +350,7 @@ def test_a_submission_in_tmp_runs(score_cli):
 
 def test_the_worker_outlives_its_runs_attacks(run_in_sandbox, tmp_path):
     """Signals at the worker (process 1) and at every process in sight: the runs after still run."""
-    path = _submission(tmp_path, """
+    path = attack_submission(tmp_path, """
 import os, signal
 
 
@@ -457,4 +368,4 @@ def unlearning(net, retain, forget, validation):
         pass
     return net
 """)
-    _ok(run_in_sandbox(path, 3)[0])
+    assert_all_ok(run_in_sandbox(path, 3)[0])

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, failure_classes
+from conftest import ROOT, assert_all_ok, attack_submission
 from harness.sandbox import isolation, seccomp
 
 pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
 
-ESCAPED = "class Escaped(Exception):\n    pass\n\n\n"
 _KEY_SPEC_USER_KEYRING = -4
 _SYSCALLS = {"x86_64": {"add_key": 248, "request_key": 249, "keyctl": 250}, "aarch64": {"add_key": 217, "request_key": 218, "keyctl": 219}}
 
@@ -35,18 +34,6 @@ class _SockFprog(ctypes.Structure):
     """struct sock_fprog, as prctl(PR_SET_SECCOMP) takes a filter."""
 
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
-def _submission(tmp_path: Path, body: str) -> Path:
-    folder = tmp_path / "attacks"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"attack_{uuid.uuid4().hex[:8]}.py"
-    path.write_text(ESCAPED + body)
-    return path
-
-
-def _ok(records) -> None:
-    assert failure_classes(records) == [None] * len(records), [record.message for record in records]
 
 
 def _keys() -> str:
@@ -90,8 +77,7 @@ def test_the_hosts_keyrings_are_out_of_reach(run_in_sandbox, tmp_path):
     libc = ctypes.CDLL(None, use_errno=True)
     host_key = libc.syscall(numbers["add_key"], b"user", f"organiser-{tag}".encode(), b"the organiser's secret", 22, _KEY_SPEC_USER_KEYRING)
     try:
-        path = _submission(tmp_path, f"""
-import contextlib
+        path = attack_submission(tmp_path, f"""
 import ctypes
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -112,7 +98,7 @@ def unlearning(net, retain, forget, validation):
         raise Escaped(f"keyring calls that worked: {{reached}}")
     return net
 """)
-        _ok(run_in_sandbox(path, 1)[0])
+        assert_all_ok(run_in_sandbox(path, 1)[0])
         assert f"left-{tag}" not in _keys()
     finally:
         if host_key >= 0:
@@ -121,7 +107,7 @@ def unlearning(net, retain, forget, validation):
 
 def test_global_sysctls_and_root_only_proc_files_are_closed(run_in_sandbox, tmp_path):
     before = Path("/proc/sys/kernel/core_pattern").read_text()
-    path = _submission(tmp_path, """
+    path = attack_submission(tmp_path, """
 def unlearning(net, retain, forget, validation):
     opened = []
     for name in ("kernel/core_pattern", "kernel/modprobe", "vm/drop_caches", "kernel/sysrq"):
@@ -140,14 +126,14 @@ def unlearning(net, retain, forget, validation):
         raise Escaped(f"opened: {opened}")
     return net
 """)
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
     assert Path("/proc/sys/kernel/core_pattern").read_text() == before
 
 
 def test_the_sandbox_is_nobody_to_the_host(run_in_sandbox, tmp_path):
     """Seen from the host, the run's process belongs to a uid that is not the harness's root."""
     tag = uuid.uuid4().hex[:12]
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 import subprocess, sys
 
 
@@ -170,7 +156,7 @@ def unlearning(net, retain, forget, validation):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    _ok(run_in_sandbox(path, 1)[0])
+    assert_all_ok(run_in_sandbox(path, 1)[0])
     watcher.join()
     assert seen, "the run's process was never seen"
     uids = set(seen.values())
@@ -184,7 +170,7 @@ def test_every_writable_mount_is_wiped_or_read_only(run_in_sandbox, tmp_path):
     """Run 1 writes a marker at the top of every mount it can write to (as listed by its own mountinfo),
     /dev included; every later run fails if it finds one. /dev itself must refuse the write."""
     marker = f"kept_{uuid.uuid4().hex[:8]}"
-    path = _submission(tmp_path, f"""
+    path = attack_submission(tmp_path, f"""
 import os
 
 
@@ -213,7 +199,7 @@ def unlearning(net, retain, forget, validation):
         raise RuntimeError("no scratch place could be written: the test would prove nothing")
     return net
 """)
-    _ok(run_in_sandbox(path, 3)[0])
+    assert_all_ok(run_in_sandbox(path, 3)[0])
 
 
 def _copy_of_the_project(where: Path) -> Path:
