@@ -4,7 +4,7 @@ The competition rejected algorithms slower than about 20% of the time it
 takes to retrain, and on Kaggle a notebook over its time limit got no score.
 Both sides are measured the same way (harness.yardstick): the median
 charged seconds of the runs against those of the retrain baseline run as a
-submission. By default (`eligible`), a submission over budget is ranked
+submission, by default among the runs themselves. By default (`eligible`), a submission over budget is ranked
 after every submission within it, as on Kaggle; `rank-all` ranks by score
 alone, for studies.
 
@@ -58,6 +58,7 @@ class TimeBudget:
     unlearn_wall_median_s: float | None
     retrain_wall_median_s: float
     retrain_runs: int
+    yardstick: str  # paired: retrained beside the runs, in their workers; cached: measured once on this machine
     load_average: dict  # the machine's 1-minute load while the runs and the yardstick were measured
 
     def to_dict(self) -> dict:
@@ -140,6 +141,7 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
         unlearn_wall_median_s=float(np.median(unlearn_wall)) if len(unlearn_wall) else None,
         retrain_wall_median_s=retrain.wall_median_s,
         retrain_runs=len(retrain.seconds),
+        yardstick=retrain.kind,
         load_average={"runs": runs_load, "yardstick": list(retrain.load_average)},
     )
 

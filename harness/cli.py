@@ -6,6 +6,7 @@ submissions ranked last; or references built), 2 bad arguments or input
 can be built here and --no-sandbox was not given),
 3 the submission failed (some runs failed and --allow-failures was not given),
 4 the reference cache is damaged and --no-rebuild was given,
+5 the time budget's yardstick could not be measured (a baseline's run failed; the runs made are kept),
 130 interrupted (Ctrl-C): the finished runs are in the ledger, and the same command resumes.
 """
 
@@ -19,13 +20,14 @@ from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
+from harness.yardstick import YARDSTICKS
 from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
 from harness.notebooks import SubmissionRefused, check_suffix, convert_notebook
 from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, reference_cache, require_sandbox, score
 from harness.results import MetricSettings
-from harness.runs import RunsInterrupted
+from harness.runs import MeasurementFailed, RunsInterrupted
 from harness.stability import stability
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.cache import CacheDamaged
@@ -40,7 +42,7 @@ from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
 
-EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED, EXIT_CACHE_DAMAGED = 0, 2, 3, 4
+EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED, EXIT_CACHE_DAMAGED, EXIT_YARDSTICK_FAILED = 0, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
@@ -100,6 +102,9 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
                         help="eligible (default, as on Kaggle): over budget ranks after every submission within it; rank-all: by score alone")
     parser.add_argument("--borderline", default="pass", choices=BORDERLINE,
                         help="what a verdict counts as when the budget ratio's 95%% interval holds the limit: pass (default) or fail")
+    parser.add_argument("--yardstick", default="paired", choices=YARDSTICKS,
+                        help="the budget's retraining time: paired (default), measured among each submission's own runs, under the same "
+                             "load; cached, measured once per machine (faster, but a verdict then depends on the load of two moments)")
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
     parser.add_argument("--no-sandbox", action="store_true",
@@ -212,6 +217,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         memory_gb=args.memory_gb,
         budget_policy=args.budget_policy,
         borderline=args.borderline,
+        yardstick=args.yardstick,
         rebuild=not args.no_rebuild,
         cache_dir=args.cache_dir,
         ledger_dir=args.ledger_dir,
@@ -325,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(unavailable))
     except CacheDamaged as damaged:
         return _error(str(damaged), EXIT_CACHE_DAMAGED)
+    except MeasurementFailed as failed:  # the submission's runs are kept: the same command resumes
+        return _error(str(failed), EXIT_YARDSTICK_FAILED)
     except RunsInterrupted as stop:
         print(f"interrupted; {stop.saved} runs saved; run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

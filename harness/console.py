@@ -65,7 +65,8 @@ def summary(document: dict) -> str:
             f" = {budget['ratio']:.3f} x median retrain {budget['retrain_median_s']:.3f} s; limit {budget['fraction']:.2f}"
         )
         lines.append(f"                 ratio's interval {ratio_interval_text(*budget['ratio_ci'])}: coverage >= {budget['ratio_ci_coverage']:.0%},"
-                     f" order statistics of {runs.get('ok', 0)} runs and {budget['retrain_runs']} retrainings")
+                     f" order statistics of {runs.get('ok', 0)} runs and {budget['retrain_runs']} retrainings"
+                     + (" made among them" if budget["yardstick"] == "paired" else " measured once on this machine (--yardstick cached)"))
         lines.append(f"                 measured as {budget['measure']}, less the harness's own {budget['floor_s']:.3f} s a run;"
                      f" load average {budget['load_average']['runs']:.1f}")
     if budget["verdict"] == "borderline":

@@ -6,6 +6,8 @@ every run (rows in finishing order): a killed harness loses at most the run in
 flight, and a restarted one skips every run already recorded. An "ok" row
 whose outputs are not finite (an older harness checked only some) is read as
 the invalid-output run it was, so that no such ledger can crash scoring.
+Beside it, the time budget's baselines measured among those runs have a
+table of their own (`MeasurementLedger`), kept the same way.
 """
 
 from collections.abc import Iterator, Mapping
@@ -123,3 +125,36 @@ class RunLedger:
     def first(self, n_runs: int) -> list[RunRecord]:
         """Records of runs 0..n-1, in order; all of them must be finished."""
         return [self.records[i] for i in range(n_runs)]
+
+
+_MEASUREMENT_SCHEMA = pa.schema([("baseline", pa.string()), ("index", pa.int64()), ("charged_seconds", pa.float64()), ("wall_seconds", pa.float64())])
+
+
+class MeasurementLedger:
+    """The time budget's baselines measured beside one submission's runs (harness.yardstick): one row per
+    baseline run that ended ok, rewritten atomically after each, beside the run ledger and held under its
+    lock, so that a resumed score reuses them as it reuses the runs."""
+
+    def __init__(self, runs: RunLedger):
+        self.path = runs.path.with_suffix(".yardstick.parquet")
+        self._lock = threading.Lock()
+        self._table = read_table(self.path, schema=_MEASUREMENT_SCHEMA) if self.path.exists() else _MEASUREMENT_SCHEMA.empty_table()
+        self.rows = {(row["baseline"], row["index"]): row for row in self._table.to_pylist()}
+
+    def pending(self, baselines: list[str], count: int) -> list[tuple[str, int]]:
+        """(baseline, index) of each measurement among the first `count` of each baseline not yet made, by index."""
+        return [(name, index) for index in range(count) for name in baselines if (name, index) not in self.rows]
+
+    def append(self, baseline: str, index: int, charged_seconds: float, wall_seconds: float) -> None:
+        row = {"baseline": baseline, "index": index, "charged_seconds": charged_seconds, "wall_seconds": wall_seconds}
+        with self._lock:
+            if (baseline, index) in self.rows:
+                raise ValueError(f"measurement {index} of the {baseline} baseline is already in the ledger")
+            self.rows[(baseline, index)] = row
+            self._table = pa.concat_tables([self._table, pa.Table.from_pylist([row], schema=_MEASUREMENT_SCHEMA)]).combine_chunks()
+            write_table_atomic(self.path, self._table)
+
+    def seconds(self, baseline: str, count: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(charged, wall) seconds of those of the baseline's first `count` measurements that were made, in order."""
+        rows = [self.rows[(baseline, index)] for index in range(count) if (baseline, index) in self.rows]
+        return tuple(row["charged_seconds"] for row in rows), tuple(row["wall_seconds"] for row in rows)

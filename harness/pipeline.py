@@ -12,14 +12,14 @@ import torch
 
 from harness.budget import DEFAULT_FRACTION, early_warning, hard_timeout, load_average, time_budget
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
-from harness.ledger import RunLedger
+from harness.ledger import MeasurementLedger, RunLedger
 from harness.notebooks import submission_program
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, not_started_note, run_submission
 from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report
 from harness.sandbox.worker import WorkerSetup
-from harness.yardstick import yardstick
+from harness.yardstick import beside, paired, yardstick
 from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
 from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
@@ -46,6 +46,7 @@ class ScoreSettings:
     memory_gb: float = 8.0  # address space a run may add to the worker's
     budget_policy: str = "eligible"  # over budget: ranked after those within it (eligible), or by score alone (rank-all)
     borderline: str = "pass"  # what a verdict whose interval holds the limit counts as: pass or fail
+    yardstick: str = "paired"  # retraining measured beside each submission's runs (paired), or once per machine (cached)
     rebuild: bool = True  # retrain damaged reference files (False: stop with CacheDamaged)
     cache_dir: Path = Path(".cache/references")
     ledger_dir: Path = Path(".cache/ledgers")
@@ -110,9 +111,10 @@ def answer_limit(original_state: dict[str, torch.Tensor]) -> int:
 def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
     """Score one submission file; writes score.json (and examples.parquet) in out_dir.
 
-    The time budget's yardstick is measured once per benchmark and machine and
-    kept beside the references: every submission, and both splits of a
-    leaderboard, are judged against the same figure.
+    The time budget's yardstick is retraining measured among the submission's
+    own runs, in the same workers under the same load (harness.yardstick), or,
+    with `yardstick="cached"`, the figure measured once per benchmark and
+    machine, which also sets the hard timeout and the early warning.
     """
     require_sandbox(settings)
     torch.set_num_threads(1)
@@ -123,8 +125,8 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     references = cache.load(settings.n_models)
     data = load_benchmark_data(spec)
     setup = _worker_setup(submission, program, spec, references, data, settings)
-    retrain = yardstick(settings.cache_dir, spec, setup, settings.jobs)
-    timeout_s = settings.timeout_s or hard_timeout(retrain.wall_median_s, settings.budget_fraction)
+    cached = yardstick(settings.cache_dir, spec, setup, settings.jobs)
+    timeout_s = settings.timeout_s or hard_timeout(cached.wall_median_s, settings.budget_fraction)
     out_dir.mkdir(parents=True, exist_ok=True)
     if conversion_log:
         with open(out_dir / "submission.log", "a") as log:
@@ -138,12 +140,16 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
               "time-budget verdicts are unverified (see docs/sandbox.md)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
                    stop_after_failure=not settings.allow_failures)
-    load_during_runs = load_average()
+    load_before = load_average()
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
+        measured = (beside(setup, MeasurementLedger(ledger), settings.n_models, cached, out_dir)
+                    if settings.yardstick == "paired" else None)
         run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress,
-                       watch=lambda charged_s: early_warning(charged_s, retrain, settings.budget_fraction))
+                       watch=lambda charged_s: early_warning(charged_s, cached, settings.budget_fraction), beside=measured)
         records = ledger.finished(settings.n_models)
-    load_during_runs = max(load_during_runs, load_average())
+    load_after = load_average()
+    load_during_runs = max(load_before, load_after)
+    retrain = (paired(measured, settings.device, (load_before, load_after)) if measured else None) or cached
 
     ok = [r for r in records if r.status == "ok"]
     budget = time_budget(np.array([r.unlearn_seconds for r in ok]), np.array([r.wall_seconds for r in ok]), retrain,

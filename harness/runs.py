@@ -1,13 +1,17 @@
 """Running a submission N times in sandbox workers and recording each run in the ledger.
 
-On this machine, threads each drive a sandbox worker through a shared queue of
+On this machine, threads each drive sandbox workers through a shared queue of
 runs. On a Dask cluster (harness.backends), each task runs a chunk of runs in
 sandbox workers started on a cluster worker and returns their outcomes with
 what they printed. Either way, the weights a run returns are evaluated here,
 in the trusted parent, and recorded as soon as they arrive.
+
+The time budget's baselines may run in the same queue (`Beside`): their runs
+are spread among the submission's, so that both sides of the budget's ratio
+are measured by the same workers under the same load.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import io
 import math
@@ -23,7 +27,7 @@ from tqdm import tqdm
 
 from harness import failures
 from harness.backends import on_dask
-from harness.ledger import RunLedger, RunRecord, not_finite
+from harness.ledger import MeasurementLedger, RunLedger, RunRecord, not_finite
 from harness.sandbox.parent import RunOutcome, SandboxWorker, SetupFailed, CappedLog, kill_live_workers
 from harness.sandbox.weights import InvalidWeights, model_from_weights
 from harness.sandbox.worker import WorkerSetup
@@ -35,6 +39,7 @@ from reference_models.spec import BenchmarkSpec
 T = TypeVar("T")
 Watch = Callable[[np.ndarray], str | None]  # the ok runs' charged seconds so far -> a message to print, once
 CLUSTER_CHUNK = 8  # runs per cluster task: a sandbox worker costs seconds to start, a lost task costs its chunk
+SUBMISSION = "submission"  # the program of the scored runs; the others are baselines measured beside them
 
 
 class RunsInterrupted(Exception):
@@ -56,6 +61,43 @@ class RunPlan:
     spec: BenchmarkSpec  # the full (sealed) spec: run seeds follow from it, the worker only gets its public view
     hidden: tuple[Path, ...] = ()  # folders the worker must not see (cache, ledgers, results, the submission's)
     stop_after_failure: bool = False  # start no run after one has failed (the runs in flight finish)
+
+
+@dataclass(frozen=True)
+class Program:
+    """What one kind of run executes, and after how many wall-clock seconds such a run is stopped."""
+
+    setup: WorkerSetup
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Task:
+    """Run `index` of a program: the submission, or a baseline measured beside it."""
+
+    program: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Beside:
+    """The time budget's yardstick measured beside the runs: each baseline (by name) run `count` times,
+    its runs spread among the submission's, each that ends ok kept in `ledger` (a resumed score reuses
+    them), what each prints in its own log, `log_dir`/yardstick-NAME.log."""
+
+    setups: Mapping[str, WorkerSetup]
+    count: int
+    timeout_s: float
+    ledger: MeasurementLedger
+    log_dir: Path
+
+    def log_path(self, baseline: str) -> Path:
+        return self.log_dir / f"yardstick-{baseline}.log"
+
+
+class MeasurementFailed(Exception):
+    """A run of a baseline measured as the time budget's yardstick failed: there is no yardstick. The
+    submission's runs made so far are in the ledger, so the same command resumes once the cause is fixed."""
 
 
 def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
@@ -83,14 +125,15 @@ def _statistics(spec: BenchmarkSpec, data: BenchmarkData, weights: bytes, device
     return row
 
 
-def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunOutcome, device: str) -> RunRecord:
-    """Turn a worker's answer into a ledger row, evaluating the weights ourselves.
+def charged_seconds(outcome: RunOutcome, device: str) -> float | None:
+    """What a run is charged: its process tree's CPU time on the CPU, and its wall time on a GPU
+    (whose work the CPU clock does not see)."""
+    return outcome.cpu_seconds if device == "cpu" else outcome.wall_seconds
 
-    A run's charged seconds are its process tree's CPU time on the CPU, and
-    its wall time on a GPU (whose work the CPU clock does not see).
-    """
-    charged = outcome.cpu_seconds if device == "cpu" else outcome.wall_seconds
-    base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=charged, wall_seconds=outcome.wall_seconds)
+
+def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunOutcome, device: str) -> RunRecord:
+    """Turn a worker's answer into a ledger row, evaluating the weights ourselves."""
+    base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=charged_seconds(outcome, device), wall_seconds=outcome.wall_seconds)
     empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None, retain_statistic=None)
 
     def failed(failure_class: str, message: str) -> RunRecord:
@@ -106,35 +149,36 @@ def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunO
 
 
 class SandboxRunner:
-    """Runs a submission's runs one after another in a sandbox worker; a worker lost
-    to a timeout or a crash has its run recorded, and the next run gets a new one.
-    Threads may share one runner."""
+    """Runs tasks one after another, each in a sandbox worker of its program, started at the program's
+    first task and kept for the next; a worker lost to a timeout or a crash has its run recorded, and the
+    program's next run gets a new one. Threads may share one runner."""
 
-    def __init__(self, setup: WorkerSetup, plan: RunPlan, log: CappedLog):
-        self.setup, self.plan, self.log = setup, plan, log
-        self.setup_error: str | None = None  # once the worker failed to start, no worker is started again
+    def __init__(self, programs: Mapping[str, Program], plan: RunPlan, logs: Mapping[str, CappedLog]):
+        self.programs, self.plan, self.logs = programs, plan, logs
+        self.setup_errors: dict[str, str] = {}  # once a program's worker failed to start, none is started again
 
-    def drive(self, run_ids: Iterable[int], finish: Callable[[int, RunOutcome], None]) -> None:
-        """Run each of `run_ids` in turn and hand its outcome to `finish`."""
-        worker: SandboxWorker | None = None
+    def drive(self, tasks: Iterable[Task], finish: Callable[[Task, RunOutcome], None]) -> None:
+        """Run each task in turn and hand its outcome to `finish`."""
+        workers: dict[str, SandboxWorker] = {}
         try:
-            for run_id in run_ids:
-                if self.setup_error is None and worker is None:
+            for task in tasks:
+                program = self.programs[task.program]
+                if task.program not in self.setup_errors and task.program not in workers:
                     try:
-                        worker = SandboxWorker(self.setup, self.log, list(self.plan.hidden))
+                        workers[task.program] = SandboxWorker(program.setup, self.logs[task.program], list(self.plan.hidden))
                     except SetupFailed as error:
-                        self.setup_error = str(error)
-                if self.setup_error is not None:
-                    message = failures.message(failures.WORKER_CRASH, run_id, self.setup_error)
-                    finish(run_id, RunOutcome(failures.WORKER_CRASH, message, None, None, b""))
+                        self.setup_errors[task.program] = str(error)
+                if task.program in self.setup_errors:
+                    message = failures.message(failures.WORKER_CRASH, task.index, self.setup_errors[task.program])
+                    finish(task, RunOutcome(failures.WORKER_CRASH, message, None, None, b""))
                     continue
-                outcome = worker.run(run_id, run_seed(self.plan.spec, run_id), self.plan.timeout_s)
+                worker = workers[task.program]
+                outcome = worker.run(task.index, run_seed(self.plan.spec, task.index), program.timeout_s)
                 if not worker.alive:
-                    worker.close()
-                    worker = None
-                finish(run_id, outcome)
+                    workers.pop(task.program).close()
+                finish(task, outcome)
         finally:
-            if worker is not None:
+            for worker in workers.values():
                 worker.close()
 
 
@@ -142,29 +186,39 @@ class SandboxRunner:
 class ChunkResult:
     """What a chunk of runs on a cluster worker sends back."""
 
-    outcomes: list[tuple[int, RunOutcome]]
-    log: bytes  # what the submission printed, capped like the submission log
+    outcomes: list[tuple[Task, RunOutcome]]
+    logs: dict[str, bytes]  # what each program printed, capped like the submission log
 
 
-def run_chunk(setup: WorkerSetup, plan: RunPlan, run_ids: list[int]) -> ChunkResult:
-    """Run `run_ids` in sandbox workers started here: a Dask task, on a cluster worker."""
-    buffer = io.BytesIO()
-    outcomes: list[tuple[int, RunOutcome]] = []
+def run_chunk(programs: Mapping[str, Program], plan: RunPlan, tasks: list[Task]) -> ChunkResult:
+    """Run `tasks` in sandbox workers started here: a Dask task, on a cluster worker."""
+    buffers = {name: io.BytesIO() for name in programs}
+    outcomes: list[tuple[Task, RunOutcome]] = []
     stop = threading.Event()
 
-    def finish(run_id: int, outcome: RunOutcome) -> None:
-        outcomes.append((run_id, outcome))
-        if plan.stop_after_failure and outcome.failure_class is not None:
+    def finish(task: Task, outcome: RunOutcome) -> None:
+        outcomes.append((task, outcome))
+        if plan.stop_after_failure and task.program == SUBMISSION and outcome.failure_class is not None:
             stop.set()
 
-    SandboxRunner(setup, plan, CappedLog(buffer)).drive(_until(stop, run_ids), finish)
-    return ChunkResult(outcomes, buffer.getvalue())
+    SandboxRunner(programs, plan, {name: CappedLog(buffer) for name, buffer in buffers.items()}).drive(_until(stop, tasks), finish)
+    return ChunkResult(outcomes, {name: buffer.getvalue() for name, buffer in buffers.items()})
 
 
-def _chunks(run_ids: list[int], jobs: int) -> list[list[int]]:
-    """Runs split for cluster tasks: at most CLUSTER_CHUNK each, and at least one chunk per job."""
-    size = max(1, min(CLUSTER_CHUNK, math.ceil(len(run_ids) / jobs)))
-    return [run_ids[i : i + size] for i in range(0, len(run_ids), size)]
+def schedule(runs: list[int], measurements: list[Task]) -> list[Task]:
+    """The submission's runs with the measurements spread evenly among them: the k-th of m goes before
+    run round((k + 1/2) n / m) of n, so that every stretch of the runs, and so every load the machine
+    goes through, has its share of the yardstick."""
+    n, m = len(runs), len(measurements)
+    placed = [(float(i), Task(SUBMISSION, run_id)) for i, run_id in enumerate(runs)]
+    placed += [(round((k + 0.5) * n / m) - 0.5, task) for k, task in enumerate(measurements)]
+    return [task for _, task in sorted(placed, key=lambda item: item[0])]  # stable: measurements in their order
+
+
+def _chunks(tasks: list[Task], jobs: int) -> list[list[Task]]:
+    """Tasks split for cluster tasks: at most CLUSTER_CHUNK each, and at least one chunk per job."""
+    size = max(1, min(CLUSTER_CHUNK, math.ceil(len(tasks) / jobs)))
+    return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
 
 # ---------------------------------------------------------------- stopping at the first failure
@@ -190,33 +244,51 @@ def not_started_note(n_runs: int, records: list[RunRecord]) -> dict | None:
 
 
 class _Driver:
-    """Gets the pending runs done, in local threads or from cluster chunks, and records
-    each as it finishes: its weights evaluated here, its row in the ledger, the bar moved."""
+    """Gets the pending tasks done, in local threads or from cluster chunks, and records each as it
+    finishes: a submission's run has its weights evaluated here and its row in the ledger, a baseline's
+    its charged seconds in the measurement ledger; either moves the bar."""
 
-    def __init__(self, setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, bar: tqdm,
-                 watch: Watch | None):
-        self.setup, self.data, self.ledger, self.plan, self.bar, self.watch = setup, data, ledger, plan, bar, watch
+    def __init__(self, setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, tasks: list[Task], log_path: Path, bar: tqdm,
+                 watch: Watch | None, beside: Beside | None):
+        self.setup, self.data, self.ledger, self.plan, self.tasks = setup, data, ledger, plan, tasks
+        self.bar, self.watch, self.beside = bar, watch, beside
         self.charged: list[float] = []  # the ok runs' charged seconds, for the watch
         self.watched = threading.Lock()
-        self.log_file = open(log_path, "ab")
-        self.log = CappedLog(self.log_file)
-        self.todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for run_id in ledger.pending(plan.n_runs):
-            self.todo.put(run_id)
-        self.runner = SandboxRunner(setup, plan, self.log)
+        self.programs = {SUBMISSION: Program(setup, plan.timeout_s)}
+        self.log_files = {SUBMISSION: open(log_path, "ab")}
+        if beside is not None:
+            self.programs.update({name: Program(baseline, beside.timeout_s) for name, baseline in beside.setups.items()})
+            self.log_files.update({name: open(beside.log_path(name), "ab") for name in beside.setups})
+        self.logs = {name: CappedLog(file) for name, file in self.log_files.items()}
+        self.todo: queue.SimpleQueue[Task] = queue.SimpleQueue()
+        for task in self.tasks:
+            self.todo.put(task)
+        self.runner = SandboxRunner(self.programs, plan, self.logs)
+        self.failed_measurements: list[str] = []
         self.stopping = threading.Event()  # set on Ctrl-C: no new runs, and killed ones are not recorded
         self.stop = threading.Event()  # set after a failed run when the plan says so
 
-    def _finish(self, run_id: int, outcome: RunOutcome) -> None:
+    def _finish(self, task: Task, outcome: RunOutcome) -> None:
         if self.stopping.is_set():  # the run's worker was killed under it: it runs again on resume
             return
-        record = _record(self.plan.spec, self.data, run_id, outcome, self.setup.device)
-        self.ledger.append(record)
         self.bar.update()
+        if task.program != SUBMISSION:
+            self._measured(task, outcome)
+            return
+        record = _record(self.plan.spec, self.data, task.index, outcome, self.setup.device)
+        self.ledger.append(record)
         if record.status == "ok":
             self._watch(record.unlearn_seconds)
         if self.plan.stop_after_failure and record.status != "ok":
             self.stop.set()
+
+    def _measured(self, task: Task, outcome: RunOutcome) -> None:
+        """A baseline's run: kept when it ended ok; a failure is raised once the runs are done."""
+        if outcome.failure_class is not None:
+            self.failed_measurements.append(f"the {task.program} baseline, measured beside the runs as the time budget's yardstick, "
+                                            f"failed (see {self.beside.log_path(task.program)}):\n{outcome.message}")
+            return
+        self.beside.ledger.append(task.program, task.index, charged_seconds(outcome, self.setup.device), outcome.wall_seconds)
 
     def _watch(self, charged_s: float) -> None:
         """Hands the charged seconds so far to the watch, until it has said something once."""
@@ -229,7 +301,7 @@ class _Driver:
                 tqdm.write(message, file=sys.stderr)
                 self.watch = None
 
-    def _queued(self) -> Iterator[int]:
+    def _queued(self) -> Iterator[Task]:
         while not self.stopping.is_set():
             try:
                 yield self.todo.get_nowait()
@@ -237,23 +309,25 @@ class _Driver:
                 return
 
     def drive(self) -> None:
-        """One local thread's share: runs from the shared queue until it is empty."""
+        """One local thread's share: tasks from the shared queue until it is empty."""
         self.runner.drive(_until(self.stop, self._queued()), self._finish)
 
     def collect(self, chunk: ChunkResult) -> None:
-        """A chunk that ran on the cluster: its log, then its runs."""
-        self.log.drain(io.BytesIO(chunk.log))
-        for run_id, outcome in chunk.outcomes:
-            self._finish(run_id, outcome)
+        """A chunk that ran on the cluster: its logs, then its tasks."""
+        for name, log in chunk.logs.items():
+            self.logs[name].drain(io.BytesIO(log))
+        for task, outcome in chunk.outcomes:
+            self._finish(task, outcome)
 
     def close(self) -> None:
-        self.log_file.close()
+        for file in self.log_files.values():
+            file.close()
 
 
-def _run_on_cluster(driver: _Driver, pending: list[int]) -> None:
-    """Chunks of runs as Dask tasks (one each), recorded as they finish, in any order."""
-    chunks = _until(driver.stop, _chunks(pending, driver.plan.jobs))  # chunks not yet handed out are skipped
-    tasks = (delayed(run_chunk)(driver.setup, driver.plan, chunk) for chunk in chunks)
+def _run_on_cluster(driver: _Driver) -> None:
+    """Chunks of tasks as Dask tasks (one each), recorded as they finish, in any order."""
+    chunks = _until(driver.stop, _chunks(driver.tasks, driver.plan.jobs))  # chunks not yet handed out are skipped
+    tasks = (delayed(run_chunk)(driver.programs, driver.plan, chunk) for chunk in chunks)
     for chunk in Parallel(n_jobs=driver.plan.jobs, batch_size=1, return_as="generator_unordered")(tasks):
         driver.collect(chunk)
 
@@ -287,28 +361,35 @@ def _run_in_threads(driver: _Driver, jobs: int) -> None:
 
 
 def run_submission(
-    setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, progress: bool = True, watch: Watch | None = None
+    setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, log_path: Path, progress: bool = True, watch: Watch | None = None,
+    beside: Beside | None = None,
 ) -> None:
-    """Run every pending run of the plan; each finished run is in the ledger at once. `watch` sees the
-    charged seconds of the ok runs so far after each, until it returns a message, which is printed.
+    """Run every pending run of the plan, and every pending measurement of `beside` among them; each
+    finished run is in its ledger at once. `watch` sees the charged seconds of the ok runs so far after
+    each, until it returns a message, which is printed.
 
-    Raises RunsInterrupted on Ctrl-C, once no worker is left.
+    Raises RunsInterrupted on Ctrl-C, once no worker is left, and MeasurementFailed once the runs are
+    done if a baseline's run failed.
     """
     pending = ledger.pending(plan.n_runs)
     if len(pending) < plan.n_runs:
         print(f"{plan.n_runs - len(pending)} of {plan.n_runs} runs kept from the ledger; {len(pending)} to run", file=sys.stderr, flush=True)
-    if not pending:
+    measured = [Task(name, index) for name, index in beside.ledger.pending(list(beside.setups), beside.count)] if beside else []
+    tasks = schedule(pending, measured)
+    if not tasks:
         return
-    bar = tqdm(total=len(pending), desc="unlearning runs", unit="run", disable=None if progress else True)
-    driver = _Driver(setup, data, ledger, plan, log_path, bar, watch)
+    bar = tqdm(total=len(tasks), desc="unlearning runs" + (" and yardstick" if measured else ""), unit="run", disable=None if progress else True)
+    driver = _Driver(setup, data, ledger, plan, tasks, log_path, bar, watch, beside)
     try:
         if on_dask():
-            _run_on_cluster(driver, pending)
-            return
-        _run_in_threads(driver, max(1, min(plan.jobs, len(pending))))
+            _run_on_cluster(driver)
+        else:
+            _run_in_threads(driver, max(1, min(plan.jobs, len(driver.tasks))))
     except KeyboardInterrupt:
         driver.stopping.set()
         raise RunsInterrupted(plan.n_runs - len(ledger.pending(plan.n_runs))) from None
     finally:
         driver.close()
         bar.close()
+    if driver.failed_measurements:
+        raise MeasurementFailed(driver.failed_measurements[0])

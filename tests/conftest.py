@@ -51,6 +51,11 @@ def attack_submission(tmp_path: Path, body: str, name: str | None = None) -> Pat
     return path
 
 
+def run_ledgers(ledger_dir: Path) -> list[Path]:
+    """The run ledgers under a ledger root, without the yardstick's measurements kept beside them."""
+    return sorted(path for path in ledger_dir.glob("*/*.parquet") if not path.name.endswith(".yardstick.parquet"))
+
+
 def assert_all_ok(records) -> None:
     """Every run ended ok: each attack failed (an attack that works raises `Escaped`)."""
     assert failure_classes(records) == [None] * len(records), [record.message for record in records]
@@ -77,11 +82,18 @@ def reference_cache(tmp_path_factory) -> Path:
     return cache
 
 
+# What tests of anything but the time budget's verdict pass: the yardstick measured once per cache, not retrained
+# among every score's runs (the default, which costs about eight seconds a score at N = 16 on 2 cores).
+CACHED_YARDSTICK = ("--yardstick", "cached")
+
+
 @pytest.fixture
 def score_cli(reference_cache, tmp_path):
-    """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None)."""
+    """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None).
+    The yardstick is the cached one unless `yardstick="paired"`."""
 
-    def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None, bootstrap: int = 0):
+    def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None, bootstrap: int = 0,
+              yardstick: str = "cached"):
         out = out or tmp_path / "out"
         ledger = ledger or tmp_path / "ledgers"
         result = run_cli(
@@ -93,6 +105,7 @@ def score_cli(reference_cache, tmp_path):
             "--quiet",
             "--bootstrap", str(bootstrap),
             "--mia-models", "4",
+            "--yardstick", yardstick,
             *extra,
         )
         path = out / "score.json"
@@ -115,32 +128,45 @@ def sandbox_inputs(reference_cache):
     return reference_cache, load_benchmark_data(spec), state_dict_bytes(references.original_state)
 
 
+@pytest.fixture(scope="session")
+def worker_setup(sandbox_inputs):
+    """The WorkerSetup of a submission file on digits-mlp, as the harness builds it (the benchmark's public
+    view, the cache's original weights and data)."""
+    from harness.benchmarks import get_benchmark
+    from harness.pipeline import answer_limit
+    from harness.sandbox.worker import WorkerSetup
+    from reference_models.files import load_state_dict_bytes
+    from reference_models.secret import public_view
+
+    _, data, original = sandbox_inputs
+
+    def setup_of(path: Path, memory_bytes: int = 2 << 30) -> WorkerSetup:
+        return WorkerSetup(
+            submission=str(path), source=path.read_text(), spec=public_view(get_benchmark("digits-mlp")), original_weights=original,
+            retain=data.retain, forget=data.forget, validation=data.validation, memory_bytes=memory_bytes,
+            max_answer_bytes=answer_limit(load_state_dict_bytes(original)),
+        )
+
+    return setup_of
+
+
 @pytest.fixture
-def run_in_sandbox(sandbox_inputs, tmp_path):
+def run_in_sandbox(sandbox_inputs, worker_setup, tmp_path):
     """Runs a submission file through the real sandbox (`run_submission`, digits-mlp); returns (ledger
     records, submission.log path). Run seeds follow from the benchmark's public seeds, so that a
     hostile file can find which run it is; the references and data are the cache's (sealed)."""
     from harness.benchmarks import get_benchmark
     from harness.ledger import RunLedger
-    from harness.pipeline import answer_limit
     from harness.runs import RunPlan, run_submission
-    from harness.sandbox.worker import WorkerSetup
-    from reference_models.files import load_state_dict_bytes
-    from reference_models.secret import public_view
 
-    cache, data, original = sandbox_inputs
+    cache, data, _ = sandbox_inputs
     spec = get_benchmark("digits-mlp")
 
     def run_file(path: Path, n_runs: int = 2, timeout_s: float = 30.0, memory_bytes: int = 2 << 30):
-        setup = WorkerSetup(
-            submission=str(path), source=path.read_text(), spec=public_view(spec), original_weights=original,
-            retain=data.retain, forget=data.forget, validation=data.validation, memory_bytes=memory_bytes,
-            max_answer_bytes=answer_limit(load_state_dict_bytes(original)),
-        )
         ledger = RunLedger(tmp_path / "ledgers", hashlib.sha256(path.read_bytes()).hexdigest(), spec.key())
         plan = RunPlan(n_runs, 1, timeout_s, spec, hidden=(cache, tmp_path / "ledgers", path.parent))
         log = tmp_path / "submission.log"
-        run_submission(setup, data, ledger, plan, log, progress=False)
+        run_submission(worker_setup(path, memory_bytes), data, ledger, plan, log, progress=False)
         return ledger.first(n_runs), log
 
     return run_file

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import N_SMALL, ROOT, run_cli
+from conftest import CACHED_YARDSTICK, N_SMALL, ROOT, run_cli
 
 BASELINES = sorted(path.stem for path in (ROOT / "baselines").glob("*.py"))
 N_MODELS = N_SMALL
@@ -28,7 +28,7 @@ def board(reference_cache, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("baselines")
     result = run_cli(
         "leaderboard", str(ROOT / "baselines"), "--device", "cpu", "--n-models", str(N_MODELS), "--cache-dir", str(reference_cache),
-        "--ledger-dir", str(out / "ledgers"), "--out", str(out / "board"), "--quiet", "--bootstrap", "0", "--mia-models", "2",
+        "--ledger-dir", str(out / "ledgers"), "--out", str(out / "board"), "--quiet", "--bootstrap", "0", "--mia-models", "2", *CACHED_YARDSTICK,
     )
     assert result.returncode == 0, result.stderr
     return out / "board"
@@ -68,6 +68,7 @@ def test_every_baseline_runs_on_cuda(reference_cache, tmp_path):
     result = run_cli(
         "leaderboard", str(ROOT / "baselines"), "--device", "cuda", "--n-models", str(CUDA_N_MODELS), "--cache-dir", str(reference_cache),
         "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", "--mia-models", "2",
+        *CACHED_YARDSTICK,
     )
     assert result.returncode == 0, result.stderr
     documents = {name: _document(tmp_path / "board", name) for name in BASELINES}

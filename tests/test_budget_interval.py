@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from harness.budget import COVERAGE, EARLY_RUNS, early_warning, median_interval, ratio_interval, time_budget, verdict_of
+from harness.runs import SUBMISSION, Task, schedule
 from harness.yardstick import MEASUREMENTS, Yardstick
 from rendering.pages import ratio_text, verdict_text
 from rendering.tables import leaderboard_cells
@@ -62,7 +63,7 @@ def test_the_verdict_says_where_the_interval_lies():
 
 def _yardstick(retrain_s: float) -> Yardstick:
     rng = np.random.default_rng(3)
-    return Yardstick(measure="cpu", seconds=tuple(retrain_s * rng.lognormal(0, 0.1, MEASUREMENTS["retrain"])),
+    return Yardstick(kind="cached", measure="cpu", seconds=tuple(retrain_s * rng.lognormal(0, 0.1, MEASUREMENTS["retrain"])),
                      wall_seconds=(retrain_s,) * MEASUREMENTS["retrain"], floor_seconds=(0.0,) * 5, load_average=(0.0, 0.0), hardware={})
 
 
@@ -114,3 +115,18 @@ def test_the_early_warning_waits_for_enough_runs_and_a_clear_case():
     assert early_warning(slow * 0.4, yardstick, 0.2) is None  # at the limit: borderline, no warning
     message = early_warning(slow, yardstick, 0.2)
     assert message is not None and f"first {EARLY_RUNS} runs are over budget" in message
+
+
+def test_measurements_beside_the_runs_are_spread_evenly_among_them():
+    """Every stretch of the runs has its share of the yardstick, so that a load that comes and goes
+    weighs on both sides of the ratio alike; without runs to go beside, the measurements run alone."""
+    runs = list(range(64))
+    measurements = [Task(name, index) for index in range(4) for name in ("retrain", "identity")]
+    order = schedule(runs, measurements)
+    assert sorted(order, key=lambda task: (task.program, task.index)) == sorted(
+        [Task(SUBMISSION, i) for i in runs] + measurements, key=lambda task: (task.program, task.index))
+    assert [task.index for task in order if task.program == SUBMISSION] == runs
+    before = [sum(1 for task in order[:order.index(measurement)] if task.program == SUBMISSION) for measurement in measurements]
+    assert before == [4, 12, 20, 28, 36, 44, 52, 60]  # one of every 8 runs, each in the middle of its stretch
+    assert schedule([], measurements) == measurements
+    assert schedule(runs, []) == [Task(SUBMISSION, i) for i in runs]

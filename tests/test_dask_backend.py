@@ -1,7 +1,8 @@
 """`--backend dask`: the same numbers as the local backend, on a LocalCluster on the loopback.
 
 References built through each backend and the runs scored on each are
-compared field by field (timings aside); a run past its hard timeout on a
+compared field by field (timings aside), and the time budget's retrainings are
+measured among the runs on the cluster as locally; a run past its hard timeout on a
 cluster worker is recorded and its chunk goes on; GPU tasks land only on
 workers that offer the GPU resource; an unreachable scheduler and a missing
 Dask say so.
@@ -18,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, cli_spec, run_cli
+from conftest import ROOT, cli_spec, run_cli, run_ledgers
 from harness.backends import BackendUnavailable, compute_backend
 from harness.benchmarks import get_benchmark
 from harness.runs import run_seed
@@ -66,9 +67,15 @@ def _score(submission: Path, root: Path, cache: Path, *extra: str, n_models: int
 
 def _ledger(root: Path) -> list[dict]:
     """The ledger's rows by run id, without the clock."""
-    (path,) = (root / "ledgers").rglob("*.parquet")
+    (path,) = run_ledgers(root / "ledgers")
     rows = sorted(pq.read_table(path).to_pylist(), key=lambda row: row["run_id"])
     return [{key: value for key, value in row.items() if key not in ("unlearn_seconds", "wall_seconds")} for row in rows]
+
+
+def _measured(root: Path) -> list[tuple[str, int]]:
+    """Which baseline runs were measured beside the runs, as the yardstick."""
+    (path,) = (root / "ledgers").glob("*/*.yardstick.parquet")
+    return sorted((row["baseline"], row["index"]) for row in pq.read_table(path).to_pylist())
 
 
 def _references(cache: Path) -> dict:
@@ -89,6 +96,8 @@ def test_dask_scores_as_the_local_backend(cluster, dask_references, submission, 
     assert _references(dask_references) == _references(tmp_path / "local-cache")
     assert _ledger(tmp_path / "dask") == _ledger(tmp_path / "local")
     assert len(_ledger(tmp_path / "dask")) == N
+    assert _measured(tmp_path / "dask") == _measured(tmp_path / "local") == [(name, i) for name in ("identity", "retrain") for i in range(11)]
+    assert dask_doc["time_budget"]["yardstick"] == "paired" and (tmp_path / "dask" / "out" / "yardstick-retrain.log").exists()
     timings = ("time_budget",)
     assert {k: v for k, v in dask_doc.items() if k not in timings} == {k: v for k, v in local_doc.items() if k not in timings}
     assert dask_doc["runs"]["ok"] == N and (tmp_path / "dask" / "out" / "submission.log").exists()

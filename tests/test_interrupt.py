@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import N_SMALL, ROOT
+from conftest import CACHED_YARDSTICK, N_SMALL, ROOT
 from reference_models.files import read_table
 
 SLOW = '''
@@ -67,6 +67,7 @@ def test_ctrl_c_saves_finished_runs_and_the_same_command_resumes(reference_cache
     command = [
         sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(N_SMALL), "--cache-dir", str(reference_cache),
         "--ledger-dir", str(ledger_dir), "--out", str(out), "--jobs", "2", "--quiet", "--bootstrap", "0", "--mia-models", "4",
+        *CACHED_YARDSTICK,
     ]
     # Ctrl-C as at a terminal: a shell without job control starts background jobs with SIGINT ignored, and pytest may be one
     process = subprocess.Popen(

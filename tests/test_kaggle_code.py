@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import N_SMALL, run_cli
+from conftest import CACHED_YARDSTICK, N_SMALL, run_cli
 from harness.sandbox import tracebacks
 from harness.notebooks import SubmissionRefused, convert_notebook, is_constant, is_kept
 
@@ -191,7 +191,7 @@ def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(tmp_path):
     (folder / "broken.ipynb").write_text("{ this is not JSON")
     (folder / "notes.txt").write_text("not a submission")
     result = run_cli("leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
-                     "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0")
+                     "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", *CACHED_YARDSTICK)
     assert result.returncode == 0, result.stderr
     assert "broken.ipynb is not a Jupyter notebook" in result.stderr
     table = (tmp_path / "board" / "leaderboard.md").read_text()

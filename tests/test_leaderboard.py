@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import run_cli, small_folder
+from conftest import CACHED_YARDSTICK, run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
 from rendering.tables import leaderboard_cells
 from scoring.leaderboard import Row, arrow_table, rank, row_from_document
@@ -40,7 +40,7 @@ def board(reference_cache, tmp_path_factory):
     result = run_cli(
         "leaderboard", str(folder), "--split", "both", "--n-models", "4", "--cache-dir", str(reference_cache),
         "--ledger-dir", str(tmp / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "4", "--mia-models", "2",
-        "--budget-policy", "rank-all",
+        "--budget-policy", "rank-all", *CACHED_YARDSTICK,
     )
     assert result.returncode == 0, result.stderr
     return out, result

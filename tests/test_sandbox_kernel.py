@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, assert_all_ok, attack_submission
+from conftest import CACHED_YARDSTICK, ROOT, assert_all_ok, attack_submission
 from harness.sandbox import isolation, seccomp
 
 pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
@@ -213,7 +213,8 @@ def _copy_of_the_project(where: Path) -> Path:
 def _score_from(copy: Path, reference_cache: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "harness", "score", "baselines/identity.py", "--n-models", "3", "--cache-dir", str(reference_cache),
-         "--ledger-dir", str(out / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4", *extra],
+         "--ledger-dir", str(out / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4",
+         *CACHED_YARDSTICK, *extra],
         cwd=copy, capture_output=True, text=True, timeout=600,
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from conftest import N_SMALL, ROOT, SUBMISSIONS
+from conftest import N_SMALL, ROOT, SUBMISSIONS, run_ledgers
 from harness.sandbox.isolation import available as namespaces_available, outermost
 from reference_models.files import read_table
 
@@ -129,7 +129,7 @@ def test_killed_run_resumes_to_the_same_numbers(reference_cache, tmp_path):
     deadline = time.monotonic() + 120
     ledgers: list[Path] = []
     while time.monotonic() < deadline:
-        ledgers = list(ledger_dir.glob("*/*.parquet"))
+        ledgers = run_ledgers(ledger_dir)
         if ledgers and 3 <= read_table(ledgers[0]).num_rows < N_SMALL:
             break
         time.sleep(0.05)

@@ -1,21 +1,26 @@
 """The time budget counts everything a submission does, holds under load, and decides eligibility.
 
 Each cheat retrains from scratch where the old accounting did not look (at import, in a
-thread, in a child process, through module state kept across runs); each must end over budget.
+thread, in a child process, through module state kept across runs); each must end over budget
+against the default yardstick, retraining measured among the submission's own runs.
 """
 
+import hashlib
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT
+from conftest import N_SMALL, ROOT
 from harness.benchmarks import get_benchmark, split_benchmark
+from harness.ledger import MeasurementLedger, RunLedger
+from harness.runs import Beside, MeasurementFailed, RunPlan, run_submission
 from harness.sandbox.worker import imported_modules
-from harness.yardstick import yardstick_key
+from harness.yardstick import MEASUREMENTS, paired_count, yardstick_key
 from reference_models.secret import sealed
 from scoring.leaderboard import Row, rank
 
@@ -130,7 +135,7 @@ def test_a_child_reaped_unseen_is_charged_like_one_waited_for(score_cli, tmp_pat
 
 @pytest.mark.parametrize("where", sorted(CHEATS))
 def test_retraining_where_no_clock_looked_is_over_budget(score_cli, tmp_path, where):
-    result, document = score_cli(_submission(tmp_path, CHEATS[where]), n_models=4)
+    result, document = score_cli(_submission(tmp_path, CHEATS[where]), n_models=4, yardstick="paired")
     assert result.returncode == 0, result.stderr
     budget = document["time_budget"]
     assert document["runs"]["ok"] == 4
@@ -202,6 +207,55 @@ def test_the_modules_to_import_are_read_from_the_source():
     source = "import pandas as pd\nfrom sklearn import linear_model, clone\nfrom . import mine\n\n\ndef f():\n    import matplotlib.pyplot\n"
     assert imported_modules(source) == {"pandas", "sklearn", "sklearn.linear_model", "sklearn.clone", "matplotlib.pyplot"}
     assert imported_modules("def broken(:") == set()
+
+
+def test_the_yardstick_is_retrained_among_the_runs_and_kept_for_a_resume(score_cli, tmp_path):
+    """By default retraining is measured among the submission's own runs, in its workers: at N = 16, 11
+    retrainings and 11 runs of the identity baseline (the floor), kept beside the run ledger, so that a
+    second score of the same file makes no new measurement and gives the same ratio."""
+    finetune, ledgers = ROOT / "baselines" / "finetune.py", tmp_path / "ledgers"
+    result, document = score_cli(finetune, ledger=ledgers, yardstick="paired")
+    assert result.returncode == 0, result.stderr
+    budget = document["time_budget"]
+    count = paired_count(N_SMALL)
+    assert count == MEASUREMENTS["retrain"] and budget["yardstick"] == "paired" and budget["retrain_runs"] == count
+    assert "retrainings made among them" in result.stdout
+    [path] = ledgers.glob("*/*.yardstick.parquet")
+    rows = pq.read_table(path).to_pylist()
+    assert sorted((row["baseline"], row["index"]) for row in rows) == [(name, i) for name in ("identity", "retrain") for i in range(count)]
+    floor = np.median([row["charged_seconds"] for row in rows if row["baseline"] == "identity"])
+    retrain = np.median([row["charged_seconds"] for row in rows if row["baseline"] == "retrain"])
+    assert budget["floor_s"] == pytest.approx(floor) and budget["retrain_median_s"] == pytest.approx(retrain - floor)
+    assert f"--- run {count - 1} ---" in (tmp_path / "out" / "yardstick-retrain.log").read_text()
+    stored = path.read_bytes()
+    again, rescored = score_cli(finetune, ledger=ledgers, out=tmp_path / "again", yardstick="paired")
+    assert again.returncode == 0 and f"{N_SMALL} of {N_SMALL} runs kept" in again.stderr, again.stderr
+    assert path.read_bytes() == stored and rescored["time_budget"]["ratio"] == budget["ratio"]
+
+
+def test_a_failed_measurement_stops_the_score_and_a_resume_makes_only_what_is_missing(sandbox_inputs, worker_setup, tmp_path):
+    """A retraining that fails beside the runs leaves no yardstick: MeasurementFailed names the baseline
+    and its log, once the submission's runs are done and in their ledger; the next attempt makes the
+    missing measurements only."""
+    cache, data, _ = sandbox_inputs
+    spec = get_benchmark("digits-mlp")
+    finetune = ROOT / "baselines" / "finetune.py"
+    ledger = RunLedger(tmp_path / "ledgers", hashlib.sha256(finetune.read_bytes()).hexdigest(), spec.key())
+    plan = RunPlan(4, 2, 30.0, spec, hidden=(cache, tmp_path / "ledgers"))
+
+    def beside(retrain: Path) -> Beside:
+        setups = {"retrain": worker_setup(retrain), "identity": worker_setup(ROOT / "baselines" / "identity.py")}
+        return Beside(setups, 3, 60.0, MeasurementLedger(ledger), tmp_path)
+
+    with pytest.raises(MeasurementFailed, match=r"the retrain baseline.*yardstick-retrain\.log"):
+        run_submission(worker_setup(finetune), data, ledger, plan, tmp_path / "submission.log", progress=False,
+                       beside=beside(ROOT / "tests" / "hostile" / "returns_tensor.py"))
+    assert [record.status for record in ledger.finished(4)] == ["ok"] * 4
+    measured = MeasurementLedger(ledger)
+    assert measured.pending(["retrain", "identity"], 3) == [("retrain", 0), ("retrain", 1), ("retrain", 2)]
+    run_submission(worker_setup(finetune), data, ledger, plan, tmp_path / "submission.log", progress=False,
+                   beside=beside(ROOT / "baselines" / "retrain.py"))
+    assert MeasurementLedger(ledger).pending(["retrain", "identity"], 3) == []
 
 
 def _busy_loops(count: int) -> list[subprocess.Popen]:
