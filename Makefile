@@ -21,7 +21,7 @@ ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 # first (0 ok, 2 usage, 3 submission failed, 4 cache damaged, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
-.PHONY: install score references baselines leaderboard stability intervals ceiling test docs-check bench clean
+.PHONY: install score references baselines leaderboard stability intervals ceiling budget-reproducibility test docs-check bench clean
 
 install: $(STAMP)
 
@@ -55,6 +55,11 @@ intervals: $(STAMP)
 # F between disjoint sets of N retrained models (the ceiling at each N); writes its table into docs/uncertainty.md.
 ceiling: $(STAMP)
 	$(PY) -m benchmarks.ceiling --benchmark $(BENCHMARK) --write-doc
+
+# The baselines near the budget's line, each scored three times at N = 128 (quiet, then twice beside two busy
+# loops): do their verdicts hold? Writes its table into docs/organisers.md (about 25 minutes on 2 cores).
+budget-reproducibility: $(STAMP)
+	$(PY) -m benchmarks.budget_reproducibility --write-doc
 
 # Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
 # largest N's runs, and writes docs/stability.md and docs/stability.png.
