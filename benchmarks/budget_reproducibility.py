@@ -10,10 +10,12 @@ measures say whether a verdict can be defended (issue 22):
 - containment: how often one repetition's ratio lies inside another repetition's 95% interval, over
   every ordered pair of repetitions of every baseline: at least 90%.
 
-Exits non-zero when either fails. Writes the table into docs/organisers.md with --write-doc. About
-25 minutes on 2 cores.
+Exits non-zero when either fails. Writes the table into docs/organisers.md with --write-doc; each
+score's folder, ledgers included, stays in --out. About 25 minutes on 2 cores. `--replay` scores
+nothing: it recomputes every verdict from the ledgers kept in --out with the harness's budget code as
+it is now, which is how a change to the interval is checked against the same runs.
 
-    .venv/bin/python -m benchmarks.budget_reproducibility [--n-models 128] [--busy 2] [--write-doc]
+    .venv/bin/python -m benchmarks.budget_reproducibility [--n-models 128] [--busy 2] [--replay] [--write-doc]
 """
 
 import argparse
@@ -21,10 +23,15 @@ from datetime import date
 import json
 import subprocess
 import sys
-import tempfile
+import shutil
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.doc_tables import replace_between
+from harness.budget import DEFAULT_FRACTION, time_budget
+from harness.yardstick import Yardstick
+from reference_models.files import read_table
 from rendering.pages import ratio_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +61,9 @@ def containment(results: dict[str, list[Repetition]]) -> tuple[int, int]:
     return inside, pairs
 
 
-def _score(name: str, n_models: int, cache: Path, scratch: Path) -> Repetition:
-    """One score of a baseline on a fresh ledger: its ratio, interval and verdict."""
-    out = Path(tempfile.mkdtemp(dir=scratch))
+def _score(name: str, n_models: int, cache: Path, out: Path) -> Repetition:
+    """One score of a baseline on a fresh ledger, kept in `out`: its ratio, interval and verdict."""
+    shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "harness", "score", str(ROOT / "baselines" / f"{name}.py"), "--n-models", str(n_models),
                "--cache-dir", str(cache), "--ledger-dir", str(out / "ledgers"), "--out", str(out), "--bootstrap", "0",
                "--mia-models", "1", "--quiet"]
@@ -65,10 +72,28 @@ def _score(name: str, n_models: int, cache: Path, scratch: Path) -> Repetition:
     return budget["ratio"], *budget["ratio_ci"], budget["verdict"]
 
 
-def table(results: dict[str, list[Repetition]], conditions: list[str], n_models: int) -> str:
+def _replayed(out: Path) -> Repetition:
+    """The verdict of a kept score, recomputed from its run ledger and its measurements beside the runs."""
+    runs = [path for path in (out / "ledgers").glob("*/*.parquet") if not path.name.endswith(".yardstick.parquet")]
+    (measured,) = (out / "ledgers").glob("*/*.yardstick.parquet")
+    ok = [row for row in read_table(runs[0]).to_pylist() if row["status"] == "ok"]
+    rows = sorted(read_table(measured).to_pylist(), key=lambda row: row["index"])
+
+    def of(baseline: str, field: str) -> tuple[float, ...]:
+        return tuple(row[field] for row in rows if row["baseline"] == baseline)
+
+    yardstick = Yardstick(kind="paired", measure="cpu", seconds=of("retrain", "charged_seconds"), wall_seconds=of("retrain", "wall_seconds"),
+                          floor_seconds=of("identity", "charged_seconds"), load_average=(0.0, 0.0), hardware={})
+    charged = np.array([row["unlearn_seconds"] for row in ok])
+    budget = time_budget(charged, np.array([row["wall_seconds"] for row in ok]), yardstick, DEFAULT_FRACTION, "eligible", 0.0)
+    return budget.ratio, *budget.ratio_ci, budget.verdict
+
+
+def table(results: dict[str, list[Repetition]], conditions: list[str], n_models: int, replayed: bool) -> str:
     inside, pairs = containment(results)
     flipped = flips(results)
-    lines = [f"On {date.today().isoformat()}, N = {n_models}, each score on a fresh ledger with its own paired yardstick:", "",
+    when = "Replayed" if replayed else "Scored"
+    lines = [f"{when} on {date.today().isoformat()}, N = {n_models}, each score on a fresh ledger with its own paired yardstick:", "",
              "| baseline | " + " | ".join(conditions) + " |", "| --- |" + " --- |" * len(conditions)]
     for name, reps in results.items():
         lines.append(f"| `{name}` | " + " | ".join(f"{ratio_text(ratio, low, high)} {verdict}" for ratio, low, high, verdict in reps) + " |")
@@ -77,29 +102,40 @@ def table(results: dict[str, list[Repetition]], conditions: list[str], n_models:
     return "\n".join(lines)
 
 
+def _scored(conditions: list[str], args: argparse.Namespace) -> dict[str, list[Repetition]]:
+    """Every baseline near the line scored once per condition, busy loops started before the second."""
+    results: dict[str, list[Repetition]] = {name: [] for name in NEAR_THE_LINE}
+    loops: list[subprocess.Popen] = []
+    try:
+        for repetition, condition in enumerate(conditions):
+            if repetition == 1:
+                loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+            for name in NEAR_THE_LINE:
+                results[name].append(_score(name, args.n_models, args.cache_dir, args.out / str(repetition) / name))
+                ratio, low, high, verdict = results[name][-1]
+                print(f"{condition}: {name} {ratio_text(ratio, low, high)} {verdict}", flush=True)
+    finally:
+        for loop in loops:
+            loop.kill()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-models", type=int, default=128)
     parser.add_argument("--busy", type=int, default=2, help="busy loops beside the second and third repetitions")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "references")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "budget-reproducibility",
+                        help="where each score's folder and ledgers are kept (REPETITION/BASELINE/), for replays")
+    parser.add_argument("--replay", action="store_true", help="score nothing: recompute the verdicts from the ledgers kept in --out")
     parser.add_argument("--write-doc", action="store_true", help=f"replace the table in {DOC.name} between its markers")
     args = parser.parse_args()
     conditions = ["as the machine is", f"beside {args.busy} busy loops", f"beside {args.busy} busy loops, again"]
-    results: dict[str, list[Repetition]] = {name: [] for name in NEAR_THE_LINE}
-    loops: list[subprocess.Popen] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        try:
-            for repetition, condition in enumerate(conditions):
-                if repetition == 1:
-                    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-                for name in NEAR_THE_LINE:
-                    results[name].append(_score(name, args.n_models, args.cache_dir, Path(scratch)))
-                    ratio, low, high, verdict = results[name][-1]
-                    print(f"{condition}: {name} {ratio_text(ratio, low, high)} {verdict}", flush=True)
-        finally:
-            for loop in loops:
-                loop.kill()
-    text = table(results, conditions, args.n_models)
+    if args.replay:
+        results = {name: [_replayed(args.out / str(repetition) / name) for repetition in range(len(conditions))] for name in NEAR_THE_LINE}
+    else:
+        results = _scored(conditions, args)
+    text = table(results, conditions, args.n_models, args.replay)
     print(text)
     if args.write_doc:
         replace_between(DOC, START, END, text)
