@@ -8,22 +8,25 @@ submission, by default among the runs themselves. By default (`eligible`), a sub
 after every submission within it, as on Kaggle; `rank-all` ranks by score
 alone, for studies.
 
-Both medians are estimates, so the ratio carries a 95% interval and the
-verdict has three values: `pass` when the whole interval lies within the
-limit, `fail` when it lies beyond, `borderline` when it holds the limit.
-Each median's interval is the distribution-free order-statistic interval
-(the binomial confidence interval for a quantile, as in Conover's
-Practical Nonparametric Statistics), at a coverage of
-sqrt(0.95) each, so that both hold together with probability >= 95%: the
-runs and the yardstick are independent samples. The ratio is monotone in
-both medians, so its interval joins the two intervals' opposite ends. The
-floor (the identity baseline's median) is taken as known. A borderline
-verdict counts as `pass` by default (a verdict that costs a team its place
-must be shown, not suspected); `--borderline fail` counts it as over budget.
+All three medians (the runs', retraining's and the floor's) are estimates,
+so the ratio carries a 95% interval and the verdict has three values:
+`pass` when the whole interval lies within the limit, `fail` when it lies
+beyond, `borderline` when it holds the limit. Each median's interval is the
+distribution-free order-statistic interval (the binomial confidence
+interval for a quantile, as in Conover's Practical Nonparametric
+Statistics), at a coverage of 0.95^(1/3) each, so that the three hold
+together with probability >= 95%: the runs, the retrainings and the
+identity runs are independent samples. The ratio is monotone in each
+median, so its interval is the range of its values at the corners of the
+three intervals. A borderline verdict counts as `pass` by default (a
+verdict that costs a team its place must be shown, not suspected);
+`--borderline fail` counts it as over budget; `--borderline more-runs`
+times twice as many runs (and measures retraining twice as often) while the
+verdict stays borderline, up to a maximum, and counts one still borderline
+then as a pass. Those extra runs are timed only: the score is the first N's.
 """
 
 from dataclasses import asdict, dataclass
-import math
 import os
 
 import numpy as np
@@ -34,8 +37,9 @@ from rendering.pages import ratio_text
 
 DEFAULT_FRACTION = 0.2
 POLICIES = ("eligible", "rank-all")
-BORDERLINE = ("pass", "fail")  # what a borderline verdict counts as
-COVERAGE = 0.95  # of the ratio's interval, both medians' together
+BORDERLINE = ("pass", "fail", "more-runs")  # what a borderline verdict counts as; more-runs: timed again on more runs, then as pass
+MORE_RUNS = 4  # --borderline more-runs times at most this many times N runs, unless --max-runs says otherwise
+COVERAGE = 0.95  # of the ratio's interval: the three medians' intervals together
 _TIMEOUT_BUDGETS = 10.0
 _TIMEOUT_FLOOR_S = 10.0
 _MEASURES = {"cpu": "CPU time of the run's process tree (import, threads and children included)", "wall": "wall-clock time of the run's process tree"}
@@ -45,17 +49,20 @@ _MEASURES = {"cpu": "CPU time of the run's process tree (import, threads and chi
 class TimeBudget:
     fraction: float
     measure: str  # how both sides were measured, in words
-    floor_s: float  # the harness's own cost of a run (the identity baseline's), taken off both medians
+    floor_s: float  # the harness's own cost of a run (the identity baseline's median), taken off both medians
     unlearn_median_s: float | None  # charged to the runs, the floor taken off
     retrain_median_s: float
     ratio: float | None
     ratio_ci: tuple[float, float | None] | None  # the ratio's interval (None above: unbounded), of coverage at least `ratio_ci_coverage`
     ratio_ci_coverage: float | None  # below 0.95 where too few runs or measurements allow no more
     verdict: str  # pass, fail, borderline (the interval holds the limit), or unknown when no run finished
-    borderline: str  # what a borderline verdict counts as: pass or fail
+    borderline: str  # what a borderline verdict counts as: pass, fail, or more-runs (timed on more runs first, then pass)
+    runs_timed: int  # the ok runs whose charged seconds the verdict rests on (more than N under more-runs)
     policy: str  # eligible or rank-all
     eligible: bool  # ranked among the submissions within budget (always True under rank-all)
     unlearn_wall_median_s: float | None
+    import_median_s: float | None  # of the charged seconds, the run's start and the submission's import (None: not reported)
+    import_share: float | None  # the median run's import over its charged seconds
     retrain_wall_median_s: float
     retrain_runs: int
     yardstick: str  # paired: retrained beside the runs, in their workers; cached: measured once on this machine
@@ -69,7 +76,7 @@ def median_interval(seconds: np.ndarray, coverage: float) -> tuple[float, float,
     """(low, high, achieved coverage) of the order-statistic interval for the median: the k-th smallest
     and k-th largest of n values cover the median with probability 1 - 2 P(Binomial(n, 1/2) < k), for
     any continuous distribution. k is the largest that reaches `coverage`; where even the extremes do not
-    (n < 7 at 0.975), the interval is the extremes and the coverage says what they achieve."""
+    (n < 7 at 98.3%), the interval is the extremes and the coverage says what they achieve."""
     ordered = np.sort(np.asarray(seconds, dtype=float))
     n = len(ordered)
     achieved = 1 - 2 * stats.binom.cdf(np.arange(max(1, n // 2)), n, 0.5)  # for k = 1, 2, ...: decreasing
@@ -77,16 +84,19 @@ def median_interval(seconds: np.ndarray, coverage: float) -> tuple[float, float,
     return float(ordered[k - 1]), float(ordered[n - k]), max(0.0, float(achieved[k - 1]))
 
 
-def ratio_interval(unlearn_seconds: np.ndarray, retrain_seconds: np.ndarray, floor_s: float) -> tuple[tuple[float, float | None], float]:
-    """The interval of (median unlearn - floor) / (median retrain - floor) and its coverage (at least
-    the product of both medians' coverages, the samples being independent); unbounded above (None)
-    where retraining's interval reaches down to the floor."""
-    each = math.sqrt(COVERAGE)
+def ratio_interval(unlearn_seconds: np.ndarray, retrain_seconds: np.ndarray, floor_seconds: np.ndarray) -> tuple[tuple[float, float | None], float]:
+    """The interval of (median unlearn - median floor) / (median retrain - median floor) and its coverage (at
+    least the product of the three medians' coverages, the samples being independent); unbounded above
+    (None) where retraining's interval reaches down to the floor's."""
+    each = COVERAGE ** (1 / 3)
     u_low, u_high, u_coverage = median_interval(unlearn_seconds, each)
     r_low, r_high, r_coverage = median_interval(retrain_seconds, each)
-    low = max(0.0, u_low - floor_s) / (r_high - floor_s)
-    high = max(0.0, u_high - floor_s) / (r_low - floor_s) if r_low > floor_s else None
-    return (low, high), u_coverage * r_coverage
+    f_low, f_high, f_coverage = median_interval(floor_seconds, each)
+    corners = [(u, r, f) for u in (u_low, u_high) for r in (r_low, r_high) for f in (f_low, f_high)]
+    ratios = [max(0.0, u - f) / (r - f) for u, r, f in corners if r > f]
+    low = min(ratios) if ratios else 0.0
+    high = max(ratios) if len(ratios) == len(corners) else None
+    return (low, high), u_coverage * r_coverage * f_coverage
 
 
 def verdict_of(interval: tuple[float, float | None], fraction: float) -> str:
@@ -108,7 +118,7 @@ def early_warning(charged_s: np.ndarray, retrain: Yardstick, fraction: float) ->
     N = 512 over budget would otherwise run for minutes before its verdict appears. None otherwise."""
     if len(charged_s) < EARLY_RUNS:
         return None
-    (low, high), _ = ratio_interval(charged_s, np.array(retrain.seconds), retrain.floor_s)
+    (low, high), _ = ratio_interval(charged_s, np.array(retrain.seconds), np.array(retrain.floor_seconds))
     if low <= fraction:
         return None
     ratio = _unlearn_s(charged_s, retrain) / (retrain.median_s - retrain.floor_s)
@@ -116,15 +126,30 @@ def early_warning(charged_s: np.ndarray, retrain: Yardstick, fraction: float) ->
             f"of {fraction:g}; the verdict will most likely be fail. The runs go on (Ctrl-C stops them; those done are kept).")
 
 
+IMPORT_DOMINATES = 0.5  # an import share above this earns a hint on the console
+
+
+def import_part(import_seconds: np.ndarray, charged_seconds: np.ndarray) -> tuple[float | None, float | None]:
+    """(median import seconds, median share of the charged seconds) over the runs that reported their import
+    (NaN where a run did not); (None, None) if none did."""
+    reported = ~np.isnan(import_seconds)
+    if not reported.any():
+        return None, None
+    shares = import_seconds[reported] / np.maximum(charged_seconds[reported], 1e-12)
+    return float(np.median(import_seconds[reported])), float(np.median(shares))
+
+
 def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: Yardstick, fraction: float, policy: str, runs_load: float,
-                borderline: str = "pass") -> TimeBudget:
+                borderline: str = "pass", import_seconds: np.ndarray | None = None) -> TimeBudget:
     """The runs' median charged time against fraction x the yardstick's, the harness's floor taken off both,
-    with the ratio's interval deciding the verdict."""
+    with the ratio's interval deciding the verdict; `import_seconds` (NaN where not reported) only informs."""
     unlearn = _unlearn_s(unlearn_seconds, retrain) if len(unlearn_seconds) else None
     retrain_s = retrain.median_s - retrain.floor_s
     ratio = None if unlearn is None else unlearn / retrain_s
-    interval, coverage = ratio_interval(unlearn_seconds, np.array(retrain.seconds), retrain.floor_s) if len(unlearn_seconds) else (None, None)
+    interval, coverage = (ratio_interval(unlearn_seconds, np.array(retrain.seconds), np.array(retrain.floor_seconds)) if len(unlearn_seconds)
+                          else (None, None))
     verdict = "unknown" if interval is None else verdict_of(interval, fraction)
+    import_s, share = import_part(np.full(len(unlearn_seconds), np.nan) if import_seconds is None else import_seconds, unlearn_seconds)
     return TimeBudget(
         fraction=fraction,
         measure=_MEASURES[retrain.measure],
@@ -136,9 +161,12 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
         ratio_ci_coverage=coverage,
         verdict=verdict,
         borderline=borderline,
+        runs_timed=len(unlearn_seconds),
         policy=policy,
-        eligible=policy == "rank-all" or verdict == "pass" or (verdict == "borderline" and borderline == "pass"),
+        eligible=policy == "rank-all" or verdict == "pass" or (verdict == "borderline" and borderline != "fail"),
         unlearn_wall_median_s=float(np.median(unlearn_wall)) if len(unlearn_wall) else None,
+        import_median_s=import_s,
+        import_share=share,
         retrain_wall_median_s=retrain.wall_median_s,
         retrain_runs=len(retrain.seconds),
         yardstick=retrain.kind,

@@ -101,7 +101,10 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--budget-policy", default="eligible", choices=POLICIES,
                         help="eligible (default, as on Kaggle): over budget ranks after every submission within it; rank-all: by score alone")
     parser.add_argument("--borderline", default="pass", choices=BORDERLINE,
-                        help="what a verdict counts as when the budget ratio's 95%% interval holds the limit: pass (default) or fail")
+                        help="what a verdict counts as when the budget ratio's 95%% interval holds the limit: pass (default), fail, or "
+                             "more-runs (time twice as many runs while borderline, up to --max-runs, then pass)")
+    parser.add_argument("--max-runs", type=int, default=None, metavar="M",
+                        help="with --borderline more-runs: the most runs timed (default 4 x --n-models); the score is always the first N's")
     parser.add_argument("--yardstick", default="paired", choices=YARDSTICKS,
                         help="the budget's retraining time: paired (default), measured among each submission's own runs, under the same "
                              "load; cached, measured once per machine (faster, but a verdict then depends on the load of two moments)")
@@ -177,6 +180,8 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
             return str(refused)
     if not 0 < args.budget_fraction:
         return "--budget-fraction must be positive"
+    if args.max_runs is not None and (args.borderline != "more-runs" or args.max_runs < args.n_models):
+        return "--max-runs needs --borderline more-runs and must be at least --n-models"
     if args.command == "leaderboard" and not args.adaptive and (args.top is not None or args.max_n is not None or args.start_n != START_N):
         return "--top, --max-n and --start-n need --adaptive"
     if args.command == "leaderboard" and args.adaptive and (args.bootstrap < 2 or (args.top is not None and args.top < 1) or args.start_n < 4):
@@ -217,6 +222,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         memory_gb=args.memory_gb,
         budget_policy=args.budget_policy,
         borderline=args.borderline,
+        max_runs=args.max_runs,
         yardstick=args.yardstick,
         rebuild=not args.no_rebuild,
         cache_dir=args.cache_dir,

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from harness.budget import IMPORT_DOMINATES
 from harness.context import context_line
 from rendering.pages import ratio_interval_text, visible
 from scoring.intervals import INTERVAL_LABEL
@@ -65,12 +66,19 @@ def summary(document: dict) -> str:
             f" = {budget['ratio']:.3f} x median retrain {budget['retrain_median_s']:.3f} s; limit {budget['fraction']:.2f}"
         )
         lines.append(f"                 ratio's interval {ratio_interval_text(*budget['ratio_ci'])}: coverage >= {budget['ratio_ci_coverage']:.0%},"
-                     f" order statistics of {runs.get('ok', 0)} runs and {budget['retrain_runs']} retrainings"
+                     f" order statistics of {budget['runs_timed']} runs and {budget['retrain_runs']} retrainings"
                      + (" made among them" if budget["yardstick"] == "paired" else " measured once on this machine (--yardstick cached)"))
         lines.append(f"                 measured as {budget['measure']}, less the harness's own {budget['floor_s']:.3f} s a run;"
                      f" load average {budget['load_average']['runs']:.1f}")
+        if budget.get("import_share") is not None:
+            lines.append(f"                 import: {budget['import_median_s']:.3f} s a run, {budget['import_share']:.0%} of the charged time"
+                         f" (the rest is the call)")
+            if budget["import_share"] > IMPORT_DOMINATES:
+                lines.append("                 most of it is the import, paid by every run: import only what unlearning uses (the worker "
+                             "preloads torch, torchvision and Kaggle's common packages; docs/kaggle-code.md)")
     if budget["verdict"] == "borderline":
-        lines.append(f"                 borderline: the interval holds the limit; counted as {budget['borderline']} (--borderline)")
+        counted = "pass, after more runs" if budget["borderline"] == "more-runs" else budget["borderline"]
+        lines.append(f"                 borderline: the interval holds the limit; counted as {counted} (--borderline {budget['borderline']})")
     if budget["verdict"] in ("fail", "borderline") and not budget["eligible"]:
         lines.append("eligibility      over budget: ranked after every submission within it (--budget-policy eligible, as on Kaggle)")
     return "\n".join(lines)

@@ -42,6 +42,7 @@ class RunRecord:
     forget_statistic: list[float] | None
     test_statistic: list[float] | None
     retain_statistic: list[float] | None  # on the retain sample, see reference_models.evaluation
+    import_seconds: float | None = None  # of unlearn_seconds, the run's start and the submission's import (reported by the run; older ledgers: None)
 
 
 _SCHEMA = pa.schema(
@@ -59,6 +60,7 @@ _SCHEMA = pa.schema(
         ("forget_statistic", pa.list_(pa.float64())),
         ("test_statistic", pa.list_(pa.float64())),
         ("retain_statistic", pa.list_(pa.float64())),
+        ("import_seconds", pa.float64()),
     ]
 )
 

@@ -1,6 +1,6 @@
 """`score`: references, then sandboxed runs, then the metric, then score.json and report.html."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import hashlib
 import json
 import os
@@ -10,16 +10,16 @@ import sys
 import numpy as np
 import torch
 
-from harness.budget import DEFAULT_FRACTION, early_warning, hard_timeout, load_average, time_budget
+from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, early_warning, hard_timeout, load_average, time_budget
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
-from harness.ledger import MeasurementLedger, RunLedger
+from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, not_started_note, run_submission
 from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report
 from harness.sandbox.worker import WorkerSetup
-from harness.yardstick import beside, paired, yardstick
+from harness.yardstick import Yardstick, beside, paired, paired_count, yardstick
 from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
 from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
@@ -45,7 +45,8 @@ class ScoreSettings:
     ceiling: bool = False  # also score N more retrained models: the best F reachable at this N
     memory_gb: float = 8.0  # address space a run may add to the worker's
     budget_policy: str = "eligible"  # over budget: ranked after those within it (eligible), or by score alone (rank-all)
-    borderline: str = "pass"  # what a verdict whose interval holds the limit counts as: pass or fail
+    borderline: str = "pass"  # what a verdict whose interval holds the limit counts as: pass, fail, or more-runs (then pass)
+    max_runs: int | None = None  # under more-runs, the most runs timed (None: MORE_RUNS x n_models)
     yardstick: str = "paired"  # retraining measured beside each submission's runs (paired), or once per machine (cached)
     rebuild: bool = True  # retrain damaged reference files (False: stop with CacheDamaged)
     cache_dir: Path = Path(".cache/references")
@@ -108,6 +109,34 @@ def answer_limit(original_state: dict[str, torch.Tensor]) -> int:
     return 4 * sum(tensor.numel() * tensor.element_size() for tensor in original_state.values()) + (1 << 20)
 
 
+def _runs_and_verdict(setup: WorkerSetup, data: BenchmarkData, spec: BenchmarkSpec, plan: RunPlan, sha256: str, cached: Yardstick,
+                      out_dir: Path, settings: ScoreSettings) -> tuple[list[RunRecord], TimeBudget]:
+    """The N runs (with the yardstick's measurements among them), their records and the budget's verdict.
+
+    Under `--borderline more-runs`, while the verdict is borderline, twice as many runs are timed, with
+    twice as many measurements, up to `max_runs`: the runs past N are in the ledger and timed, never scored.
+    """
+    timed, limit = settings.n_models, settings.max_runs or MORE_RUNS * settings.n_models
+    load_before = load_average()
+    with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
+        while True:
+            count = paired_count(settings.n_models) * timed // settings.n_models
+            measured = beside(setup, MeasurementLedger(ledger), count, cached, out_dir) if settings.yardstick == "paired" else None
+            run_submission(setup, data, ledger, replace(plan, n_runs=timed), out_dir / "submission.log", settings.progress,
+                           watch=lambda charged_s: early_warning(charged_s, cached, settings.budget_fraction), beside=measured)
+            load_after = load_average()
+            retrain = (paired(measured, settings.device, (load_before, load_after)) if measured else None) or cached
+            ok = [r for r in ledger.finished(timed) if r.status == "ok"]
+            imports = np.array([np.nan if r.import_seconds is None else r.import_seconds for r in ok], dtype=float)
+            budget = time_budget(np.array([r.unlearn_seconds for r in ok]), np.array([r.wall_seconds for r in ok]), retrain,
+                                 settings.budget_fraction, settings.budget_policy, max(load_before, load_after), settings.borderline, imports)
+            failed = len(ok) < timed and not settings.allow_failures
+            if budget.verdict != "borderline" or settings.borderline != "more-runs" or timed >= limit or failed:
+                return ledger.finished(settings.n_models), budget
+            timed = min(2 * timed, limit)
+            print(f"time budget: borderline; timing {timed} runs (--borderline more-runs, at most {limit})", file=sys.stderr, flush=True)
+
+
 def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
     """Score one submission file; writes score.json (and examples.parquet) in out_dir.
 
@@ -140,20 +169,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
               "time-budget verdicts are unverified (see docs/sandbox.md)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
                    stop_after_failure=not settings.allow_failures)
-    load_before = load_average()
-    with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
-        measured = (beside(setup, MeasurementLedger(ledger), settings.n_models, cached, out_dir)
-                    if settings.yardstick == "paired" else None)
-        run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress,
-                       watch=lambda charged_s: early_warning(charged_s, cached, settings.budget_fraction), beside=measured)
-        records = ledger.finished(settings.n_models)
-    load_after = load_average()
-    load_during_runs = max(load_before, load_after)
-    retrain = (paired(measured, settings.device, (load_before, load_after)) if measured else None) or cached
-
-    ok = [r for r in records if r.status == "ok"]
-    budget = time_budget(np.array([r.unlearn_seconds for r in ok]), np.array([r.wall_seconds for r in ok]), retrain,
-                         settings.budget_fraction, settings.budget_policy, load_during_runs, settings.borderline)
+    records, budget = _runs_and_verdict(setup, data, spec, plan, sha256, cached, out_dir, settings)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
     document["isolation"] = isolation
@@ -168,7 +184,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
     if examples is not None:
         epsilon = examples["epsilon"].to_numpy()
-        unlearn_seconds = np.array([r.unlearn_seconds for r in ok])
+        unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
         page = report_html(document, epsilon, unlearned_population(records), references, unlearn_seconds)
         write_atomic(out_dir / "report.html", page.encode())
     return document

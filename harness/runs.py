@@ -133,7 +133,8 @@ def charged_seconds(outcome: RunOutcome, device: str) -> float | None:
 
 def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunOutcome, device: str) -> RunRecord:
     """Turn a worker's answer into a ledger row, evaluating the weights ourselves."""
-    base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=charged_seconds(outcome, device), wall_seconds=outcome.wall_seconds)
+    base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=charged_seconds(outcome, device), wall_seconds=outcome.wall_seconds,
+                import_seconds=outcome.import_seconds)
     empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None, retain_statistic=None)
 
     def failed(failure_class: str, message: str) -> RunRecord:

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import N_SMALL, ROOT
+from conftest import N_SMALL, ROOT, run_cli, run_ledgers
 from harness.benchmarks import get_benchmark, split_benchmark
 from harness.ledger import MeasurementLedger, RunLedger
 from harness.runs import Beside, MeasurementFailed, RunPlan, run_submission
@@ -313,3 +313,64 @@ def unlearning(net, retain, forget, validation):
     assert document["runs"]["ok"] == 20
     warned = "time budget: the first 16 runs are over budget" in result.stderr
     assert warned == (busy_s > 0) and (document["time_budget"]["verdict"] == "fail") == warned, (result.stderr, document["time_budget"])
+
+
+def test_the_console_shows_the_imports_share_and_says_when_it_dominates(score_cli, tmp_path):
+    """A file that works 0.3 s of CPU at its import and returns the net at once: score.json and the console
+    say the import is most of the charged time, with the hint; finetune's import is a small share, unhinted."""
+    heavy = _submission(tmp_path, """
+import time
+
+_end = time.process_time() + 0.3
+while time.process_time() < _end:
+    pass
+
+
+def unlearning(net, retain, forget, validation):
+    return net
+""")
+    result, document = score_cli(heavy, n_models=4)
+    assert result.returncode == 0, result.stderr
+    budget = document["time_budget"]
+    assert budget["import_median_s"] >= 0.3 and budget["import_share"] > 0.8, budget
+    assert f"import: {budget['import_median_s']:.3f} s a run" in result.stdout and "most of it is the import" in result.stdout
+    result, document = score_cli(ROOT / "baselines" / "finetune.py", n_models=4, out=tmp_path / "finetune")
+    assert result.returncode == 0, result.stderr
+    assert document["time_budget"]["import_share"] < 0.5 and "most of it is the import" not in result.stdout
+
+
+def test_a_ledger_written_before_imports_were_reported_still_scores(tmp_path):
+    """Older ledgers have no import column: their runs read with no import, and the budget reports none."""
+    import pyarrow as pa
+
+    from harness.budget import import_part
+    from harness.ledger import RunRecord
+
+    row = dict(run_id=0, seed=1, status="ok", failure_class=None, message="", unlearn_seconds=0.1, wall_seconds=0.2, retain_accuracy=1.0,
+               test_accuracy=1.0, forget_accuracy=1.0, forget_statistic=[0.5], test_statistic=[0.5], retain_statistic=[0.5])
+    ledger = RunLedger(tmp_path, "ab" * 32, "key")
+    ledger.path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([row]), ledger.path)
+    [record] = RunLedger(tmp_path, "ab" * 32, "key").finished(1)
+    assert record == RunRecord(**row) and record.import_seconds is None
+    assert import_part(np.array([np.nan]), np.array([0.1])) == (None, None)
+    assert import_part(np.array([0.02, np.nan, 0.06]), np.array([0.1, 0.1, 0.1])) == (pytest.approx(0.04), pytest.approx(0.4))
+
+
+def test_more_runs_time_a_borderline_entry_again_and_score_only_the_first_n(score_cli, tmp_path):
+    """Identity's ratio is zero give or take the floor's noise, so against a limit of 1e-9 its interval always
+    holds the limit: --borderline more-runs times 4, 8 then 16 runs (--max-runs 16), counts the verdict still
+    borderline as a pass, and scores the first 4 runs only."""
+    ledgers = tmp_path / "ledgers"
+    result, document = score_cli(ROOT / "baselines" / "identity.py", "--budget-fraction", "1e-9", "--borderline", "more-runs",
+                                 "--max-runs", "16", n_models=4, ledger=ledgers)
+    assert result.returncode == 0, result.stderr
+    budget = document["time_budget"]
+    assert budget["verdict"] == "borderline" and budget["borderline"] == "more-runs" and budget["eligible"], budget
+    assert budget["runs_timed"] == 16 and document["n_models_scored"] == 4 and document["runs"]["ok"] == 4
+    assert "timing 8 runs" in result.stderr and "timing 16 runs" in result.stderr
+    assert "counted as pass, after more runs" in result.stdout
+    [ledger] = run_ledgers(ledgers)
+    assert pq.read_table(ledger).num_rows == 16
+    refused = run_cli("score", "baselines/identity.py", "--max-runs", "8")
+    assert refused.returncode == 2 and "--max-runs needs --borderline more-runs" in refused.stderr

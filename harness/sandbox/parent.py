@@ -57,6 +57,7 @@ class RunOutcome:
     cpu_seconds: float | None  # of the run's whole process tree, import included
     wall_seconds: float | None  # from the fork of the run's process to its answer
     weights: bytes
+    import_seconds: float | None = None  # of those charged, what the run's start and the submission's import took, as the run reported it
 
 
 class CappedLog:
@@ -184,13 +185,24 @@ class SandboxWorker:
         if cgroup_before is not None:  # the kernel's count, which no run can hide from; the worker's own only where there is none
             cpu = self._cgroup.cpu_seconds() - cgroup_before
         if answer == "ok":
-            return RunOutcome(None, "", float(cpu), float(wall), payload)
+            return RunOutcome(None, "", float(cpu), float(wall), payload, self._import_seconds(header, cpu, wall))
         if answer == failures.TIMEOUT:
             what = f"exceeded the hard timeout of {timeout_s:.1f} s and was stopped"
         else:
             what = str(header.get("message", ""))
         failure_class = answer if answer in failures.STATUS else failures.WORKER_CRASH
         return RunOutcome(failure_class, failures.message(failure_class, run_id, what), float(cpu), float(wall), b"")
+
+    def _import_seconds(self, header: dict, cpu: float, wall: float) -> float | None:
+        """The import's part of the charged time, in the charged measure: reported by the run's own process,
+        which the participant's code shares, so it only informs (no verdict reads it); None where absent or
+        out of range."""
+        cpu_measured = self.setup.device == "cpu"
+        value = header.get("import_cpu_seconds" if cpu_measured else "import_wall_seconds")
+        charged = cpu if cpu_measured else wall
+        if not isinstance(value, (int, float)) or not 0 <= value <= charged:
+            return None
+        return float(value)
 
     @property
     def alive(self) -> bool:

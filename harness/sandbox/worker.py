@@ -108,14 +108,18 @@ def _weights_of(result: nn.Module) -> bytes:
     return state_dict_bytes({name: tensor.detach().cpu().clone() for name, tensor in result.state_dict().items()})
 
 
-def run_once(setup: WorkerSetup, seed: int, run_id: int) -> tuple[dict, bytes]:
+def run_once(setup: WorkerSetup, seed: int, run_id: int, started: float) -> tuple[dict, bytes]:
     """One unlearning run, from the submission's import to its weights: (answer header, payload).
 
     A run that returns None is answered with the net it was given, as Kaggle's
     driver saved that net and ignored the return value; the header says so.
+    The header of a run that ends ok also says what its start and the
+    submission's import cost (this process's CPU time, and the wall time since
+    `started`, the fork), so that a participant sees the import's share.
     """
     try:
         unlearning = load_submission(setup.submission, setup.source)
+        imported = {"import_cpu_seconds": time.process_time(), "import_wall_seconds": time.monotonic() - started}
     except BaseException as error:
         print(tracebacks.full_traceback(error, f"run {run_id}: import"), file=sys.stderr, flush=True)
         return {"class": IMPORT_ERROR, "message": "the submission could not be imported:\n" + tracebacks.participant_traceback(error, setup.submission)}, b""
@@ -140,17 +144,17 @@ def run_once(setup: WorkerSetup, seed: int, run_id: int) -> tuple[dict, bytes]:
         weights = _weights_of(result)
     except Exception as error:
         return {"class": INVALID_OUTPUT, "message": f"the returned model's weights cannot be saved: {error}"}, b""
-    return {"class": "ok", "message": "", "returned_none": returned_none}, weights
+    return {"class": "ok", "message": "", "returned_none": returned_none, **imported}, weights
 
 
-def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int) -> None:
+def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int, started: float) -> None:
     """The run's own process: limits first, then the run, then its answer on the pipe."""
     print(f"--- run {run_id} ---", file=sys.stderr, flush=True)  # marks the run's part of submission.log
     ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc files back to its user (the worker stays closed)
     limit_run(setup.memory_bytes if setup.device == "cpu" else None)
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
         adj.write("1000")
-    header, weights = run_once(setup, seed, run_id)
+    header, weights = run_once(setup, seed, run_id, started)
     header["message"] = inert(header["message"])  # a megabyte-long exception would not fit the answer's header
     sys.stdout.flush()
     sys.stderr.flush()
@@ -267,7 +271,7 @@ def serve_run(setup: WorkerSetup, run_id: int, seed: int, timeout_s: float, clos
             os.close(read_end)
             for fd in close_in_child:
                 os.close(fd)
-            _child(setup, run_id, seed, write_end)
+            _child(setup, run_id, seed, write_end, start)
         except BaseException:  # the harness's own code failed in the run's process: the log says how
             traceback.print_exc()
         finally:
