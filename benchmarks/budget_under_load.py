@@ -2,7 +2,7 @@
 
 Scores a submission (default: the finetune baseline) at N models, each time with a fresh ledger:
 first as the machine is, which also measures the cached yardstick (once per machine); then with
-BUSY processes loading it (four on a 2-core machine: every core oversubscribed), once judged against
+BUSY processes loading it (two by default: on a 2-core machine every core then runs two), once judged against
 that cached yardstick (`--yardstick cached`: the runs under load, the retraining measured quiet)
 and once against retraining measured among its own runs (`--yardstick paired`, the default).
 A load either spins (`spin`: CPU only), streams memory (`memory`: a 256 MiB array copied over and
@@ -11,7 +11,7 @@ over, which slows every other process's memory accesses and so inflates their CP
 Charged CPU time itself moves under some loads (docs/sandbox.md): the paired ratio should not.
 Exits non-zero when the loaded paired ratio is more than `--tolerance` (1.25) times off the quiet one.
 
-    .venv/bin/python benchmarks/budget_under_load.py [--n-models 64] [--busy 4] [--load spin|memory|torch]
+    .venv/bin/python benchmarks/budget_under_load.py [--n-models 64] [--busy 2] [--load spin|memory|torch]
 """
 
 import argparse
@@ -50,7 +50,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submission", type=Path, default=ROOT / "baselines" / "finetune.py")
     parser.add_argument("--n-models", type=int, default=64)
-    parser.add_argument("--busy", type=int, default=4, help="loading processes beside the loaded scores")
+    parser.add_argument("--busy", type=int, default=2, help="loading processes beside the loaded scores")
     parser.add_argument("--load", default="spin", choices=sorted(LOADS), help="what each loading process does (default spin)")
     parser.add_argument("--tolerance", type=float, default=1.25)
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "references")

@@ -64,6 +64,8 @@ class TimeBudget:
     import_median_s: float | None  # of the charged seconds, the run's start and the submission's import (None: not reported)
     import_share: float | None  # the median run's import over its charged seconds
     retrain_wall_median_s: float
+    retrain_median_ci: tuple[float, float]  # the yardstick's own spread: its median's order-statistic interval (charged s, floor included)
+    floor_median_ci: tuple[float, float]  # the same for the floor's median
     retrain_runs: int
     yardstick: str  # paired: retrained beside the runs, in their workers; cached: measured once on this machine
     load_average: dict  # the machine's 1-minute load while the runs and the yardstick were measured
@@ -168,6 +170,8 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
         import_median_s=import_s,
         import_share=share,
         retrain_wall_median_s=retrain.wall_median_s,
+        retrain_median_ci=median_interval(np.array(retrain.seconds), COVERAGE ** (1 / 3))[:2],
+        floor_median_ci=median_interval(np.array(retrain.floor_seconds), COVERAGE ** (1 / 3))[:2],
         retrain_runs=len(retrain.seconds),
         yardstick=retrain.kind,
         load_average={"runs": runs_load, "yardstick": list(retrain.load_average)},

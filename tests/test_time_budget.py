@@ -226,6 +226,8 @@ def test_the_yardstick_is_retrained_among_the_runs_and_kept_for_a_resume(score_c
     floor = np.median([row["charged_seconds"] for row in rows if row["baseline"] == "identity"])
     retrain = np.median([row["charged_seconds"] for row in rows if row["baseline"] == "retrain"])
     assert budget["floor_s"] == pytest.approx(floor) and budget["retrain_median_s"] == pytest.approx(retrain - floor)
+    low, high = budget["retrain_median_ci"]  # the yardstick's own spread, beside the ratio's
+    assert low < retrain < high and budget["floor_median_ci"][0] < floor < budget["floor_median_ci"][1]
     assert f"--- run {count - 1} ---" in (tmp_path / "out" / "yardstick-retrain.log").read_text()
     stored = path.read_bytes()
     again, rescored = score_cli(finetune, ledger=ledgers, out=tmp_path / "again", yardstick="paired")
@@ -374,3 +376,20 @@ def test_more_runs_time_a_borderline_entry_again_and_score_only_the_first_n(scor
     assert pq.read_table(ledger).num_rows == 16
     refused = run_cli("score", "baselines/identity.py", "--max-runs", "8")
     assert refused.returncode == 2 and "--max-runs needs --borderline more-runs" in refused.stderr
+
+
+def test_every_thread_pool_a_run_may_start_has_one_thread(run_in_sandbox, tmp_path):
+    """Idle threads of OpenMP or of a BLAS spin on the run's CPU time: each pool is set to one thread."""
+    path = tmp_path / "threads.py"
+    path.write_text("""import os
+
+import torch
+
+
+def unlearning(net, retain, forget, validation):
+    pools = [os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")]
+    assert pools == ["1"] * 3 and torch.get_num_threads() == 1, pools
+    return net
+""")
+    records, log = run_in_sandbox(path, 1)
+    assert [record.status for record in records] == ["ok"], log.read_text()

@@ -119,6 +119,7 @@ class SandboxWorker:
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": str(setup.threads),
             "MKL_NUM_THREADS": str(setup.threads),
+            "OPENBLAS_NUM_THREADS": str(setup.threads),  # numpy's own BLAS: its idle threads would spin on the run's CPU time
             "HOME": isolation.HOME if setup.sandboxed else self._workdir.name,
             "USER": "participant",
             "MPLBACKEND": "Agg",
