@@ -69,7 +69,7 @@ def _ledger(root: Path) -> list[dict]:
     """The ledger's rows by run id, without the clock."""
     (path,) = run_ledgers(root / "ledgers")
     rows = sorted(pq.read_table(path).to_pylist(), key=lambda row: row["run_id"])
-    return [{key: value for key, value in row.items() if key not in ("unlearn_seconds", "wall_seconds")} for row in rows]
+    return [{key: value for key, value in row.items() if key not in ("unlearn_seconds", "wall_seconds", "import_seconds")} for row in rows]
 
 
 def _measured(root: Path) -> list[tuple[str, int]]:
