@@ -21,14 +21,14 @@ ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 # first (0 ok, 2 usage, 3 submission failed, 4 cache damaged, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
-.PHONY: install score references baselines leaderboard stability intervals ceiling budget-reproducibility test docs-check bench clean
+.PHONY: install score references baselines leaderboard stability intervals ceiling budget-reproducibility test test-fast lint docs-check bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e '.[test,cluster]'
+	$(PY) -m pip install --quiet -e '.[test,cluster,lint]'
 	touch $@
 
 score: $(STAMP)
@@ -75,6 +75,14 @@ stability: $(STAMP)
 TEST_JOBS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+
+# The fast tier, to run after every change: the tests that need no reference cache, sandbox or cluster.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_JOBS) -m "not slow"
+
+# ruff, configured in pyproject.toml: clean on every commit (.ci/run runs it before the tests).
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 # Runs every command in README.md and docs/*.md (small N, a scratch copy of the project).
 docs-check: $(STAMP)

@@ -27,8 +27,8 @@ Hyperparameters (scaled to digits-mlp):
   enough to keep up with the model within a few dozen steps.
 """
 
-import copy
 from collections.abc import Iterator
+import copy
 
 import torch
 from torch import nn

@@ -56,7 +56,7 @@ def _contrastive_pass(net: nn.Module, forget, retain, optimiser: torch.optim.Opt
     device = next(net.parameters()).device
     features = []
     hook = kit.classifier_head(net).register_forward_hook(lambda module, args, output: features.append(args[0]))
-    for (forget_inputs, _), (retain_inputs, _) in zip(forget, retain):
+    for (forget_inputs, _), (retain_inputs, _) in zip(forget, retain, strict=False):
         forget_inputs, retain_inputs = forget_inputs.to(device), retain_inputs.to(device)
         features.clear()
         net(torch.cat([forget_inputs, retain_inputs]))

@@ -30,8 +30,8 @@ Hyperparameters (scaled to digits-mlp):
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
-from torch.utils.data import DataLoader
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 ALPHA = 1e-4
 EPSILON = 1e-8

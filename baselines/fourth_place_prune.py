@@ -1,4 +1,5 @@
-"""Fourth place: re-initialise most of every weight matrix, smallest magnitudes first, then fine-tune on retain while matching the original's prediction entropy.
+"""Fourth place: re-initialise most of every weight matrix, smallest magnitudes first, then fine-tune on
+retain while matching the original's prediction entropy.
 
 Source: the 4th-place solution of the NeurIPS 2023 Machine Unlearning
 competition (public write-up on Kaggle), as summarised in Triantafillou et
@@ -48,7 +49,7 @@ def _prune_and_reinitialise(net: nn.Module) -> None:
     """In every weight matrix, give the smallest-magnitude fraction fresh initial values."""
     fresh = kit.reinitialise(copy.deepcopy(net))
     with torch.no_grad():
-        for parameter, new in zip(net.parameters(), fresh.parameters()):
+        for parameter, new in zip(net.parameters(), fresh.parameters(), strict=True):
             if parameter.dim() > 1:
                 smallest = parameter.abs().flatten().argsort()[: int(PRUNE_FRACTION * parameter.numel())]
                 parameter.view(-1)[smallest] = new.view(-1)[smallest]

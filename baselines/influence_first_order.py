@@ -43,6 +43,6 @@ def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     n_train = len(retain.dataset) + len(forget.dataset)
     gradients = _summed_gradient(net, forget)
     with torch.no_grad():
-        for parameter, gradient in zip(net.parameters(), gradients):
+        for parameter, gradient in zip(net.parameters(), gradients, strict=True):
             parameter.add_(gradient, alpha=TAU / n_train)
     return net

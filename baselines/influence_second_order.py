@@ -40,7 +40,7 @@ def _loss(net: nn.Module, flat: torch.Tensor, inputs: torch.Tensor, labels: torc
     """Cross-entropy at a flat parameter vector, the one argument torch.func differentiates."""
     shapes = {name: p.shape for name, p in net.named_parameters()}
     chunks = flat.split([shape.numel() for shape in shapes.values()])
-    weights = {name: chunk.view(shape) for (name, shape), chunk in zip(shapes.items(), chunks)}
+    weights = {name: chunk.view(shape) for (name, shape), chunk in zip(shapes.items(), chunks, strict=True)}
     return F.cross_entropy(functional_call(net, weights, (inputs,)), labels, reduction=reduction)
 
 

@@ -50,7 +50,7 @@ def _saliency_masks(net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) 
     salient = torch.zeros_like(flat)
     salient[flat.topk(max(1, int(SALIENT_FRACTION * flat.numel()))).indices] = 1.0  # exactly that many, even among zeros
     net.zero_grad()
-    return [piece.view_as(m) for piece, m in zip(salient.split([m.numel() for m in magnitudes]), magnitudes)]
+    return [piece.view_as(m) for piece, m in zip(salient.split([m.numel() for m in magnitudes]), magnitudes, strict=True)]
 
 
 def _masked_fit(net: nn.Module, loader, masks: list[torch.Tensor], epochs: int) -> None:
@@ -64,7 +64,7 @@ def _masked_fit(net: nn.Module, loader, masks: list[torch.Tensor], epochs: int) 
             inputs, labels = inputs.to(device), labels.to(device)
             optimiser.zero_grad()
             F.cross_entropy(net(inputs), labels).backward()
-            for parameter, mask in zip(net.parameters(), masks):
+            for parameter, mask in zip(net.parameters(), masks, strict=True):
                 parameter.grad.mul_(mask)
             optimiser.step()
         schedule.step()

@@ -53,7 +53,7 @@ def _reinitialise_forget_weights(net: nn.Module, retain, forget) -> None:
     fresh = kit.reinitialise(copy.deepcopy(net))
     with torch.no_grad():
         for parameter, new, on_retain, on_forget in zip(
-            net.parameters(), fresh.parameters(), retain_magnitudes, forget_magnitudes
+            net.parameters(), fresh.parameters(), retain_magnitudes, forget_magnitudes, strict=True
         ):
             score = (on_retain - on_forget).flatten()
             chosen = score.argsort()[: int(REINIT_FRACTION * score.numel())]

@@ -17,8 +17,8 @@ With --write-doc the table goes into docs/uncertainty.md, between its markers.
 
 import argparse
 import json
-import sys
 from pathlib import Path
+import sys
 
 from scipy.stats import kendalltau
 

@@ -21,10 +21,10 @@ it is now, which is how a change to the interval is checked against the same run
 import argparse
 from datetime import date
 import json
+from pathlib import Path
+import shutil
 import subprocess
 import sys
-import shutil
-from pathlib import Path
 
 import numpy as np
 

@@ -16,11 +16,11 @@ Exits non-zero when the loaded paired ratio is more than `--tolerance` (1.25) ti
 
 import argparse
 import json
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADS = {

@@ -29,7 +29,8 @@ def ceilings(statistics: np.ndarray, n_models: int, jobs: int) -> list[float]:
     """F of every disjoint consecutive pair of N-model sets in the [M, E] statistics."""
     pairs = len(statistics) // (2 * n_models)
     return [
-        forgetting_quality(estimate_epsilon(statistics[(2 * k) * n_models : (2 * k + 1) * n_models], statistics[(2 * k + 1) * n_models : (2 * k + 2) * n_models], jobs=jobs).epsilon, n_models)
+        forgetting_quality(estimate_epsilon(statistics[(2 * k) * n_models : (2 * k + 1) * n_models],
+                                            statistics[(2 * k + 1) * n_models : (2 * k + 2) * n_models], jobs=jobs).epsilon, n_models)
         for k in range(pairs)
     ]
 

@@ -126,9 +126,9 @@ def candidate_intervals(u: np.ndarray, r: np.ndarray, seed: int, replicates: int
     ])
     halves = scores(half_draws(n, n, replicates, rng))[:, 0]
     split_u, split_r = rng.permutation(n), rng.permutation(n)
-    disjoint = np.array([_quality(u[part_u], r[part_r]) for part_u, part_r in zip(np.array_split(split_u, 2), np.array_split(split_r, 2))])
+    disjoint = np.array([_quality(u[part_u], r[part_r]) for part_u, part_r in zip(np.array_split(split_u, 2), np.array_split(split_r, 2), strict=True)])
     groups_u, groups_r = np.array_split(rng.permutation(n), GROUPS), np.array_split(rng.permutation(n), GROUPS)
-    leave_one = np.array([_quality(np.delete(u, gu, axis=0), np.delete(r, gr, axis=0)) for gu, gr in zip(groups_u, groups_r)])
+    leave_one = np.array([_quality(np.delete(u, gu, axis=0), np.delete(r, gr, axis=0)) for gu, gr in zip(groups_u, groups_r, strict=True)])
     jackknife_se = np.sqrt((GROUPS - 1) / GROUPS * np.sum((leave_one - leave_one.mean()) ** 2))
     disjoint_se = abs(disjoint[0] - disjoint[1]) / 2
     t1, t7 = stats.t.ppf(0.975, 1), stats.t.ppf(0.975, GROUPS - 1)
@@ -155,7 +155,8 @@ def coverage_at(truth: Truth, n: int, pairs: int, truth_pairs: int, replicates: 
         bounds = np.array([result[name] for result in found])
         row[name] = (float(np.mean((bounds[:, 0] <= target) & (target <= bounds[:, 1]))), float(np.mean(bounds[:, 1] - bounds[:, 0])))
     estimates = np.array([result["estimate"][0] for result in found])
-    row["percentile contains estimate"] = float(np.mean([r["bootstrap percentile"][0] <= e <= r["bootstrap percentile"][1] for r, e in zip(found, estimates)]))
+    contains = [r["bootstrap percentile"][0] <= e <= r["bootstrap percentile"][1] for r, e in zip(found, estimates, strict=True)]
+    row["percentile contains estimate"] = float(np.mean(contains))
     return row
 
 
@@ -167,7 +168,8 @@ def table(rows: list[dict], pairs: int, truth_pairs: int, replicates: int, secon
     for name in CANDIDATES:
         label = f"**{name}** (chosen)" if name == CHOSEN else name
         lines.append(f"| {label} | " + " | ".join(f"{100 * row[name][0]:.0f}% (width {row[name][1]:.3f})" for row in rows) + " |")
-    lines.append("| bootstrap percentile range contains its own estimate | " + " | ".join(f"{100 * row['percentile contains estimate']:.0f}%" for row in rows) + " |")
+    contained = " | ".join(f"{100 * row['percentile contains estimate']:.0f}%" for row in rows)
+    lines.append(f"| bootstrap percentile range contains its own estimate | {contained} |")
     note = (
         f"\nCoverage of the target over {pairs} independent pairs of populations per N ({EXAMPLES} forget examples, "
         f"{replicates} resamplings per interval; a coverage's standard error is about "

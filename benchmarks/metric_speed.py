@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from scoring.attacks import narrow_first
-from scoring.intervals import intervals
 from scoring.epsilon import MAX_EPSILON, estimate_epsilon, is_peaky, orient
+from scoring.intervals import intervals
 from scoring.tables import DELTA
 
 N_MODELS, N_EXAMPLES, REFERENCE_EXAMPLES = 512, 2000, 3
@@ -86,7 +86,8 @@ def main() -> None:
     half_s = time.perf_counter() - start
 
     print(f"official metric, N = {N_MODELS}, E = {N_EXAMPLES}, {jobs} threads: {ours_s:.2f} s ({ours_s / N_EXAMPLES * 1e3:.2f} ms per example)")
-    print(f"straightforward reference: {per_example_s:.2f} s per example, {per_example_s * N_EXAMPLES:.0f} s scaled to E = {N_EXAMPLES} (equal on {REFERENCE_EXAMPLES} examples)")
+    print(f"straightforward reference: {per_example_s:.2f} s per example, {per_example_s * N_EXAMPLES:.0f} s scaled to E = {N_EXAMPLES} "
+          f"(equal on {REFERENCE_EXAMPLES} examples)")
     print(f"speed-up: {per_example_s * N_EXAMPLES / ours_s:.0f}x")
     print(f"95% intervals, {INTERVAL_REPLICATES} half-samples, N = {N_MODELS}, E = {INTERVAL_EXAMPLES}: {half_s:.1f} s")
 

@@ -20,7 +20,6 @@ from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
-from harness.yardstick import YARDSTICKS
 from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
@@ -29,6 +28,7 @@ from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, re
 from harness.results import MetricSettings
 from harness.runs import MeasurementFailed, RunsInterrupted
 from harness.stability import stability
+from harness.yardstick import YARDSTICKS
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.cache import CacheDamaged
 from reference_models.datasets import DATA_DIR_VARIABLE, locate_data
@@ -117,7 +117,8 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
     parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="B", help="half-sampling replicates for 95%% intervals of F and the score (0: none; docs/uncertainty.md)")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="B",
+                        help="half-sampling replicates for 95%% intervals of F and the score (0: none; docs/uncertainty.md)")
     parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
 
@@ -129,7 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("submission", type=Path,
                            help="Python file (or Jupyter notebook, .ipynb) defining unlearning(net, retain, forget, validation)")
     _scoring(score_cmd, default_out="results/BENCHMARK/SUBMISSION_NAME")
-    board_cmd = commands.add_parser("leaderboard", help="score every *.py and *.ipynb in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json")
+    board_cmd = commands.add_parser(
+        "leaderboard", help="score every *.py and *.ipynb in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json",
+    )
     board_cmd.add_argument("folder", type=Path, help="folder of submission files")
     board_cmd.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLIT_CHOICES,
                            help=f"forget set: public, private (another seed) or both side by side (default {DEFAULT_SPLIT})")

@@ -44,7 +44,8 @@ def summary(document: dict) -> str:
         lines += [
             f"forget quality   F = {_fmt(document['forget_quality'])}{_interval(document, 'forget_quality_ci95')}"
             f"  [attacks: {document['metric']['attacks']}, rates: {document['metric']['rates']}]",
-            *([f"ceiling          F = {_fmt(document['forget_quality_ceiling'])} for models retrained from scratch at this N"] if "forget_quality_ceiling" in document else []),
+            *([f"ceiling          F = {_fmt(document['forget_quality_ceiling'])} for models retrained from scratch at this N"]
+              if "forget_quality_ceiling" in document else []),
             f"retain accuracy  {_ratio(document['retain_accuracy'])}",
             f"test accuracy    {_ratio(document['test_accuracy'])}",
             f"final score      {_fmt(document['final_score'])}{_interval(document, 'final_score_ci95')}",

@@ -77,7 +77,7 @@ def classifier_head(net: nn.Module) -> nn.Linear:
 
 def gather(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     """All inputs and labels of a loader as two tensors (on the CPU, like its batches), to merge, relabel or use as one batch."""
-    inputs, labels = zip(*((batch[0], batch[1]) for batch in loader))
+    inputs, labels = zip(*((batch[0], batch[1]) for batch in loader), strict=True)
     return torch.cat(inputs), torch.cat(labels)
 
 

@@ -8,8 +8,8 @@ in the competition's public and private leaderboards, each split gets its
 own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 """
 
-import datetime
 from dataclasses import replace
+import datetime
 from pathlib import Path
 import sys
 
@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from harness.adaptive import Adaptive, adaptive_scores
 from harness.benchmarks import split_benchmark
-from harness.notebooks import ACCEPTED_SUFFIXES, SubmissionRefused
 from harness.entries import score_entry
+from harness.notebooks import ACCEPTED_SUFFIXES, SubmissionRefused
 from harness.pipeline import ScoreSettings
 from harness.results import versions
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic

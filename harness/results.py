@@ -16,10 +16,10 @@ from harness.ledger import STATUSES, RunRecord
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from reference_models.spec import BenchmarkSpec
-from scoring.intervals import Accuracies, intervals
 from scoring.collateral import epsilon_summary
 from scoring.epsilon import EpsilonEstimate, estimate_epsilon
-from scoring.mia import mia_accuracy, losses_from_statistic, population_mia
+from scoring.intervals import Accuracies, intervals
+from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
 
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import io
 import math
+from pathlib import Path
 import queue
 import sys
 import threading
-from pathlib import Path
 from typing import TypeVar
 
 from joblib import Parallel, delayed
@@ -28,7 +28,7 @@ from tqdm import tqdm
 from harness import failures
 from harness.backends import on_dask
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord, not_finite
-from harness.sandbox.parent import RunOutcome, SandboxWorker, SetupFailed, CappedLog, kill_live_workers
+from harness.sandbox.parent import CappedLog, RunOutcome, SandboxWorker, SetupFailed, kill_live_workers
 from harness.sandbox.weights import InvalidWeights, model_from_weights
 from harness.sandbox.worker import WorkerSetup
 from reference_models.datasets import BenchmarkData

@@ -56,7 +56,7 @@ def _write(out_dir: Path, title: str, notes: list[str], names: list[str], n_mode
     write_csv_atomic(out_dir / "stability_scores.csv", scores_table(names, n_models, quality, scores))
     tau = np.array([a.kendall_tau for a in agreements])
     rho = np.array([a.spearman_rho for a in agreements])
-    write_atomic(out_dir / "stability.png", stability_curves(np.asarray(n_models), dict(zip(names, scores)), tau, rho))
+    write_atomic(out_dir / "stability.png", stability_curves(np.asarray(n_models), dict(zip(names, scores, strict=True)), tau, rho))
     return text
 
 

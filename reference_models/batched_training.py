@@ -17,8 +17,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from reference_models.architectures import build_model
-from reference_models.tensors import LabelledTensors
 from reference_models.spec import BenchmarkSpec
+from reference_models.tensors import LabelledTensors
 
 
 def _initial_models(spec: BenchmarkSpec, seeds: list[int]) -> list[nn.Module]:

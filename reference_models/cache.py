@@ -83,7 +83,7 @@ def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int], devic
     seeds = [model_seed(spec, population, index) for index in indices]
     states = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device)
     results = []
-    for index, seed, state in zip(indices, seeds, states):
+    for index, seed, state in zip(indices, seeds, states, strict=True):
         model = build_model(spec)
         model.load_state_dict(state)
         model.to(device)

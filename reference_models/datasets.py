@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+import torch
+from torch import nn
 
 from reference_models.architectures import build_model
 from reference_models.forget_sets import select_forget
@@ -131,7 +131,8 @@ def data_folders(spec: BenchmarkSpec) -> list[Path]:
 
 
 def _tensors(arrays: _Arrays) -> LabelledTensors:
-    images, labels, ages, persons = (None if a is None else torch.from_numpy(np.ascontiguousarray(a)) for a in (arrays.images, arrays.labels, arrays.ages, arrays.person_ids))
+    columns = (arrays.images, arrays.labels, arrays.ages, arrays.person_ids)
+    images, labels, ages, persons = (None if a is None else torch.from_numpy(np.ascontiguousarray(a)) for a in columns)
     return LabelledTensors(images, labels, ages, persons)
 
 

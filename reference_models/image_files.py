@@ -12,16 +12,17 @@ an array needs and refuses everything else.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 import hashlib
 import os
 from pathlib import Path
 import pickle
 
 import numpy as np
+from PIL import Image
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from PIL import Image
 
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_BATCH = "test_batch"
@@ -345,8 +346,8 @@ def data_fingerprint(paths: Iterable[Path]) -> str:
     for relative, path in sorted((Path(f).relative_to(root).as_posix(), f) for f in files):
         name = relative.encode()
         digest.update(len(name).to_bytes(8, "big") + name + os.path.getsize(path).to_bytes(8, "big"))
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
+        with open(path, "rb") as handle:
+            for chunk in iter(partial(handle.read, 1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()[:16]
 

@@ -31,7 +31,7 @@ class Sample(tuple):
 
     def __new__(cls, image: torch.Tensor, label: torch.Tensor, image_id: torch.Tensor, age: torch.Tensor, person_id: torch.Tensor):
         sample = super().__new__(cls, (image, label))
-        sample.fields = dict(zip(KEYS, (image, image_id, label, age, person_id)))
+        sample.fields = dict(zip(KEYS, (image, image_id, label, age, person_id), strict=True))
         return sample
 
     def arguments(self) -> tuple[torch.Tensor, ...]:
@@ -63,7 +63,7 @@ class Sample(tuple):
 
 def _collate(batch: Sequence[Sample], *, collate_fn_map=None) -> Sample:
     """Torch's collate for samples: every key batched, not only the two the tuple holds."""
-    return Sample(*(default_collate(list(values)) for values in zip(*(sample.arguments() for sample in batch))))
+    return Sample(*(default_collate(list(values)) for values in zip(*(sample.arguments() for sample in batch), strict=True)))
 
 
 default_collate_fn_map[Sample] = _collate  # a participant's own DataLoader keeps all five keys

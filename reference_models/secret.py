@@ -10,10 +10,10 @@ and the public seeds. The worker never receives the secret or the sealed
 seeds (`public_view`). Same cache, same secret: same numbers.
 """
 
-import os
-import secrets
 from dataclasses import replace
+import os
 from pathlib import Path
+import secrets
 
 import numpy as np
 

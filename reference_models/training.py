@@ -9,9 +9,9 @@ from torch.utils.data import DataLoader
 from reference_models.architectures import STACKABLE, build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.batched_training import train_stack
-from reference_models.tensors import LabelledTensors
 from reference_models.loaders import make_loader
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
+from reference_models.tensors import LabelledTensors
 
 
 def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Module:

@@ -38,7 +38,7 @@ def loss_histograms(models: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
     set's losses look like the test set's, as they do for a retrained model.
     """
     figure, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), sharey=True)
-    for axis, (name, (forget, test)) in zip(np.atleast_1d(axes), models.items()):
+    for axis, (name, (forget, test)) in zip(np.atleast_1d(axes), models.items(), strict=True):
         forget_loss, test_loss = losses_from_statistic(forget), losses_from_statistic(test)
         floor = max(min(forget_loss.min(), test_loss.min()), 1e-8)
         bins = np.geomspace(floor, max(forget_loss.max(), test_loss.max(), floor * 10), 30)
@@ -108,7 +108,7 @@ def example_distributions(unlearned: np.ndarray, retrained: np.ndarray, epsilon:
     order = np.argsort(epsilon, kind="stable")
     chosen = [("best", index) for index in order[:count]] + [("worst", index) for index in order[::-1][:count]]
     figure, axes = plt.subplots(2, count, figsize=(4 * count, 6.4))
-    for axis, (kind, index) in zip(axes.flat, chosen):
+    for axis, (kind, index) in zip(axes.flat, chosen, strict=False):
         both = np.concatenate([unlearned[:, index], retrained[:, index]])
         bins = np.linspace(both.min(), both.max() + 1e-9, 25)
         axis.hist(retrained[:, index], bins=bins, alpha=0.55, color=_RETRAINED, label="retrained", histtype="stepfilled")

@@ -64,7 +64,7 @@ def markdown(table: Cells) -> str:
     """A Markdown table."""
     header, cells = table
     lines = ["| " + " | ".join(map(visible, header)) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(_markdown_cell(name, cell) for name, cell in zip(header, row)) + " |" for row in cells]
+    lines += ["| " + " | ".join(_markdown_cell(name, cell) for name, cell in zip(header, row, strict=True)) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 

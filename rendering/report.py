@@ -14,8 +14,8 @@ from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from rendering import figures
 from rendering.pages import html_document, number, ratio_text
-from scoring.intervals import INTERVAL_LABEL
 from scoring.epsilon import MAX_EPSILON
+from scoring.intervals import INTERVAL_LABEL
 
 
 def _image(png: bytes, caption: str) -> str:

@@ -23,7 +23,7 @@ def score_cells(submissions: Sequence[str], n_models: Sequence[int], scores: np.
     order = ranks(scores)
     header = ("submission", *(f"N = {n}" for n in n_models))
     cells = [
-        [name, *("n/a" if not np.isfinite(score) else f"{score:.4f} ({rank:.0f})" for score, rank in zip(row, rank_row))]
-        for name, row, rank_row in zip(submissions, scores, order)
+        [name, *("n/a" if not np.isfinite(score) else f"{score:.4f} ({rank:.0f})" for score, rank in zip(row, rank_row, strict=True))]
+        for name, row, rank_row in zip(submissions, scores, order, strict=True)
     ]
     return header, cells

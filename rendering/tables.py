@@ -26,7 +26,8 @@ def _verdict_cell(row: Row) -> str:
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
     adaptive = any(row.why is not None for row in rows)
-    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio (95% CI)", "verdict", "status")
+    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio (95% CI)",
+              "verdict", "status")
     header += ("N", "why this N") if adaptive else ()
     cells = [
         [
@@ -58,7 +59,8 @@ def comparison_cells(comparison: pa.Table) -> Cells:
         return "n/a" if value is None else f"{value:+d}" if value else "0"
 
     cells = [
-        [r["submission"], rank_cell(r["public_rank"]), number(r["public_score"]), rank_cell(r["private_rank"]), number(r["private_score"]), change_cell(r["rank_change"])]
+        [r["submission"], rank_cell(r["public_rank"]), number(r["public_score"]), rank_cell(r["private_rank"]), number(r["private_score"]),
+         change_cell(r["rank_change"])]
         for r in comparison.to_pylist()
     ]
     return header, cells

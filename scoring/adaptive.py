@@ -20,6 +20,7 @@ ranks below K are not refined.
 """
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _chains(members: list[Standing]) -> list[list[Standing]]:
     """Members sorted by score, cut where adjacent intervals do not overlap."""
     ordered = sorted(members, key=lambda s: (-s.score, s.name))
     chains = [[ordered[0]]]
-    for upper, lower in zip(ordered, ordered[1:]):
+    for upper, lower in pairwise(ordered):
         if _overlap(upper, lower):
             chains[-1].append(lower)
         else:
@@ -107,8 +108,8 @@ def refine(blocks: list[Block], standings: dict[str, Standing], top: int | None,
         for chain in _chains(scored) if scored else []:
             chains.append(chain)
             whys.append(None)
-    whys = [why or _why_settled(chain, _ranked_above(chains, i), top, max_n) for i, (chain, why) in enumerate(zip(chains, whys))]
-    return [Block(tuple(s.name for s in chain), why) for chain, why in zip(chains, whys)] + failed
+    whys = [why or _why_settled(chain, _ranked_above(chains, i), top, max_n) for i, (chain, why) in enumerate(zip(chains, whys, strict=True))]
+    return [Block(tuple(s.name for s in chain), why) for chain, why in zip(chains, whys, strict=True)] + failed
 
 
 def open_names(blocks: list[Block]) -> set[str]:

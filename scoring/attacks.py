@@ -17,8 +17,8 @@ perfect separation.
   form. It accepts an interval or the complement of one.
 """
 
+from collections.abc import Callable
 import math
-from typing import Callable
 
 import numpy as np
 import torch

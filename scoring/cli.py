@@ -4,17 +4,17 @@ Exit codes: 0 computed, 2 bad arguments or input.
 """
 
 import argparse
+from functools import partial
 import json
 import os
-from functools import partial
 from pathlib import Path
 import sys
 
 import numpy as np
 
 from scoring.attacks import resolve_attacks
-from scoring.intervals import intervals
 from scoring.epsilon import estimate_epsilon
+from scoring.intervals import intervals
 from scoring.quality import forgetting_quality
 from scoring.tables import RATES
 
@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     fq.add_argument("--attacks", default="official", help="official, strong, or attack names separated by commas")
     fq.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     fq.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    fq.add_argument("--bootstrap", type=int, default=0, metavar="B", help="half-sampling replicates for a 95%% interval of F (0: none; see docs/uncertainty.md)")
+    fq.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                    help="half-sampling replicates for a 95%% interval of F (0: none; see docs/uncertainty.md)")
     fq.add_argument("--seed", type=int, default=0, help="seed of the half-sampling")
     fq.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)), help="threads")
     fq.add_argument("--device", default=None, help="torch device for the grid attacks, e.g. cuda (default: numpy on CPU)")

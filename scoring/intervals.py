@@ -19,8 +19,8 @@ for the default 100); it always contains the estimate. The simulation in
 benchmarks/interval_coverage.py chose this method over the alternatives.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from joblib import Parallel, delayed
 import numpy as np

@@ -45,7 +45,7 @@ def population_mia(forget_statistic: np.ndarray, test_statistic: np.ndarray, max
     accuracies = np.array(
         [
             mia_accuracy(losses_from_statistic(f), losses_from_statistic(t), seed + i)
-            for i, (f, t) in enumerate(zip(forget_statistic, test_statistic))
+            for i, (f, t) in enumerate(zip(forget_statistic, test_statistic, strict=True))
         ]
     )
     return {"mean": float(accuracies.mean()), "std": float(accuracies.std()), "n_models": len(accuracies)}

@@ -3,17 +3,26 @@ and sandboxed runs of a submission file without the scoring around them."""
 
 import hashlib
 import json
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests that use these build references, start sandboxed workers or a cluster: marked slow, left out by `make test-fast`.
+HEAVY_FIXTURES = frozenset({"reference_cache", "sandbox_inputs", "worker_setup", "run_in_sandbox", "score_cli", "cifar_cache", "cluster", "dask_references"})
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 N_SMALL = 16
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that needs a reference cache or a sandbox, so that the fast tier is the rest."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def small_folder(folder: Path) -> Path:

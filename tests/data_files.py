@@ -10,10 +10,10 @@ import pickle
 import struct
 
 import numpy as np
+from PIL import Image
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from PIL import Image
 import pytest
 
 from reference_models.image_files import DataDirError

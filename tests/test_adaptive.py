@@ -5,8 +5,8 @@ import json
 import pyarrow.parquet as pq
 
 from conftest import CACHED_YARDSTICK, run_cli, small_folder
-from scoring.adaptive import Block, Standing, next_n, open_names, refine
 from rendering.tables import leaderboard_cells
+from scoring.adaptive import Block, Standing, next_n, open_names, refine
 from scoring.leaderboard import Row, rank
 
 

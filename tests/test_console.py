@@ -8,9 +8,9 @@ from harness.benchmarks import get_benchmark, scenario_benchmark
 from harness.cli import _default_out, _parser
 from harness.console import summary, written
 from harness.context import baseline_scores, context_line
-from scoring.intervals import INTERVAL_LABEL
 from rendering.figures import epsilon_histogram
 from rendering.tables import leaderboard_cells
+from scoring.intervals import INTERVAL_LABEL
 
 
 def test_context_quotes_the_baselines_of_docs_stability_at_this_n():
@@ -28,7 +28,8 @@ def test_context_prefers_the_ceiling_and_is_silent_where_nothing_is_known():
 
 
 def test_last_lines_name_the_files(tmp_path):
-    assert written(tmp_path, {"final_score": 0.1}).splitlines() == [f"score.json       {tmp_path / 'score.json'}", f"report.html      {tmp_path / 'report.html'}"]
+    lines = [f"score.json       {tmp_path / 'score.json'}", f"report.html      {tmp_path / 'report.html'}"]
+    assert written(tmp_path, {"final_score": 0.1}).splitlines() == lines
     assert "none: nothing was scored" in written(tmp_path, {"final_score": None})
 
 

@@ -10,11 +10,11 @@ Dask say so.
 
 import json
 import os
+from pathlib import Path
 import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest

@@ -17,7 +17,9 @@ from tools.docs_check import SKIP_MARK, commands, documents, small
 DOCS = documents(ROOT)
 # Written on other branches, linked here ahead of the merge; drop each once it exists.
 # Options of other programs that the docs show (dask, helm, pip).
-FOREIGN_OPTIONS = {"--nworkers", "--nthreads", "--resources", "--name", "--repo", "--create-namespace", "--generate-name", "--gres", "--disable-userns", "--die-with-parent"}  # Dask, Helm, Slurm and bubblewrap
+FOREIGN_OPTIONS = {  # Dask, Helm, Slurm and bubblewrap
+    "--nworkers", "--nthreads", "--resources", "--name", "--repo", "--create-namespace", "--generate-name", "--gres", "--disable-userns", "--die-with-parent",
+}
 
 
 def _code(text: str) -> list[str]:

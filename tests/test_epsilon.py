@@ -72,7 +72,8 @@ def test_interval_attack_equals_literal_loop():
     rng = np.random.default_rng(0)
     pos, neg = np.sort(rng.normal(0, 0.3, 10)), np.sort(rng.normal(0.5, 1.0, 10))
     rights, starts, stops = official_interval_grid(pos)  # pos is the narrower here
-    rules = [lambda x, l=l, r=r: (x >= l) & (x <= r) for r, row in zip(rights, np.linspace(starts, stops, 400, axis=-1)) for l in row]
+    lefts = np.linspace(starts, stops, 400, axis=-1)
+    rules = [lambda x, low=low, high=high: (x >= low) & (x <= high) for high, row in zip(rights, lefts, strict=True) for low in row]
     assert interval(pos, neg, empirical_table) == np.float32(_literal_max(pos, neg, rules))
 
 

@@ -1,7 +1,7 @@
 """Atomic writes and snapshot reads: a reader beside a busy writer never sees half a table."""
 
-import threading
 from pathlib import Path
+import threading
 
 import pyarrow as pa
 

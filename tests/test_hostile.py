@@ -5,10 +5,10 @@ Runs go through the real sandbox (worker processes, namespaces where the
 system allows them) via `run_submission`, without the scoring around it.
 """
 
+from pathlib import Path
 import socket
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -59,7 +59,8 @@ CASES = [
 def test_hostile_submission(run, name, n_runs, timeout_s, expected, words):
     records, _ = run(HOSTILE / name, n_runs, timeout_s)
     assert failure_classes(records) == expected
-    assert [r.status for r in records] == ["ok" if c is None else {"import-error": "error", "exception": "error", "worker-crash": "error", "timeout": "timeout", "invalid-output": "invalid"}[c] for c in expected]
+    status = {"import-error": "error", "exception": "error", "worker-crash": "error", "timeout": "timeout", "invalid-output": "invalid"}
+    assert [r.status for r in records] == ["ok" if c is None else status[c] for c in expected]
     failed = [r for r in records if r.failure_class is not None]
     if failed:
         assert words in failed[0].message and f"run {failed[0].run_id}:" in failed[0].message and "Fix:" in failed[0].message

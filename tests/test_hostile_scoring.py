@@ -83,7 +83,8 @@ def _notebook(tmp_path: Path, cells: list[str]) -> Path:
     """A notebook: a markdown cell, then one code cell per text (so the code cells are 2, 3, ...)."""
     path = tmp_path / "deep.ipynb"
     code = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": text} for text in cells]
-    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# mine"}, *code]}))
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# mine"}, *code]
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}))
     return path
 
 
@@ -120,7 +121,8 @@ def test_a_folder_with_two_files_of_one_name_is_refused_naming_both(tmp_path, co
     (folder / "victim.py").write_text((ROOT / "baselines" / "identity.py").read_text())
     (folder / rival).write_text((ROOT / "tests" / "kaggle" / "cifar_kit.ipynb").read_text() if rival.endswith(".ipynb") else DEFINITION)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    result = run_cli(command, str(folder), "--n-models", "4" if command == "leaderboard" else "4,8", "--out", str(out), "--cache-dir", str(cache), "--ledger-dir", str(tmp_path / "l"), "--quiet")
+    result = run_cli(command, str(folder), "--n-models", "4" if command == "leaderboard" else "4,8", "--out", str(out), "--cache-dir", str(cache),
+                     "--ledger-dir", str(tmp_path / "l"), "--quiet")
     assert result.returncode == EXIT_USAGE, result.stderr
     assert "victim.py" in result.stderr and rival in result.stderr and "rename one of them" in result.stderr
     assert not out.exists() and not cache.exists()  # refused before any reference or run

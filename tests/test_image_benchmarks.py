@@ -2,8 +2,8 @@
 architectures and augmentation, keys that follow the data, the device, and clear errors."""
 
 import json
-import shutil
 from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest

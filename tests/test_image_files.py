@@ -1,23 +1,22 @@
 """The image-folder and manifest reader (CIFAR-10's is in test_cifar_files.py): arrays as expected,
 persons and ages, fingerprints, and errors that say what is wrong and where."""
 
-import shutil
 from dataclasses import replace
+import shutil
 
 import numpy as np
+from PIL import Image
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 import torch
 
 from data_files import reader_error, same_data, write_image_folder, write_manifest
 from harness.benchmarks import declared_images, get_benchmark
 from reference_models.datasets import load_benchmark_data, locate_data
-from reference_models.loaders import make_loader
 from reference_models.image_files import class_sizes, data_files, data_fingerprint, read_image_folder
-
+from reference_models.loaders import make_loader
 
 # ---------------------------------------------------------------- image folders
 
@@ -171,14 +170,16 @@ def test_manifest_needs_two_classes(folder, tmp_path):
 
 
 def test_manifest_other_problems(folder, tmp_path):
-    assert "has no rows" in reader_error(read_image_folder, _write_manifest(tmp_path / "e.csv", {"path": pa.array([], pa.string()), "label": pa.array([], pa.string())}), 12)
+    empty = {"path": pa.array([], pa.string()), "label": pa.array([], pa.string())}
+    assert "has no rows" in reader_error(read_image_folder, _write_manifest(tmp_path / "e.csv", empty), 12)
     floats = _write_manifest(tmp_path / "f.parquet", {"path": [str(folder / "old" / "0000.png")] * 2, "label": [0.5, 1.5]})
     assert "labels should be class names or integers, found double" in reader_error(read_image_folder, floats, 12)
     numbers = _write_manifest(tmp_path / "n.parquet", {"path": [1, 2], "label": ["a", "b"]})
     assert "the path column should hold file paths, found int64" in reader_error(read_image_folder, numbers, 12)
     empty = _write_manifest(tmp_path / "x.csv", {"path": [str(folder / "old" / "0000.png"), None], "label": ["a", "b"]})
     assert "the path column has 1 empty values" in reader_error(read_image_folder, empty, 12)
-    assert "the path column has 1 empty values" in reader_error(read_image_folder, _write_manifest(tmp_path / "x.parquet", {"path": ["a.png", None], "label": ["a", "b"]}), 12)
+    holed = {"path": ["a.png", None], "label": ["a", "b"]}
+    assert "the path column has 1 empty values" in reader_error(read_image_folder, _write_manifest(tmp_path / "x.parquet", holed), 12)
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     assert reader_error(read_image_folder, tmp_path / "bad.parquet", 12).startswith(f"{tmp_path / 'bad.parquet'} is not a readable parquet manifest: ")
 

@@ -1,10 +1,10 @@
 """Ctrl-C during the runs: one line, exit code 130, no worker left, and the same command resumes."""
 
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from conftest import CACHED_YARDSTICK, N_SMALL, ROOT
 from reference_models.files import read_table

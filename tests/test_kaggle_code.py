@@ -4,15 +4,15 @@ tracebacks that point at the participant's line, and a stop at the first failed 
 import ast
 import hashlib
 import json
-import time
 from pathlib import Path
+import time
 
 import pytest
 import torch
 
 from conftest import CACHED_YARDSTICK, N_SMALL, run_cli
-from harness.sandbox import tracebacks
 from harness.notebooks import SubmissionRefused, convert_notebook, is_constant, is_kept
+from harness.sandbox import tracebacks
 
 KAGGLE = Path(__file__).resolve().parent / "kaggle"
 SHAPES = ("official_notebook", "cifar_kit", "persons")
@@ -100,7 +100,8 @@ def _raise_in(source: str, path: str, *args):
 
 def test_only_the_participants_frames_are_shown():
     path = "/nowhere/shape_bug.py"
-    source = "import torch\n\n\ndef helper(net):\n    return net(torch.zeros(3, 5))\n\n\ndef unlearning(net, retain, forget, validation):\n    return helper(net)\n"
+    source = ("import torch\n\n\ndef helper(net):\n    return net(torch.zeros(3, 5))\n\n\n"
+              "def unlearning(net, retain, forget, validation):\n    return helper(net)\n")
     text = tracebacks.participant_traceback(_raise_in(source, path, torch.nn.Linear(4, 2), 0, 0, 0), path)
     assert f'File "{path}", line 9, in unlearning\n    return helper(net)' in text
     assert f'File "{path}", line 5, in helper\n    return net(torch.zeros(3, 5))' in text
@@ -201,7 +202,8 @@ def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(tmp_path):
 
 def test_a_notebook_traceback_names_the_cell():
     path = "/nowhere/mine.ipynb"
-    source = convert_notebook(_notebook("import os", "def unlearning(net, retain, forget, validation):\n    return os.listdir('/kaggle/input')\n"), "mine.ipynb").source
+    notebook = _notebook("import os", "def unlearning(net, retain, forget, validation):\n    return os.listdir('/kaggle/input')\n")
+    source = convert_notebook(notebook, "mine.ipynb").source
     text = tracebacks.participant_traceback(_raise_in(source, path, 0, 0, 0, 0), path)
     assert "in unlearning (cell 2 of the notebook" in text and "return os.listdir('/kaggle/input')" in text
     assert "Hint: there is no /kaggle here" in text

@@ -39,7 +39,7 @@ def test_relabelled_mix_never_keeps_a_true_label():
     torch.manual_seed(0)
     inputs, labels = kit.gather(kit.relabelled_mix(retain, forget, data.num_classes))
     assert len(labels) == len(data.retain) + len(data.forget)
-    for image, label in zip(data.forget.images, data.forget.labels):
+    for image, label in zip(data.forget.images, data.forget.labels, strict=True):
         row = (inputs == image).all(dim=1).nonzero().flatten()
         assert len(row) == 1 and labels[row] != label and 0 <= labels[row] < data.num_classes
 
@@ -53,7 +53,7 @@ def test_shuffled_loader_follows_torchs_seed():
         return [batch_labels for _, batch_labels in loader] + [batch_labels for _, batch_labels in loader]
 
     first, again, other = first_batches(1), first_batches(1), first_batches(2)
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not torch.equal(first[0], other[0])
     assert not torch.equal(first[0], first[4])  # each epoch reshuffles
     assert sorted(torch.cat(first[:4]).tolist()) == list(range(50))

@@ -10,9 +10,9 @@ import torch
 
 from conftest import CACHED_YARDSTICK, run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
+from reference_models.datasets import load_benchmark_data
 from rendering.tables import leaderboard_cells
 from scoring.leaderboard import Row, arrow_table, rank, row_from_document
-from reference_models.datasets import load_benchmark_data
 
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
 COLUMNS = ["rank", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from reference_models.tensors import LabelledTensors
 from reference_models.loaders import make_loader
+from reference_models.tensors import LabelledTensors
 
 
 @pytest.fixture

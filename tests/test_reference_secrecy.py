@@ -43,7 +43,7 @@ def unlearning(net, retain, forget, validation):
     assert_all_ok(records)
     cache = sandbox_inputs[0]
     reference = ReferenceCache(cache, sealed(get_benchmark("digits-mlp"), cache_secret(cache))).population("retrained", 2)
-    for record, statistic in zip(records, reference.forget_statistic):
+    for record, statistic in zip(records, reference.forget_statistic, strict=True):
         assert not np.allclose(record.forget_statistic, statistic)
 
 

@@ -4,9 +4,9 @@ that still breaks the scorer is listed as failed, and the leaderboard goes on.
 """
 
 import json
+from pathlib import Path
 import resource
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -60,7 +60,8 @@ def _raw(tmp_path: Path, body: str) -> Path:
 MALFORMED = {
     "sparse tensors": ("send_weights({k: v.to_sparse() for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
     "meta tensors": ("send_weights({k: v.to('meta') for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
-    "float4 tensors": ("send_weights({k: torch.zeros(v.shape[:-1] + (max(1, v.shape[-1] // 2),), dtype=torch.uint8).view(torch.float4_e2m1fn_x2) if v.dim() else v for k, v in net.state_dict().items()})",
+    "float4 tensors": ("send_weights({k: torch.zeros(v.shape[:-1] + (max(1, v.shape[-1] // 2),), dtype=torch.uint8).view(torch.float4_e2m1fn_x2)"
+                       " if v.dim() else v for k, v in net.state_dict().items()})",
                        "invalid-output", "dtype"),
     "huge finite weights": ("send_weights({k: torch.full_like(v, 3e38) for k, v in net.state_dict().items()})", "invalid-output", "not finite"),
     "nested header": ("send_raw(b'[' * 30000 + b']' * 30000)", "worker-crash", "not a JSON object"),
@@ -121,7 +122,8 @@ def unlearning(net, retain, forget, validation):
 
 def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
     """A file that makes the harness fail is listed as failed; the others are scored."""
-    from harness import entries, leaderboard as board
+    from harness import entries
+    from harness import leaderboard as board
     from scoring.leaderboard import rank, row_from_document
 
     folder = tmp_path / "folder"

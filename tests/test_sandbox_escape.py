@@ -6,12 +6,12 @@ a process that must not be left, the ledger's record).
 The submissions raise `Escaped` when their attack worked, so a run that ends ok means it failed.
 """
 
+from pathlib import Path
 import resource
 import socket
 import subprocess
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 import torch
@@ -170,7 +170,8 @@ def unlearning(net, retain, forget, validation):
         raise Escaped(f"state carried over: files in {{found}}, module state {{state}}, or an IPC object")
     for place in PLACES:
         open(os.path.join(place, {marker!r}), "w").write("x")
-    for make in (lambda: libc.shmget(KEY, 4096, IPC_CREAT | 0o600), lambda: libc.semget(KEY, 1, IPC_CREAT | 0o600), lambda: libc.msgget(KEY, IPC_CREAT | 0o600)):
+    makers = (lambda: libc.shmget(KEY, 4096, IPC_CREAT | 0o600), lambda: libc.semget(KEY, 1, IPC_CREAT | 0o600), lambda: libc.msgget(KEY, IPC_CREAT | 0o600))
+    for make in makers:
         if make() < 0:
             raise OSError(ctypes.get_errno(), "could not make an IPC object")
     state.append(1)

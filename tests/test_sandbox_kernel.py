@@ -11,13 +11,13 @@ import ctypes
 import errno
 import json
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 

@@ -2,17 +2,18 @@
 
 import json
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from conftest import N_SMALL, ROOT, SUBMISSIONS, run_ledgers
-from harness.sandbox.isolation import available as namespaces_available, outermost
+from harness.sandbox.isolation import available as namespaces_available
+from harness.sandbox.isolation import outermost
 from reference_models.files import read_table
 
 FINETUNE = ROOT / "submissions" / "finetune.py"
@@ -56,7 +57,8 @@ def test_finetune_is_scored(score_cli, tmp_path):
     assert 0 <= document["simple_mia"]["unlearned"]["mean"] <= 1
     examples = pq.read_table(tmp_path / "out" / "examples.parquet")
     assert examples.num_rows == 144
-    assert {"example", "epsilon", "epsilon_interval", "epsilon_single-threshold", "points", "median_unlearned", "median_retrained"} <= set(examples.column_names)
+    columns = {"example", "epsilon", "epsilon_interval", "epsilon_single-threshold", "points", "median_unlearned", "median_retrained"}
+    assert columns <= set(examples.column_names)
     points = np.array(examples["points"])
     assert abs(points.mean() - document["forget_quality"]) < 1e-12
 

@@ -6,10 +6,10 @@ against the default yardstick, retraining measured among the submission's own ru
 """
 
 import hashlib
+from pathlib import Path
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq

@@ -13,8 +13,8 @@ before it; it is listed as skipped with its reason. A failing command is
 reported with its file and line, and the check exits 1."""
 
 from dataclasses import dataclass
-from pathlib import Path
 import os
+from pathlib import Path
 import re
 import shutil
 import signal

@@ -35,10 +35,10 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 import importlib.util
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from harness.sandbox import seccomp
 from harness.sandbox.identity import FIRST_UID, UID_COUNT, HostUser

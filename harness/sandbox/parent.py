@@ -11,6 +11,7 @@ in a log, up to a cap.
 
 from dataclasses import dataclass
 import os
+from pathlib import Path
 import pickle
 import signal
 import subprocess
@@ -18,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import BinaryIO
 
 from harness import failures

@@ -11,11 +11,12 @@ library frames are counted instead of shown. Pure: no process, no I/O.
 from collections.abc import Callable
 import inspect
 import linecache
+from pathlib import Path
 import sysconfig
 import traceback
-from pathlib import Path
 
 from harness.notebooks import CELL_MARK
+
 MAX_FRAMES = 8  # of the participant's own, the innermost; deep recursion is summarised
 ARGUMENTS = ("net", "retain", "forget", "validation")
 _STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())

@@ -23,9 +23,12 @@ as submission.log.
 """
 
 import ast
+from collections.abc import Callable
 import ctypes
+from dataclasses import dataclass
 import importlib
 import os
+from pathlib import Path
 import pickle
 import random
 import resource
@@ -33,10 +36,8 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import numpy as np
 import torch

@@ -2,6 +2,7 @@
 
 import torch
 
+
 def unlearning(net, retain, forget, validation):
     choice = int(torch.randint(0, 4, ()).item())  # seeded per run by the harness
     if choice == 0:
