@@ -30,8 +30,8 @@ import numpy as np
 
 from benchmarks.doc_tables import replace_between
 from harness.budget import DEFAULT_FRACTION, time_budget
-from harness.yardstick import Yardstick
-from reference_models.files import read_table
+from harness.ledger import MeasurementLedger, RunLedger
+from harness.yardstick import paired, paired_count
 from rendering.pages import ratio_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,20 +72,14 @@ def _score(name: str, n_models: int, cache: Path, out: Path) -> Repetition:
     return budget["ratio"], *budget["ratio_ci"], budget["verdict"]
 
 
-def _replayed(out: Path) -> Repetition:
+def _replayed(out: Path, n_models: int) -> Repetition:
     """The verdict of a kept score, recomputed from its run ledger and its measurements beside the runs."""
-    runs = [path for path in (out / "ledgers").glob("*/*.parquet") if not path.name.endswith(".yardstick.parquet")]
     (measured,) = (out / "ledgers").glob("*/*.yardstick.parquet")
-    ok = [row for row in read_table(runs[0]).to_pylist() if row["status"] == "ok"]
-    rows = sorted(read_table(measured).to_pylist(), key=lambda row: row["index"])
-
-    def of(baseline: str, field: str) -> tuple[float, ...]:
-        return tuple(row[field] for row in rows if row["baseline"] == baseline)
-
-    yardstick = Yardstick(kind="paired", measure="cpu", seconds=of("retrain", "charged_seconds"), wall_seconds=of("retrain", "wall_seconds"),
-                          floor_seconds=of("identity", "charged_seconds"), load_average=(0.0, 0.0), hardware={})
-    charged = np.array([row["unlearn_seconds"] for row in ok])
-    budget = time_budget(charged, np.array([row["wall_seconds"] for row in ok]), yardstick, DEFAULT_FRACTION, "eligible", 0.0)
+    runs = RunLedger(out / "ledgers", measured.name.removesuffix(".yardstick.parquet"), measured.parent.name)
+    yardstick = paired(MeasurementLedger(runs), paired_count(n_models), "cpu", (0.0, 0.0))
+    ok = [record for record in runs.finished(n_models) if record.status == "ok"]
+    budget = time_budget(np.array([r.unlearn_seconds for r in ok]), np.array([r.wall_seconds for r in ok]), yardstick, DEFAULT_FRACTION,
+                         "eligible", 0.0)
     return budget.ratio, *budget.ratio_ci, budget.verdict
 
 
@@ -132,7 +126,7 @@ def main() -> int:
     args = parser.parse_args()
     conditions = ["as the machine is", f"beside {args.busy} busy loops", f"beside {args.busy} busy loops, again"]
     if args.replay:
-        results = {name: [_replayed(args.out / str(repetition) / name) for repetition in range(len(conditions))] for name in NEAR_THE_LINE}
+        results = {name: [_replayed(args.out / str(repetition) / name, args.n_models) for repetition in range(len(conditions))] for name in NEAR_THE_LINE}
     else:
         results = _scored(conditions, args)
     text = table(results, conditions, args.n_models, args.replay)

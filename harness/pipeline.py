@@ -125,7 +125,7 @@ def _runs_and_verdict(setup: WorkerSetup, data: BenchmarkData, spec: BenchmarkSp
             run_submission(setup, data, ledger, replace(plan, n_runs=timed), out_dir / "submission.log", settings.progress,
                            watch=lambda charged_s: early_warning(charged_s, cached, settings.budget_fraction), beside=measured)
             load_after = load_average()
-            retrain = (paired(measured, settings.device, (load_before, load_after)) if measured else None) or cached
+            retrain = (paired(measured.ledger, count, settings.device, (load_before, load_after)) if measured else None) or cached
             ok = [r for r in ledger.finished(timed) if r.status == "ok"]
             imports = np.array([np.nan if r.import_seconds is None else r.import_seconds for r in ok], dtype=float)
             budget = time_budget(np.array([r.unlearn_seconds for r in ok]), np.array([r.wall_seconds for r in ok]), retrain,

@@ -167,11 +167,11 @@ def beside(setup: WorkerSetup, ledger: MeasurementLedger, count: int, cached: Ya
     return Beside(setups, count, max(60.0, 10 * cached.wall_median_s), ledger, log_dir)
 
 
-def paired(measured: Beside, device: str, load_average: tuple[float, float]) -> Yardstick | None:
-    """The yardstick of the measurements made beside a submission's runs: all of them, or those made before
-    a failed run stopped the runs; None if either baseline has none."""
-    seconds, wall_seconds = measured.ledger.seconds("retrain", measured.count)
-    floor_seconds, _ = measured.ledger.seconds("identity", measured.count)
+def paired(ledger: MeasurementLedger, count: int, device: str, load_average: tuple[float, float]) -> Yardstick | None:
+    """The yardstick of the first `count` measurements of each baseline made beside a submission's runs: all
+    of them, or those made before a failed run stopped the runs; None if either baseline has none."""
+    seconds, wall_seconds = ledger.seconds("retrain", count)
+    floor_seconds, _ = ledger.seconds("identity", count)
     if not seconds or not floor_seconds:
         return None
     return Yardstick(kind="paired", measure=charged_measure(device), seconds=seconds, wall_seconds=wall_seconds,
