@@ -5,7 +5,6 @@ thread, in a child process, through module state kept across runs); each must en
 against the default yardstick, retraining measured among the submission's own runs.
 """
 
-import hashlib
 from pathlib import Path
 import subprocess
 import sys
@@ -15,13 +14,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import N_SMALL, ROOT, run_cli, run_ledgers
-from harness.benchmarks import get_benchmark, split_benchmark
-from harness.ledger import MeasurementLedger, RunLedger
-from harness.runs import Beside, MeasurementFailed, RunPlan, run_submission
+from conftest import ROOT
+from harness.ledger import RunLedger
 from harness.sandbox.worker import imported_modules
-from harness.yardstick import MEASUREMENTS, paired_count, yardstick_key
-from reference_models.secret import sealed
 from scoring.leaderboard import Row, rank
 
 RETRAIN = "from harness import kit\n\n\ndef retrain(net, retain):\n    return kit.fit(kit.reinitialise(net), retain, kit.training_recipe())\n\n\n"
@@ -209,57 +204,6 @@ def test_the_modules_to_import_are_read_from_the_source():
     assert imported_modules("def broken(:") == set()
 
 
-def test_the_yardstick_is_retrained_among_the_runs_and_kept_for_a_resume(score_cli, tmp_path):
-    """By default retraining is measured among the submission's own runs, in its workers: at N = 16, 11
-    retrainings and 11 runs of the identity baseline (the floor), kept beside the run ledger, so that a
-    second score of the same file makes no new measurement and gives the same ratio."""
-    finetune, ledgers = ROOT / "baselines" / "finetune.py", tmp_path / "ledgers"
-    result, document = score_cli(finetune, ledger=ledgers, yardstick="paired")
-    assert result.returncode == 0, result.stderr
-    budget = document["time_budget"]
-    count = paired_count(N_SMALL)
-    assert count == MEASUREMENTS["retrain"] and budget["yardstick"] == "paired" and budget["retrain_runs"] == count
-    assert "retrainings made among them" in result.stdout
-    [path] = ledgers.glob("*/*.yardstick.parquet")
-    rows = pq.read_table(path).to_pylist()
-    assert sorted((row["baseline"], row["index"]) for row in rows) == [(name, i) for name in ("identity", "retrain") for i in range(count)]
-    floor = np.median([row["charged_seconds"] for row in rows if row["baseline"] == "identity"])
-    retrain = np.median([row["charged_seconds"] for row in rows if row["baseline"] == "retrain"])
-    assert budget["floor_s"] == pytest.approx(floor) and budget["retrain_median_s"] == pytest.approx(retrain - floor)
-    low, high = budget["retrain_median_ci"]  # the yardstick's own spread, beside the ratio's
-    assert low < retrain < high and budget["floor_median_ci"][0] < floor < budget["floor_median_ci"][1]
-    assert f"--- run {count - 1} ---" in (tmp_path / "out" / "yardstick-retrain.log").read_text()
-    stored = path.read_bytes()
-    again, rescored = score_cli(finetune, ledger=ledgers, out=tmp_path / "again", yardstick="paired")
-    assert again.returncode == 0 and f"{N_SMALL} of {N_SMALL} runs kept" in again.stderr, again.stderr
-    assert path.read_bytes() == stored and rescored["time_budget"]["ratio"] == budget["ratio"]
-
-
-def test_a_failed_measurement_stops_the_score_and_a_resume_makes_only_what_is_missing(sandbox_inputs, worker_setup, tmp_path):
-    """A retraining that fails beside the runs leaves no yardstick: MeasurementFailed names the baseline
-    and its log, once the submission's runs are done and in their ledger; the next attempt makes the
-    missing measurements only."""
-    cache, data, _ = sandbox_inputs
-    spec = get_benchmark("digits-mlp")
-    finetune = ROOT / "baselines" / "finetune.py"
-    ledger = RunLedger(tmp_path / "ledgers", hashlib.sha256(finetune.read_bytes()).hexdigest(), spec.key())
-    plan = RunPlan(4, 2, 30.0, spec, hidden=(cache, tmp_path / "ledgers"))
-
-    def beside(retrain: Path) -> Beside:
-        setups = {"retrain": worker_setup(retrain), "identity": worker_setup(ROOT / "baselines" / "identity.py")}
-        return Beside(setups, 3, 60.0, MeasurementLedger(ledger), tmp_path)
-
-    with pytest.raises(MeasurementFailed, match=r"the retrain baseline.*yardstick-retrain\.log"):
-        run_submission(worker_setup(finetune), data, ledger, plan, tmp_path / "submission.log", progress=False,
-                       beside=beside(ROOT / "tests" / "hostile" / "returns_tensor.py"))
-    assert [record.status for record in ledger.finished(4)] == ["ok"] * 4
-    measured = MeasurementLedger(ledger)
-    assert measured.pending(["retrain", "identity"], 3) == [("retrain", 0), ("retrain", 1), ("retrain", 2)]
-    run_submission(worker_setup(finetune), data, ledger, plan, tmp_path / "submission.log", progress=False,
-                   beside=beside(ROOT / "baselines" / "retrain.py"))
-    assert MeasurementLedger(ledger).pending(["retrain", "identity"], 3) == []
-
-
 def _busy_loops(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
@@ -287,13 +231,6 @@ def test_over_budget_ranks_after_every_submission_within_it():
             _row("fast_too", 0.1), _row("broken", None)]
     ranked = [(position, row.submission) for position, row in rank(rows)]
     assert ranked == [(1, "fast"), (1, "fast_too"), (3, "retrain"), (4, "slow_but_good"), (None, "broken")]
-
-
-def test_one_yardstick_serves_both_splits_on_one_machine():
-    """The public and private forget sets differ only by seed: one stored retrain figure for both."""
-    spec = sealed(get_benchmark("digits-mlp"), "ab" * 32)
-    assert yardstick_key(spec, "cpu") == yardstick_key(split_benchmark(spec, "private"), "cpu")
-    assert yardstick_key(spec, "cpu") != yardstick_key(get_benchmark("cifar10-cnn-small"), "cpu")
 
 
 @pytest.mark.parametrize("busy_s", [0.0, 0.4], ids=["within budget", "over budget"])
@@ -357,37 +294,6 @@ def test_a_ledger_written_before_imports_were_reported_still_scores(tmp_path):
     assert record == RunRecord(**row) and record.import_seconds is None
     assert import_part(np.array([np.nan]), np.array([0.1])) == (None, None)
     assert import_part(np.array([0.02, np.nan, 0.06]), np.array([0.1, 0.1, 0.1])) == (pytest.approx(0.04), pytest.approx(0.4))
-
-
-def test_more_runs_time_a_borderline_entry_again_and_score_only_the_first_n(score_cli, tmp_path):
-    """Half the runs (drawn by the run's seeded `random`) work 0.3 s, the others return at once: the
-    median's interval spans both, so the ratio's holds the limit however many runs are timed.
-    --borderline more-runs times 4, 8 then 16 runs (--max-runs 16), counts the verdict still borderline
-    as a pass, and scores the first 4 runs only."""
-    path = _submission(tmp_path, """
-import random
-import time
-
-
-def unlearning(net, retain, forget, validation):
-    if random.random() < 0.5:
-        end = time.process_time() + 0.3
-        while time.process_time() < end:
-            pass
-    return net
-""")
-    ledgers = tmp_path / "ledgers"
-    result, document = score_cli(path, "--borderline", "more-runs", "--max-runs", "16", n_models=4, ledger=ledgers)
-    assert result.returncode == 0, result.stderr
-    budget = document["time_budget"]
-    assert budget["verdict"] == "borderline" and budget["borderline"] == "more-runs" and budget["eligible"], budget
-    assert budget["runs_timed"] == 16 and document["n_models_scored"] == 4 and document["runs"]["ok"] == 4
-    assert "timing 8 runs" in result.stderr and "timing 16 runs" in result.stderr
-    assert "counted as pass, after more runs" in result.stdout
-    [ledger] = run_ledgers(ledgers)
-    assert pq.read_table(ledger).num_rows == 16
-    refused = run_cli("score", "baselines/identity.py", "--max-runs", "8")
-    assert refused.returncode == 2 and "--max-runs needs --borderline more-runs" in refused.stderr
 
 
 def test_every_thread_pool_a_run_may_start_has_one_thread(run_in_sandbox, tmp_path):
