@@ -40,6 +40,7 @@ POLICIES = ("eligible", "rank-all")
 BORDERLINE = ("pass", "fail", "more-runs")  # what a borderline verdict counts as; more-runs: timed again on more runs, then as pass
 MORE_RUNS = 4  # --borderline more-runs times at most this many times N runs, unless --max-runs says otherwise
 COVERAGE = 0.95  # of the ratio's interval: the three medians' intervals together
+EACH_COVERAGE = COVERAGE ** (1 / 3)  # of each median's interval (the runs', retraining's, the floor's)
 _TIMEOUT_BUDGETS = 10.0
 _TIMEOUT_FLOOR_S = 10.0
 _MEASURES = {"cpu": "CPU time of the run's process tree (import, threads and children included)", "wall": "wall-clock time of the run's process tree"}
@@ -90,10 +91,9 @@ def ratio_interval(unlearn_seconds: np.ndarray, retrain_seconds: np.ndarray, flo
     """The interval of (median unlearn - median floor) / (median retrain - median floor) and its coverage (at
     least the product of the three medians' coverages, the samples being independent); unbounded above
     (None) where retraining's interval reaches down to the floor's."""
-    each = COVERAGE ** (1 / 3)
-    u_low, u_high, u_coverage = median_interval(unlearn_seconds, each)
-    r_low, r_high, r_coverage = median_interval(retrain_seconds, each)
-    f_low, f_high, f_coverage = median_interval(floor_seconds, each)
+    u_low, u_high, u_coverage = median_interval(unlearn_seconds, EACH_COVERAGE)
+    r_low, r_high, r_coverage = median_interval(retrain_seconds, EACH_COVERAGE)
+    f_low, f_high, f_coverage = median_interval(floor_seconds, EACH_COVERAGE)
     corners = [(u, r, f) for u in (u_low, u_high) for r in (r_low, r_high) for f in (f_low, f_high)]
     ratios = [max(0.0, u - f) / (r - f) for u, r, f in corners if r > f]
     low = min(ratios) if ratios else 0.0
@@ -170,8 +170,8 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
         import_median_s=import_s,
         import_share=share,
         retrain_wall_median_s=retrain.wall_median_s,
-        retrain_median_ci=median_interval(np.array(retrain.seconds), COVERAGE ** (1 / 3))[:2],
-        floor_median_ci=median_interval(np.array(retrain.floor_seconds), COVERAGE ** (1 / 3))[:2],
+        retrain_median_ci=median_interval(np.array(retrain.seconds), EACH_COVERAGE)[:2],
+        floor_median_ci=median_interval(np.array(retrain.floor_seconds), EACH_COVERAGE)[:2],
         retrain_runs=len(retrain.seconds),
         yardstick=retrain.kind,
         load_average={"runs": runs_load, "yardstick": list(retrain.load_average)},

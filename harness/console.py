@@ -71,7 +71,7 @@ def summary(document: dict) -> str:
                      + (" made among them" if budget["yardstick"] == "paired" else " measured once on this machine (--yardstick cached)"))
         lines.append(f"                 measured as {budget['measure']}, less the harness's own {budget['floor_s']:.3f} s a run;"
                      f" load average {budget['load_average']['runs']:.1f}")
-        if budget.get("import_share") is not None:
+        if budget["import_share"] is not None:
             lines.append(f"                 import: {budget['import_median_s']:.3f} s a run, {budget['import_share']:.0%} of the charged time"
                          f" (the rest is the call)")
             if budget["import_share"] > IMPORT_DOMINATES:
