@@ -21,7 +21,7 @@ ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 # first (0 ok, 2 usage, 3 submission failed, 4 cache damaged, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
-.PHONY: install score references baselines leaderboard stability intervals ceiling budget-reproducibility test test-fast lint docs-check bench clean
+.PHONY: install score references baselines leaderboard stability intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean
 
 install: $(STAMP)
 
@@ -62,13 +62,14 @@ budget-reproducibility: $(STAMP)
 	$(PY) -m benchmarks.budget_reproducibility --write-doc
 
 # Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
-# largest N's runs, and writes docs/stability.md and docs/stability.png.
+# largest N's runs, and writes docs/stability.md and docs/stability.png, and harness/baseline_scores.json (its figures).
 STABILITY_OUT = results/$(BENCHMARK)/stability-$(notdir $(abspath $(SUBMISSIONS)))
 stability: SUBMISSIONS = baselines
 stability: N = 32,64,128,256,512
 stability: $(STAMP)
 	$(PY) -m harness stability $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --bootstrap 0 --out $(STABILITY_OUT) $(EXIT_CODE)
 	mkdir -p docs && cp $(STABILITY_OUT)/stability.md docs/stability.md && cp $(STABILITY_OUT)/stability.png docs/stability.png
+	cp $(STABILITY_OUT)/stability.json harness/baseline_scores.json  # the figures the console quotes, shipped as package data
 
 # Two pytest processes, each taking whole files, so that a file's shared fixtures are built once: most of
 # the suite is process start-up and single-threaded scoring, which leaves the second core idle.
@@ -87,6 +88,11 @@ lint: $(STAMP)
 # Runs every command in README.md and docs/*.md (small N, a scratch copy of the project).
 docs-check: $(STAMP)
 	$(PY) tools/docs_check.py
+
+# A fresh clone installed with `pip install .` (not editable) into a fresh venv scores from another
+# directory, sandboxed (tools/install_check.sh; a few minutes, so not part of make test).
+install-check:
+	tools/install_check.sh
 
 bench: $(STAMP)
 	$(PY) benchmarks/metric_speed.py

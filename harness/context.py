@@ -1,48 +1,33 @@
 """Where a score stands: the ceiling at this N, or the baselines' scores at this N.
 
 A final score of 0.03 means little alone: at N = 512 on digits-mlp it is the
-best baseline, at N = 32 it is middling. The baselines' scores come from
-docs/stability.md (written by `make stability`), the one table of them per
-N, so the console never quotes numbers the docs do not hold.
+best baseline, at N = 32 it is middling. The baselines' scores are those of
+docs/stability.md, read from the JSON `make stability` writes beside it and
+ships as package data (harness.resources), so the console never quotes
+numbers the docs do not hold, installed or in a checkout.
 """
 
-from pathlib import Path
-import re
+from harness.resources import baseline_scores_document
 
-STABILITY_TABLE = Path(__file__).resolve().parent.parent / "docs" / "stability.md"
-_TITLE = re.compile(r"^# Ranking stability: baselines on (\S+), N = ([\d, ]+)$", re.MULTILINE)
-_CELL = re.compile(r"^([\d.]+) \(\d+\)$")
+SOURCE = "docs/stability.md"  # where people read the same figures
 
 
-def baseline_scores(benchmark: str, n_models: int, table: Path = STABILITY_TABLE) -> dict[str, float]:
-    """Each baseline's final score at this N on this benchmark (name -> score); empty when the table has none."""
-    if not table.is_file():
+def baseline_scores(benchmark: str, n_models: int, document: dict | None = None) -> dict[str, float]:
+    """Each baseline's final score at this N on this benchmark (name -> score); empty when none is known."""
+    document = baseline_scores_document() if document is None else document
+    if document is None or document["benchmark"] != benchmark or n_models not in document["n_models"]:
         return {}
-    text = table.read_text()
-    title = _TITLE.search(text)
-    if title is None or title.group(1) != benchmark:
-        return {}
-    counts = [int(n) for n in title.group(2).split(",")]
-    if n_models not in counts:
-        return {}
-    column = counts.index(n_models) + 1
-    scores = {}
-    for line in text.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if line.startswith("| `") and len(cells) == len(counts) + 1:
-            match = _CELL.match(cells[column])
-            if match:
-                scores[cells[0].strip("`")] = float(match.group(1))
-    return scores
+    column = document["n_models"].index(n_models)
+    return {name: row[column] for name, row in document["final_scores"].items() if row[column] is not None}
 
 
-def context_line(document: dict, table: Path = STABILITY_TABLE) -> str | None:
+def context_line(document: dict, figures: dict | None = None) -> str | None:
     """One sentence that puts the final score in context, or None when nothing is known at this N."""
     n = document["n_models"]
     if document.get("forget_quality_ceiling"):
         share = document["forget_quality"] / document["forget_quality_ceiling"]
         return f"F is {share:.0%} of the ceiling's {document['forget_quality_ceiling']:.4f} (models retrained from scratch, N = {n})"
-    scores = baseline_scores(document["benchmark"], n, table)
+    scores = baseline_scores(document["benchmark"], n, figures)
     floor_and_ceiling = ("identity", "retrain")
     others = {name: score for name, score in scores.items() if name not in floor_and_ceiling}
     if not (set(floor_and_ceiling) <= scores.keys() and others):
@@ -51,5 +36,5 @@ def context_line(document: dict, table: Path = STABILITY_TABLE) -> str | None:
     kit = f", {scores['finetune']:.4f} (finetune, the starting kit)" if "finetune" in scores and best != "finetune" else ""
     return (
         f"at N = {n} the baselines score {scores['identity']:.4f} (identity){kit}, up to {scores[best]:.4f} ({best}); "
-        f"retraining from scratch {scores['retrain']:.4f} ({table.parent.name}/{table.name})"
+        f"retraining from scratch {scores['retrain']:.4f} ({SOURCE})"
     )

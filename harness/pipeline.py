@@ -13,6 +13,7 @@ import torch
 from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, early_warning, hard_timeout, load_average, time_budget
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
+from harness.resources import worker_folders
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, not_started_note, run_submission
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
@@ -80,11 +81,11 @@ def reference_cache(spec: BenchmarkSpec, settings: ScoreSettings) -> ReferenceCa
 def hidden_from_worker(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> tuple[Path, ...]:
     """Folders a submission must not read: the references, the ledgers, the results,
     the data (the test set is there) and its own folder (other submissions), unless
-    a folder holds the harness itself."""
-    project = Path(__file__).resolve().parent.parent
+    a folder holds the harness's packages (a submission in the checkout's root, or beside site-packages)."""
+    packages = worker_folders()
     folders = [settings.cache_dir, settings.ledger_dir, out_dir, submission.parent, *data_folders(spec)]
     resolved = {folder.resolve() for folder in folders}
-    return tuple(sorted(f for f in resolved if f != project and f not in project.parents))
+    return tuple(sorted(f for f in resolved if not any(f == package or f in package.parents for package in packages)))
 
 
 def _worker_setup(submission: Path, source: str, spec: BenchmarkSpec, references: References, data: BenchmarkData, settings: ScoreSettings) -> WorkerSetup:

@@ -10,6 +10,7 @@ are computed (no bootstrap, no population attack): the ranking needs no more.
 """
 
 from collections.abc import Sequence
+import json
 from pathlib import Path
 import sys
 
@@ -45,13 +46,21 @@ def subsampled_scores(records: list[RunRecord], scorer: Scorer, n_models: Sequen
     return quality, final
 
 
-def _write(out_dir: Path, title: str, notes: list[str], names: list[str], n_models: Sequence[int], quality: np.ndarray, scores: np.ndarray) -> str:
-    """OUT/stability.md, stability.csv, stability_scores.csv and stability.png; returns the Markdown."""
+def _figures(benchmark: str, names: list[str], n_models: Sequence[int], scores: np.ndarray) -> bytes:
+    """stability.json: the final scores per N, as the console's context line reads them (the Markdown's cells, unrounded)."""
+    final = {name: [float(s) if np.isfinite(s) else None for s in row] for name, row in zip(names, scores, strict=True)}
+    return (json.dumps({"benchmark": benchmark, "n_models": list(n_models), "final_scores": final}, indent=1) + "\n").encode()
+
+
+def _write(out_dir: Path, title: str, notes: list[str], names: list[str], n_models: Sequence[int], quality: np.ndarray, scores: np.ndarray,
+           benchmark: str) -> str:
+    """OUT/stability.md, stability.json, stability.csv, stability_scores.csv and stability.png; returns the Markdown."""
     agreements = rank_agreement(scores, n_models)
     sections = [("Agreement with the largest N", agreement_cells(agreements)), ("Final score (rank) per N", score_cells(names, n_models, scores))]
     text = markdown_page(title, notes, sections) + "\n![Final score against N, and the rank correlations](stability.png)\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "stability.md", text.encode())
+    write_atomic(out_dir / "stability.json", _figures(benchmark, names, n_models, scores))
     write_csv_atomic(out_dir / "stability.csv", agreement_table(agreements))
     write_csv_atomic(out_dir / "stability_scores.csv", scores_table(names, n_models, quality, scores))
     tau = np.array([a.kendall_tau for a in agreements])
@@ -83,4 +92,4 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
         f"Rank correlations are against the ranking at N = {settings.n_models}, by final score, over the submissions scored "
         "at every N (tau-b counts ties; n/a when a ranking is one tie). In the score table, the rank at that N is in parentheses.",
     ]
-    return _write(out_dir, title, notes, names, n_models, quality, scores)
+    return _write(out_dir, title, notes, names, n_models, quality, scores, spec.name)

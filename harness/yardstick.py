@@ -32,6 +32,7 @@ from joblib import Parallel, delayed
 import numpy as np
 
 from harness.ledger import MeasurementLedger
+from harness.resources import baseline_source
 from harness.runs import Beside, MeasurementFailed, Program, RunPlan, SandboxRunner, Task, charged_seconds
 from harness.sandbox.parent import CappedLog, RunOutcome
 from harness.sandbox.worker import WorkerSetup
@@ -40,7 +41,6 @@ from reference_models.hardware import hardware_fingerprint
 from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
 
-BASELINES = Path(__file__).resolve().parent.parent / "baselines"
 # Retraining and the floor are measured 11 times each: the fewest whose order-statistic interval for the
 # median (2nd to 10th of 11, 98.8%) reaches the coverage harness.budget asks of each (0.95^(1/3), 98.3%).
 MEASUREMENTS = {"retrain": 11, "identity": 11}
@@ -94,8 +94,8 @@ def yardstick_key(spec: BenchmarkSpec, device: str) -> str:
 
 def _baseline_setup(setup: WorkerSetup, baseline: str) -> WorkerSetup:
     """The worker setup of a baseline: the submission's, with the baseline's file in its place."""
-    path = BASELINES / f"{baseline}.py"
-    return replace(setup, submission=str(path), source=path.read_text())
+    path, source = baseline_source(baseline)
+    return replace(setup, submission=path, source=source)
 
 
 def _runs_of(baseline: str, spec: BenchmarkSpec, setup: WorkerSetup, jobs: int, log_path: Path) -> list[RunOutcome]:

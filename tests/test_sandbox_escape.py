@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from conftest import assert_all_ok, attack_submission, failure_classes
+from harness.resources import package_folder
 from harness.sandbox import isolation
 from harness.sandbox.limits import MAX_PROCESSES, Cgroup
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap ca
 
 def test_mounts_cannot_be_undone(run_in_sandbox, sandbox_inputs, tmp_path):
     """Root of its own namespaces, the old worker could unmount the covers and remount / read-write."""
-    planted = isolation.PROJECT_ROOT / "harness" / f"planted_{uuid.uuid4().hex[:8]}.py"
+    planted = package_folder("harness") / f"planted_{uuid.uuid4().hex[:8]}.py"
     path = attack_submission(tmp_path, f"""
 import ctypes, os
 
@@ -39,7 +40,7 @@ MNT_DETACH, MS_REMOUNT, MS_BIND = 2, 32, 4096
 def unlearning(net, retain, forget, validation):
     mounts = [line.split()[4] for line in open("/proc/self/mountinfo")]
     undone = [m for m in reversed(mounts) if libc.umount2(m.encode(), MNT_DETACH) == 0]
-    remounted = [m for m in ("/", "/usr", {str(isolation.PROJECT_ROOT)!r}) if libc.mount(b"none", m.encode(), None, MS_REMOUNT | MS_BIND, None) == 0]
+    remounted = [m for m in ("/", "/usr", {str(package_folder("harness"))!r}) if libc.mount(b"none", m.encode(), None, MS_REMOUNT | MS_BIND, None) == 0]
     shell = os.system("umount -l /usr 2>/dev/null; mount -o remount,rw /usr 2>/dev/null; touch /usr/planted 2>/dev/null")
     try:
         open({str(planted)!r}, "w").write("print('owned')")
@@ -81,7 +82,7 @@ def test_nothing_outside_can_be_written(run_in_sandbox, sandbox_inputs, tmp_path
     cache = sandbox_inputs[0]
     tag = uuid.uuid4().hex[:8]
     targets = [cache / f"planted_{tag}", tmp_path / "ledgers" / f"planted_{tag}", tmp_path / f"results_{tag}",
-               isolation.PROJECT_ROOT / "scoring" / f"planted_{tag}.py", Path(torch.__file__).parent / f"planted_{tag}.py",
+               package_folder("scoring") / f"planted_{tag}.py", Path(torch.__file__).parent / f"planted_{tag}.py",
                Path("/usr/lib") / f"planted_{tag}", Path("/etc") / f"planted_{tag}"]
     path = attack_submission(tmp_path, f"""
 def unlearning(net, retain, forget, validation):
@@ -122,9 +123,9 @@ def unlearning(net, retain, forget, validation):
 def test_a_project_under_a_scratch_folder_is_named_as_why_there_is_no_sandbox(monkeypatch):
     """/dev/shm is the sandbox's own scratch: a project cloned there would be hidden from its worker.
     The harness says so instead of trying (under /tmp it is sandboxed: test_sandbox_kernel.py)."""
-    monkeypatch.setattr(isolation, "PROJECT_ROOT", Path("/dev/shm/checkout"))
+    monkeypatch.setattr(isolation, "worker_folders", lambda: [Path("/dev/shm/checkout/harness")])
     reason = isolation.unavailable_reason.__wrapped__()  # not the cached answer for the real checkout
-    assert reason is not None and "/dev/shm/checkout lies under /dev/shm" in reason and "elsewhere" in reason
+    assert reason is not None and "/dev/shm/checkout/harness lies under /dev/shm" in reason and "elsewhere" in reason
 
 
 def test_host_processes_are_invisible(run_in_sandbox, tmp_path):

@@ -2,7 +2,8 @@
 
 The worker sees a new root that holds only what it needs, read-only: the
 system's /usr (shared libraries), the Python installation and virtual
-environment, and three of the harness's own packages (not `rendering`). Nothing else of the host
+environment, and three of the harness's own packages wherever they are installed (not `rendering`,
+covered where it lies inside a bound folder, as in site-packages). Nothing else of the host
 exists inside: not the reference cache, the ledgers, the results, the data
 folders, other submissions or any file of the host's users. It gets a
 private /proc, a minimal /dev (null, zero, full, random, urandom, tty and a
@@ -40,11 +41,10 @@ import shutil
 import subprocess
 import sys
 
+from harness.resources import package_folder, worker_folders
 from harness.sandbox import seccomp
 from harness.sandbox.identity import FIRST_UID, UID_COUNT, HostUser
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent  # this file is harness/sandbox/isolation.py
-PACKAGES = ("harness", "reference_models", "scoring")  # the only parts of the project the worker sees
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 HOME = "/home/participant"  # the worker's working directory and $HOME
 SCRATCH = (HOME, "/tmp", "/dev/shm")  # the sandbox's own writable tmpfs mounts, over whatever the host has there
@@ -136,10 +136,11 @@ def bwrap_arguments(hidden: list[Path], device: str, seccomp_fd: int | None = No
         args += ["--ro-bind", str(root), str(root)]
     args += _top_level_links()
     args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    for package in PACKAGES:
-        args += ["--ro-bind", str(PROJECT_ROOT / package), str(PROJECT_ROOT / package)]
-    visible = [*roots, *(PROJECT_ROOT / package for package in PACKAGES)]
-    for folder in outermost([*hidden, *embedded_data_folders()]):
+    packages = worker_folders()
+    for package in packages:
+        args += ["--ro-bind", str(package), str(package)]
+    visible = [*roots, *packages]
+    for folder in outermost([*hidden, *embedded_data_folders(), package_folder("rendering")]):
         if any(folder == root or root in folder.parents for root in visible):  # only what the new root shows needs covering
             args += ["--tmpfs", str(folder), "--remount-ro", str(folder)]
     args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger"]
@@ -162,7 +163,7 @@ def outermost(folders: list[Path]) -> list[Path]:
 def _under_scratch() -> tuple[Path, str] | None:
     """A folder the sandbox must show that lies under its home or /dev/shm, which would hide it
     (under /tmp is fine: see bwrap_arguments)."""
-    for folder in [*_readonly_roots(), PROJECT_ROOT]:
+    for folder in [*_readonly_roots(), *worker_folders()]:
         for scratch in (HOME, "/dev/shm"):
             if folder == Path(scratch) or Path(scratch) in folder.parents:
                 return folder, scratch
@@ -218,7 +219,7 @@ def seccomp_pipe() -> int:
 
 def _shown(device: str) -> list[Path]:
     """What the sandbox's host user must reach: every folder bwrap binds, and bwrap itself."""
-    return [*_readonly_roots(), *(PROJECT_ROOT / package for package in PACKAGES), Path(bwrap_binary()).resolve().parent]
+    return [*_readonly_roots(), *worker_folders(), Path(bwrap_binary()).resolve().parent]
 
 
 def launch_command(command: list[str], hidden: list[Path], device: str, seccomp_fd: int, cgroup_procs: list[Path], user: HostUser) -> list[str]:

@@ -22,6 +22,7 @@ import time
 from typing import BinaryIO
 
 from harness import failures
+from harness.resources import import_roots
 from harness.sandbox import isolation, limits, protocol, seccomp
 from harness.sandbox.identity import HostUser
 from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
@@ -115,7 +116,7 @@ class SandboxWorker:
         self._workdir = tempfile.TemporaryDirectory(prefix="unlearning-worker-")  # the working directory where no sandbox can be built
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(isolation.PROJECT_ROOT),
+            "PYTHONPATH": os.pathsep.join(map(str, import_roots())),
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": str(setup.threads),
             "MKL_NUM_THREADS": str(setup.threads),

@@ -16,11 +16,11 @@ import sysconfig
 import traceback
 
 from harness.notebooks import CELL_MARK
+from harness.resources import worker_folders
 
 MAX_FRAMES = 8  # of the participant's own, the innermost; deep recursion is summarised
 ARGUMENTS = ("net", "retain", "forget", "validation")
 _STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
-_HARNESS = str(Path(__file__).resolve().parent.parent.parent)  # the project root (this file is harness/sandbox/tracebacks.py)
 _SITE_DIRS = ("site-packages", "dist-packages")
 
 
@@ -34,14 +34,14 @@ def register_source(path: str, source: str) -> None:
 
 def _where(filename: str) -> str:
     """Who owns a frame that is not the participant's: a package, the standard library or the harness."""
+    if any(filename.startswith(f"{folder}/") for folder in worker_folders()):  # installed in site-packages or not
+        return "the harness"
     parts = Path(filename).parts
     for site in _SITE_DIRS:
         if site in parts:
             return parts[parts.index(site) + 1].split(".")[0] + "/..."
     if filename.startswith(_STDLIB):
         return "the standard library"
-    if filename.startswith(_HARNESS):
-        return "the harness"
     return "other code"
 
 

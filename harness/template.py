@@ -1,0 +1,1 @@
+../submissions/template.py
