@@ -13,6 +13,10 @@ TIMEOUT = "timeout"  # past the hard per-run timeout
 INVALID_OUTPUT = "invalid-output"  # not a module, wrong keys or shapes, NaN or Inf
 WORKER_CRASH = "worker-crash"  # os._exit, a signal, out of memory
 
+# Failures that the same file fails again on a rerun: its runs are not started again until the file
+# changes (the ledger is keyed by its content). A timeout, a crash or a Ctrl-C may not repeat.
+REPEATS = frozenset({IMPORT_ERROR, EXCEPTION, INVALID_OUTPUT})
+
 STATUS = {
     IMPORT_ERROR: "error",
     EXCEPTION: "error",

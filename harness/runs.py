@@ -240,8 +240,15 @@ def not_started_note(n_runs: int, records: list[RunRecord]) -> dict | None:
         return None
     first = next((record for record in records if record.status != "ok"), None)
     cause = f"run {first.run_id} failed ({first.failure_class})" if first else "an earlier run failed"
+    then = ("fix the failure: this file fails the same way again, so scoring it unchanged starts none of them"
+            if first and first.failure_class in failures.REPEATS else "score again to resume, or fix the failure first")
     return {"count": missing, "reason": f"{cause}, and without --allow-failures one failed run fails the submission: "
-                                        "the remaining runs were not started (score again to resume, or fix the failure first)"}
+                                        f"the remaining runs were not started ({then})"}
+
+
+def repeated_failure(ledger: RunLedger, n_runs: int) -> RunRecord | None:
+    """A kept run of this very file that failed in a way a rerun repeats (see failures.REPEATS), if any."""
+    return next((record for record in ledger.finished(n_runs) if record.failure_class in failures.REPEATS), None)
 
 
 class _Driver:
@@ -316,13 +323,16 @@ class _Driver:
     def collect(self, chunk: ChunkResult) -> None:
         """A chunk that ran on the cluster: its logs, then its tasks."""
         for name, log in chunk.logs.items():
-            self.logs[name].drain(io.BytesIO(log))
+            self.logs[name].write(log)  # already marked with its runs on the cluster worker
         for task, outcome in chunk.outcomes:
             self._finish(task, outcome)
 
     def close(self) -> None:
-        for file in self.log_files.values():
+        for name, file in self.log_files.items():
             file.close()
+            if self.logs[name].capped:
+                print(f"{file.name} reached its cap of {self.logs[name].cap_mib} MiB: the rest of what was printed is not in it",
+                      file=sys.stderr, flush=True)
 
 
 def _run_on_cluster(driver: _Driver) -> None:
@@ -372,6 +382,11 @@ def run_submission(
     Raises RunsInterrupted on Ctrl-C, once no worker is left, and MeasurementFailed once the runs are
     done if a baseline's run failed.
     """
+    repeated = repeated_failure(ledger, plan.n_runs) if plan.stop_after_failure else None
+    if repeated is not None:
+        print(f"run {repeated.run_id} of this very file failed ({repeated.failure_class}), which it would do again: "
+              "no run is started until the file changes", file=sys.stderr, flush=True)
+        return
     pending = ledger.pending(plan.n_runs)
     if len(pending) < plan.n_runs:
         print(f"{plan.n_runs - len(pending)} of {plan.n_runs} runs kept from the ledger; {len(pending)} to run", file=sys.stderr, flush=True)

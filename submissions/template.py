@@ -11,7 +11,8 @@ The contract (the NeurIPS 2023 Machine Unlearning competition's):
   `batch["image"]`, `batch["label"]` and `batch["age_group"]` (the label), so
   competition code runs unchanged. `retain.dataset` is a map-style data set for
   building your own loaders.
-- You never see the test set. Everything runs on CPU, one thread, in a separate
+- You never see the test set. Each call runs on one CPU thread (or on the GPU
+  with `--device cuda`: pick yours with `torch.cuda.is_available()`), in a separate
   sandboxed process (no network, a read-only file system but for its working
   directory, a memory limit); torch, numpy and Python's `random` are seeded
   before each call. Keep your code in this one file: its folder is hidden.

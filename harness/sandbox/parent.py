@@ -26,6 +26,7 @@ from harness.resources import import_roots
 from harness.sandbox import isolation, limits, protocol, seccomp
 from harness.sandbox.identity import HostUser
 from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
+from harness.sandbox.log_lines import RunLines
 from harness.sandbox.worker import WorkerSetup
 
 _SETUP_TIMEOUT_S = 300.0  # the worker's own imports; no participant code runs before its first run
@@ -62,16 +63,27 @@ class RunOutcome:
 
 
 class CappedLog:
-    """Copies a worker's output into the submission log, up to a shared cap."""
+    """Copies workers' output into the submission log, each line marked with its run, up to a shared cap."""
 
     def __init__(self, log: BinaryIO):
         self.log = log
         self.lock = threading.Lock()
         self.written = 0
 
+    @property
+    def capped(self) -> bool:
+        """Whether something was dropped at the cap: the console says so."""
+        return self.written > _LOG_CAP_BYTES
+
+    @property
+    def cap_mib(self) -> int:
+        return _LOG_CAP_BYTES >> 20
+
     def drain(self, stream: BinaryIO) -> None:
+        lines = RunLines(self.write)
         for chunk in iter(lambda: stream.read1(1 << 16), b""):
-            self.write(chunk)
+            lines.feed(chunk)
+        lines.end()
 
     def write(self, chunk: bytes) -> None:
         with self.lock:
@@ -79,7 +91,7 @@ class CappedLog:
             if room > 0:
                 self.log.write(chunk[:room])
             if len(chunk) > room >= 0:  # this chunk crosses the cap: say so, once
-                self.log.write(f"\n[harness: log capped at {_LOG_CAP_BYTES >> 20} MiB]\n".encode())
+                self.log.write(f"\n[harness: log capped at {self.cap_mib} MiB]\n".encode())
             self.log.flush()
             self.written += len(chunk)
 
