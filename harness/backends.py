@@ -21,7 +21,7 @@ from typing import Any
 from joblib import parallel_config
 from joblib.parallel import get_active_backend
 
-from harness.sandbox.worker import WorkerSetup
+from harness.sandbox.protocol import WorkerSetup
 
 BACKENDS = ("local", "dask")
 CONNECT_TIMEOUT_S = 10.0

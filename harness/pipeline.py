@@ -19,7 +19,7 @@ from harness.runs import RunPlan, not_started_note, run_submission
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report
-from harness.sandbox.worker import WorkerSetup
+from harness.sandbox.protocol import WorkerSetup
 from harness.yardstick import Yardstick, beside, paired, paired_count, yardstick
 from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data

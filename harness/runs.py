@@ -29,8 +29,8 @@ from harness import failures
 from harness.backends import on_dask
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord, not_finite
 from harness.sandbox.parent import CappedLog, RunOutcome, SandboxWorker, SetupFailed, kill_live_workers
+from harness.sandbox.protocol import WorkerSetup
 from harness.sandbox.weights import InvalidWeights, model_from_weights
-from harness.sandbox.worker import WorkerSetup
 from reference_models.datasets import BenchmarkData
 from reference_models.evaluation import evaluate
 from reference_models.seeds import derive_seed

@@ -35,7 +35,7 @@ from harness.ledger import MeasurementLedger
 from harness.resources import baseline_source
 from harness.runs import Beside, MeasurementFailed, Program, RunPlan, SandboxRunner, Task, charged_seconds
 from harness.sandbox.parent import CappedLog, RunOutcome
-from harness.sandbox.worker import WorkerSetup
+from harness.sandbox.protocol import WorkerSetup
 from reference_models.files import write_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.secret import public_view

@@ -143,7 +143,7 @@ def worker_setup(sandbox_inputs):
     view, the cache's original weights and data)."""
     from harness.benchmarks import get_benchmark
     from harness.pipeline import answer_limit
-    from harness.sandbox.worker import WorkerSetup
+    from harness.sandbox.protocol import WorkerSetup
     from reference_models.files import load_state_dict_bytes
     from reference_models.secret import public_view
 

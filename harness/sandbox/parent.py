@@ -27,7 +27,7 @@ from harness.sandbox import isolation, limits, protocol, seccomp
 from harness.sandbox.identity import HostUser
 from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
 from harness.sandbox.log_lines import RunLines
-from harness.sandbox.worker import WorkerSetup
+from harness.sandbox.protocol import WorkerSetup
 
 _SETUP_TIMEOUT_S = 300.0  # the worker's own imports; no participant code runs before its first run
 _GUARD_S = 60.0  # beyond a run's timeout: the worker kills the run, wipes and answers well within it

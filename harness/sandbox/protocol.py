@@ -1,16 +1,39 @@
-"""Framing of the messages between the harness and its sandbox worker.
+"""What crosses the sandbox: the worker's setup and the framing of the messages between the harness and its worker.
 
 A message is a JSON header and an optional binary payload, each preceded by
 its length. JSON keeps the worker's answers inert: the parent never unpickles
 anything the worker sends, and loads returned weights with weights_only.
 """
 
+from dataclasses import dataclass
 import json
 import os
 import select
 import struct
 import time
 from typing import BinaryIO
+
+from reference_models.spec import BenchmarkSpec
+from reference_models.tensors import LabelledTensors
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """Everything a worker may know: sent once, by the trusted parent."""
+
+    submission: str  # the file's path, for tracebacks; its folder is not in the sandbox
+    source: str
+    spec: BenchmarkSpec  # without its seeds or data folder: see reference_models.secret.public_view
+    original_weights: bytes
+    retain: LabelledTensors
+    forget: LabelledTensors
+    validation: LabelledTensors
+    threads: int = 1
+    memory_bytes: int = 8 << 30  # address space a run may map on the CPU (CUDA maps more than any sensible cap)
+    device: str = "cpu"  # the net is handed over on it; batches stay on the CPU, as in the competition
+    max_answer_bytes: int = 1 << 30  # a run's answer beyond this is refused unread
+    sandboxed: bool = True  # False only with --no-sandbox: the worker runs as a plain process
+
 
 _LENGTHS = struct.Struct("<QQ")
 MAX_HEADER_BYTES = 64 << 10  # headers carry a class, a run id, timings and a message cut to a few kB

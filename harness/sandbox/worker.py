@@ -25,7 +25,6 @@ as submission.log.
 import ast
 from collections.abc import Callable
 import ctypes
-from dataclasses import dataclass
 import importlib
 import os
 from pathlib import Path
@@ -48,11 +47,10 @@ from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRA
 from harness.sandbox import protocol, tracebacks
 from harness.sandbox.isolation import SCRATCH
 from harness.sandbox.limits import limit_run
+from harness.sandbox.protocol import WorkerSetup
 from reference_models.architectures import build_model
 from reference_models.files import load_state_dict_bytes, state_dict_bytes
 from reference_models.loaders import make_loader
-from reference_models.spec import BenchmarkSpec
-from reference_models.tensors import LabelledTensors
 
 # The packages the competition's image had besides torch: those a submission imports are imported once by the
 # worker, so that no run pays for them. torchvision among them (every Kaggle notebook imports it for resnet18):
@@ -62,24 +60,6 @@ _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _RETURNED_NONE = "[harness: unlearning returned None; the net it was given is taken as the unlearned model, as on Kaggle]"
 _notes_given: set[str] = set()  # notes this worker has written to the log, each once
-
-
-@dataclass(frozen=True)
-class WorkerSetup:
-    """Everything a worker may know: sent once, by the trusted parent."""
-
-    submission: str  # the file's path, for tracebacks; its folder is not in the sandbox
-    source: str
-    spec: BenchmarkSpec  # without its seeds or data folder: see reference_models.secret.public_view
-    original_weights: bytes
-    retain: LabelledTensors
-    forget: LabelledTensors
-    validation: LabelledTensors
-    threads: int = 1
-    memory_bytes: int = 8 << 30  # address space a run may map on the CPU (CUDA maps more than any sensible cap)
-    device: str = "cpu"  # the net is handed over on it; batches stay on the CPU, as in the competition
-    max_answer_bytes: int = 1 << 30  # a run's answer beyond this is refused unread
-    sandboxed: bool = True  # False only with --no-sandbox: the worker runs as a plain process
 
 
 def load_submission(path: str, source: str) -> Callable:
