@@ -165,6 +165,7 @@ def test_a_failing_submission_stops_at_once_and_names_the_line(score_cli, tmp_pa
     assert "were not started" in result.stdout
     log = (tmp_path / "out" / "submission.log").read_text()
     assert "--- run 0: traceback ---" in log and "worker.py" in log  # the whole traceback, harness frames included
+    assert "[run 0] Traceback" in log  # each run's lines marked with it, since two workers write into one log
 
 
 def test_other_files_are_refused_before_any_run(score_cli, tmp_path):

@@ -99,6 +99,17 @@ def test_import_error_fails_the_first_runs_with_the_reason(score_cli):
     assert document["failures"]["import-error"]["count"] == runs["error"]
     message = document["failures"]["import-error"]["first_message"]
     assert "SyntaxError" in message and "syntax_error.py\", line" in message
+    assert "fix the failure" in document["not_started"]["reason"] and "score again" not in document["not_started"]["reason"]
+
+    again, rescored = score_cli(SUBMISSIONS.parent / "hostile" / "syntax_error.py", n_models=4)
+    assert again.returncode == 3 and rescored["runs"] == runs  # a syntax error repeats: the unchanged file starts no run
+    assert "no run is started until the file changes" in again.stderr
+
+
+def test_a_timeout_may_not_repeat_and_is_offered_a_rerun(score_cli):
+    result, document = score_cli(SUBMISSIONS / "sleepy.py", "--timeout", "3", "--jobs", "1", n_models=6)
+    assert result.returncode == 3 and document["runs"]["timeout"] == 1
+    assert "score again to resume" in document["not_started"]["reason"]
 
 
 def test_hard_timeout_stops_a_runaway_and_the_others_go_on(score_cli):
@@ -172,3 +183,4 @@ def test_too_few_successful_runs_get_no_score_even_when_failures_are_allowed(sco
     result, document = score_cli(submission, "--allow-failures", "--jobs", "1", n_models=4)
     assert result.returncode == 3, result.stderr
     assert document["status"] == "failed" and document["runs"]["ok"] == 0 and document["final_score"] is None
+
