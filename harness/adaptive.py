@@ -83,7 +83,7 @@ def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path,
     while active:
         for position, name in enumerate(sorted(active), start=1):
             print(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {visible(str(paths[name]))}", file=sys.stderr, flush=True)
-            documents[name] = score_entry(paths[name], spec, out_dir / name, replace(settings, n_models=n))
+            documents[name] = score_entry(paths[name], spec, out_dir, replace(settings, n_models=n))
             standings[name] = _standing(name, n, documents[name])
         blocks = refine(blocks, standings, mode.top, max_n)
         active = open_names(blocks)

@@ -23,11 +23,12 @@ from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
 from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
-from harness.notebooks import SubmissionRefused, check_suffix, convert_notebook
+from harness.notebooks import convert_notebook, submission_program
 from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, reference_cache, require_sandbox, score
 from harness.results import MetricSettings
 from harness.runs import MeasurementFailed, RunsInterrupted
 from harness.stability import stability
+from harness.untrusted import SubmissionRefused, read_submission, results_folder
 from harness.yardstick import YARDSTICKS
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.cache import CacheDamaged
@@ -168,11 +169,12 @@ def _error(message: str, code: int = EXIT_USAGE) -> int:
 
 def _score_argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the score command's arguments, if anything."""
-    if args.command == "score" and not args.submission.is_file():
-        return f"submission {args.submission} does not exist or is not a file"
+    if args.command == "score" and not args.submission.exists():
+        return f"submission {args.submission} does not exist"
     if args.command == "score":
         try:
-            check_suffix(args.submission)
+            # a link, a FIFO, an oversized file or an unreadable notebook is refused before any reference is built
+            submission_program(args.submission, read_submission(args.submission))
         except SubmissionRefused as refused:
             return str(refused)
     if args.command in ("leaderboard", "stability"):
@@ -255,7 +257,7 @@ def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
     """A folder per benchmark and submission (or folder), so that one score never overwrites another's
     (nor an adaptive leaderboard the fixed-N one it is checked against, or one for the top K another)."""
     if args.command == "score":
-        return Path("results") / spec.name / args.submission.stem
+        return results_folder(Path("results") / spec.name, args.submission)
     adaptive = ""
     if getattr(args, "adaptive", False):
         adaptive = "-adaptive" if args.top is None else f"-adaptive-top{args.top}"
@@ -293,10 +295,10 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
 
 def _convert(notebook: Path, out: Path | None) -> int:
     """`convert`: the notebook as the module the harness would run, with what was dropped listed."""
-    if notebook.suffix != ".ipynb" or not notebook.is_file():
+    if notebook.suffix != ".ipynb" or not notebook.exists():
         return _error(f"{notebook} is not a notebook file: convert takes a Jupyter notebook (.ipynb)")
     try:
-        conversion = convert_notebook(notebook.read_text(encoding="utf-8", errors="replace"), notebook.name)
+        conversion = convert_notebook(read_submission(notebook).decode("utf-8", errors="replace"), notebook.name)
     except SubmissionRefused as refused:
         return _error(str(refused))
     if out is None:
@@ -327,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     if error:
         return _error(error)
     if args.command != "references" and args.out is None:
-        args.out = _default_out(args, spec)
+        try:
+            args.out = _default_out(args, spec)
+        except SubmissionRefused as refused:  # a name such as '...py', whose stem would leave results/
+            return _error(str(refused))
     try:
         if args.command != "references":
             require_sandbox(_score_settings(args, 3))  # before any reference is built

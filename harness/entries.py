@@ -11,20 +11,29 @@ import sys
 import traceback
 
 from harness.failures import inert
-from harness.notebooks import SubmissionRefused
 from harness.pipeline import ScoreSettings, score
 from harness.results import failed_document
+from harness.untrusted import SubmissionRefused, results_folder
 from reference_models.files import write_atomic
 from reference_models.spec import BenchmarkSpec
 
 
-def score_entry(path: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
-    """The entry's score.json document, written into out_dir: scored, or failed as `refused` or `scorer-error`."""
+def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused) -> dict:
+    print(f"error: {inert(str(error))}", file=sys.stderr, flush=True)
+    return failed_document(spec, str(path), "refused", inert(str(error)))
+
+
+def score_entry(path: Path, spec: BenchmarkSpec, board_dir: Path, settings: ScoreSettings) -> dict:
+    """The entry's score.json document, written into board_dir/<its name>/: scored, or failed as `refused`
+    or `scorer-error`. An entry whose name cannot name a folder there is refused and nothing is written."""
+    try:
+        out_dir = results_folder(board_dir, path)
+    except SubmissionRefused as error:
+        return _refused(path, spec, error)
     try:
         return score(path, spec, out_dir, settings)
     except SubmissionRefused as error:
-        print(f"error: {inert(str(error))}", file=sys.stderr, flush=True)
-        document = failed_document(spec, str(path), "refused", inert(str(error)))
+        document = _refused(path, spec, error)
     except Exception:
         message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
         print(message, file=sys.stderr)

@@ -11,6 +11,7 @@ own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 from dataclasses import replace
 import datetime
 from pathlib import Path
+import stat
 import sys
 
 import pyarrow as pa
@@ -18,9 +19,10 @@ import pyarrow as pa
 from harness.adaptive import Adaptive, adaptive_scores
 from harness.benchmarks import split_benchmark
 from harness.entries import score_entry
-from harness.notebooks import ACCEPTED_SUFFIXES, SubmissionRefused
+from harness.notebooks import ACCEPTED_SUFFIXES
 from harness.pipeline import ScoreSettings
 from harness.results import versions
+from harness.untrusted import SubmissionRefused
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
@@ -33,14 +35,15 @@ DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no
 
 
 def submissions_in(folder: Path) -> list[Path]:
-    """The folder's submission files (Python files and notebooks), in name order.
+    """The folder's submission entries (Python files and notebooks by name, links and other
+    non-folders included, for harness.untrusted to refuse as their rows), in name order.
 
     Raises SubmissionRefused, naming both files, when two share a name but for
     the suffix (victim.py and a rival's victim.ipynb): results are kept by name
     (OUT/<name>/, the table's row), so one would silently replace the other.
     Names equal but for case clash too, as their folders do on macOS.
     """
-    paths = sorted(path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and path.is_file())
+    paths = sorted(path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and not stat.S_ISDIR(path.lstat().st_mode))
     seen: dict[str, Path] = {}
     for path in paths:
         other = seen.setdefault(path.stem.casefold(), path)
@@ -60,7 +63,7 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
     documents = {}
     for position, path in enumerate(paths, start=1):
         print(f"[{position}/{len(paths)}] {spec.name}: {visible(str(path))}", file=sys.stderr, flush=True)
-        documents[path.stem] = score_entry(path, spec, out_dir / path.stem, settings)
+        documents[path.stem] = score_entry(path, spec, out_dir, settings)
     return documents
 
 

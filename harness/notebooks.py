@@ -32,16 +32,13 @@ I/O beyond the text given.
 
 import ast
 from dataclasses import dataclass
-import json
 from pathlib import Path
+
+from harness.untrusted import SubmissionRefused, loads_bounded
 
 ACCEPTED_SUFFIXES = (".py", ".ipynb")
 CELL_MARK = "# cell "  # + the number, above each cell's kept code; harness.sandbox.tracebacks reads it back
 _BUILTIN_CALLS = frozenset({"int", "float", "str", "bool", "tuple", "list", "dict", "set", "frozenset", "range"})
-
-
-class SubmissionRefused(ValueError):
-    """A file the harness cannot run: the wrong kind, or a notebook that is not one; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +166,7 @@ def _shares_a_line(body: list[ast.stmt], statement: ast.stmt) -> bool:
 def _cells(text: str, name: str) -> list[tuple[int, str]]:
     """(number, source) of each code cell; SubmissionRefused if this is not a notebook."""
     try:
-        notebook = json.loads(text)
+        notebook = loads_bounded(text, name)
         cells = notebook["cells"]
         found = [(i, cell) for i, cell in enumerate(cells, start=1) if cell.get("cell_type") == "code"]
         return [(i, "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]) for i, cell in found]

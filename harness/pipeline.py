@@ -20,6 +20,7 @@ from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report
 from harness.sandbox.protocol import WorkerSetup
+from harness.untrusted import read_submission
 from harness.yardstick import Yardstick, beside, paired, paired_count, yardstick
 from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
@@ -148,7 +149,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     """
     require_sandbox(settings)
     torch.set_num_threads(1)
-    source = submission.read_bytes()
+    source = read_submission(submission)
     sha256 = hashlib.sha256(source).hexdigest()  # of the file as given, notebook or not
     program, conversion_log = submission_program(submission, source)  # a notebook becomes a module before anything runs
     cache = reference_cache(spec, settings)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from conftest import CACHED_YARDSTICK, N_SMALL, run_cli
-from harness.notebooks import SubmissionRefused, convert_notebook, is_constant, is_kept
+from harness.notebooks import convert_notebook, is_constant, is_kept
 from harness.sandbox import tracebacks
+from harness.untrusted import SubmissionRefused
 
 KAGGLE = Path(__file__).resolve().parent / "kaggle"
 SHAPES = ("official_notebook", "cifar_kit", "persons")
