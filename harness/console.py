@@ -4,6 +4,7 @@ from pathlib import Path
 
 from harness.budget import IMPORT_DOMINATES
 from harness.context import context_line
+from harness.failures import inert
 from rendering.pages import ratio_interval_text, visible
 from scoring.intervals import INTERVAL_LABEL
 
@@ -36,7 +37,7 @@ def summary(document: dict) -> str:
         lines.append(f"not started      {document['not_started']['count']} run(s): {document['not_started']['reason']}")
     for failure_class, entry in document["failures"].items():
         lines.append(f"{failure_class:<16} {entry['count']} run(s); the first:")
-        lines += ["    " + line for line in entry["first_message"].strip().splitlines()]
+        lines += ["    " + line for line in inert(entry["first_message"].strip(), limit=None).splitlines()]  # kept from an older ledger, perhaps
     if document["final_score"] is None:
         lines.append("score            none: runs failed (see score.json 'failures'; --allow-failures scores the rest)")
     else:

@@ -4,8 +4,9 @@ Kaggle reports Timeout, Threw Exception, Exceeded Compute or Output Not Found;
 our classes are finer, and each message names the run and the fix.
 """
 
-import re
 import signal
+
+from scoring.text import visible
 
 IMPORT_ERROR = "import-error"  # syntax error, missing module, no unlearning, wrong signature
 EXCEPTION = "exception"  # unlearning raised
@@ -34,14 +35,14 @@ FIXES = {
 
 
 MESSAGE_LIMIT = 4000  # characters of a submission's text kept in the ledger and shown on the console
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def inert(text: str, limit: int | None = MESSAGE_LIMIT) -> str:
-    """Text from a submission made safe to store and print: control characters (terminal
-    escapes among them) shown as escapes, and the middle cut out beyond `limit` characters
-    (None: never, for the harness's own messages that merely name a participant's file)."""
-    shown = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    """Text from a submission made safe to store and print: control and bidirectional format
+    characters (terminal escapes, a right-to-left override) shown as escapes but for its tabs
+    and newlines, and the middle cut out beyond `limit` characters (None: never, for the
+    harness's own messages that merely name a participant's file)."""
+    shown = visible(text, keep="\t\n")
     if limit is None or len(shown) <= limit:
         return shown
     half = limit // 2

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from scoring.epsilon import MAX_EPSILON  # noqa: E402
 from scoring.mia import losses_from_statistic  # noqa: E402
 from scoring.quality import bucket_points  # noqa: E402
+from scoring.text import visible  # noqa: E402
 
 _DPI = 110
 _FORGET, _TEST, _UNLEARNED, _RETRAINED, _ORIGINAL = "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
@@ -171,7 +172,8 @@ def stability_curves(n_models: np.ndarray, scores: dict[str, np.ndarray], kendal
     for index, (name, values) in enumerate(scored.items()):
         first_pass = index < 10  # ten distinct hues, then their lighter shades dashed
         colour = colours(2 * (index % 10) + (0 if first_pass else 1))
-        curves.plot(n_models, values, marker="o", markersize=3, color=colour, linestyle="-" if first_pass else "--", label=name)
+        label = visible(name).replace("$", r"\$")  # a file's name: a pair of dollars would be mathtext, and bad mathtext raises
+        curves.plot(n_models, values, marker="o", markersize=3, color=colour, linestyle="-" if first_pass else "--", label=label)
     curves.set_yscale("symlog", linthresh=1e-3)
     curves.set_ylabel("final score (symmetric log scale)")
     curves.set_title("Final score per submission")

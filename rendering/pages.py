@@ -2,8 +2,11 @@
 
 A table is built once as header and cells of text (`Cells`) and rendered
 here, so the Markdown, the HTML and the console never disagree. Every
-text is shown `visible` and every HTML text is escaped besides: submission
-names are participants' file names, and the Markdown reaches terminals.
+text is shown `visible` (scoring.text: control and bidirectional format
+characters as escapes, newlines too, for a cell, title or note is one line)
+and HTML-escaped, in the Markdown as in the HTML: submission names are
+participants' file names, and the Markdown is read raw in terminals as well
+as rendered.
 """
 
 import html
@@ -11,8 +14,9 @@ import re
 
 import numpy as np
 
+from scoring.text import visible
+
 Cells = tuple[tuple[str, ...], list[list[str]]]  # header, rows of cells
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # newlines and tabs too: a cell, title or note is one line
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222}"
@@ -46,25 +50,34 @@ def verdict_text(verdict: str, eligible: bool) -> str:
     return verdict
 
 
-def visible(text: str) -> str:
-    """One line of text with its control characters shown as `\\x1b`-style escapes: a file name
-    may hold terminal escapes (`\\x1b]0;...\\x07`) or a newline that would forge a table row.
-    harness.failures.inert does the same for messages, whose newlines are kept."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+def _markdown_text(text: str) -> str:
+    """Text that Markdown shows as written: no hidden character, and no HTML (`<`, `>`, `&` as entities)."""
+    return html.escape(visible(text), quote=False)
 
 
-def _markdown_cell(name: str, cell: str) -> str:
-    """A cell that cannot break its table: control characters and pipes escaped, submission
-    names in code style (unless a backtick in the name would end it)."""
-    cell = visible(cell).replace("|", "\\|")
-    return f"`{cell}`" if name == "submission" and "`" not in cell else cell
+def _code_span(text: str) -> str:
+    """`text` in code style whatever backticks it holds. CommonMark 0.31.2, 6.1 "Code spans": a span
+    ends at the first backtick string as long as the one that opened it, so the fence is one longer
+    than the longest run inside; and a content that begins and ends with a space loses one at each
+    end, so one that begins or ends with a backtick (or a space) is padded with a space each side."""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.strip(" ") and (text[0] in "` " or text[-1] in "` ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _markdown_cell(cell: str, code: bool = False) -> str:
+    """A cell that cannot break its table or hold HTML: hidden characters, HTML and pipes escaped
+    (a GFM table splits at a pipe even inside a code span, and unescapes `\\|` before reading the
+    span). In code style (submission names) an entity shows as written, `&lt;`: inert beats pretty."""
+    cell = _markdown_text(cell).replace("|", "\\|")
+    return _code_span(cell) if code else cell
 
 
 def markdown(table: Cells) -> str:
     """A Markdown table."""
     header, cells = table
-    lines = ["| " + " | ".join(map(visible, header)) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(_markdown_cell(name, cell) for name, cell in zip(header, row, strict=True)) + " |" for row in cells]
+    lines = ["| " + " | ".join(map(_markdown_cell, header)) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(_markdown_cell(cell, name == "submission") for name, cell in zip(header, row, strict=True)) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 
@@ -82,8 +95,8 @@ def html_table(table: Cells) -> str:
 
 def markdown_page(title: str, notes: list[str], sections: list[tuple[str, Cells]]) -> str:
     """A Markdown document: title, notes, then one titled table per section."""
-    parts = [f"# {visible(title)}", *map(visible, notes)]
-    parts += [(f"## {visible(heading)}\n\n" if heading else "") + markdown(table).rstrip("\n") for heading, table in sections]
+    parts = [f"# {_markdown_text(title)}", *map(_markdown_text, notes)]
+    parts += [(f"## {_markdown_text(heading)}\n\n" if heading else "") + markdown(table).rstrip("\n") for heading, table in sections]
     return "\n\n".join(parts).rstrip("\n") + "\n"
 
 

@@ -3,12 +3,14 @@ crash the parent, run code in it or balloon its memory; each is the submission's
 that still breaks the scorer is listed as failed, and the leaderboard goes on.
 """
 
+import inspect
 import json
 from pathlib import Path
 import resource
 import uuid
 
 import pytest
+from test_weights import BOMB_NAMES, zip_bomb
 
 from conftest import failure_classes
 from harness.benchmarks import get_benchmark
@@ -42,10 +44,15 @@ def send_raw(header: bytes, payload: bytes = b"", claimed_payload: int | None = 
 
 
 def send_weights(state):
-    import io, json, torch
+    from harness.sandbox.weights import answer_bytes
+    send_raw(b'{"class": "ok", "message": ""}', answer_bytes(state))
+
+
+def send_archive(state):
+    import io, torch
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    send_raw(json.dumps({"class": "ok", "message": ""}).encode(), buffer.getvalue())
+    send_raw(b'{"class": "ok", "message": ""}', buffer.getvalue())
 '''
 
 
@@ -58,15 +65,14 @@ def _raw(tmp_path: Path, body: str) -> Path:
 
 
 MALFORMED = {
-    "sparse tensors": ("send_weights({k: v.to_sparse() for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
-    "meta tensors": ("send_weights({k: v.to('meta') for k, v in net.state_dict().items()})", "invalid-output", "dense CPU tensors"),
+    "a torch.save archive": ("send_archive(net.state_dict())", "invalid-output", "could not be read"),
     "float4 tensors": ("send_weights({k: torch.zeros(v.shape[:-1] + (max(1, v.shape[-1] // 2),), dtype=torch.uint8).view(torch.float4_e2m1fn_x2)"
                        " if v.dim() else v for k, v in net.state_dict().items()})",
                        "invalid-output", "dtype"),
     "huge finite weights": ("send_weights({k: torch.full_like(v, 3e38) for k, v in net.state_dict().items()})", "invalid-output", "not finite"),
     "nested header": ("send_raw(b'[' * 30000 + b']' * 30000)", "worker-crash", "not a JSON object"),
     "1 GiB payload": ("send_raw(b'{\"class\": \"ok\", \"message\": \"\"}', claimed_payload=1 << 30)", "worker-crash", "larger than allowed"),
-    "views of one huge storage": ("big = torch.zeros(1 << 24)\n    send_weights({k: big[: v.numel()].view(v.shape) for k, v in net.state_dict().items()})",
+    "views of one huge storage": ("big = torch.zeros(1 << 24)\n    send_archive({k: big[: v.numel()].view(v.shape) for k, v in net.state_dict().items()})",
                                   "worker-crash", "larger than allowed"),
     "garbage payload": ("send_raw(b'{\"class\": \"ok\", \"message\": \"\"}', b'\\x80\\x04not a pickle at all')", "invalid-output", "could not be read"),
     "answer of another class": ("send_raw(b'{\"class\": \"ok-really\", \"message\": \"\"}')", "worker-crash", "out of protocol"),
@@ -88,6 +94,28 @@ def unlearning(net, retain, forget, validation):
     assert failure_classes(records) == [expected] * 2, [r.message for r in records]
     assert words in records[0].message
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+def test_an_answer_that_would_inflate_is_refused(run_in_sandbox, tmp_path):
+    """The run swaps the worker's own serialisation for the issue's 262 kB zip bomb (six records sharing one
+    deflated stream, 1.5 GiB once inflated): the parent never inflates it, and the run is invalid-output."""
+    path = _raw(tmp_path, f"""
+import collections, io, pickle, struct, sys, zlib
+
+import torch
+
+
+{inspect.getsource(zip_bomb)}
+
+def unlearning(net, retain, forget, validation):
+    sys.modules["__main__"]._weights_of = lambda result: zip_bomb({BOMB_NAMES!r}, 1 << 26)  # the worker runs as __main__
+    return net
+""")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    records, _ = run_in_sandbox(path, 1)
+    assert failure_classes(records) == ["invalid-output"], [r.message for r in records]
+    assert "could not be read" in records[0].message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 << 10  # KiB
 
 
 def test_a_pickle_that_runs_code_is_refused(run_in_sandbox, tmp_path):

@@ -2,7 +2,7 @@
 
 A message is a JSON header and an optional binary payload, each preceded by
 its length. JSON keeps the worker's answers inert: the parent never unpickles
-anything the worker sends, and loads returned weights with weights_only.
+anything the worker sends, and reads returned weights as raw arrays (harness.sandbox.weights).
 """
 
 from dataclasses import dataclass

@@ -48,8 +48,9 @@ from harness.sandbox import protocol, tracebacks
 from harness.sandbox.isolation import SCRATCH
 from harness.sandbox.limits import limit_run
 from harness.sandbox.protocol import WorkerSetup
+from harness.sandbox.weights import answer_bytes
 from reference_models.architectures import build_model
-from reference_models.files import load_state_dict_bytes, state_dict_bytes
+from reference_models.files import load_state_dict_bytes
 from reference_models.loaders import make_loader
 
 # The packages the competition's image had besides torch: those a submission imports are imported once by the
@@ -85,8 +86,9 @@ def _seed_everything(seed: int) -> None:
 
 
 def _weights_of(result: nn.Module) -> bytes:
-    """The returned model's tensors, each copied out of whatever storage it views."""
-    return state_dict_bytes({name: tensor.detach().cpu().clone() for name, tensor in result.state_dict().items()})
+    """The returned model's tensors as the parent reads them (harness.sandbox.weights), each tensor's own bytes
+    only, whatever storage it views."""
+    return answer_bytes(result.state_dict())
 
 
 def run_once(setup: WorkerSetup, seed: int, run_id: int, started: float) -> tuple[dict, bytes]:
