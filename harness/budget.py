@@ -23,7 +23,8 @@ verdict that costs a team its place must be shown, not suspected);
 `--borderline fail` counts it as over budget; `--borderline more-runs`
 times twice as many runs (and measures retraining twice as often) while the
 verdict stays borderline, up to a maximum, and counts one still borderline
-then as a pass. Those extra runs are timed only: the score is the first N's.
+then as a pass. Every timed run is scored too, against as many references:
+a run that is timed but never scored is one a file could leave undone.
 """
 
 from dataclasses import asdict, dataclass

@@ -105,7 +105,7 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
                         help="what a verdict counts as when the budget ratio's 95%% interval holds the limit: pass (default), fail, or "
                              "more-runs (time twice as many runs while borderline, up to --max-runs, then pass)")
     parser.add_argument("--max-runs", type=int, default=None, metavar="M",
-                        help="with --borderline more-runs: the most runs timed (default 4 x --n-models); the score is always the first N's")
+                        help="with --borderline more-runs: the most runs timed (default 4 x --n-models); every timed run is scored")
     parser.add_argument("--yardstick", default="paired", choices=YARDSTICKS,
                         help="the budget's retraining time: paired (default), measured among each submission's own runs, under the same "
                              "load; cached, measured once per machine (faster, but a verdict then depends on the load of two moments)")

@@ -112,11 +112,14 @@ def answer_limit(original_state: dict[str, torch.Tensor]) -> int:
 
 
 def _runs_and_verdict(setup: WorkerSetup, data: BenchmarkData, spec: BenchmarkSpec, plan: RunPlan, sha256: str, cached: Yardstick,
-                      out_dir: Path, settings: ScoreSettings) -> tuple[list[RunRecord], TimeBudget]:
-    """The N runs (with the yardstick's measurements among them), their records and the budget's verdict.
+                      out_dir: Path, settings: ScoreSettings) -> tuple[list[RunRecord], TimeBudget, int]:
+    """The runs (with the yardstick's measurements among them), their records, the budget's verdict and
+    how many runs were planned.
 
     Under `--borderline more-runs`, while the verdict is borderline, twice as many runs are timed, with
-    twice as many measurements, up to `max_runs`: the runs past N are in the ledger and timed, never scored.
+    twice as many measurements, up to `max_runs`. Every timed run is returned, to be scored: a run timed
+    but never scored is one a file could leave undone, and a file that knew which runs were scored could
+    do its work only there and be timed on the rest.
     """
     timed, limit = settings.n_models, settings.max_runs or MORE_RUNS * settings.n_models
     load_before = load_average()
@@ -134,7 +137,7 @@ def _runs_and_verdict(setup: WorkerSetup, data: BenchmarkData, spec: BenchmarkSp
                                  settings.budget_fraction, settings.budget_policy, max(load_before, load_after), settings.borderline, imports)
             failed = len(ok) < timed and not settings.allow_failures
             if budget.verdict != "borderline" or settings.borderline != "more-runs" or timed >= limit or failed:
-                return ledger.finished(settings.n_models), budget
+                return ledger.finished(timed), budget, timed
             timed = min(2 * timed, limit)
             print(f"time budget: borderline; timing {timed} runs (--borderline more-runs, at most {limit})", file=sys.stderr, flush=True)
 
@@ -171,13 +174,16 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
               "time-budget verdicts are unverified (see docs/sandbox.md)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
                    stop_after_failure=not settings.allow_failures)
-    records, budget = _runs_and_verdict(setup, data, spec, plan, sha256, cached, out_dir, settings)
+    records, budget, n_models = _runs_and_verdict(setup, data, spec, plan, sha256, cached, out_dir, settings)
+    if n_models > settings.n_models:  # more runs were timed, so as many references are needed to score them all
+        cache = reference_cache(spec, replace(settings, n_models=n_models))
+        references = cache.load(n_models)
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
     document["isolation"] = isolation
-    not_started = not_started_note(settings.n_models, records)
+    not_started = not_started_note(n_models, records)
     if not_started:
-        document.update(n_models=settings.n_models, not_started=not_started)
+        document.update(n_models=n_models, not_started=not_started)
         document["runs"]["not started"] = not_started["count"]
     if examples is not None:
         if settings.ceiling:

@@ -165,7 +165,7 @@ def test_a_failing_submission_stops_at_once_and_names_the_line(score_cli, tmp_pa
     assert "Hint: this run has no GPU" in message and "see the traceback above" not in message
     assert "were not started" in result.stdout
     log = (tmp_path / "out" / "submission.log").read_text()
-    assert "--- run 0: traceback ---" in log and "worker.py" in log  # the whole traceback, harness frames included
+    assert "[run 0] --- unlearning: traceback ---" in log and "worker.py" in log  # the whole traceback, harness frames included
     assert "[run 0] Traceback" in log  # each run's lines marked with it, since two workers write into one log
 
 

@@ -9,6 +9,7 @@ only after it has been recorded as lost. What the submission prints is kept
 in a log, up to a cap.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -79,8 +80,8 @@ class CappedLog:
     def cap_mib(self) -> int:
         return _LOG_CAP_BYTES >> 20
 
-    def drain(self, stream: BinaryIO) -> None:
-        lines = RunLines(self.write)
+    def drain(self, stream: BinaryIO, current_run: Callable[[], int | None]) -> None:
+        lines = RunLines(self.write, current_run)
         for chunk in iter(lambda: stream.read1(1 << 16), b""):
             lines.feed(chunk)
         lines.end()
@@ -163,7 +164,8 @@ class SandboxWorker:
                 os.close(fd)
         with _LIVE_LOCK:
             _LIVE_GROUPS.add(self._process.pid)
-        self._drain = threading.Thread(target=log.drain, args=(self._process.stderr,), daemon=True)
+        self._run: int | None = None  # the run asked for last: its id marks the worker's output, which never sees it
+        self._drain = threading.Thread(target=log.drain, args=(self._process.stderr, lambda: self._run), daemon=True)
         self._drain.start()
         try:
             protocol.send(self._process.stdin, {"type": "setup"}, pickle.dumps(setup))
@@ -177,7 +179,8 @@ class SandboxWorker:
 
     def run(self, run_id: int, seed: int, timeout_s: float) -> RunOutcome:
         """Ask for one run. A worker lost meanwhile is closed, and the run recorded as its crash."""
-        request = {"type": "run", "run_id": run_id, "seed": seed, "timeout_s": timeout_s}
+        request = {"type": "run", "seed": seed, "timeout_s": timeout_s}  # no run id or count: a run must not tell which it is
+        self._run = run_id
         cgroup_before = self._cgroup.cpu_seconds() if self._cgroup is not None else None
         try:
             protocol.send(self._process.stdin, request)
@@ -192,7 +195,7 @@ class SandboxWorker:
             return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, None, b"")
         answer = header.get("class")
         cpu, wall = header.get("cpu_seconds"), header.get("wall_seconds")
-        if header.get("type") != "result" or header.get("run_id") != run_id or not all(isinstance(v, (int, float)) for v in (cpu, wall)):
+        if header.get("type") != "result" or header.get("seed") != seed or not all(isinstance(v, (int, float)) for v in (cpu, wall)):
             self.close()
             what = "the sandbox worker answered out of protocol"
             return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, None, b"")

@@ -47,6 +47,7 @@ from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRA
 from harness.sandbox import protocol, tracebacks
 from harness.sandbox.isolation import SCRATCH
 from harness.sandbox.limits import limit_run
+from harness.sandbox.log_lines import MARKER
 from harness.sandbox.protocol import WorkerSetup
 from harness.sandbox.weights import answer_bytes
 from reference_models.architectures import build_model
@@ -91,7 +92,7 @@ def _weights_of(result: nn.Module) -> bytes:
     return answer_bytes(result.state_dict())
 
 
-def run_once(setup: WorkerSetup, seed: int, run_id: int, started: float) -> tuple[dict, bytes]:
+def run_once(setup: WorkerSetup, seed: int, started: float) -> tuple[dict, bytes]:
     """One unlearning run, from the submission's import to its weights: (answer header, payload).
 
     A run that returns None is answered with the net it was given, as Kaggle's
@@ -104,7 +105,7 @@ def run_once(setup: WorkerSetup, seed: int, run_id: int, started: float) -> tupl
         unlearning = load_submission(setup.submission, setup.source)
         imported = {"import_cpu_seconds": time.process_time(), "import_wall_seconds": time.monotonic() - started}
     except BaseException as error:
-        print(tracebacks.full_traceback(error, f"run {run_id}: import"), file=sys.stderr, flush=True)
+        print(tracebacks.full_traceback(error, "import"), file=sys.stderr, flush=True)
         return {"class": IMPORT_ERROR, "message": "the submission could not be imported:\n" + tracebacks.participant_traceback(error, setup.submission)}, b""
     _seed_everything(seed)
     net = build_model(setup.spec)
@@ -116,7 +117,7 @@ def run_once(setup: WorkerSetup, seed: int, run_id: int, started: float) -> tupl
     try:
         result = unlearning(net, *loaders)
     except (Exception, SystemExit) as error:
-        print(tracebacks.full_traceback(error, f"run {run_id}"), file=sys.stderr, flush=True)
+        print(tracebacks.full_traceback(error, "unlearning"), file=sys.stderr, flush=True)
         return {"class": EXCEPTION, "message": "unlearning raised:\n" + tracebacks.participant_traceback(error, setup.submission)}, b""
     returned_none = result is None
     if returned_none:
@@ -130,14 +131,14 @@ def run_once(setup: WorkerSetup, seed: int, run_id: int, started: float) -> tupl
     return {"class": "ok", "message": "", "returned_none": returned_none, **imported}, weights
 
 
-def _child(setup: WorkerSetup, run_id: int, seed: int, answer: int, started: float) -> None:
+def _child(setup: WorkerSetup, seed: int, answer: int, started: float) -> None:
     """The run's own process: limits first, then the run, then its answer on the pipe."""
-    print(f"--- run {run_id} ---", file=sys.stderr, flush=True)  # marks the run's part of submission.log
+    print(MARKER.decode(), file=sys.stderr, flush=True)  # marks the run's part of submission.log; the parent adds its id
     ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc files back to its user (the worker stays closed)
     limit_run(setup.memory_bytes if setup.device == "cpu" else None)
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
         adj.write("1000")
-    header, weights = run_once(setup, seed, run_id, started)
+    header, weights = run_once(setup, seed, started)
     header["message"] = inert(header["message"])  # a megabyte-long exception would not fit the answer's header
     sys.stdout.flush()
     sys.stderr.flush()
@@ -243,7 +244,7 @@ def _wipe_scratch() -> None:
             remove(int(line.split()[1]))
 
 
-def serve_run(setup: WorkerSetup, run_id: int, seed: int, timeout_s: float, close_in_child: tuple[int, ...]) -> tuple[dict, bytes]:
+def serve_run(setup: WorkerSetup, seed: int, timeout_s: float, close_in_child: tuple[int, ...]) -> tuple[dict, bytes]:
     """Fork the run, collect its answer, end its processes and measure them: (answer header, payload)."""
     read_end, write_end = os.pipe()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -254,7 +255,7 @@ def serve_run(setup: WorkerSetup, run_id: int, seed: int, timeout_s: float, clos
             os.close(read_end)
             for fd in close_in_child:
                 os.close(fd)
-            _child(setup, run_id, seed, write_end, start)
+            _child(setup, seed, write_end, start)
         except BaseException:  # the harness's own code failed in the run's process: the log says how
             traceback.print_exc()
         finally:
@@ -371,8 +372,8 @@ def main() -> None:
             request, _ = protocol.receive(channel_in.fileno())
         except protocol.ChannelClosed:
             return
-        answer, weights = serve_run(setup, request["run_id"], request["seed"], request["timeout_s"], private)
-        protocol.send(channel_out, {"type": "result", "run_id": request["run_id"], **answer}, weights)
+        answer, weights = serve_run(setup, request["seed"], request["timeout_s"], private)
+        protocol.send(channel_out, {"type": "result", "seed": request["seed"], **answer}, weights)
 
 
 if __name__ == "__main__":

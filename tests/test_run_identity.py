@@ -1,0 +1,40 @@
+"""A run cannot tell which run it is. Under `--borderline more-runs` the runs past N used to be timed
+but not scored, and a file that read its run's index from the worker's frames did its work only in
+the first N: this attack looks for that index everywhere the worker's stack holds it, as a cheater
+who has read worker.py would, and raises `Escaped` when it finds it."""
+
+import pytest
+
+from conftest import assert_all_ok, attack_submission
+from harness.sandbox import isolation
+
+pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
+
+FRAME_WALK = """
+import sys
+
+
+def _mentions_run(value, depth=0):
+    if isinstance(value, dict):
+        return any(key in ("run_id", "run", "index", "count", "n_runs") or (depth < 3 and _mentions_run(v, depth + 1)) for key, v in value.items())
+    if isinstance(value, (list, tuple)) and depth < 3:
+        return any(_mentions_run(item, depth + 1) for item in value)
+    return False
+
+
+def unlearning(net, retain, forget, validation):
+    frame = sys._getframe()
+    while frame is not None:
+        names = frame.f_locals
+        if any(name in ("run_id", "run_index", "n_runs") for name in names) or any(_mentions_run(v) for v in names.values()):
+            raise Escaped(f"{frame.f_code.co_name} holds the run's identity: {sorted(names)}")
+        frame = frame.f_back
+    return net
+"""
+
+
+def test_a_run_finds_no_run_index_in_the_worker(run_in_sandbox, tmp_path):
+    records, log = run_in_sandbox(attack_submission(tmp_path, FRAME_WALK), n_runs=3)
+    assert_all_ok(records)
+    text = log.read_text()
+    assert all(f"--- run {run_id} ---" in text for run_id in range(3))  # the parent still marks each run's output with its id
