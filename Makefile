@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-SUBMISSION ?= submissions/finetune.py
+SUBMISSION ?= baselines/finetune.py
 BENCHMARK ?= digits-mlp
 N ?= 512
 SUBMISSIONS ?= submissions

@@ -15,8 +15,16 @@ INVALID_OUTPUT = "invalid-output"  # not a module, wrong keys or shapes, NaN or 
 WORKER_CRASH = "worker-crash"  # os._exit, a signal, out of memory
 
 # Failures that the same file fails again on a rerun: its runs are not started again until the file
-# changes (the ledger is keyed by its content). A timeout, a crash or a Ctrl-C may not repeat.
+# changes (the ledger is keyed by its content). A timeout or a crash may not repeat (a fault of the host,
+# a loaded machine): the next score runs such a run again, up to MAX_ATTEMPTS times in all.
 REPEATS = frozenset({IMPORT_ERROR, EXCEPTION, INVALID_OUTPUT})
+MAX_ATTEMPTS = 3
+
+
+def runs_again(failure_class: str | None, attempt: int) -> bool:
+    """Whether the next score runs again a run whose latest attempt (counted from 1) ended so: a failure
+    that may not repeat, short of MAX_ATTEMPTS, so that a transient fault cannot fail an honest file for good."""
+    return failure_class in (TIMEOUT, WORKER_CRASH) and attempt < MAX_ATTEMPTS
 
 STATUS = {
     IMPORT_ERROR: "error",

@@ -1,9 +1,13 @@
-"""The run ledger: one Parquet row per finished run of one submission on one benchmark.
+"""The run ledger: one Parquet row per finished attempt of a run of one submission on one benchmark.
 
 Keyed by (submission content hash, benchmark key) so that editing the
 submission or the benchmark starts a new ledger. Rewritten atomically after
 every run (rows in finishing order): a killed harness loses at most the run in
-flight, and a restarted one skips every run already recorded. An "ok" row
+flight, and a restarted one skips every run already recorded, but for a run
+whose failure may not repeat (harness.failures.runs_again): it runs again, and
+its new attempt is a row of its own, after the earlier ones, which stay (a
+ledger written before attempts were counted reads as first attempts). A run's
+latest attempt is the one that counts. An "ok" row
 whose outputs are not finite (an older harness checked only some) is read as
 the invalid-output run it was, so that no such ledger can crash scoring.
 Beside it, the time budget's baselines measured among those runs have a
@@ -19,6 +23,7 @@ import threading
 from filelock import FileLock
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness import failures
 from reference_models.files import read_table, write_table_atomic
@@ -43,6 +48,7 @@ class RunRecord:
     test_statistic: list[float] | None
     retain_statistic: list[float] | None  # on the retain sample, see reference_models.evaluation
     import_seconds: float | None = None  # of unlearn_seconds, the run's start and the submission's import (reported by the run; older ledgers: None)
+    attempt: int = 1  # of this run, counted from 1; numbered by the ledger as it appends
 
 
 _SCHEMA = pa.schema(
@@ -61,6 +67,7 @@ _SCHEMA = pa.schema(
         ("test_statistic", pa.list_(pa.float64())),
         ("retain_statistic", pa.list_(pa.float64())),
         ("import_seconds", pa.float64()),
+        ("attempt", pa.int64()),
     ]
 )
 
@@ -84,13 +91,17 @@ def _trusted(record: RunRecord) -> RunRecord:
 
 
 class RunLedger:
-    """Finished runs, kept in memory and on disk; safe to append from several threads."""
+    """Finished runs, kept in memory and on disk; safe to append from several threads. `records` holds
+    each run's latest attempt. A run is tried at most once per ledger opened, so that one score never
+    retries its own failures: the next one does."""
 
     def __init__(self, root: Path, submission_sha256: str, benchmark_key: str):
         self.path = self.location(root, submission_sha256, benchmark_key)
         self._lock = threading.Lock()
-        self._table = read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
-        self.records = {row["run_id"]: _trusted(RunRecord(**row)) for row in self._table.to_pylist()}
+        table = read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
+        self._table = table.set_column(table.schema.get_field_index("attempt"), "attempt", pc.fill_null(table["attempt"], 1))
+        self.records = {row["run_id"]: _trusted(RunRecord(**row)) for row in self._table.to_pylist()}  # the last row of a run is its latest
+        self._tried: set[int] = set()  # runs appended since the ledger was opened
 
     @staticmethod
     def location(root: Path, submission_sha256: str, benchmark_key: str) -> Path:
@@ -107,25 +118,38 @@ class RunLedger:
             yield cls(root, submission_sha256, benchmark_key)
 
     def pending(self, n_runs: int) -> list[int]:
-        return [i for i in range(n_runs) if i not in self.records]
+        """The runs among 0..n-1 to run: those never run, and those to run again."""
+        return [i for i in range(n_runs) if i not in self.records or self._again(i)]
+
+    def again(self, n_runs: int) -> list[int]:
+        """The runs among 0..n-1 that failed in a way that may not repeat, to run again."""
+        return [i for i in range(n_runs) if i in self.records and self._again(i)]
+
+    def _again(self, run_id: int) -> bool:
+        latest = self.records[run_id]
+        return run_id not in self._tried and failures.runs_again(latest.failure_class, latest.attempt)
 
     def append(self, record: RunRecord) -> None:
+        """Record a run's attempt: its first, or the next after one that may be run again."""
         if record.status not in STATUSES:
             raise ValueError(f"unknown run status {record.status!r}")
-        row = pa.Table.from_pylist([asdict(record)], schema=_SCHEMA)
         with self._lock:
-            if record.run_id in self.records:
+            previous = self.records.get(record.run_id)
+            if previous is not None and not self._again(record.run_id):
                 raise ValueError(f"run {record.run_id} is already in the ledger")
+            record = replace(record, attempt=previous.attempt + 1 if previous else 1)
+            row = pa.Table.from_pylist([asdict(record)], schema=_SCHEMA)
             self.records[record.run_id] = record
+            self._tried.add(record.run_id)
             self._table = pa.concat_tables([self._table, row]).combine_chunks()
             write_table_atomic(self.path, self._table)
 
     def finished(self, n_runs: int) -> list[RunRecord]:
-        """Records of the runs among 0..n-1 that finished, in order (runs not started after a failure are absent)."""
+        """Latest attempts of the runs among 0..n-1 that finished, in order (runs not started after a failure are absent)."""
         return [self.records[i] for i in range(n_runs) if i in self.records]
 
     def first(self, n_runs: int) -> list[RunRecord]:
-        """Records of runs 0..n-1, in order; all of them must be finished."""
+        """Latest attempts of runs 0..n-1, in order; all of them must be finished."""
         return [self.records[i] for i in range(n_runs)]
 
 

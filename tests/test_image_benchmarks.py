@@ -136,7 +136,7 @@ def test_crop_and_flip_matches_padding_then_cropping_image_by_image():
 def test_score_on_a_generated_cifar_dir(cifar, cifar_cache, tmp_path):
     """The issue's done-when command, on generated CIFAR-format files."""
     out = tmp_path / "out"
-    result = run_cli("score", str(SUBMISSIONS.parent.parent / "submissions" / "finetune.py"), "--benchmark", "cifar10-cnn-small",
+    result = run_cli("score", str(SUBMISSIONS.parent.parent / "baselines" / "finetune.py"), "--benchmark", "cifar10-cnn-small",
                      "--data-dir", str(cifar), "--n-models", "8", "--out", str(out), "--cache-dir", str(cifar_cache),
                      "--ledger-dir", str(tmp_path / "ledgers"), "--bootstrap", "0", "--quiet", *CACHED_YARDSTICK)
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ from harness.sandbox.isolation import available as namespaces_available
 from harness.sandbox.isolation import outermost
 from reference_models.files import read_table
 
-FINETUNE = ROOT / "submissions" / "finetune.py"
+FINETUNE = ROOT / "baselines" / "finetune.py"
 REQUIRED_KEYS = {
     "benchmark", "benchmark_key", "submission", "submission_sha256", "n_models", "runs",
     "forget_quality", "retain_accuracy", "test_accuracy", "final_score", "time_budget",

@@ -110,7 +110,7 @@ def scratch_copy(destination: Path, cache: Path) -> Path:
     for name in filter(None, listed):
         source, target = ROOT / name, destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():  # submissions/finetune.py -> ../baselines/finetune.py
+        if source.is_symlink():  # harness/baselines -> ../baselines
             target.symlink_to(os.readlink(source))
         elif source.is_file():
             shutil.copy2(source, target)

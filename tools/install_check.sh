@@ -16,7 +16,7 @@ git clone --quiet "$REPO" "$WORK/clone"
 rm -rf "$WORK/clone"  # the installed harness must not need its checkout
 mkdir -p "$WORK/elsewhere" "$WORK/mine"
 "$WORK/venv/bin/python" -c "from harness.resources import template_source; print(template_source(), end='')" > /dev/null
-cp "$REPO/submissions/finetune.py" "$WORK/mine/mine.py"
+cp "$REPO/baselines/finetune.py" "$WORK/mine/mine.py"
 cd "$WORK/elsewhere"
 "$WORK/venv/bin/unlearning-harness" score "$WORK/mine/mine.py" --n-models "$N" --jobs 2
 test -s results/digits-mlp/mine/score.json

@@ -16,18 +16,27 @@ Two layers, whichever the machine allows:
   root), no core files, no POSIX message queues.
 
 score.json's `isolation` says which layer held each limit.
+
+A worker's cgroups are removed when it closes. Those of a harness that died
+first are removed by the next harness that makes one, if empty.
 """
 
 from dataclasses import dataclass
+import functools
 import os
 from pathlib import Path
+import re
 import resource
+import signal
 import time
 import uuid
 
 MAX_PROCESSES = 64  # processes a run may have at once, the worker included
 WORKER_MEMORY_BYTES = 2 << 30  # what the worker itself holds: torch, the common packages, the data
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+_V1_CONTROLLERS = ("pids", "memory", "cpuacct")  # the hierarchies of cgroup v1 a worker's cgroups are made in
+_NAME = re.compile(r"unlearning-([1-9]\d{0,6})-[0-9a-f]{8}")  # unlearning-<pid of the harness that made it>-<random>
+_REMOVE_WAIT_S = 10.0  # how long a closed worker's processes may take to go (a large memory to free) before its cgroup is left
 
 
 @dataclass(frozen=True)
@@ -39,14 +48,16 @@ class Cgroup:
     @classmethod
     def create(cls, memory_bytes: int) -> "Cgroup | None":
         """A cgroup capping processes and total memory, or None where this process may not make one."""
+        _remove_stale_once()
         name = f"unlearning-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         if (_CGROUP_ROOT / "cgroup.controllers").exists():
             limits = {_CGROUP_ROOT / name: {"pids.max": MAX_PROCESSES, "memory.max": memory_bytes, "memory.swap.max": 0}}
         else:
+            pids, memory, cpuacct = _V1_CONTROLLERS
             limits = {
-                _CGROUP_ROOT / "pids" / name: {"pids.max": MAX_PROCESSES},
-                _CGROUP_ROOT / "memory" / name: {"memory.limit_in_bytes": memory_bytes},
-                _CGROUP_ROOT / "cpuacct" / name: {},
+                _CGROUP_ROOT / pids / name: {"pids.max": MAX_PROCESSES},
+                _CGROUP_ROOT / memory / name: {"memory.limit_in_bytes": memory_bytes},
+                _CGROUP_ROOT / cpuacct / name: {},
             }
         made: list[Path] = []
         try:
@@ -76,16 +87,59 @@ class Cgroup:
         raise OSError("the cgroup has no CPU accounting")
 
     def remove(self) -> None:
-        """Remove the folders once their processes are gone (they die with the worker)."""
+        """Remove the folders once their processes are gone. They die with the worker, but may take a while
+        (memory to free), and one that outlived it is killed here; a folder still busy after _REMOVE_WAIT_S
+        is left, to the next harness's sweep (`remove_stale`)."""
+        deadline = time.monotonic() + _REMOVE_WAIT_S
         for folder in self.folders:
-            for _ in range(50):
+            while True:
                 try:
                     folder.rmdir()
                     break
                 except FileNotFoundError:
                     break
-                except OSError:  # processes still exiting
+                except OSError:  # EBUSY: processes still in it
+                    if time.monotonic() > deadline:
+                        break
+                    _kill_members(folder)
                     time.sleep(0.02)
+
+
+def _kill_members(folder: Path) -> None:
+    """SIGKILL every process still in a cgroup: only a closed worker's sandbox ever joins one."""
+    try:
+        pids = (folder / "cgroup.procs").read_text().split()
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def remove_stale(root: Path = _CGROUP_ROOT) -> list[Path]:
+    """Remove the empty cgroups that a harness which died before closing its workers left (one named after
+    a process that is gone), and return them. A live harness's own are kept, even empty (it may be about to
+    start a worker in one), and one that still holds processes cannot be removed (EBUSY): it is left."""
+    removed = []
+    for parent in (root, *(root / controller for controller in _V1_CONTROLLERS)):
+        for folder in parent.glob("unlearning-*"):
+            match = _NAME.fullmatch(folder.name)
+            if match is None or Path(f"/proc/{match[1]}").exists():
+                continue
+            try:
+                folder.rmdir()
+            except OSError:
+                continue
+            removed.append(folder)
+    return removed
+
+
+@functools.cache
+def _remove_stale_once() -> None:
+    """The sweep, once per process: at the first cgroup it makes."""
+    remove_stale()
 
 
 CPU_BY_CGROUP = "cgroup: the kernel's CPU time of the run and all its descendants, however they end"
