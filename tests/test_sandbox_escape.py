@@ -359,7 +359,8 @@ def test_a_submission_in_tmp_runs(score_cli):
 
 
 def test_the_worker_outlives_its_runs_attacks(run_in_sandbox, tmp_path):
-    """Signals at the worker (process 1) and at every process in sight: the runs after still run."""
+    """Signals at the worker (process 1) and at every process in sight, SIGINT among them (Python handles it
+    unless told to ignore it, and process 1 gets the signals it handles): the runs after still run."""
     path = attack_submission(tmp_path, """
 import os, signal
 
@@ -367,7 +368,7 @@ import os, signal
 def unlearning(net, retain, forget, validation):
     for pid in filter(str.isdigit, os.listdir("/proc")):
         if int(pid) != os.getpid():
-            for number in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM):
+            for number in (signal.SIGINT, signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM):
                 try:
                     os.kill(int(pid), number)
                 except OSError:

@@ -131,6 +131,7 @@ class SandboxWorker:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": os.pathsep.join(map(str, import_roots())),
             "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONSAFEPATH": "1",  # (-P, Python 3.11+) its working directory, the run's home, is not on its import path
             "OMP_NUM_THREADS": str(setup.threads),
             "MKL_NUM_THREADS": str(setup.threads),
             "OPENBLAS_NUM_THREADS": str(setup.threads),  # numpy's own BLAS: its idle threads would spin on the run's CPU time
@@ -201,6 +202,8 @@ class SandboxWorker:
             return RunOutcome(failures.WORKER_CRASH, failures.message(failures.WORKER_CRASH, run_id, what), None, None, b"")
         if cgroup_before is not None:  # the kernel's count, which no run can hide from; the worker's own only where there is none
             cpu = self._cgroup.cpu_seconds() - cgroup_before
+        if header.get("scratch_clean") is not True:  # the run left what the worker could not wipe: it counts, and the next run gets a new worker
+            self.close()
         if answer == "ok":
             return RunOutcome(None, "", float(cpu), float(wall), payload, self._import_seconds(header, cpu, wall))
         if answer == failures.TIMEOUT:

@@ -7,7 +7,8 @@ outside the sandbox's namespaces: the kernel keyrings (keyed by user, so a
 run could leave models there for the next one), eBPF, perf events,
 userfaultfd and io_uring (large attack surfaces), tracing and reading other
 processes, mounting and namespaces, modules, kexec, swap, reboot, the
-kernel log. A denied call fails with EPERM, as it would for an
+kernel log, and setting extended attributes (which outlive the wipe of a
+folder's entries). A denied call fails with EPERM, as it would for an
 unprivileged user, so honest code that probes for a feature falls back.
 
 The program is classic BPF over `struct seccomp_data` (see the kernel's
@@ -39,6 +40,10 @@ _DENIED = {
     "kexec_load": (246, 104), "kexec_file_load": (320, 294), "swapon": (167, 224), "swapoff": (168, 225),
     "reboot": (169, 142), "acct": (163, 89), "syslog": (103, 116), "lookup_dcookie": (212, 18),
     "quotactl": (179, 60), "quotactl_fd": (443, 443),
+    # Extended attributes (POSIX ACLs among them): state on the scratch roots that emptying them leaves,
+    # room for hundreds of MiB. Reading and removing them stay allowed: the worker's wipe removes any.
+    # setxattrat is 463 in every table since Linux 6.13 (scripts/syscall.tbl).
+    "setxattr": (188, 5), "lsetxattr": (189, 6), "fsetxattr": (190, 7), "setxattrat": (463, 463),
 }
 DENIED_CALLS = tuple(sorted(_DENIED))
 

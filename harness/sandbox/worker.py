@@ -14,8 +14,10 @@ pipe. When the answer is in (or the run's time is up), every other process
 of the sandbox is killed and reaped, so the run's CPU time is that of its
 whole process tree (import, threads, children that outlived the call), and
 the scratch folders and IPC objects are wiped, so that no state carries
-over to the next run. As process 1 the worker is immune to the signals of
-the processes it starts, and it is not dumpable, so they cannot trace it.
+over to the next run; a worker whose folders are not back as it found them
+answers so and exits, and the harness starts a new one for the next run.
+As process 1 that ignores SIGINT the worker is immune to the signals of the
+processes it starts, and it is not dumpable, so they cannot trace it.
 
 The protocol to the parent runs over private duplicates of stdin and
 stdout; what the submission prints goes to stderr, which the harness keeps
@@ -25,6 +27,7 @@ as submission.log.
 import ast
 from collections.abc import Callable
 import ctypes
+from dataclasses import dataclass
 import importlib
 import os
 from pathlib import Path
@@ -32,6 +35,7 @@ import pickle
 import random
 import resource
 import signal
+import stat
 import sys
 import time
 import traceback
@@ -134,6 +138,7 @@ def run_once(setup: WorkerSetup, seed: int, started: float) -> tuple[dict, bytes
 def _child(setup: WorkerSetup, seed: int, answer: int, started: float) -> None:
     """The run's own process: limits first, then the run, then its answer on the pipe."""
     print(MARKER.decode(), file=sys.stderr, flush=True)  # marks the run's part of submission.log; the parent adds its id
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the worker ignores it; the run's Python is as usual
     ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc files back to its user (the worker stays closed)
     limit_run(setup.memory_bytes if setup.device == "cpu" else None)
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
@@ -186,52 +191,161 @@ def _cpu_seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _empty(folder: Path) -> None:
-    """Remove everything in `folder` but the mount points in it and the folders that lead to them.
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
-    Under /tmp lie the mount points of a project or Python installed under
-    the host's /tmp (see isolation.bwrap_arguments): those are read-only
-    binds, and nothing below them is the run's. A run may have taken its
-    own write permission away: it is given back first.
+
+@dataclass(frozen=True)
+class Scratch:
+    """A folder a run can write, as the worker found it before any run: what every wipe must leave it as."""
+
+    path: str
+    mode: int
+    entries: frozenset[str]  # under /tmp, the folders that lead to the read-only binds of a project or Python there
+
+    @classmethod
+    def found(cls, path: str) -> "Scratch":
+        return cls(path, stat.S_IMODE(os.stat(path).st_mode), frozenset(os.listdir(path)))
+
+    def wipe(self) -> bool:
+        """Empty it and strip its extended attributes (POSIX ACLs among them), give it back its mode and
+        fresh times, and check: whether it holds nothing but what it held, with no attribute left.
+
+        Any failure is reported, never skipped: the worker that cannot start its next run in a
+        clean space is replaced (fail closed).
+        """
+        try:
+            root = os.open(self.path, _FOLDER)
+        except OSError:
+            return False
+        try:
+            os.fchmod(root, 0o700)  # a run may have taken its own permissions away
+            emptied = _empty(root)
+            os.fchmod(root, self.mode)
+            os.utime(root)  # no time the run chose is left on it
+            return emptied and not _attributes(root) and set(os.listdir(root)) <= self.entries and stat.S_IMODE(os.fstat(root).st_mode) == self.mode
+        except OSError:
+            return False
+        finally:
+            os.close(root)
+
+
+@dataclass
+class _Level:
+    """A folder the wipe is in: its name in its parent, its folders still to empty, whether it must stay."""
+
+    name: str
+    folders: list[str]
+    stays: bool
+
+
+def _empty(root: int) -> bool:
+    """Remove everything in the open folder `root` but the mount points in it and the folders that lead to
+    them, and strip the attributes of what stays; whether all of it went.
+
+    By file descriptors, one folder open at a time, back up through "..":
+    a chain of folders deeper than PATH_MAX, which stopped the path-based
+    wipe this replaces with "name too long" (and was then taken as empty),
+    is no obstacle, and no link is followed. Nothing else runs meanwhile:
+    every process of the sandbox is dead. Under /tmp lie the mount points
+    of a project or Python installed under the host's /tmp (see
+    isolation.bwrap_arguments): read-only binds of another device, never
+    entered.
     """
-    device = folder.stat().st_dev
-    _quietly(os.chmod, folder, folder.stat().st_mode | 0o700)
-    emptied: list[Path] = []
-    for root, folders, files in os.walk(folder, topdown=True):
-        here = Path(root)
-        links = [name for name in folders if (here / name).is_symlink()]
-        folders[:] = [name for name in folders if name not in links and (here / name).lstat().st_dev == device and not os.path.ismount(here / name)]
-        for name in folders:
-            _quietly(os.chmod, here / name, 0o700)  # before os.walk lists it
-            emptied.append(here / name)
-        for name in [*files, *links]:
-            _quietly((here / name).unlink, missing_ok=True)
-    for path in reversed(emptied):
-        _quietly(path.rmdir)  # fails only where it leads to a mount point
+    device = os.fstat(root).st_dev
+    here = os.dup(root)
+    try:
+        folders, mounts, clean = _clear(here, device)
+        levels = [_Level("", folders, mounts)]
+        while True:
+            level = levels[-1]
+            if level.folders:
+                name = level.folders.pop()
+                try:
+                    os.chmod(name, 0o700, dir_fd=here)  # a folder, not a link: _clear checked, and nothing runs
+                    below = os.open(name, _FOLDER, dir_fd=here)
+                except OSError:
+                    clean = False
+                    continue
+                os.close(here)
+                here = below
+                folders, mounts, cleared = _clear(here, device)
+                clean &= cleared
+                levels.append(_Level(name, folders, mounts))
+                continue
+            levels.pop()
+            if level.stays or not levels:
+                clean &= _strip(here)
+            if not levels:
+                return clean
+            above = os.open("..", _FOLDER, dir_fd=here)
+            os.close(here)
+            here = above
+            if level.stays:
+                levels[-1].stays = True
+                continue
+            try:
+                os.rmdir(level.name, dir_fd=here)
+            except OSError:
+                clean = False
+    finally:
+        os.close(here)
+
+
+def _clear(folder: int, device: int) -> tuple[list[str], bool, bool]:
+    """Unlink every entry of the open `folder` that is not a folder: (its folders, whether a mount point
+    is among them, whether every unlink worked). A mount point is a folder of another device."""
+    folders, mounts, clean = [], False, True
+    for entry in list(os.scandir(folder)):  # listed whole before anything is removed
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.name, dir_fd=folder)
+            elif entry.stat(follow_symlinks=False).st_dev != device:
+                mounts = True
+            else:
+                folders.append(entry.name)
+        except OSError:
+            clean = False
+    return folders, mounts, clean
+
+
+def _strip(folder: int) -> bool:
+    """Remove the open folder's extended attributes; whether none is left."""
+    for name in _attributes(folder):
+        _quietly(os.removexattr, folder, name)
+    return not _attributes(folder)
+
+
+def _attributes(folder: int) -> list[str]:
+    """The extended attributes of the open folder that a run could have set: all but the security modules'
+    labels (`security.*`, SELinux's among them), which only the kernel and privileged processes set."""
+    return [name for name in os.listxattr(folder) if not name.startswith("security.")]
 
 
 def _quietly(action: Callable, *args, **options) -> None:
-    """One step of the wipe, whose failure must not stop the others."""
+    """One step of the wipe, whose failure must not stop the others (the check after it sees what is left)."""
     try:
         action(*args, **options)
     except OSError:
         pass
 
 
-def _wipe_scratch() -> None:
-    """Empty the writable folders and remove System V IPC objects: nothing a run leaves is there for the next.
+def _scratch() -> list[Scratch]:
+    """The folders a run can write, as found before any run. Outside a sandbox (--no-sandbox) only the
+    worker's own working directory: /tmp and /dev/shm are the host's."""
+    return [Scratch.found(path) for path in (SCRATCH if os.getpid() == 1 else (os.getcwd(),))]
 
-    Outside a sandbox (--no-sandbox) only the worker's own working directory
-    is emptied: /tmp and the IPC objects are the host's.
-    """
-    sandboxed = os.getpid() == 1
-    for folder in map(Path, SCRATCH if sandboxed else (os.getcwd(),)):
-        try:
-            _empty(folder)
-        except OSError:
-            pass
-    if not sandboxed:
-        return
+
+def _wipe_scratch(scratch: list[Scratch]) -> bool:
+    """Wipe the writable folders and remove System V IPC objects, so that nothing a run leaves is there
+    for the next; whether every folder is back as found."""
+    clean = all([folder.wipe() for folder in scratch])  # each one wiped, whatever another's outcome
+    if os.getpid() == 1:  # outside a sandbox, the IPC objects are the host's
+        _remove_ipc_objects()
+    return clean
+
+
+def _remove_ipc_objects() -> None:
+    """Remove every System V shared memory segment, semaphore set and message queue of the sandbox's IPC namespace."""
     libc = ctypes.CDLL(None, use_errno=True)
     ipc_rmid = 0
     removers = {"shm": lambda i: libc.shmctl(i, ipc_rmid, None), "sem": lambda i: libc.semctl(i, 0, ipc_rmid), "msg": lambda i: libc.msgctl(i, ipc_rmid, None)}
@@ -244,8 +358,9 @@ def _wipe_scratch() -> None:
             remove(int(line.split()[1]))
 
 
-def serve_run(setup: WorkerSetup, seed: int, timeout_s: float, close_in_child: tuple[int, ...]) -> tuple[dict, bytes]:
-    """Fork the run, collect its answer, end its processes and measure them: (answer header, payload)."""
+def serve_run(setup: WorkerSetup, seed: int, timeout_s: float, close_in_child: tuple[int, ...], scratch: list[Scratch]) -> tuple[dict, bytes]:
+    """Fork the run, collect its answer, end its processes and measure them, wipe what it wrote: (answer
+    header, payload). The header says whether the wipe left every writable folder as found (`scratch_clean`)."""
     read_end, write_end = os.pipe()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
@@ -278,8 +393,10 @@ def serve_run(setup: WorkerSetup, seed: int, timeout_s: float, close_in_child: t
     if header["class"] == WORKER_CRASH and not header["message"]:
         header["message"] = f"the run's process died without answering: {describe_exit(_exit_code(statuses.get(pid)))}"
     cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu_seconds(before)
-    _wipe_scratch()
-    return {**header, "cpu_seconds": cpu, "wall_seconds": wall}, payload
+    clean = _wipe_scratch(scratch)
+    if not clean:  # before the answer, after which the parent ends this worker
+        print("[harness: the run left what the wipe could not remove; the next run gets a new worker]", file=sys.stderr, flush=True)
+    return {**header, "cpu_seconds": cpu, "wall_seconds": wall, "scratch_clean": clean}, payload
 
 
 def _exit_code(status: int | None) -> int | None:
@@ -359,6 +476,8 @@ def main() -> None:
     libc = ctypes.CDLL(None)
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # runs, which share its user, cannot trace it or read its memory
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # what a run leaves behind is ours to kill and to count
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as process 1, a signal it ignores never arrives: a run's SIGINT cannot stop it
+    scratch = _scratch()  # before anything else writes there
     _, payload = protocol.receive(channel_in.fileno())
     setup: WorkerSetup = pickle.loads(payload)  # from the trusted parent, before any participant code exists
     torch.set_num_threads(setup.threads)
@@ -372,8 +491,10 @@ def main() -> None:
             request, _ = protocol.receive(channel_in.fileno())
         except protocol.ChannelClosed:
             return
-        answer, weights = serve_run(setup, request["seed"], request["timeout_s"], private)
+        answer, weights = serve_run(setup, request["seed"], request["timeout_s"], private, scratch)
         protocol.send(channel_out, {"type": "result", "seed": request["seed"], **answer}, weights)
+        if not answer["scratch_clean"]:
+            return  # fail closed: no run starts in a space an earlier one could keep something in
 
 
 if __name__ == "__main__":
