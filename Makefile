@@ -75,11 +75,11 @@ stability: $(STAMP)
 # the suite is process start-up and single-threaded scoring, which leaves the second core idle.
 TEST_JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25
 
-# The fast tier, to run after every change: the tests that need no reference cache, sandbox or cluster.
+# The fast tier, to run after every change: the tests of no tier (tests/conftest.py): no sandbox, references, cluster, GPU or CLI subprocess.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_JOBS) -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_JOBS) -m "not (sandbox or references or cluster or gpu or cli)"
 
 # ruff, configured in pyproject.toml: clean on every commit (.ci/run runs it before the tests).
 lint: $(STAMP)

@@ -1,6 +1,15 @@
 """Shared fixtures: the project's interpreter, a small reference cache, a CLI runner,
-and sandboxed runs of a submission file without the scoring around them."""
+and sandboxed runs of a submission file without the scoring around them; and the test tiers.
 
+A test is of the fast tier unless it carries one of TIERS' markers. The fixtures
+in FIXTURE_TIERS mark the tests that use them; any other test that starts a
+sandboxed worker, builds references, starts a Dask cluster or the CLI in a
+subprocess must say so with the marker, or it fails naming the marker it lacks
+(`guarded`), so that `make test-fast` stays fast by construction.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 import hashlib
 import json
 from pathlib import Path
@@ -9,20 +18,105 @@ import subprocess
 import sys
 import uuid
 
+from filelock import FileLock
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Tests that use these build references, start sandboxed workers or a cluster: marked slow, left out by `make test-fast`.
-HEAVY_FIXTURES = frozenset({"reference_cache", "sandbox_inputs", "worker_setup", "run_in_sandbox", "score_cli", "cifar_cache", "cluster", "dask_references"})
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 N_SMALL = 16
 
+TIERS = ("sandbox", "references", "cluster", "gpu", "cli")  # registered in pyproject.toml; make test-fast runs none of them
+FIXTURE_TIERS = {
+    "reference_cache": ("references", "cli"),
+    "sandbox_inputs": ("references", "cli"),
+    "worker_setup": ("references", "cli"),
+    "run_in_sandbox": ("sandbox", "references", "cli"),
+    "score_cli": ("sandbox", "references", "cli"),
+    "cifar_cache": ("references", "cli"),
+    "cluster": ("cluster",),
+    "dask_references": ("cluster", "references", "cli"),
+}
+TIMEOUT_S = {"fast": 120, "marked": 900}  # per test, set-up included: a hang fails its test, not the whole CI run
+
+
+class TierViolation(Exception):
+    """A test did what its tier does not allow: it names the marker to add."""
+
+
+_current: set[str] | None = None  # the tier markers of the test being set up or run; None between tests
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark slow every test that needs a reference cache or a sandbox, so that the fast tier is the rest."""
+    """Mark each test with the tiers its fixtures imply, skip the gpu tier without CUDA, and bound every test."""
     for item in items:
-        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.slow)
+        for fixture in getattr(item, "fixturenames", ()):
+            for tier in FIXTURE_TIERS.get(fixture, ()):
+                item.add_marker(tier)
+        tiers = _tiers(item)
+        if "gpu" in tiers and not _cuda():
+            item.add_marker(pytest.mark.skip(reason="no GPU here"))
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TIMEOUT_S["marked" if tiers else "fast"]))
+
+
+def _tiers(item: pytest.Item) -> set[str]:
+    return {tier for tier in TIERS if item.get_closest_marker(tier) is not None}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def require_tier(tier: str, what: str) -> None:
+    """Fail the running test unless it carries `tier`: it does `what`."""
+    if _current is not None and tier not in _current:
+        raise TierViolation(f"this test {what}: mark it @pytest.mark.{tier} (the fast tier does none of {', '.join(TIERS)})")
+
+
+def _guard(owner: type, name: str, tier: str, what: str) -> None:
+    """Wrap owner.name, once and for the whole session, in the check of `tier` (a test may still monkeypatch it)."""
+    function = owner.__dict__[name]
+    if getattr(function, "tier_guard", False):
+        return
+
+    def checked(*args, **kwargs):
+        require_tier(tier, what)
+        return function(*args, **kwargs)
+
+    checked.tier_guard = True
+    setattr(owner, name, checked)
+
+
+@contextmanager
+def guarded(item: pytest.Item) -> Iterator[None]:
+    """While `item` is set up and run, the entry points of the heavy tiers fail unless it carries their marker."""
+    global _current
+    from harness.sandbox.parent import SandboxWorker
+    from reference_models.cache import ReferenceCache
+
+    _guard(SandboxWorker, "__init__", "sandbox", "starts a sandboxed worker")
+    _guard(ReferenceCache, "build", "references", "builds references")
+    if "distributed" in sys.modules:  # imported by the tests that start clusters, and by nothing else
+        _guard(sys.modules["distributed"].LocalCluster, "__init__", "cluster", "starts a Dask cluster")
+    _current = _tiers(item)
+    try:
+        yield
+    finally:
+        _current = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with guarded(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with guarded(item):
+        yield
 
 
 def small_folder(folder: Path) -> Path:
@@ -71,7 +165,9 @@ def assert_all_ok(records) -> None:
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m harness ARGS` in a real subprocess, from the project root."""
+    """`python -m harness ARGS` in a real subprocess, from the project root (tests of the cli tier only:
+    the fast tier calls harness.cli.main in-process)."""
+    require_tier("cli", "starts the CLI in a subprocess")
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
         cwd=ROOT,
@@ -81,13 +177,39 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.fixture
+def in_process(capsys):
+    """`python -m harness ARGS` as harness.cli.main in this process, as a CompletedProcess: how the fast
+    tier tests usage errors and refusals (the CLI's imports are paid once per test process, not per call)."""
+    from harness.cli import main
+
+    def call(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # argparse's own usage errors
+            code = stop.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return call
+
+
 @pytest.fixture(scope="session")
-def reference_cache(tmp_path_factory) -> Path:
-    """digits-mlp references for N_SMALL models, built once for the whole session."""
-    cache = tmp_path_factory.mktemp("references")
-    (cache / "secret").write_text("5eed" * 16)  # a fixed secret: the same references, and the same test outcomes, every session
-    result = run_cli("references", "--n-models", str(N_SMALL), "--cache-dir", str(cache), "--device", "cpu", "--quiet")
-    assert result.returncode == 0, result.stderr
+def reference_cache(tmp_path_factory, worker_id) -> Path:
+    """digits-mlp references for N_SMALL models, built once for the whole test session and shared by its
+    pytest workers: the first to get here builds them under a lock, the others find them (and the cached
+    yardstick measured beside them, which harness.yardstick keeps under a lock of its own)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # pytest-N/, above each worker's popen-gwK/
+    cache = shared / "references"
+    with FileLock(str(shared / "references.lock")):
+        if not (cache / "built").exists():
+            cache.mkdir(exist_ok=True)
+            (cache / "secret").write_text("5eed" * 16)  # a fixed secret: the same references, and the same test outcomes, every session
+            result = run_cli("references", "--n-models", str(N_SMALL), "--cache-dir", str(cache), "--device", "cpu", "--quiet")
+            assert result.returncode == 0, result.stderr
+            (cache / "built").touch()
     return cache
 
 

@@ -108,6 +108,6 @@ def test_adaptive_leaderboard_end_to_end(reference_cache, tmp_path):
     assert f"Adaptive N: {runs} unlearning runs" in markdown and "| N | why this N |" in markdown
 
 
-def test_adaptive_options_need_adaptive(tmp_path):
-    result = run_cli("leaderboard", str(small_folder(tmp_path / "s")), "--top", "3", "--out", str(tmp_path / "o"))
+def test_adaptive_options_need_adaptive(in_process, tmp_path):
+    result = in_process("leaderboard", str(small_folder(tmp_path / "s")), "--top", "3", "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "need --adaptive" in result.stderr

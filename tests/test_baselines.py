@@ -1,9 +1,12 @@
-"""Every baseline is a valid submission, scored on digits-mlp as one leaderboard at N = 16.
+"""Every baseline is a valid submission, scored on digits-mlp as one leaderboard at N = 4.
 
 One real `python -m harness leaderboard baselines --device cpu` subprocess
 serves most tests here, so that its numbers do not depend on the machine:
-each baseline runs 16 times in the sandbox against the session's shared
-references (a larger N would train more of them, for no stronger check).
+each baseline runs 4 times in the sandbox against the session's shared
+references. Runs and references are seeded, so the ordering checked here is
+the same every time: at N = 4 retraining's F (0.28) is still clear of the
+next baseline's (0.22), and N = 16 cost four times the runs (288 sandboxed
+runs, the slowest set-up of the suite) for no stronger check.
 Where a GPU is visible, a small leaderboard on cuda checks that every
 baseline follows its net there (batches come on the CPU).
 """
@@ -13,12 +16,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from conftest import CACHED_YARDSTICK, N_SMALL, ROOT, run_cli
+from conftest import CACHED_YARDSTICK, ROOT, run_cli
 
 BASELINES = sorted(path.stem for path in (ROOT / "baselines").glob("*.py"))
-N_MODELS = N_SMALL
+N_MODELS = 4
 CUDA_N_MODELS = 4
 
 
@@ -62,7 +64,7 @@ def test_every_baseline_is_in_the_table(board):
         assert f"`{name}`" in markdown
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")
+@pytest.mark.gpu
 def test_every_baseline_runs_on_cuda(reference_cache, tmp_path):
     """The net is handed over on cuda and the batches on the CPU: a baseline that mixes them fails every run."""
     result = run_cli(

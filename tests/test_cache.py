@@ -41,6 +41,7 @@ def test_every_field_changes_the_key(quick_spec):
     assert len({spec.key(), *(v.key() for v in variants)}) == len(variants) + 1
 
 
+@pytest.mark.references
 def test_resumes_and_reuses_the_first_models(quick_spec, tmp_path):
     cache = ReferenceCache(tmp_path, quick_spec)
     cache.build(2, jobs=1, progress=False)
@@ -57,6 +58,7 @@ def test_resumes_and_reuses_the_first_models(quick_spec, tmp_path):
     assert len(np.unique(refs.retrained.forget_statistic, axis=0)) == 4  # each model its own seed
 
 
+@pytest.mark.references
 def test_same_models_whatever_the_number_of_jobs(quick_spec, tmp_path):
     one = ReferenceCache(tmp_path / "one", quick_spec)
     one.build(2, jobs=1, progress=False)
@@ -65,6 +67,7 @@ def test_same_models_whatever_the_number_of_jobs(quick_spec, tmp_path):
     np.testing.assert_array_equal(one.load(2).retrained.forget_statistic, two.load(2).retrained.forget_statistic)
 
 
+@pytest.mark.references
 def test_damaged_model_file_is_rebuilt_not_used(quick_spec, tmp_path):
     cache = ReferenceCache(tmp_path, quick_spec)
     cache.build(2, jobs=1, progress=False)
@@ -77,6 +80,7 @@ def test_damaged_model_file_is_rebuilt_not_used(quick_spec, tmp_path):
     np.testing.assert_array_equal(ReferenceCache(tmp_path, quick_spec).load(2).retrained.forget_statistic, good)
 
 
+@pytest.mark.references
 def test_ceiling_population_is_separate_from_the_references(quick_spec, tmp_path):
     cache = ReferenceCache(tmp_path, quick_spec)
     cache.build(2, ("retrained", "ceiling"), jobs=2, progress=False)
@@ -84,6 +88,8 @@ def test_ceiling_population_is_separate_from_the_references(quick_spec, tmp_path
     assert not np.array_equal(retrained.forget_statistic, ceiling.forget_statistic)
 
 
+@pytest.mark.references
+@pytest.mark.cli
 def test_two_harness_processes_share_one_cache_safely(tmp_path):
     args = [sys.executable, "-m", "harness", "references", "--n-models", "3", "--cache-dir", str(tmp_path), "--quiet", "--jobs", "1"]
     first, second = (subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(2))

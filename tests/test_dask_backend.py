@@ -119,6 +119,7 @@ def test_timeout_on_a_cluster_worker_is_recorded_and_the_chunk_goes_on(cluster, 
     assert (tmp_path / "out" / "submission.log").read_text().count("run done") == 3
 
 
+@pytest.mark.cluster
 def test_gpu_tasks_run_only_on_gpu_workers():
     """Through joblib's Dask backend, tasks ask for the GPU resource: a worker without one gets none."""
     from joblib import Parallel, delayed
@@ -148,12 +149,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_unreachable_scheduler_and_misused_options_are_usage_errors(tmp_path):
+def test_unreachable_scheduler_and_misused_options_are_usage_errors(in_process, tmp_path):
     address = f"tcp://127.0.0.1:{_free_port()}"
-    result = run_cli("references", "--n-models", "4", "--cache-dir", str(tmp_path), "--backend", "dask", "--scheduler", address, timeout=60)
+    result = in_process("references", "--n-models", "4", "--cache-dir", str(tmp_path), "--backend", "dask", "--scheduler", address)
     assert result.returncode == 2
     assert f"cannot reach the Dask scheduler at {address}" in result.stderr and "dask scheduler" in result.stderr
-    result = run_cli("references", "--n-models", "4", "--cache-dir", str(tmp_path), "--scheduler", address)
+    result = in_process("references", "--n-models", "4", "--cache-dir", str(tmp_path), "--scheduler", address)
     assert result.returncode == 2 and "--scheduler needs --backend dask" in result.stderr
     assert not any(tmp_path.iterdir())
 

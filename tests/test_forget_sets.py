@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, cli_spec, run_cli
+from conftest import ROOT, cli_spec
 from harness.benchmarks import get_benchmark, scenario_benchmark, split_benchmark
 from reference_models.architectures import build_model
 from reference_models.cache import ReferenceCache
@@ -103,10 +103,10 @@ def test_private_split_of_a_scenario_is_another_forget_set(scenario):
     assert not torch.equal(load_benchmark_data(private).forget.images, load_benchmark_data(public).forget.images)
 
 
-def test_hardest_has_no_private_split(tmp_path):
+def test_hardest_has_no_private_split(in_process, tmp_path):
     with pytest.raises(ValueError, match="private split needs a seeded selection"):
         split_benchmark(scenario_benchmark(DIGITS, "hardest"), "private")
-    result = run_cli("leaderboard", str(ROOT / "baselines"), "--forget-selection", "hardest", "--split", "both", "--n-models", "4", "--out", str(tmp_path))
+    result = in_process("leaderboard", str(ROOT / "baselines"), "--forget-selection", "hardest", "--split", "both", "--n-models", "4", "--out", str(tmp_path))
     assert result.returncode == 2 and "private split needs a seeded selection" in result.stderr
 
 

@@ -115,14 +115,14 @@ def test_a_python_file_too_deep_to_parse_is_an_import_error(score_cli, tmp_path)
 
 @pytest.mark.parametrize("command", ["leaderboard", "stability"])
 @pytest.mark.parametrize("rival", ["victim.ipynb", "Victim.py"])
-def test_a_folder_with_two_files_of_one_name_is_refused_naming_both(tmp_path, command, rival):
+def test_a_folder_with_two_files_of_one_name_is_refused_naming_both(in_process, tmp_path, command, rival):
     folder = tmp_path / "entries"
     folder.mkdir()
     (folder / "victim.py").write_text((ROOT / "baselines" / "identity.py").read_text())
     (folder / rival).write_text((ROOT / "tests" / "kaggle" / "cifar_kit.ipynb").read_text() if rival.endswith(".ipynb") else DEFINITION)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    result = run_cli(command, str(folder), "--n-models", "4" if command == "leaderboard" else "4,8", "--out", str(out), "--cache-dir", str(cache),
-                     "--ledger-dir", str(tmp_path / "l"), "--quiet")
+    result = in_process(command, str(folder), "--n-models", "4" if command == "leaderboard" else "4,8", "--out", str(out), "--cache-dir", str(cache),
+                        "--ledger-dir", str(tmp_path / "l"), "--quiet")
     assert result.returncode == EXIT_USAGE, result.stderr
     assert "victim.py" in result.stderr and rival in result.stderr and "rename one of them" in result.stderr
     assert not out.exists() and not cache.exists()  # refused before any reference or run
@@ -182,8 +182,8 @@ def test_an_escape_in_a_file_name_is_inert_in_the_leaderboard(reference_cache, t
     assert len(rows) == 4 and "\\x0aforged \\| 1 \\|" in rows[3]  # header, its rule, and one row per file (the refused one last)
 
 
-def test_convert_shows_the_dropped_lines_inert(tmp_path):
+def test_convert_shows_the_dropped_lines_inert(in_process, tmp_path):
     notebook = _notebook(tmp_path, [DEFINITION, f'print("{EVIL}")\n'])
-    result = run_cli("convert", str(notebook))
+    result = in_process("convert", str(notebook))
     assert result.returncode == 0, result.stderr
     _assert_inert(result.stderr)

@@ -180,20 +180,22 @@ def test_the_sandbox_cannot_read_the_data_dir(cifar, cifar_cache, tmp_path):
     (["--benchmark", "cifar10-cnn-small", "--image-size", "64"], "fixes its own"),
     (["--benchmark", "digits-mlp", "--data-dir", "{tmp}"], "embedded"),
 ])
-def test_bad_data_options_exit_2_with_a_message(tmp_path, monkeypatch, arguments, expected):
+def test_bad_data_options_exit_2_with_a_message(in_process, tmp_path, monkeypatch, arguments, expected):
     monkeypatch.delenv(DATA_DIR_VARIABLE, raising=False)
     arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
-    result = run_cli("references", *arguments, "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--quiet")
+    result = in_process("references", *arguments, "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--quiet")
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the error is for machines without a GPU")
-def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
-    result = run_cli("references", "--device", "cuda", "--n-models", "3", "--cache-dir", str(tmp_path), "--quiet")
+def test_cuda_without_a_gpu_is_a_clear_error(in_process, tmp_path):
+    result = in_process("references", "--device", "cuda", "--n-models", "3", "--cache-dir", str(tmp_path), "--quiet")
     assert result.returncode == 2 and "sees no GPU" in result.stderr
 
 
+@pytest.mark.references
+@pytest.mark.cli
 def test_mixed_precision_has_its_own_references(tmp_path):
     """bfloat16 training changes the weights, so it changes the key; the models still learn."""
     result = run_cli("references", "--mixed-precision", "--n-models", "3", "--cache-dir", str(tmp_path), "--quiet")
@@ -204,7 +206,10 @@ def test_mixed_precision_has_its_own_references(tmp_path):
     assert rows["mixed_precision"] is True
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")
+@pytest.mark.gpu
+@pytest.mark.sandbox
+@pytest.mark.references
+@pytest.mark.cli
 def test_the_cuda_path_scores(tmp_path):
     result = run_cli("score", str(SUBMISSIONS.parent.parent / "baselines" / "finetune.py"), "--device", "cuda", "--n-models", "4",
                      "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import CACHED_YARDSTICK, N_SMALL, run_cli
+from conftest import CACHED_YARDSTICK, N_SMALL
 from harness.notebooks import convert_notebook, is_constant, is_kept
 from harness.sandbox import tracebacks
 from harness.untrusted import SubmissionRefused
@@ -177,24 +177,24 @@ def test_other_files_are_refused_before_any_run(score_cli, tmp_path):
     assert f"{submission} is not a submission" in result.stderr and ".py" in result.stderr and ".ipynb" in result.stderr
 
 
-def test_convert_writes_what_the_harness_runs(tmp_path):
+def test_convert_writes_what_the_harness_runs(in_process, tmp_path):
     notebook = KAGGLE / "official_notebook.ipynb"
-    printed = run_cli("convert", str(notebook))
+    printed = in_process("convert", str(notebook))
     assert printed.returncode == 0 and "def unlearning(net, retain, forget, validation):" in printed.stdout
     assert "cell 3: print(os.listdir('/kaggle/input'))" in printed.stderr
-    written = run_cli("convert", str(notebook), "--out", str(tmp_path / "official.py"))
+    written = in_process("convert", str(notebook), "--out", str(tmp_path / "official.py"))
     assert written.returncode == 0 and (tmp_path / "official.py").read_text() == printed.stdout
-    assert run_cli("convert", str(KAGGLE / "cifar_kit.py")).returncode == 2
+    assert in_process("convert", str(KAGGLE / "cifar_kit.py")).returncode == 2
 
 
-def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(tmp_path):
+def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(in_process, tmp_path):
     """Refused before any run (no references are built for it), ranked last, the table still written; other suffixes are not considered."""
     folder = tmp_path / "submissions"
     folder.mkdir()
     (folder / "broken.ipynb").write_text("{ this is not JSON")
     (folder / "notes.txt").write_text("not a submission")
-    result = run_cli("leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
-                     "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", *CACHED_YARDSTICK)
+    result = in_process("leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
+                        "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", *CACHED_YARDSTICK)
     assert result.returncode == 0, result.stderr
     assert "broken.ipynb is not a Jupyter notebook" in result.stderr
     table = (tmp_path / "board" / "leaderboard.md").read_text()

@@ -95,8 +95,8 @@ def test_report_embeds_every_figure(board):
     assert not (out / "public" / "a_failure" / "report.html").exists()  # nothing to explain: no score
 
 
-def test_folder_without_submissions_is_a_clear_error(tmp_path):
-    result = run_cli("leaderboard", str(tmp_path), "--n-models", "4")
+def test_folder_without_submissions_is_a_clear_error(in_process, tmp_path):
+    result = in_process("leaderboard", str(tmp_path), "--n-models", "4")
     assert result.returncode == 2
     assert "not a folder with submission files" in result.stderr
 

@@ -101,8 +101,8 @@ def test_a_failing_submission_is_listed_last_unranked(sweep):
     ("value", "message"),
     [("4,two", "'two' is not an integer"), ("2,8", "at least 3"), ("16", "two or more different Ns")],
 )
-def test_bad_n_models_are_refused(tmp_path, value, message):
-    result = run_cli("stability", str(tmp_path), "--n-models", value)
+def test_bad_n_models_are_refused(in_process, tmp_path, value, message):
+    result = in_process("stability", str(tmp_path), "--n-models", value)
     assert result.returncode == 2
     assert "argument --n-models" in result.stderr and message in result.stderr
 
