@@ -23,7 +23,7 @@ from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
 from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
-from harness.notebooks import convert_notebook, submission_program
+from harness.notebooks import check_suffix, convert_notebook, submission_program
 from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, reference_cache, require_sandbox, score
 from harness.results import MetricSettings
 from harness.runs import MeasurementFailed, RunsInterrupted
@@ -173,6 +173,7 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return f"submission {args.submission} does not exist"
     if args.command == "score":
         try:
+            check_suffix(args.submission)
             # a link, a FIFO, an oversized file or an unreadable notebook is refused before any reference is built
             submission_program(args.submission, read_submission(args.submission))
         except SubmissionRefused as refused:

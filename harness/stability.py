@@ -78,8 +78,9 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
     names = [row.submission for _, row in rank([row_from_document(name, document) for name, document in documents.items()])]
     print(f"{spec.name}: subsampling N = {', '.join(map(str, n_models))}", file=sys.stderr, flush=True)
     scorer = Scorer(reference_cache(spec, settings).load(settings.n_models), settings.metric)
-    per_submission = [
-        subsampled_scores(_records(spec, documents[name]["submission_sha256"], settings), scorer, n_models, settings.allow_failures)
+    per_submission = [  # an entry refused or failed before any run has no ledger: no score at any N
+        subsampled_scores(_records(spec, documents[name]["submission_sha256"], settings) if "submission_sha256" in documents[name] else [],
+                          scorer, n_models, settings.allow_failures)
         for name in names
     ]
     quality = np.array([q for q, _ in per_submission])

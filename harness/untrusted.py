@@ -33,7 +33,8 @@ def read_submission(path: Path, cap: int = MAX_SUBMISSION_BYTES) -> bytes:
     """The bytes of the participant's file, or SubmissionRefused when it is a link, not a regular file,
     linked under another name too, or over `cap` bytes (checked before reading, and again while reading)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: a FIFO must not block the open
+        # O_NONBLOCK: a FIFO must not block the open; O_NOCTTY: a terminal device must not become ours
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise SubmissionRefused(f"{path.name} is a symbolic link: submit the file itself") from None
@@ -76,7 +77,9 @@ def results_folder(out_dir: Path, submission: Path) -> Path:
     return folder
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# The closing quote is optional, so that the match never fails: an unterminated string of escaped quotes
+# would otherwise be searched again from each of them, quadratic in the notebook's size.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 
 
 def json_depth(text: str) -> int:

@@ -186,6 +186,7 @@ def stability_curves(n_models: np.ndarray, scores: dict[str, np.ndarray], kendal
     agreement.set_title("Agreement with the largest N's ranking")
     agreement.legend(loc="lower right")
     for axis in (curves, agreement):
+        axis.set_xlim(np.min(n_models) / 1.25, np.max(n_models) * 1.25)  # also where nothing was scored, and log of no data fails
         axis.set_xscale("log", base=2)
         axis.set_xticks(n_models, [str(int(n)) for n in n_models])
         axis.set_xlabel("N (models per population, log scale)")

@@ -39,8 +39,9 @@ FIXTURE_TIERS = {
 TIMEOUT_S = {"fast": 120, "marked": 900}  # per test, set-up included: a hang fails its test, not the whole CI run
 
 
-class TierViolation(Exception):
-    """A test did what its tier does not allow: it names the marker to add."""
+class TierViolation(BaseException):
+    """A test did what its tier does not allow: it names the marker to add. A BaseException, as pytest's own
+    outcomes are, so that the harness's `except Exception` (a board's scorer-error row) cannot swallow it."""
 
 
 _current: set[str] | None = None  # the tier markers of the test being set up or run; None between tests
@@ -75,7 +76,7 @@ def require_tier(tier: str, what: str) -> None:
         raise TierViolation(f"this test {what}: mark it @pytest.mark.{tier} (the fast tier does none of {', '.join(TIERS)})")
 
 
-def _guard(owner: type, name: str, tier: str, what: str) -> None:
+def _guard(owner: object, name: str, tier: str, what: str) -> None:
     """Wrap owner.name, once and for the whole session, in the check of `tier` (a test may still monkeypatch it)."""
     function = owner.__dict__[name]
     if getattr(function, "tier_guard", False):
@@ -93,11 +94,13 @@ def _guard(owner: type, name: str, tier: str, what: str) -> None:
 def guarded(item: pytest.Item) -> Iterator[None]:
     """While `item` is set up and run, the entry points of the heavy tiers fail unless it carries their marker."""
     global _current
+    from harness import backends
     from harness.sandbox.parent import SandboxWorker
     from reference_models.cache import ReferenceCache
 
     _guard(SandboxWorker, "__init__", "sandbox", "starts a sandboxed worker")
     _guard(ReferenceCache, "build", "references", "builds references")
+    _guard(backends, "_local_cluster", "cluster", "starts a Dask cluster")
     if "distributed" in sys.modules:  # imported by the tests that start clusters, and by nothing else
         _guard(sys.modules["distributed"].LocalCluster, "__init__", "cluster", "starts a Dask cluster")
     _current = _tiers(item)

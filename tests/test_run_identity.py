@@ -1,7 +1,8 @@
-"""A run cannot tell which run it is. Under `--borderline more-runs` the runs past N used to be timed
+"""A run is not told which run it is. Under `--borderline more-runs` the runs past N used to be timed
 but not scored, and a file that read its run's index from the worker's frames did its work only in
 the first N: this attack looks for that index everywhere the worker's stack holds it, as a cheater
-who has read worker.py would, and raises `Escaped` when it finds it."""
+who has read worker.py would, and raises `Escaped` when it finds it. (A run can still guess its place
+in its worker from its process id; every timed run being scored is what makes that worthless.)"""
 
 import pytest
 
@@ -38,3 +39,26 @@ def test_a_run_finds_no_run_index_in_the_worker(run_in_sandbox, tmp_path):
     assert_all_ok(records)
     text = log.read_text()
     assert all(f"--- run {run_id} ---" in text for run_id in range(3))  # the parent still marks each run's output with its id
+
+
+FORGED_HEADER = """
+from harness.sandbox import protocol
+
+_send = protocol.send
+
+
+def _forging(stream, header, payload=b""):
+    _send(stream, {**header, "type": "forged", "seed": -1}, payload)
+
+
+def unlearning(net, retain, forget, validation):
+    protocol.send = _forging  # the run's answer now claims another seed and type, which made the parent call it a crash
+    return net
+"""
+
+
+def test_a_run_cannot_forge_its_answers_seed_or_type(run_in_sandbox, tmp_path):
+    """A worker crash is run again on the next score, so a run that could turn its own answer into one
+    could reroll: the worker's message sets the seed and type after the run's own keys."""
+    records, _ = run_in_sandbox(attack_submission(tmp_path, FORGED_HEADER), n_runs=2)
+    assert_all_ok(records)

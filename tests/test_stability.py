@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.csv
 import pytest
 
-from conftest import CACHED_YARDSTICK, run_cli, small_folder
+from conftest import CACHED_YARDSTICK, ROOT, run_cli, small_folder
 from scoring.stability import rank_agreement, ranks
 
 N_MODELS = (4, 8, 16)
@@ -130,3 +130,16 @@ def test_ranks_share_ties_and_skip_the_unscored():
     result = ranks(np.array([[0.1], [0.5], [0.1], [np.nan]]))
     np.testing.assert_array_equal(result[:3, 0], [2, 1, 2])
     assert math.isnan(result[3, 0])
+
+
+@pytest.mark.references
+def test_an_entry_refused_before_any_run_is_listed_unscored(in_process, reference_cache, tmp_path):
+    """A link is refused before any run, so it has no ledger: it is listed without a score, not a crash."""
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    (folder / "linked.py").symlink_to(ROOT / "baselines" / "identity.py")
+    out = tmp_path / "stability"
+    result = in_process("stability", str(folder), "--n-models", "3,4", "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp_path / "l"),
+                        "--out", str(out), "--bootstrap", "0", "--quiet", *CACHED_YARDSTICK)
+    assert result.returncode == 0, result.stderr
+    assert [(row["submission"], row["final_score"]) for row in _csv(out / "stability_scores.csv")] == [("linked", None), ("linked", None)]

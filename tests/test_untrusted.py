@@ -5,6 +5,7 @@ judged from outside: the exit code, the console, what was written and where."""
 import os
 from pathlib import Path
 import shutil
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -69,6 +70,14 @@ def test_a_results_folder_stays_inside_the_output_folder(tmp_path):
     (out / "linked").symlink_to(tmp_path)  # a folder of that name left as a link elsewhere
     with pytest.raises(SubmissionRefused, match="outside the output folder"):
         results_folder(out, tmp_path / "linked.py")
+
+
+def test_json_depth_takes_linear_time_on_an_unterminated_string():
+    """A string of escaped quotes that never closes made the string pattern retry from each quote:
+    16 kB took 1.4 s, and a notebook at the cap would have held the scorer for weeks."""
+    start = time.perf_counter()
+    assert json_depth('["' + '\\"' * 500_000) == 1
+    assert time.perf_counter() - start < 5
 
 
 def test_json_depth_counts_brackets_outside_strings_only():

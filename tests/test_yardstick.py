@@ -42,6 +42,7 @@ def test_the_yardstick_is_retrained_among_the_runs_and_kept_for_a_resume(score_c
     assert path.read_bytes() == stored and rescored["time_budget"]["ratio"] == budget["ratio"]
 
 
+@pytest.mark.sandbox
 def test_a_failed_measurement_stops_the_score_and_a_resume_makes_only_what_is_missing(sandbox_inputs, worker_setup, tmp_path):
     """A retraining that fails beside the runs leaves no yardstick: MeasurementFailed names the baseline
     and its log, once the submission's runs are done and in their ledger; the next attempt makes the

@@ -22,6 +22,7 @@ first are removed by the next harness that makes one, if empty.
 """
 
 from dataclasses import dataclass
+import errno
 import functools
 import os
 from pathlib import Path
@@ -98,8 +99,8 @@ class Cgroup:
                     break
                 except FileNotFoundError:
                     break
-                except OSError:  # EBUSY: processes still in it
-                    if time.monotonic() > deadline:
+                except OSError as error:  # EBUSY: processes still in it; anything else will not pass by waiting
+                    if error.errno != errno.EBUSY or time.monotonic() > deadline:
                         break
                     _kill_members(folder)
                     time.sleep(0.02)

@@ -492,7 +492,7 @@ def main() -> None:
         except protocol.ChannelClosed:
             return
         answer, weights = serve_run(setup, request["seed"], request["timeout_s"], private, scratch)
-        protocol.send(channel_out, {"type": "result", "seed": request["seed"], **answer}, weights)
+        protocol.send(channel_out, {**answer, "type": "result", "seed": request["seed"]}, weights)  # the run's own keys never override these
         if not answer["scratch_clean"]:
             return  # fail closed: no run starts in a space an earlier one could keep something in
 
