@@ -47,13 +47,21 @@ class TierViolation(BaseException):
 _current: set[str] | None = None  # the tier markers of the test being set up or run; None between tests
 
 
+# Evaluated by pytest when a sandbox test is set up, not at collection: probing bubblewrap starts it, which the fast tier never does.
+_NO_SANDBOX = pytest.mark.skipif("not __import__('harness.sandbox.isolation').sandbox.isolation.available()",
+                                 reason="bubblewrap cannot build a sandbox here")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with the tiers its fixtures imply, skip the gpu tier without CUDA, and bound every test."""
+    """Mark each test with the tiers its fixtures imply, skip the sandbox tier where no sandbox can be built and
+    the gpu tier without CUDA, and bound every test."""
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
             for tier in FIXTURE_TIERS.get(fixture, ()):
                 item.add_marker(tier)
         tiers = _tiers(item)
+        if "sandbox" in tiers:
+            item.add_marker(_NO_SANDBOX)
         if "gpu" in tiers and not _cuda():
             item.add_marker(pytest.mark.skip(reason="no GPU here"))
         if item.get_closest_marker("timeout") is None:
@@ -95,9 +103,11 @@ def guarded(item: pytest.Item) -> Iterator[None]:
     """While `item` is set up and run, the entry points of the heavy tiers fail unless it carries their marker."""
     global _current
     from harness import backends
+    from harness.sandbox import isolation
     from harness.sandbox.parent import SandboxWorker
     from reference_models.cache import ReferenceCache
 
+    _guard(isolation, "launch_command", "sandbox", "starts bubblewrap (a worker, or the probe of whether a sandbox can be built)")
     _guard(SandboxWorker, "__init__", "sandbox", "starts a sandboxed worker")
     _guard(ReferenceCache, "build", "references", "builds references")
     _guard(backends, "_local_cluster", "cluster", "starts a Dask cluster")

@@ -12,7 +12,6 @@ import torch
 from conftest import CACHED_YARDSTICK, SUBMISSIONS, run_cli
 from data_files import write_cifar10, write_image_folder, write_manifest
 from harness.benchmarks import declared_images, get_benchmark, scenario_benchmark
-from harness.sandbox.isolation import available as namespaces_available
 from reference_models.architectures import build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.datasets import DATA_DIR_VARIABLE, load_benchmark_data, locate_data
@@ -161,7 +160,7 @@ def unlearning(net, retain, forget, validation):
 """
 
 
-@pytest.mark.skipif(not namespaces_available(), reason="unprivileged namespaces are not allowed here")
+@pytest.mark.sandbox
 def test_the_sandbox_cannot_read_the_data_dir(cifar, cifar_cache, tmp_path):
     """The test batch lies in the data directory: a submission must neither be told where nor read it."""
     submission = tmp_path / "peek.py"

@@ -188,13 +188,14 @@ def test_convert_writes_what_the_harness_runs(in_process, tmp_path):
 
 
 def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(in_process, tmp_path):
-    """Refused before any run (no references are built for it), ranked last, the table still written; other suffixes are not considered."""
+    """Refused before any run (no references are built for it), ranked last, the table still written; other suffixes are not considered.
+    Nothing runs, so nothing needs a sandbox (--no-sandbox: the fast tier never starts bubblewrap, not even to probe it)."""
     folder = tmp_path / "submissions"
     folder.mkdir()
     (folder / "broken.ipynb").write_text("{ this is not JSON")
     (folder / "notes.txt").write_text("not a submission")
     result = in_process("leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
-                        "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", *CACHED_YARDSTICK)
+                        "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", "--no-sandbox", *CACHED_YARDSTICK)
     assert result.returncode == 0, result.stderr
     assert "broken.ipynb is not a Jupyter notebook" in result.stderr
     table = (tmp_path / "board" / "leaderboard.md").read_text()

@@ -11,12 +11,11 @@ import torch
 
 from conftest import assert_all_ok, attack_submission
 from harness.benchmarks import get_benchmark
-from harness.sandbox import isolation
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data
 from reference_models.secret import cache_secret, public_view, sealed
 
-pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
+pytestmark = pytest.mark.sandbox  # skipped where no sandbox can be built (conftest)
 
 
 def test_references_cannot_be_rebuilt_from_public_seeds(run_in_sandbox, sandbox_inputs, tmp_path):

@@ -15,9 +15,8 @@ from test_weights import BOMB_NAMES, zip_bomb
 from conftest import failure_classes
 from harness.benchmarks import get_benchmark
 from harness.results import failed_document
-from harness.sandbox import isolation
 
-pytestmark = pytest.mark.skipif(not isolation.available(), reason="bubblewrap cannot build a sandbox here")
+pytestmark = pytest.mark.sandbox  # skipped where no sandbox can be built (conftest)
 
 # Finds the run's answer pipe (its only pipe besides stdout and stderr) and writes a message of its own making.
 RAW_ANSWER = '''import os
