@@ -35,6 +35,9 @@ def summary(document: dict) -> str:
     ]
     if "not_started" in document:
         lines.append(f"not started      {document['not_started']['count']} run(s): {document['not_started']['reason']}")
+    if document.get("runs_retried"):
+        lines.append(f"retried          {document['runs_retried']} run(s) counted from a later attempt, after a timeout or a worker crash "
+                     "(the ledger keeps every attempt)")
     for failure_class, entry in document["failures"].items():
         lines.append(f"{failure_class:<16} {entry['count']} run(s); the first:")
         lines += ["    " + line for line in inert(entry["first_message"].strip(), limit=None).splitlines()]  # kept from an older ledger, perhaps

@@ -219,6 +219,9 @@ def score_document(
         "time_budget": budget.to_dict(),
         "versions": versions(),
     }
+    retried = sum(record.attempt > 1 for record in records)
+    if retried:  # a run's latest attempt is the one scored: an organiser sees how many were not first attempts
+        document["runs_retried"] = retried
     unlearned = scored_population(records, allow_failures)
     if unlearned is None:
         return {**document, "status": "failed", "forget_quality": None, "final_score": None}, None

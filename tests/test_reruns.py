@@ -98,6 +98,7 @@ def test_a_timed_out_run_runs_again_on_the_next_score_and_the_entry_ends_scored(
     assert result.returncode == 0, result.stderr
     assert document["status"] == "scored" and document["runs"]["ok"] == 4 and "not_started" not in document
     assert "4 to run, 1 of them again after a timeout or a worker crash" in result.stderr
+    assert document["runs_retried"] == 1 and "retried          1 run(s) counted from a later attempt" in result.stdout
     [path] = run_ledgers(tmp_path / "ledgers")
     rows = read_table(path).to_pylist()
     assert [(row["attempt"], row["status"]) for row in rows if row["run_id"] == 0] == [(1, "timeout"), (2, "ok")]
