@@ -85,7 +85,8 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]
             "eligible (as on Kaggle): submissions over budget are ranked after every submission within it."
             if budget["policy"] == "eligible" else "rank-all: every scored submission is ranked by its score, over budget or not."
         ) + " A verdict is borderline where the budget ratio's 95% interval holds the limit; " + (
-            "a borderline entry is timed on twice as many runs at a time, up to --max-runs, and counts as pass if it stays borderline"
+            "a borderline entry is timed on twice as many runs at a time, up to --max-runs, and counts as pass if it stays borderline; "
+            "every timed run is scored, so its score is at that larger N (n_models_scored in its score.json)"
             if settings.borderline == "more-runs" else f"borderline counts as {settings.borderline}") + f" (--borderline {settings.borderline}).",
     ]
 
