@@ -11,11 +11,12 @@ import numpy as np
 import torch
 
 from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, early_warning, hard_timeout, load_average, time_budget
+from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
 from harness.resources import worker_folders
 from harness.results import MetricSettings, Scorer, score_document, unlearned_population
-from harness.runs import RunPlan, not_started_note, run_submission
+from harness.runs import RunPlan, run_submission
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from harness import failures
 from harness.backends import on_dask
+from harness.failure_policy import standing_failure, standing_message
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord, not_finite
 from harness.sandbox.parent import CappedLog, RunOutcome, SandboxWorker, SetupFailed, kill_live_workers
 from harness.sandbox.protocol import WorkerSetup
@@ -233,45 +234,6 @@ def _until(stop: threading.Event, items: Iterable[T]) -> Iterator[T]:
         yield item
 
 
-def _stands(record: RunRecord) -> bool:
-    """Whether a failed run's failure is final for this file: one it repeats, or one on its last attempt."""
-    return not failures.runs_again(record.failure_class, record.attempt)
-
-
-def _failed(record: RunRecord) -> str:
-    """`run N failed (class)`, with the attempt when it was not the first."""
-    attempt = f", attempt {record.attempt}" if record.attempt > 1 else ""
-    return f"run {record.run_id} failed ({record.failure_class}{attempt})"
-
-
-def _final(record: RunRecord) -> str:
-    """Why a standing failure is not run again."""
-    if record.failure_class in failures.REPEATS:
-        return "this file fails the same way again"
-    return f"a run is given at most {failures.MAX_ATTEMPTS} attempts"
-
-
-def not_started_note(n_runs: int, records: list[RunRecord]) -> dict | None:
-    """For score.json: how many runs were never started, and why; None if every run finished."""
-    missing = n_runs - len(records)
-    if missing <= 0:
-        return None
-    failed = [record for record in records if record.status != "ok"]
-    first = next((record for record in failed if _stands(record)), None) or next(iter(failed), None)
-    cause = _failed(first) if first else "an earlier run failed"
-    if first and _stands(first):
-        then = f"fix the failure: {_final(first)}, so scoring the file unchanged starts none of them"
-    else:
-        then = f"score again to resume: a run that timed out or crashed runs again, up to {failures.MAX_ATTEMPTS} attempts in all; or fix the failure first"
-    return {"count": missing, "reason": f"{cause}, and without --allow-failures one failed run fails the submission: "
-                                        f"the remaining runs were not started ({then})"}
-
-
-def standing_failure(ledger: RunLedger, n_runs: int) -> RunRecord | None:
-    """A kept run of this very file whose failure stands (see `_stands`), if any."""
-    return next((record for record in ledger.finished(n_runs) if record.status != "ok" and _stands(record)), None)
-
-
 class _Driver:
     """Gets the pending tasks done, in local threads or from cluster chunks, and records each as it
     finishes: a submission's run has its weights evaluated here and its row in the ledger, a baseline's
@@ -405,8 +367,7 @@ def run_submission(
     """
     standing = standing_failure(ledger, plan.n_runs) if plan.stop_after_failure else None
     if standing is not None:
-        print(f"{_failed(standing)} in this very file, and {_final(standing)}: no run is started until the file changes",
-              file=sys.stderr, flush=True)
+        print(standing_message(standing), file=sys.stderr, flush=True)
         return
     pending, again = ledger.pending(plan.n_runs), ledger.again(plan.n_runs)
     if len(pending) < plan.n_runs or again:

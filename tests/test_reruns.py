@@ -10,8 +10,8 @@ import pytest
 
 from conftest import SUBMISSIONS, cli_spec, run_ledgers
 from harness import failures
+from harness.failure_policy import not_started_note, standing_failure
 from harness.ledger import RunLedger, RunRecord
-from harness.runs import not_started_note, standing_failure
 from reference_models.files import read_table, sha256_bytes
 
 SLEEPS = SUBMISSIONS / "sleeps_two_seconds.py"

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, assert_all_ok, attack_submission
 from harness.sandbox import parent, seccomp
-from harness.sandbox.worker import Scratch
+from harness.sandbox.scratch import Scratch
 
 sandboxed = pytest.mark.sandbox  # skipped where no sandbox can be built (conftest)
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -247,7 +247,7 @@ def test_the_wipe_leaves_mount_points_alone(tmp_path):
     script = f"""
 import os, subprocess
 from pathlib import Path
-from harness.sandbox.worker import Scratch
+from harness.sandbox.scratch import Scratch
 
 root = Path({str(root)!r})
 scratch = Scratch.found(str(root))
