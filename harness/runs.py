@@ -328,27 +328,34 @@ def _run_on_cluster(driver: _Driver) -> None:
 
 def _run_in_threads(driver: _Driver, jobs: int) -> None:
     """`jobs` threads share the queue of runs. The main thread only waits, so that Ctrl-C
-    reaches it at once; it then stops the threads and kills the workers they drive."""
-    errors: list[BaseException] = []
+    reaches it at once; it then stops the threads and kills the workers they drive.
 
-    def drive() -> None:
+    It waits on events, not on Thread.join: a join that Ctrl-C interrupts marks a live thread
+    as stopped (CPython 3.11 and 3.12, gh-90882), and a thread still evaluating a model as the
+    interpreter exits aborts the harness ("terminate called without an active exception").
+    """
+    errors: list[BaseException] = []
+    finished = [threading.Event() for _ in range(jobs)]
+
+    def drive(done: threading.Event) -> None:
         try:
             driver.drive()
         except BaseException as error:  # handed to the main thread, raised there
             errors.append(error)
+        finally:
+            done.set()
 
-    threads = [threading.Thread(target=drive, name=f"runs-{index}", daemon=True) for index in range(jobs)]
-    for thread in threads:
-        thread.start()
+    for index, done in enumerate(finished):
+        threading.Thread(target=drive, args=(done,), name=f"runs-{index}", daemon=True).start()
     try:
-        for thread in threads:
-            thread.join()
+        for done in finished:
+            done.wait()
     except KeyboardInterrupt:
         driver.stopping.set()
-        for thread in threads:
-            while thread.is_alive():
+        for done in finished:
+            while not done.is_set():
                 kill_live_workers()  # each time: a thread may have started one as the flag was set
-                thread.join(timeout=0.2)
+                done.wait(timeout=0.2)
         raise
     if errors:
         raise errors[0]

@@ -24,6 +24,29 @@ def unlearning(net, retain, forget, validation):
 '''
 
 
+WAITS_FOR_ITS_THREADS = """
+import os, signal, threading, time, types
+from harness import runs
+
+finished = []
+driver = types.SimpleNamespace(drive=lambda: (time.sleep(1.5), finished.append(True)), stopping=threading.Event())
+threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # as a terminal does: to the process
+try:
+    runs._run_in_threads(driver, 1)
+except KeyboardInterrupt:
+    print(len(finished), driver.stopping.is_set())
+"""
+
+
+def test_ctrl_c_returns_only_once_every_run_thread_has_ended():
+    """CI aborted at exit with "terminate called without an active exception": Ctrl-C inside Thread.join
+    marks the joined thread stopped while it still runs (gh-90882), so the harness exited with a run
+    thread inside torch. Ctrl-C lands while the run thread is busy; it must be done when the call returns."""
+    done = subprocess.run([sys.executable, "-c", WAITS_FOR_ITS_THREADS], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "True"]
+
+
 def _descendants(pid: int) -> dict[int, str]:
     """Every process below `pid` (pid -> command line), from /proc."""
     parents: dict[int, int] = {}
