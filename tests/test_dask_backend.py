@@ -19,7 +19,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT, cli_spec, run_cli, run_ledgers
+from conftest import CACHED_YARDSTICK, ROOT, cli_spec, run_cli, run_ledgers
 from harness.backends import BackendUnavailable, compute_backend
 from harness.benchmarks import get_benchmark
 from harness.runs import run_seed
@@ -47,12 +47,14 @@ def submission(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dask_references(tmp_path_factory) -> Path:
-    """References for N models, built through a LocalCluster that the harness starts itself."""
+def dask_references(tmp_path_factory, seed_yardstick) -> Path:
+    """References for N models, built through a LocalCluster that the harness starts itself, with the
+    session's cached yardstick (the paired one is measured where a test asks for it)."""
     cache = tmp_path_factory.mktemp("dask-cache")
     built = run_cli("references", "--n-models", str(N), "--jobs", "2", "--cache-dir", str(cache), "--quiet", "--backend", "dask",
                     "--device", "cpu")  # bit-identical on CPUs; cuDNN is not deterministic
     assert built.returncode == 0, built.stderr
+    seed_yardstick(cache)
     return cache
 
 
@@ -88,6 +90,7 @@ def _references(cache: Path) -> dict:
 def test_dask_scores_as_the_local_backend(cluster, dask_references, submission, tmp_path):
     (tmp_path / "local-cache").mkdir()
     shutil.copy(dask_references / SECRET_FILE, tmp_path / "local-cache" / SECRET_FILE)  # one secret: the same references
+    shutil.copytree(dask_references / "yardsticks", tmp_path / "local-cache" / "yardsticks")  # and the same cached yardstick
     local, local_doc = _score(submission, tmp_path / "local", tmp_path / "local-cache")
     assert local.returncode == 0, local.stderr
     dask, dask_doc = _score(submission, tmp_path / "dask", dask_references, "--backend", "dask", "--scheduler", cluster.scheduler_address)
@@ -111,7 +114,7 @@ def test_timeout_on_a_cluster_worker_is_recorded_and_the_chunk_goes_on(cluster, 
         f"    if torch.initial_seed() == {run_seed(cli_spec(dask_references), 0)}:\n        time.sleep(600)\n"
         "    print('run done', flush=True)\n    return net\n"
     )
-    result, document = _score(sleeper, tmp_path, dask_references, "--timeout", "3", "--allow-failures",
+    result, document = _score(sleeper, tmp_path, dask_references, "--timeout", "3", "--allow-failures", *CACHED_YARDSTICK,
                               "--backend", "dask", "--scheduler", cluster.scheduler_address, n_models=4)
     assert result.returncode == 0, result.stderr
     assert document["runs"] == {"ok": 3, "timeout": 1, "error": 0, "invalid": 0}

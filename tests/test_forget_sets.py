@@ -89,9 +89,10 @@ def test_unlearning_the_poison_restores_accuracy(score_cli, baseline, low, high)
     assert "poisoning" in result.stdout
 
 
-def test_cli_names_a_bad_scenario(score_cli):
-    result, document = score_cli(ROOT / "baselines" / "identity.py", "--poison-fraction", "0.9", n_models=4)
-    assert result.returncode == 2 and document is None
+def test_cli_names_a_bad_scenario(in_process, tmp_path):
+    result = in_process("score", str(ROOT / "baselines" / "identity.py"), "--poison-fraction", "0.9", "--n-models", "4",
+                        "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
     assert "--poison-fraction must be above 0 and below 0.5" in result.stderr
 
 

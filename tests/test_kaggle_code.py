@@ -169,11 +169,11 @@ def test_a_failing_submission_stops_at_once_and_names_the_line(score_cli, tmp_pa
     assert "[run 0] Traceback" in log  # each run's lines marked with it, since two workers write into one log
 
 
-def test_other_files_are_refused_before_any_run(score_cli, tmp_path):
+def test_other_files_are_refused_before_any_run(in_process, tmp_path):
     submission = tmp_path / "solution.txt"
     submission.write_text("def unlearning(net, retain, forget, validation):\n    return net\n")
-    result, document = score_cli(submission)
-    assert result.returncode == 2 and document is None
+    result = in_process("score", str(submission), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
     assert f"{submission} is not a submission" in result.stderr and ".py" in result.stderr and ".ipynb" in result.stderr
 
 

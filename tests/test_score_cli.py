@@ -119,14 +119,18 @@ def test_hard_timeout_stops_a_runaway_and_the_others_go_on(score_cli):
     assert "hard timeout" in document["failures"]["timeout"]["first_message"]
 
 
-def test_missing_submission_is_a_usage_error(score_cli, tmp_path):
-    result, document = score_cli(tmp_path / "nope.py")
-    assert result.returncode == 2 and "does not exist" in result.stderr and document is None
+def test_missing_submission_is_a_usage_error(in_process, tmp_path):
+    result = in_process("score", str(tmp_path / "nope.py"), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+KILLED_N = 8  # runs 3 to 7 leave a window of about two seconds to kill the harness in
 
 
 def _score_args(submission: Path, cache: Path, ledger: Path, out: Path, jobs: int) -> list[str]:
     return [
-        sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(N_SMALL),
+        sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(KILLED_N),
         "--cache-dir", str(cache), "--ledger-dir", str(ledger), "--out", str(out), "--jobs", str(jobs), "--quiet",
         "--bootstrap", "10", "--mia-models", "4", *CACHED_YARDSTICK,
     ]
@@ -143,13 +147,13 @@ def test_killed_run_resumes_to_the_same_numbers(reference_cache, tmp_path):
     ledgers: list[Path] = []
     while time.monotonic() < deadline:
         ledgers = run_ledgers(ledger_dir)
-        if ledgers and 3 <= read_table(ledgers[0]).num_rows < N_SMALL:
+        if ledgers and 3 <= read_table(ledgers[0]).num_rows < KILLED_N:
             break
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     done_before = read_table(ledgers[0]).num_rows
-    assert 3 <= done_before < N_SMALL, "the harness was not interrupted part-way"
+    assert 3 <= done_before < KILLED_N, "the harness was not interrupted part-way"
     assert not (tmp_path / "o2" / "score.json").exists()
 
     resumed = subprocess.run(_score_args(submission, reference_cache, ledger_dir, tmp_path / "o2", 1), cwd=ROOT, capture_output=True, text=True)

@@ -1,8 +1,10 @@
 """The time budget counts everything a submission does, holds under load, and decides eligibility.
 
 Each cheat retrains from scratch where the old accounting did not look (at import, in a
-thread, in a child process, through module state kept across runs); each must end over budget
-against the default yardstick, retraining measured among the submission's own runs.
+thread, in a child process, through module state kept across runs); each must end over budget.
+The first is judged against the default yardstick, retraining measured among the submission's own
+runs; the others against the cached one (22 sandboxed runs fewer each), which measures the same
+retraining (tests/test_yardstick.py).
 """
 
 from pathlib import Path
@@ -130,7 +132,8 @@ def test_a_child_reaped_unseen_is_charged_like_one_waited_for(score_cli, tmp_pat
 
 @pytest.mark.parametrize("where", sorted(CHEATS))
 def test_retraining_where_no_clock_looked_is_over_budget(score_cli, tmp_path, where):
-    result, document = score_cli(_submission(tmp_path, CHEATS[where]), n_models=4, yardstick="paired")
+    yardstick = "paired" if where == "at import" else "cached"
+    result, document = score_cli(_submission(tmp_path, CHEATS[where]), n_models=4, yardstick=yardstick)
     assert result.returncode == 0, result.stderr
     budget = document["time_budget"]
     assert document["runs"]["ok"] == 4

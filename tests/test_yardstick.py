@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import N_SMALL, ROOT, run_cli, run_ledgers
+from conftest import N_SMALL, ROOT, run_ledgers
 from harness.benchmarks import get_benchmark, split_benchmark
 from harness.ledger import MeasurementLedger, RunLedger
 from harness.runs import Beside, MeasurementFailed, RunPlan, run_submission
@@ -75,6 +75,13 @@ def test_one_yardstick_serves_both_splits_on_one_machine():
     assert yardstick_key(spec, "cpu") != yardstick_key(get_benchmark("cifar10-cnn-small"), "cpu")
 
 
+def test_max_runs_without_more_runs_is_a_usage_error(in_process, tmp_path):
+    refused = in_process("score", str(ROOT / "baselines" / "identity.py"), "--max-runs", "8",
+                         "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert refused.returncode == 2 and "--max-runs needs --borderline more-runs" in refused.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
 def test_more_runs_time_a_borderline_entry_again_and_score_every_timed_run(score_cli, tmp_path):
     """Half the runs (drawn by the run's seeded `random`) work 0.3 s, the others return at once: the
     median's interval spans both, so the ratio's holds the limit however many runs are timed.
@@ -103,5 +110,3 @@ def unlearning(net, retain, forget, validation):
     assert "counted as pass, after more runs" in result.stdout
     [ledger] = run_ledgers(ledgers)
     assert pq.read_table(ledger).num_rows == 16
-    refused = run_cli("score", "baselines/identity.py", "--max-runs", "8")
-    assert refused.returncode == 2 and "--max-runs needs --borderline more-runs" in refused.stderr
