@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 import re
 import stat
+from typing import BinaryIO
 import unicodedata
 
 import numpy as np
@@ -29,24 +30,33 @@ class SubmissionRefused(ValueError):
     the message says which and why."""
 
 
-def read_submission(path: Path, cap: int = MAX_SUBMISSION_BYTES) -> bytes:
-    """The bytes of the participant's file, or SubmissionRefused when it is a link, not a regular file,
-    linked under another name too, or over `cap` bytes (checked before reading, and again while reading)."""
+def open_untrusted(path: Path, dir_fd: int | None = None) -> BinaryIO:
+    """`path` (relative to the folder open as `dir_fd`, where given) open for reading, or SubmissionRefused
+    when it is a symbolic link, not a regular file, or linked under another name too."""
     try:
         # O_NONBLOCK: a FIFO must not block the open; O_NOCTTY: a terminal device must not become ours
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise SubmissionRefused(f"{path.name} is a symbolic link: submit the file itself") from None
         raise SubmissionRefused(f"{path.name} cannot be opened: {error.strerror}") from None
-    with os.fdopen(fd, "rb") as file:
-        status = os.fstat(file.fileno())
+    file = os.fdopen(fd, "rb")
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
+        file.close()
         if not stat.S_ISREG(status.st_mode):
-            raise SubmissionRefused(f"{path.name} is not a regular file: submit a Python file or a notebook")
-        if status.st_nlink > 1:
-            raise SubmissionRefused(f"{path.name} is a hard link ({status.st_nlink} names for one file): submit a copy of the file")
-        if status.st_size > cap:
-            raise SubmissionRefused(f"{path.name} holds {status.st_size:,} bytes, over the {cap:,} a submission may: "
+            raise SubmissionRefused(f"{path.name} is not a regular file: submit the file itself")
+        raise SubmissionRefused(f"{path.name} is a hard link ({status.st_nlink} names for one file): submit a copy of the file")
+    return file
+
+
+def read_submission(path: Path, cap: int = MAX_SUBMISSION_BYTES, dir_fd: int | None = None) -> bytes:
+    """The bytes of the participant's file (open_untrusted), or SubmissionRefused when it is over `cap`
+    bytes (checked before reading, and again while reading)."""
+    with open_untrusted(path, dir_fd) as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > cap:
+            raise SubmissionRefused(f"{path.name} holds {size:,} bytes, over the {cap:,} a submission may: "
                                     "clear a notebook's outputs, or keep data out of the file")
         data = file.read(cap + 1)  # a file that grows after the check is still cut at the cap
     if len(data) > cap:

@@ -1,0 +1,168 @@
+"""A participant's checkpoints as Kaggle's organisers received them: a zip of N state dicts, or a folder of them.
+
+The archive is as untrusted as any file a participant hands over (harness.untrusted),
+and it is never extracted: nothing of it is written anywhere. Its members are read
+in memory, one at a time, after their names, kinds and declared sizes are checked;
+the reader stops at a member's declared size and zipfile checks its CRC there, so a
+small file that would expand without end, or a header that lies about its size,
+ends at the cap or as a damaged member. A member that fails a check is a failed
+run with its reason, and the others are still scored. Turning the bytes into
+tensors is the sandbox's job (weights_only, in a worker), not this module's.
+"""
+
+from dataclasses import dataclass
+import os
+from pathlib import Path, PurePosixPath
+import re
+import stat
+from typing import BinaryIO
+import zipfile
+
+from harness.untrusted import SubmissionRefused, open_untrusted
+
+CHECKPOINT_SUFFIXES = (".pth", ".pt")
+_UNIX = 3  # ZipInfo.create_system of an archive made on Unix: external_attr's high half is st_mode
+_LAST_NUMBER = re.compile(r"(\d+)\D*$")
+
+
+@dataclass(frozen=True)
+class CheckpointLimits:
+    """What an organiser accepts. The defaults hold 512 ResNet-18 state dicts (about 45 MB each)
+    with room to spare, and refuse an archive before it costs more memory or time than that."""
+
+    max_members: int = 4096
+    max_member_bytes: int = 256 << 20
+    max_total_bytes: int = 64 << 30
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One run's checkpoint: the member it came from, and its bytes or why it cannot be a run's model."""
+
+    run: int
+    name: str
+    payload: bytes | None
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """The checkpoints in run order, and the members that are not checkpoints (listed, not scored)."""
+
+    runs: tuple[Checkpoint, ...]
+    ignored: tuple[str, ...]
+
+
+def run_order(names: list[str]) -> list[str]:
+    """Kaggle's files were unlearned_checkpoint_{i}.pth: by the last number in each name where every
+    name has a distinct one, else by name."""
+    numbers = [_LAST_NUMBER.search(PurePosixPath(name).stem) for name in names]
+    if all(numbers) and len({int(match.group(1)) for match in numbers}) == len(names):
+        return [name for _, name in sorted(zip((int(match.group(1)) for match in numbers), names, strict=True))]
+    return sorted(names)
+
+
+def _member_problem(info: zipfile.ZipInfo, limits: CheckpointLimits) -> str | None:
+    """Why a checkpoint member cannot be read, or None."""
+    path = PurePosixPath(info.filename.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", info.filename):
+        return "its path leaves the archive's folder"
+    kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == _UNIX else 0  # 0: permissions only, as zipfile writes
+    if kind == stat.S_IFLNK:
+        return "it is a symbolic link"
+    if kind not in (0, stat.S_IFREG):
+        return "it is not a regular file"
+    if info.flag_bits & 0x1:
+        return "it is encrypted"
+    if info.file_size > limits.max_member_bytes:
+        return f"it expands to {info.file_size:,} bytes, over the {limits.max_member_bytes:,} a checkpoint may"
+    return None
+
+
+def _entry_count(file: BinaryIO, name: str) -> int:
+    """The number of members the archive's end record declares, read before zipfile lists them all
+    (a central directory of millions of entries would cost gigabytes as ZipInfo objects)."""
+    end = zipfile._EndRecData(file)  # zipfile's own reader of the end record, zip64 included
+    if end is None:
+        raise SubmissionRefused(f"{name} is not a zip archive")
+    return end[zipfile._ECD_ENTRIES_TOTAL]
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: CheckpointLimits) -> tuple[bytes | None, str | None]:
+    """A checkpoint member's bytes, or why it has none."""
+    problem = _member_problem(info, limits)
+    if problem is not None:
+        return None, problem
+    try:
+        with archive.open(info) as member:
+            return member.read(limits.max_member_bytes + 1), None
+    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError) as error:
+        return None, f"it cannot be decompressed: {error}"
+
+
+def _from_zip(path: Path, limits: CheckpointLimits) -> Checkpoints:
+    with open_untrusted(path) as file:
+        if _entry_count(file, path.name) > limits.max_members:
+            raise SubmissionRefused(f"{path.name} holds more than {limits.max_members:,} members: submit one checkpoint per run")
+        try:
+            archive = zipfile.ZipFile(file)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise SubmissionRefused(f"{path.name} is not a readable zip archive: {error}") from None
+        with archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            names = [info.filename for info in members]
+            if len(set(names)) < len(names):
+                twice = sorted({name for name in names if names.count(name) > 1})[0]
+                raise SubmissionRefused(f"{path.name} holds two members named {twice!r}: each run needs a file of its own")
+            checkpoints = {info.filename: info for info in members if PurePosixPath(info.filename).suffix in CHECKPOINT_SUFFIXES}
+            declared = sum(info.file_size for info in checkpoints.values())
+            if declared > limits.max_total_bytes:
+                raise SubmissionRefused(f"{path.name} expands to {declared:,} bytes of checkpoints, over the {limits.max_total_bytes:,} accepted")
+            runs = tuple(Checkpoint(run, name, *_read_member(archive, checkpoints[name], limits))
+                         for run, name in enumerate(run_order(list(checkpoints))))
+    return Checkpoints(runs, tuple(sorted(name for name in names if name not in checkpoints)))
+
+
+def _read_file(folder_fd: int, name: str, limits: CheckpointLimits) -> tuple[bytes | None, str | None]:
+    """A checkpoint file's bytes, or why it has none: no link, FIFO or hard link, and its size checked before reading."""
+    try:
+        with open_untrusted(Path(name), folder_fd) as file:
+            if os.fstat(file.fileno()).st_size > limits.max_member_bytes:
+                return None, f"it holds over the {limits.max_member_bytes:,} bytes a checkpoint may"
+            data = file.read(limits.max_member_bytes + 1)
+    except SubmissionRefused as refused:
+        return None, str(refused).removeprefix(f"{name} ")
+    if len(data) > limits.max_member_bytes:
+        return None, f"it grew past the {limits.max_member_bytes:,} bytes a checkpoint may while it was read"
+    return data, None
+
+
+def _from_folder(folder: Path, limits: CheckpointLimits) -> Checkpoints:
+    try:
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise SubmissionRefused(f"{folder.name} cannot be opened as a folder: {error.strerror}") from None
+    try:
+        entries = sorted(os.listdir(folder_fd))
+        if len(entries) > limits.max_members:
+            raise SubmissionRefused(f"{folder.name} holds more than {limits.max_members:,} files: submit one checkpoint per run")
+        names = [name for name in entries if Path(name).suffix in CHECKPOINT_SUFFIXES]
+        runs, total = [], 0
+        for run, name in enumerate(run_order(names)):
+            payload, problem = _read_file(folder_fd, name, limits)
+            total += len(payload or b"")
+            if total > limits.max_total_bytes:
+                raise SubmissionRefused(f"{folder.name} holds over {limits.max_total_bytes:,} bytes of checkpoints")
+            runs.append(Checkpoint(run, name, payload, problem))
+    finally:
+        os.close(folder_fd)
+    return Checkpoints(tuple(runs), tuple(name for name in entries if name not in names))
+
+
+def read_checkpoints(path: Path, limits: CheckpointLimits = CheckpointLimits()) -> Checkpoints:
+    """The checkpoints of a zip archive or a folder, in run order; SubmissionRefused where the whole
+    archive cannot be read (not a zip, too many or too large members, two of one name, no checkpoint)."""
+    found = _from_folder(path, limits) if path.is_dir() and not path.is_symlink() else _from_zip(path, limits)
+    if not found.runs:
+        raise SubmissionRefused(f"{path.name} holds no checkpoint: each run's state dict is a {' or '.join(CHECKPOINT_SUFFIXES)} file")
+    return found
