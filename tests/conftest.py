@@ -31,9 +31,9 @@ FIXTURE_TIERS = {
     "sandbox_inputs": ("references", "cli"),
     "worker_setup": ("references", "cli"),
     "run_in_sandbox": ("sandbox", "references", "cli"),
-    "score_cli": ("sandbox", "references", "cli"),
+    "score_cli": ("sandbox", "references"),
     "cifar_cache": ("references", "cli"),
-    "seed_yardstick": ("sandbox", "references", "cli"),
+    "seed_yardstick": ("sandbox", "references"),
     "cluster": ("cluster",),
     "dask_references": ("cluster", "references", "cli"),
 }
@@ -194,7 +194,8 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 @pytest.fixture
 def in_process(capsys):
     """`python -m harness ARGS` as harness.cli.main in this process, as a CompletedProcess: how the fast
-    tier tests usage errors and refusals (the CLI's imports are paid once per test process, not per call)."""
+    tier tests usage errors and refusals, and how score_cli scores (the CLI's imports are paid once per
+    test process, not per call)."""
     from harness.cli import main
 
     def call(*args: str) -> subprocess.CompletedProcess:
@@ -250,15 +251,20 @@ def seed_yardstick(reference_cache, worker_setup):
 
 
 @pytest.fixture
-def score_cli(reference_cache, tmp_path):
+def score_cli(reference_cache, tmp_path, in_process):
     """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None).
-    The yardstick is the cached one unless `yardstick="paired"`."""
+    The yardstick is the cached one unless `yardstick="paired"`.
+
+    The harness runs in this process (harness.cli.main), its sandboxed workers as real processes: a new
+    interpreter would cost each score about 2.5 s of imports, a quarter of its time. The tests that need
+    the harness itself as a process of its own (Ctrl-C, a killed harness, another working directory)
+    start `python -m harness` with run_cli or subprocess."""
 
     def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None, bootstrap: int = 0,
               yardstick: str = "cached"):
         out = out or tmp_path / "out"
         ledger = ledger or tmp_path / "ledgers"
-        result = run_cli(
+        result = in_process(
             "score", str(submission),
             "--n-models", str(n_models),
             "--cache-dir", str(reference_cache),
