@@ -1,13 +1,6 @@
 """Command line: `python -m harness score|leaderboard|stability|references|convert ...`.
 
-Exit codes: 0 scored (or leaderboard or stability tables written, failing
-submissions ranked last; or references built), 2 bad arguments or input
-(an unreachable Dask scheduler too; a file that is not a .py or .ipynb submission; no sandbox
-can be built here and --no-sandbox was not given),
-3 the submission failed (some runs failed and --allow-failures was not given),
-4 the reference cache is damaged and --no-rebuild was given,
-5 the time budget's yardstick could not be measured (a baseline's run failed; the runs made are kept),
-130 interrupted (Ctrl-C): the finished runs are in the ledger, and the same command resumes.
+Exit codes are those of harness.exit_codes, which every command's --help lists.
 """
 
 import argparse
@@ -16,6 +9,7 @@ from pathlib import Path
 import shlex
 import sys
 
+from harness import exit_codes
 from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
@@ -43,8 +37,8 @@ from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
 
-EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED, EXIT_CACHE_DAMAGED, EXIT_YARDSTICK_FAILED = 0, 2, 3, 4, 5
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED = exit_codes.OK.code, exit_codes.USAGE.code, exit_codes.SUBMISSION_FAILED.code
+EXIT_CACHE_DAMAGED, EXIT_YARDSTICK_FAILED, EXIT_INTERRUPTED = exit_codes.CACHE_DAMAGED.code, exit_codes.YARDSTICK_FAILED.code, exit_codes.INTERRUPTED.code
 
 
 def _model_count(text: str) -> int:
@@ -125,14 +119,15 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description="Machine unlearning evaluation harness")
+    listed = {"epilog": exit_codes.help_epilog(), "formatter_class": argparse.RawDescriptionHelpFormatter}  # the epilog's lines kept
+    parser = argparse.ArgumentParser(prog="python -m harness", description="Machine unlearning evaluation harness", **listed)
     commands = parser.add_subparsers(dest="command", required=True)
-    score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json")
+    score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json", **listed)
     score_cmd.add_argument("submission", type=Path,
                            help="Python file (or Jupyter notebook, .ipynb) defining unlearning(net, retain, forget, validation)")
     _scoring(score_cmd, default_out="results/BENCHMARK/SUBMISSION_NAME")
     board_cmd = commands.add_parser(
-        "leaderboard", help="score every *.py and *.ipynb in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json",
+        "leaderboard", **listed, help="score every *.py and *.ipynb in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json",
     )
     board_cmd.add_argument("folder", type=Path, help="folder of submission files")
     board_cmd.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLIT_CHOICES,
@@ -144,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     board_cmd.add_argument("--start-n", type=int, default=START_N, metavar="N", help=f"with --adaptive: every entry's first N (default {START_N})")
     # conflict_handler="resolve": its own --n-models, a list, replaces the common one
     stability_cmd = commands.add_parser(
-        "stability", conflict_handler="resolve",
+        "stability", conflict_handler="resolve", **listed,
         help="rank every *.py and *.ipynb in a folder at each N by subsampling the largest N's runs; writes OUT/stability.{md,csv,png}",
     )
     stability_cmd.add_argument("folder", type=Path, help="folder of submission files")
@@ -153,9 +148,9 @@ def _parser() -> argparse.ArgumentParser:
         "--n-models", type=_model_counts, default=(32, 64, 128, 256, 512),
         help="Ns to rank at, separated by commas (default 32,64,128,256,512); the largest is scored, the others subsampled from it",
     )
-    refs_cmd = commands.add_parser("references", help="build the reference cache alone")
+    refs_cmd = commands.add_parser("references", help="build the reference cache alone", **listed)
     _common(refs_cmd)
-    convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants")
+    convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants", **listed)
     convert_cmd.add_argument("notebook", type=Path, help="a Jupyter notebook (.ipynb)")
     convert_cmd.add_argument("--out", type=Path, default=None, metavar="FILE.py", help="write here (default: print to stdout)")
     return parser

@@ -111,3 +111,17 @@ def test_every_shown_command_runs_or_says_why_not():
         for command in commands(doc):
             assert command.text, f"{command.where}: an empty command"
             assert command.skip_reason is None or command.skip_reason, f"{command.where}: a skip mark without a reason"
+
+
+def test_every_command_lists_every_exit_code_and_the_readme_and_make_name_each():
+    """One table (harness.exit_codes) behind --help; the README's and make's lists must not fall behind it."""
+    from harness.exit_codes import EXIT_CODES
+
+    parser = harness_parser()
+    helps = [parser.format_help(), *(command.format_help() for command in _subcommands(parser).values())]
+    readme = (ROOT / "README.md").read_text()
+    readme_codes = re.search(r"Exit codes \(.*?\):(.*?)`make` itself", readme, flags=re.DOTALL).group(1)
+    make_codes = re.search(r"# first \((.*?)\)\.", (ROOT / "Makefile").read_text()).group(1)
+    for exit_code in EXIT_CODES:
+        assert all(f"  {exit_code.code:<4} {exit_code.meaning}" in text for text in helps), exit_code
+        assert re.search(rf"\b{exit_code.code}\b", readme_codes) and re.search(rf"\b{exit_code.code}\b", make_codes), exit_code

@@ -1,0 +1,25 @@
+"""The harness's exit codes: one table, which `--help`, the README and make's message are checked against."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ExitCode:
+    code: int
+    meaning: str
+
+
+OK = ExitCode(0, "scored; for leaderboard and stability, the tables written (failing entries ranked last); for references, built")
+USAGE = ExitCode(2, "bad arguments or input: a file that is not a .py or .ipynb submission, an unreachable Dask scheduler, "
+                    "no sandbox buildable here without --no-sandbox")
+SUBMISSION_FAILED = ExitCode(3, "the submission failed: some runs failed and --allow-failures was not given")
+CACHE_DAMAGED = ExitCode(4, "the reference cache is damaged and --no-rebuild was given")
+YARDSTICK_FAILED = ExitCode(5, "the time budget's yardstick could not be measured (a baseline's run failed; the runs made are kept)")
+INTERRUPTED = ExitCode(130, "interrupted by Ctrl-C (128 + SIGINT): the finished runs are in the ledger, and the same command resumes")
+
+EXIT_CODES = (OK, USAGE, SUBMISSION_FAILED, CACHE_DAMAGED, YARDSTICK_FAILED, INTERRUPTED)
+
+
+def help_epilog() -> str:
+    """The exit codes as --help lists them."""
+    return "exit codes:\n" + "\n".join(f"  {exit_code.code:<4} {exit_code.meaning}" for exit_code in EXIT_CODES)
