@@ -12,6 +12,7 @@ few MiB of index. Every tensor read so is dense and on the CPU, of a dtype
 the index names from a short list.
 """
 
+import io
 import json
 import struct
 import warnings
@@ -144,3 +145,20 @@ def model_from_weights(spec: BenchmarkSpec, weights: bytes) -> nn.Module:
     except Exception as error:
         raise InvalidWeights(f"the returned weights could not be loaded: {error}") from None
     return model.eval()
+
+
+def checkpoint_state(checkpoint: bytes) -> dict[str, torch.Tensor]:
+    """The state dict in a participant's checkpoint file (torch.save of net.state_dict(), as Kaggle's
+    notebook wrote each run's), for a sandbox worker to hand back as a run's answer (answer_bytes).
+
+    torch.load's weights_only unpickler builds tensors and plain containers only, so a pickle that
+    would run code is refused, not run; the worker's memory cap bounds one that inflates. The parent
+    then checks the answer as any run's (model_from_weights). InvalidWeights says what is wrong.
+    """
+    try:
+        state = torch.load(io.BytesIO(checkpoint), map_location="cpu", weights_only=True)
+    except Exception as error:  # any unreadable checkpoint is the participant's
+        raise InvalidWeights(f"it is not a checkpoint torch.load reads with weights_only=True: {error}") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise InvalidWeights(f"it holds a {type(state).__name__}, not a state_dict of named tensors: save net.state_dict()")
+    return dict(state)
