@@ -61,3 +61,42 @@ def test_nan_weights_and_another_shape_are_refused_as_a_runs_answer_would_be():
     reshaped = {**state, first: torch.zeros(3, 3)}
     with pytest.raises(InvalidWeights, match="has shape"):
         model_from_weights(SPEC, answer_bytes(checkpoint_state(_saved(reshaped))))
+
+
+@pytest.fixture
+def checkpoints_worker(worker_setup, tmp_path):
+    """A real sandbox worker set up to load checkpoints (no code imported), its log in tmp_path."""
+    from dataclasses import replace
+
+    from harness.sandbox.parent import CappedLog, SandboxWorker
+
+    empty = tmp_path / "no_code.py"
+    empty.write_text("")
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = SandboxWorker(replace(worker_setup(empty), checkpoints=True, source=""), CappedLog(log), [])
+        try:
+            yield worker
+        finally:
+            worker.close()
+
+
+@pytest.mark.sandbox
+def test_a_sandboxed_worker_loads_each_checkpoint_in_its_run_and_refuses_a_hostile_one(checkpoints_worker, tmp_path):
+    """The worker answers a checkpoint as a run's weights; a pickle that would write a file on the host
+    is a failed run, the file absent from outside; the worker goes on to the next checkpoint."""
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.manual_seed(5)
+    net = build_model(SPEC)
+    good = checkpoints_worker.run(0, 11, 60.0, _saved(net.state_dict()))
+    hostile = checkpoints_worker.run(1, 12, 60.0, _saved({"fc.weight": Payload()}))
+    after = checkpoints_worker.run(2, 13, 60.0, _saved(net.state_dict()))
+    assert good.failure_class is None and after.failure_class is None, (good.message, after.message)
+    loaded = model_from_weights(SPEC, good.weights)
+    assert all(torch.equal(loaded.state_dict()[name], tensor) for name, tensor in net.state_dict().items())
+    assert hostile.failure_class == "invalid-output" and "the checkpoint cannot be loaded" in hostile.message and "weights_only" in hostile.message
+    assert not marker.exists()

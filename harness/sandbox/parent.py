@@ -178,13 +178,14 @@ class SandboxWorker:
             self.close()
             raise SetupFailed("the sandbox worker did not start: it answered out of protocol")
 
-    def run(self, run_id: int, seed: int, timeout_s: float) -> RunOutcome:
-        """Ask for one run. A worker lost meanwhile is closed, and the run recorded as its crash."""
+    def run(self, run_id: int, seed: int, timeout_s: float, checkpoint: bytes = b"") -> RunOutcome:
+        """Ask for one run (of a checkpoints worker: the load of `checkpoint`). A worker lost meanwhile is
+        closed, and the run recorded as its crash."""
         request = {"type": "run", "seed": seed, "timeout_s": timeout_s}  # no run id or count: a run must not tell which it is
         self._run = run_id
         cgroup_before = self._cgroup.cpu_seconds() if self._cgroup is not None else None
         try:
-            protocol.send(self._process.stdin, request)
+            protocol.send(self._process.stdin, request, checkpoint)
             header, payload = protocol.receive(self._process.stdout.fileno(), time.monotonic() + timeout_s + _GUARD_S, self.setup.max_answer_bytes)
         except protocol.ChannelTimeout:
             self.close()

@@ -33,6 +33,7 @@ class WorkerSetup:
     device: str = "cpu"  # the net is handed over on it; batches stay on the CPU, as in the competition
     max_answer_bytes: int = 1 << 30  # a run's answer beyond this is refused unread
     sandboxed: bool = True  # False only with --no-sandbox: the worker runs as a plain process
+    checkpoints: bool = False  # True: each run loads the checkpoint its request carries (score-checkpoints); no code is imported
 
 
 _LENGTHS = struct.Struct("<QQ")

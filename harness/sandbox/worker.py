@@ -51,7 +51,7 @@ from harness.sandbox.limits import limit_run
 from harness.sandbox.log_lines import MARKER
 from harness.sandbox.protocol import WorkerSetup
 from harness.sandbox.scratch import Scratch, wipe_all, writable_folders
-from harness.sandbox.weights import answer_bytes
+from harness.sandbox.weights import InvalidWeights, answer_bytes, checkpoint_state
 from reference_models.architectures import build_model
 from reference_models.files import load_state_dict_bytes
 from reference_models.loaders import make_loader
@@ -94,6 +94,15 @@ def _weights_of(result: nn.Module) -> bytes:
     return answer_bytes(result.state_dict())
 
 
+def load_once(checkpoint: bytes) -> tuple[dict, bytes]:
+    """One run of a checkpoints worker: the checkpoint the request carried, unpickled here, in the run's
+    own process in the sandbox (weights_only), and answered as a run's returned weights."""
+    try:
+        return {"class": "ok", "message": "", "returned_none": False}, answer_bytes(checkpoint_state(checkpoint))
+    except InvalidWeights as error:
+        return {"class": INVALID_OUTPUT, "message": f"the checkpoint cannot be loaded: {error}"}, b""
+
+
 def run_once(setup: WorkerSetup, seed: int, started: float) -> tuple[dict, bytes]:
     """One unlearning run, from the submission's import to its weights: (answer header, payload).
 
@@ -133,7 +142,7 @@ def run_once(setup: WorkerSetup, seed: int, started: float) -> tuple[dict, bytes
     return {"class": "ok", "message": "", "returned_none": returned_none, **imported}, weights
 
 
-def _child(setup: WorkerSetup, seed: int, answer: int, started: float) -> None:
+def _child(setup: WorkerSetup, seed: int, checkpoint: bytes, answer: int, started: float) -> None:
     """The run's own process: limits first, then the run, then its answer on the pipe."""
     print(MARKER.decode(), file=sys.stderr, flush=True)  # marks the run's part of submission.log; the parent adds its id
     signal.signal(signal.SIGINT, signal.default_int_handler)  # the worker ignores it; the run's Python is as usual
@@ -141,7 +150,7 @@ def _child(setup: WorkerSetup, seed: int, answer: int, started: float) -> None:
     limit_run(setup.memory_bytes if setup.device == "cpu" else None)
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
         adj.write("1000")
-    header, weights = run_once(setup, seed, started)
+    header, weights = load_once(checkpoint) if setup.checkpoints else run_once(setup, seed, started)
     header["message"] = inert(header["message"])  # a megabyte-long exception would not fit the answer's header
     sys.stdout.flush()
     sys.stderr.flush()
@@ -189,9 +198,11 @@ def _cpu_seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def serve_run(setup: WorkerSetup, seed: int, timeout_s: float, close_in_child: tuple[int, ...], scratch: list[Scratch]) -> tuple[dict, bytes]:
+def serve_run(setup: WorkerSetup, seed: int, checkpoint: bytes, timeout_s: float, close_in_child: tuple[int, ...],
+              scratch: list[Scratch]) -> tuple[dict, bytes]:
     """Fork the run, collect its answer, end its processes and measure them, wipe what it wrote: (answer
-    header, payload). The header says whether the wipe left every writable folder as found (`scratch_clean`)."""
+    header, payload). The header says whether the wipe left every writable folder as found (`scratch_clean`).
+    `checkpoint`: the bytes a checkpoints worker's run loads (empty for a run of code)."""
     read_end, write_end = os.pipe()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
@@ -201,7 +212,7 @@ def serve_run(setup: WorkerSetup, seed: int, timeout_s: float, close_in_child: t
             os.close(read_end)
             for fd in close_in_child:
                 os.close(fd)
-            _child(setup, seed, write_end, start)
+            _child(setup, seed, checkpoint, write_end, start)
         except BaseException:  # the harness's own code failed in the run's process: the log says how
             traceback.print_exc()
         finally:
@@ -319,10 +330,10 @@ def main() -> None:
     private = (channel_in.fileno(), channel_out.fileno())
     while True:
         try:
-            request, _ = protocol.receive(channel_in.fileno())
+            request, checkpoint = protocol.receive(channel_in.fileno())
         except protocol.ChannelClosed:
             return
-        answer, weights = serve_run(setup, request["seed"], request["timeout_s"], private, scratch)
+        answer, weights = serve_run(setup, request["seed"], checkpoint, request["timeout_s"], private, scratch)
         protocol.send(channel_out, {**answer, "type": "result", "seed": request["seed"]}, weights)  # the run's own keys never override these
         if not answer["scratch_clean"]:
             return  # fail closed: no run starts in a space an earlier one could keep something in
