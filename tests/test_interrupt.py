@@ -28,6 +28,7 @@ WAITS_FOR_ITS_THREADS = """
 import os, signal, threading, time, types
 from harness import runs
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell without job control may have started us with SIGINT ignored
 finished = []
 driver = types.SimpleNamespace(drive=lambda: (time.sleep(1.5), finished.append(True)), stopping=threading.Event())
 threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # as a terminal does: to the process
