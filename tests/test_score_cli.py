@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import CACHED_YARDSTICK, N_SMALL, ROOT, SUBMISSIONS, run_ledgers
 from harness.sandbox.isolation import available as namespaces_available
@@ -173,6 +174,17 @@ def test_outputs_inside_the_submission_folder(score_cli, tmp_path):
     result, document = score_cli(submission, n_models=4, out=folder / "out", ledger=folder / "ledgers")
     assert result.returncode == 0, result.stderr
     assert document["runs"]["ok"] == 4
+
+
+def test_a_bug_inside_the_pipeline_is_not_a_usage_error(in_process, monkeypatch, tmp_path):
+    """Exit 2 says the command line or its input was wrong. A ValueError raised by the harness's own code
+    (here, from inside score) must reach the interpreter, which prints its traceback and exits 1."""
+    def broken(*args, **kwargs):
+        raise ValueError("a bug in the harness")
+
+    monkeypatch.setattr("harness.cli.score", broken)
+    with pytest.raises(ValueError, match="a bug in the harness"):
+        in_process("score", str(FINETUNE), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--no-sandbox")
 
 
 def test_only_outermost_folders_are_covered(tmp_path):
