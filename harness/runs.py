@@ -3,8 +3,8 @@
 On this machine, threads each drive sandbox workers through a shared queue of
 runs. On a Dask cluster (harness.backends), each task runs a chunk of runs in
 sandbox workers started on a cluster worker and returns their outcomes with
-what they printed. Either way, the weights a run returns are evaluated here,
-in the trusted parent, and recorded as soon as they arrive.
+what they printed. Either way, the weights a run returns are evaluated in the
+trusted parent (harness.run_records) and recorded as soon as they arrive.
 
 The time budget's baselines may run in the same queue (`Beside`): their runs
 are spread among the submission's, so that both sides of the budget's ratio
@@ -28,12 +28,11 @@ from tqdm import tqdm
 from harness import failures
 from harness.backends import on_dask
 from harness.failure_policy import standing_failure, standing_message
-from harness.ledger import MeasurementLedger, RunLedger, RunRecord, not_finite
+from harness.ledger import MeasurementLedger, RunLedger
+from harness.run_records import charged_seconds, record_of
 from harness.sandbox.parent import CappedLog, RunOutcome, SandboxWorker, SetupFailed, kill_live_workers
 from harness.sandbox.protocol import WorkerSetup
-from harness.sandbox.weights import InvalidWeights, model_from_weights
 from reference_models.datasets import BenchmarkData
-from reference_models.evaluation import evaluate
 from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec
 
@@ -104,50 +103,6 @@ class MeasurementFailed(Exception):
 def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
     """The seed of run `run_id`: fixed by the benchmark and the run, not by the worker."""
     return derive_seed(spec.model_seed, "unlearning-run", run_id)
-
-
-def _statistics(spec: BenchmarkSpec, data: BenchmarkData, weights: bytes, device: str) -> dict:
-    """The returned model evaluated here, or InvalidWeights saying why it cannot be.
-
-    Every failure to load or evaluate what a worker sent is the submission's:
-    weights that pass the checks may still make the parent's own evaluation
-    overflow (finite but huge), on every input or on one image alone, and any
-    statistic or accuracy that is not finite would poison the metric.
-    """
-    model = model_from_weights(spec, weights)
-    try:
-        row = evaluate(model.to(device), data).to_row()
-    except Exception as error:
-        raise InvalidWeights(f"the returned model could not be evaluated: {type(error).__name__}: {error}") from None
-    bad = not_finite(row)
-    if bad:
-        raise InvalidWeights(f"the returned model's {', '.join(bad)} are not finite (NaN or Inf logits, on some inputs at least): "
-                             "are its weights far out of range?")
-    return row
-
-
-def charged_seconds(outcome: RunOutcome, device: str) -> float | None:
-    """What a run is charged: its process tree's CPU time on the CPU, and its wall time on a GPU
-    (whose work the CPU clock does not see)."""
-    return outcome.cpu_seconds if device == "cpu" else outcome.wall_seconds
-
-
-def _record(spec: BenchmarkSpec, data: BenchmarkData, run_id: int, outcome: RunOutcome, device: str) -> RunRecord:
-    """Turn a worker's answer into a ledger row, evaluating the weights ourselves."""
-    base = dict(run_id=run_id, seed=run_seed(spec, run_id), unlearn_seconds=charged_seconds(outcome, device), wall_seconds=outcome.wall_seconds,
-                import_seconds=outcome.import_seconds)
-    empty = dict(retain_accuracy=None, test_accuracy=None, forget_accuracy=None, forget_statistic=None, test_statistic=None, retain_statistic=None)
-
-    def failed(failure_class: str, message: str) -> RunRecord:
-        return RunRecord(**base, status=failures.STATUS[failure_class], failure_class=failure_class, message=message, **empty)
-
-    if outcome.failure_class is not None:
-        return failed(outcome.failure_class, outcome.message)
-    try:
-        row = _statistics(spec, data, outcome.weights, device)
-    except InvalidWeights as error:
-        return failed(failures.INVALID_OUTPUT, failures.message(failures.INVALID_OUTPUT, run_id, str(error)))
-    return RunRecord(**base, status="ok", failure_class=None, message="", **row)
 
 
 class SandboxRunner:
@@ -266,7 +221,7 @@ class _Driver:
         if task.program != SUBMISSION:
             self._measured(task, outcome)
             return
-        record = _record(self.plan.spec, self.data, task.index, outcome, self.setup.device)
+        record = record_of(self.plan.spec, self.data, task.index, run_seed(self.plan.spec, task.index), outcome, self.setup.device)
         self.ledger.append(record)
         if record.status == "ok":
             self._watch(record.unlearn_seconds)

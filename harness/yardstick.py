@@ -33,7 +33,8 @@ import numpy as np
 
 from harness.ledger import MeasurementLedger
 from harness.resources import baseline_source
-from harness.runs import Beside, MeasurementFailed, Program, RunPlan, SandboxRunner, Task, charged_seconds
+from harness.run_records import charged_seconds
+from harness.runs import Beside, MeasurementFailed, Program, RunPlan, SandboxRunner, Task
 from harness.sandbox.parent import CappedLog, RunOutcome
 from harness.sandbox.protocol import WorkerSetup
 from reference_models.files import write_atomic
