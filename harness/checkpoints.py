@@ -10,6 +10,7 @@ run with its reason, and the others are still scored. Turning the bytes into
 tensors is the sandbox's job (weights_only, in a worker), not this module's.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 import os
 from pathlib import Path, PurePosixPath
@@ -18,7 +19,7 @@ import stat
 from typing import BinaryIO
 import zipfile
 
-from harness.untrusted import SubmissionRefused, open_untrusted
+from harness.untrusted import SubmissionRefused, open_untrusted, read_submission
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
 _UNIX = 3  # ZipInfo.create_system of an archive made on Unix: external_attr's high half is st_mode
@@ -111,9 +112,9 @@ def _from_zip(path: Path, limits: CheckpointLimits) -> Checkpoints:
         with archive:
             members = [info for info in archive.infolist() if not info.is_dir()]
             names = [info.filename for info in members]
-            if len(set(names)) < len(names):
-                twice = sorted({name for name in names if names.count(name) > 1})[0]
-                raise SubmissionRefused(f"{path.name} holds two members named {twice!r}: each run needs a file of its own")
+            twice = sorted(name for name, count in Counter(names).items() if count > 1)
+            if twice:
+                raise SubmissionRefused(f"{path.name} holds two members named {twice[0]!r}: each run needs a file of its own")
             checkpoints = {info.filename: info for info in members if PurePosixPath(info.filename).suffix in CHECKPOINT_SUFFIXES}
             declared = sum(info.file_size for info in checkpoints.values())
             if declared > limits.max_total_bytes:
@@ -126,15 +127,10 @@ def _from_zip(path: Path, limits: CheckpointLimits) -> Checkpoints:
 def _read_file(folder_fd: int, name: str, limits: CheckpointLimits) -> tuple[bytes | None, str | None]:
     """A checkpoint file's bytes, or why it has none: no link, FIFO or hard link, and its size checked before reading."""
     try:
-        with open_untrusted(Path(name), folder_fd) as file:
-            if os.fstat(file.fileno()).st_size > limits.max_member_bytes:
-                return None, f"it holds over the {limits.max_member_bytes:,} bytes a checkpoint may"
-            data = file.read(limits.max_member_bytes + 1)
+        return read_submission(Path(name), limits.max_member_bytes, folder_fd, kind="a checkpoint",
+                               advice="save each run's net.state_dict(), or ask the organiser for a larger cap"), None
     except SubmissionRefused as refused:
         return None, str(refused).removeprefix(f"{name} ")
-    if len(data) > limits.max_member_bytes:
-        return None, f"it grew past the {limits.max_member_bytes:,} bytes a checkpoint may while it was read"
-    return data, None
 
 
 def _from_folder(folder: Path, limits: CheckpointLimits) -> Checkpoints:

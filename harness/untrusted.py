@@ -50,17 +50,18 @@ def open_untrusted(path: Path, dir_fd: int | None = None) -> BinaryIO:
     return file
 
 
-def read_submission(path: Path, cap: int = MAX_SUBMISSION_BYTES, dir_fd: int | None = None) -> bytes:
+def read_submission(path: Path, cap: int = MAX_SUBMISSION_BYTES, dir_fd: int | None = None, kind: str = "a submission",
+                    advice: str = "clear a notebook's outputs, or keep data out of the file") -> bytes:
     """The bytes of the participant's file (open_untrusted), or SubmissionRefused when it is over `cap`
-    bytes (checked before reading, and again while reading)."""
+    bytes (checked before reading, and again while reading); the message names the `kind` of file and
+    gives the `advice`."""
     with open_untrusted(path, dir_fd) as file:
         size = os.fstat(file.fileno()).st_size
         if size > cap:
-            raise SubmissionRefused(f"{path.name} holds {size:,} bytes, over the {cap:,} a submission may: "
-                                    "clear a notebook's outputs, or keep data out of the file")
+            raise SubmissionRefused(f"{path.name} holds {size:,} bytes, over the {cap:,} {kind} may: {advice}")
         data = file.read(cap + 1)  # a file that grows after the check is still cut at the cap
     if len(data) > cap:
-        raise SubmissionRefused(f"{path.name} grew past the {cap:,} bytes a submission may while it was read")
+        raise SubmissionRefused(f"{path.name} grew past the {cap:,} bytes {kind} may while it was read")
     return data
 
 

@@ -153,7 +153,7 @@ def test_a_folder_of_checkpoints_refuses_links_fifos_and_hard_links_by_name(tmp_
         "ckpt_1.pth": "is a symbolic link: submit the file itself",
         "ckpt_2.pth": "is not a regular file: submit the file itself",
         "ckpt_3.pth": "is a hard link (2 names for one file): submit a copy of the file",
-        "ckpt_4.pth": "it holds over the 3,000 bytes a checkpoint may",
+        "ckpt_4.pth": "holds 4,000 bytes, over the 3,000 a checkpoint may: save each run's net.state_dict(), or ask the organiser for a larger cap",
     }
     assert found.ignored == ("notes.txt",)
     assert all(b"5eed" not in (c.payload or b"") for c in found.runs)

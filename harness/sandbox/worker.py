@@ -98,7 +98,7 @@ def load_once(checkpoint: bytes) -> tuple[dict, bytes]:
     """One run of a checkpoints worker: the checkpoint the request carried, unpickled here, in the run's
     own process in the sandbox (weights_only), and answered as a run's returned weights."""
     try:
-        return {"class": "ok", "message": "", "returned_none": False}, answer_bytes(checkpoint_state(checkpoint))
+        return {"class": "ok", "message": ""}, answer_bytes(checkpoint_state(checkpoint))
     except InvalidWeights as error:
         return {"class": INVALID_OUTPUT, "message": f"the checkpoint cannot be loaded: {error}"}, b""
 
