@@ -232,6 +232,10 @@ def reference_cache(tmp_path_factory, worker_id) -> Path:
 # among every score's runs (the default, which costs about eight seconds a score at N = 16 on 2 cores).
 CACHED_YARDSTICK = ("--yardstick", "cached")
 
+# What tests of anything but parallel runs pass: one sandboxed worker a submission, not one per core. Each worker
+# pays its imports (about 1 s of CPU), and the suite, two pytest workers on two cores, is bound by CPU.
+ONE_WORKER = ("--jobs", "1")
+
 
 @pytest.fixture(scope="session")
 def seed_yardstick(reference_cache, worker_setup):
@@ -253,7 +257,7 @@ def seed_yardstick(reference_cache, worker_setup):
 @pytest.fixture
 def score_cli(reference_cache, tmp_path, in_process):
     """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None).
-    The yardstick is the cached one unless `yardstick="paired"`.
+    The yardstick is the cached one unless `yardstick="paired"`, and runs go to one worker unless `extra` says `--jobs`.
 
     The harness runs in this process (harness.cli.main), its sandboxed workers as real processes: a new
     interpreter would cost each score about 2.5 s of imports, a quarter of its time. The tests that need
@@ -274,6 +278,7 @@ def score_cli(reference_cache, tmp_path, in_process):
             "--bootstrap", str(bootstrap),
             "--mia-models", "4",
             "--yardstick", yardstick,
+            *ONE_WORKER,
             *extra,
         )
         path = out / "score.json"

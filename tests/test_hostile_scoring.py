@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from conftest import CACHED_YARDSTICK, ROOT, run_cli
+from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT, run_cli
 from reference_models.files import read_table, write_table_atomic
 
 HOSTILE = ROOT / "tests" / "hostile"
@@ -171,7 +171,7 @@ def test_an_escape_in_a_file_name_is_inert_in_the_leaderboard(reference_cache, t
     (folder / f"{EVIL}-\nforged | 1 |.ipynb").write_text("{not json")  # refused; the newline would forge a table row
     out = tmp_path / "board"
     result = run_cli("leaderboard", str(folder), "--n-models", "4", "--bootstrap", "0", "--mia-models", "4", "--cache-dir", str(reference_cache),
-                     "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(out), "--quiet", *CACHED_YARDSTICK)
+                     "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(out), "--quiet", *CACHED_YARDSTICK, *ONE_WORKER)
     assert result.returncode == 0, result.stderr
     _assert_inert(_console(result))
     markdown, page = (out / "leaderboard.md").read_text(), (out / "leaderboard.html").read_text()

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import CACHED_YARDSTICK, run_cli, small_folder
+from conftest import CACHED_YARDSTICK, ONE_WORKER, run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
 from reference_models.datasets import load_benchmark_data
 from rendering.tables import leaderboard_cells
@@ -40,7 +40,7 @@ def board(reference_cache, tmp_path_factory):
     result = run_cli(
         "leaderboard", str(folder), "--split", "both", "--n-models", "4", "--cache-dir", str(reference_cache),
         "--ledger-dir", str(tmp / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "4", "--mia-models", "2",
-        "--budget-policy", "rank-all", *CACHED_YARDSTICK,
+        "--budget-policy", "rank-all", *CACHED_YARDSTICK, *ONE_WORKER,
     )
     assert result.returncode == 0, result.stderr
     return out, result

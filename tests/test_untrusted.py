@@ -10,7 +10,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CACHED_YARDSTICK, ROOT, run_cli
+from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT, run_cli
 from harness.cli import main
 from harness.untrusted import MAX_JSON_DEPTH, MAX_SUBMISSION_BYTES, SubmissionRefused, json_depth, loads_bounded, read_submission, results_folder
 
@@ -119,7 +119,7 @@ def test_a_board_refuses_hostile_entries_by_name_and_scores_the_rest(reference_c
         huge.truncate(512 << 20)
     out = tmp_path / "boards" / "board"
     result = run_cli("leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp_path / "ledgers"),
-                     "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "2", *CACHED_YARDSTICK)
+                     "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "2", *CACHED_YARDSTICK, *ONE_WORKER)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path / "boards")) == ["board"]  # `...py` wrote nothing beside the board
     rows = {row["submission"]: row for row in pq.read_table(out / "leaderboard.parquet").to_pylist()}
