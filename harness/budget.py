@@ -76,6 +76,25 @@ class TimeBudget:
         return asdict(self)
 
 
+NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class UnmeasuredBudget:
+    """The budget of checkpoints made elsewhere: the harness ran no code, so it timed nothing and has
+    no verdict to rank by; such an entry is ranked among those within budget, and every table says why."""
+
+    fraction: float
+    policy: str
+    reason: str
+    verdict: str = NOT_MEASURED
+    eligible: bool = True
+
+    def to_dict(self) -> dict:
+        """The fields of a measured budget that readers look at first, empty here."""
+        return {**asdict(self), "unlearn_median_s": None, "retrain_median_s": None, "ratio": None, "ratio_ci": None}
+
+
 def median_interval(seconds: np.ndarray, coverage: float) -> tuple[float, float, float]:
     """(low, high, achieved coverage) of the order-statistic interval for the median: the k-th smallest
     and k-th largest of n values cover the median with probability 1 - 2 P(Binomial(n, 1/2) < k), for

@@ -12,6 +12,7 @@ tensors is the sandbox's job (weights_only, in a worker), not this module's.
 
 from collections import Counter
 from dataclasses import dataclass
+import hashlib
 import os
 from pathlib import Path, PurePosixPath
 import re
@@ -20,8 +21,10 @@ from typing import BinaryIO
 import zipfile
 
 from harness.untrusted import SubmissionRefused, open_untrusted, read_submission
+from scoring.quality import MIN_MODELS
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
+LOAD_TIMEOUT_S = 60.0  # a run that loads one checkpoint in the sandbox is stopped after this (ResNet-18's loads in well under 1 s)
 _UNIX = 3  # ZipInfo.create_system of an archive made on Unix: external_attr's high half is st_mode
 _LAST_NUMBER = re.compile(r"(\d+)\D*$")
 
@@ -52,6 +55,14 @@ class Checkpoints:
 
     runs: tuple[Checkpoint, ...]
     ignored: tuple[str, ...]
+
+    def sha256(self) -> str:
+        """What is scored, as the run ledger's key: each run's name and bytes (or why it has none), in run order."""
+        digest = hashlib.sha256()
+        for checkpoint in self.runs:
+            for part in (checkpoint.name.encode(), checkpoint.payload if checkpoint.payload is not None else (checkpoint.refused or "").encode()):
+                digest.update(len(part).to_bytes(8, "little") + part)
+        return digest.hexdigest()
 
 
 def run_order(names: list[str]) -> list[str]:
@@ -161,4 +172,15 @@ def read_checkpoints(path: Path, limits: CheckpointLimits = CheckpointLimits()) 
     found = _from_folder(path, limits) if path.is_dir() and not path.is_symlink() else _from_zip(path, limits)
     if not found.runs:
         raise SubmissionRefused(f"{path.name} holds no checkpoint: each run's state dict is a {' or '.join(CHECKPOINT_SUFFIXES)} file")
+    return found
+
+
+def scorable(found: Checkpoints, name: str, expected: int | None) -> Checkpoints:
+    """`found`, if it holds the number of checkpoints asked for (`expected`, None: any) and at least the metric's
+    minimum; SubmissionRefused otherwise, as Kaggle refused any zip without exactly 512."""
+    count = len(found.runs)
+    if expected is not None and count != expected:
+        raise SubmissionRefused(f"{name} holds {count} checkpoints, not the {expected} asked for (--n-models): one per run, no more, no fewer")
+    if count < MIN_MODELS:
+        raise SubmissionRefused(f"{name} holds {count} checkpoints: the metric compares populations of at least {MIN_MODELS} models")
     return found

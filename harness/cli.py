@@ -1,4 +1,4 @@
-"""Command line: `python -m harness score|leaderboard|stability|references|convert ...`.
+"""Command line: `python -m harness score|score-checkpoints|leaderboard|stability|references|convert ...`.
 
 Exit codes are those of harness.exit_codes, which every command's --help lists.
 """
@@ -14,11 +14,12 @@ from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
+from harness.checkpoints import CheckpointLimits, Checkpoints, read_checkpoints, scorable
 from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
 from harness.notebooks import check_suffix, convert_notebook, submission_program
-from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, reference_cache, require_sandbox, score
+from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, reference_cache, require_sandbox, score, score_checkpoints
 from harness.results import MetricSettings
 from harness.runs import MeasurementFailed, RunsInterrupted
 from harness.stability import stability
@@ -87,14 +88,24 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="with --backend dask: the Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster of --jobs processes)")
 
 
-def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """The options of every command that scores submissions; --out's default is resolved by `_default_out`."""
+def _scoring(parser: argparse.ArgumentParser, default_out: str, runs_code: bool = True) -> None:
+    """The options of every command that scores submissions; --out's default is resolved by `_default_out`.
+    Without `runs_code` (score-checkpoints), the options that time or stop code are left out."""
     _common(parser)
     parser.add_argument("--out", type=Path, default=None, help=f"output directory (default {default_out}/)")
     parser.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
     parser.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
     parser.add_argument("--budget-policy", default="eligible", choices=POLICIES,
                         help="eligible (default, as on Kaggle): over budget ranks after every submission within it; rank-all: by score alone")
+    _metric_options(parser)
+    if runs_code:
+        _timing_options(parser)
+    else:  # what _score_settings reads of them: no timing, and a failed checkpoint leaves the others scored
+        parser.set_defaults(borderline="pass", max_runs=None, yardstick="cached", timeout=None, allow_failures=True)
+
+
+def _timing_options(parser: argparse.ArgumentParser) -> None:
+    """How the runs of code are timed, judged against the budget and stopped."""
     parser.add_argument("--borderline", default="pass", choices=BORDERLINE,
                         help="what a verdict counts as when the budget ratio's 95%% interval holds the limit: pass (default), fail, or "
                              "more-runs (time twice as many runs while borderline, up to --max-runs, then pass)")
@@ -105,6 +116,10 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str) -> None:
                              "load; cached, measured once per machine (faster, but a verdict then depends on the load of two moments)")
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
+
+
+def _metric_options(parser: argparse.ArgumentParser) -> None:
+    """Where runs are isolated, and how their models are scored."""
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run submissions as plain processes, unisolated and with unverified CPU time (score.json and the leaderboard say so); "
                              "without it, score and leaderboard refuse where no sandbox can be built")
@@ -148,6 +163,22 @@ def _parser() -> argparse.ArgumentParser:
         "--n-models", type=_model_counts, default=(32, 64, 128, 256, 512),
         help="Ns to rank at, separated by commas (default 32,64,128,256,512); the largest is scored, the others subsampled from it",
     )
+    checkpoints_cmd = commands.add_parser(
+        "score-checkpoints", conflict_handler="resolve", **listed,
+        help="score N models made elsewhere, a zip or folder of state dicts (Kaggle's submission.zip); writes OUT/score.json",
+    )
+    checkpoints_cmd.add_argument("checkpoints", type=Path,
+                                 help="a zip archive, or a folder, of .pth/.pt files: torch.save(net.state_dict(), ...) once a run")
+    _scoring(checkpoints_cmd, default_out="results/BENCHMARK/CHECKPOINTS_NAME", runs_code=False)
+    checkpoints_cmd.add_argument("--n-models", type=_model_count, default=None,
+                                 help="the number of checkpoints the archive must hold, as Kaggle demanded 512 (default: as many as it holds)")
+    defaults = CheckpointLimits()
+    checkpoints_cmd.add_argument("--max-members", type=int, default=defaults.max_members, metavar="M",
+                                 help=f"refuse an archive of more members (default {defaults.max_members})")
+    checkpoints_cmd.add_argument("--max-checkpoint-mb", type=int, default=defaults.max_member_bytes >> 20, metavar="MB",
+                                 help=f"a larger checkpoint is a failed run (default {defaults.max_member_bytes >> 20} MiB)")
+    checkpoints_cmd.add_argument("--max-total-gb", type=int, default=defaults.max_total_bytes >> 30, metavar="GB",
+                                 help=f"refuse an archive whose checkpoints expand to more (default {defaults.max_total_bytes >> 30} GiB)")
     refs_cmd = commands.add_parser("references", help="build the reference cache alone", **listed)
     _common(refs_cmd)
     convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants", **listed)
@@ -166,6 +197,10 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the score command's arguments, if anything."""
     if args.command == "score" and not args.submission.exists():
         return f"submission {args.submission} does not exist"
+    if args.command == "score-checkpoints" and not (args.checkpoints.exists() or args.checkpoints.is_symlink()):
+        return f"{args.checkpoints} does not exist: give the zip archive, or the folder, of the checkpoints"
+    if args.command == "score-checkpoints" and min(args.max_members, args.max_checkpoint_mb, args.max_total_gb) < 1:
+        return "--max-members, --max-checkpoint-mb and --max-total-gb must be at least 1"
     if args.command == "score":
         try:
             check_suffix(args.submission)
@@ -254,14 +289,17 @@ def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
     (nor an adaptive leaderboard the fixed-N one it is checked against, or one for the top K another)."""
     if args.command == "score":
         return results_folder(Path("results") / spec.name, args.submission)
+    if args.command == "score-checkpoints":
+        return results_folder(Path("results") / spec.name, args.checkpoints)
     adaptive = ""
     if getattr(args, "adaptive", False):
         adaptive = "-adaptive" if args.top is None else f"-adaptive-top{args.top}"
     return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}{adaptive}"
 
 
-def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
-    """The command itself, once its arguments are checked and its backend is up; its exit code.
+def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, checkpoints: Checkpoints | None) -> int:
+    """The command itself, once its arguments (and score-checkpoints' archive) are checked and its backend
+    is up; its exit code.
 
     The spec's seeds are sealed here with the reference cache's secret (made on
     first use), so that a usage error leaves nothing behind.
@@ -283,7 +321,10 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str) -> int:
         print(stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)), command))
         print(f"written {visible(str(args.out / 'stability.md'))}")
         return EXIT_OK
-    document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
+    if checkpoints is not None:
+        document = score_checkpoints(args.checkpoints, checkpoints, spec, args.out, _score_settings(args, len(checkpoints.runs)))
+    else:
+        document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
     print(summary(document))
     print(written(args.out, document))
     return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED
@@ -324,6 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     error = None if args.command == "references" else _score_argument_error(args)
     if error:
         return _error(error)
+    checkpoints = None
+    if args.command == "score-checkpoints":  # read once, and refused before the cache's secret or any reference is made
+        try:
+            limits = CheckpointLimits(args.max_members, args.max_checkpoint_mb << 20, args.max_total_gb << 30)
+            checkpoints = scorable(read_checkpoints(args.checkpoints, limits), args.checkpoints.name, args.n_models)
+        except SubmissionRefused as refused:
+            return _error(str(refused))
     if args.command != "references" and args.out is None:
         try:
             args.out = _default_out(args, spec)
@@ -336,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(refused))
     try:
         with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
-            return _run(args, spec, _command_line(argv))
+            return _run(args, spec, _command_line(argv), checkpoints)
     except (BackendUnavailable, DataDirError, SubmissionRefused) as unavailable:  # DataDirError: an image found unreadable while loading
         return _error(str(unavailable))
     except CacheDamaged as damaged:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from harness.budget import IMPORT_DOMINATES
+from harness.budget import IMPORT_DOMINATES, NOT_MEASURED
 from harness.context import context_line
 from harness.failures import inert
 from rendering.pages import ratio_interval_text, visible
@@ -63,7 +63,9 @@ def summary(document: dict) -> str:
             f"poisoning        test accuracy {document['accuracy_before']:.4f} poisoned, {document['accuracy_after']:.4f} unlearned,"
             f" {document['clean_accuracy']:.4f} clean: " + ("nothing to restore" if restored is None else f"{restored:.1%} restored")
         )
-    if budget["ratio"] is None:
+    if budget["verdict"] == NOT_MEASURED:
+        lines.append(f"time budget      not measured: {budget['reason']}")
+    elif budget["ratio"] is None:
         lines.append("time budget      unknown: no run finished")
     else:
         lines.append(

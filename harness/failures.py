@@ -37,7 +37,8 @@ FIXES = {
     IMPORT_ERROR: "fix the file so that it imports and defines unlearning(net, retain, forget, validation)",
     EXCEPTION: "fix the last line of your file in the traceback above (and see the hint, if any); submission.log has the whole traceback, marked with the run",
     TIMEOUT: "make unlearning faster, or raise --timeout",
-    INVALID_OUTPUT: "return the unlearned torch.nn.Module, of the benchmark's architecture, with finite weights",
+    INVALID_OUTPUT: ("return the unlearned torch.nn.Module, of the benchmark's architecture, with finite weights "
+                     "(checkpoints: torch.save(net.state_dict(), ...) of that module)"),
     WORKER_CRASH: "the process died without an answer; see submission.log (memory is limited by --memory-gb)",
 }
 

@@ -1,4 +1,5 @@
-"""`score`: references, then sandboxed runs, then the metric, then score.json and report.html."""
+"""`score`: references, then sandboxed runs, then the metric, then score.json and report.html; and
+`score-checkpoints`, the same with checkpoints made elsewhere in place of the runs."""
 
 from dataclasses import dataclass, field, replace
 import hashlib
@@ -8,9 +9,11 @@ from pathlib import Path
 import sys
 
 import numpy as np
+import pyarrow as pa
 import torch
 
-from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, early_warning, hard_timeout, load_average, time_budget
+from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, time_budget
+from harness.checkpoints import LOAD_TIMEOUT_S, Checkpoints
 from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
@@ -186,6 +189,13 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if not_started:
         document.update(n_models=n_models, not_started=not_started)
         document["runs"]["not started"] = not_started["count"]
+    _write_results(out_dir, document, examples, records, cache, scorer, settings)
+    return document
+
+
+def _write_results(out_dir: Path, document: dict, examples: pa.Table | None, records: list[RunRecord], cache: ReferenceCache, scorer: Scorer,
+                   settings: ScoreSettings) -> None:
+    """score.json, and where the runs were scored, the ceiling's F, examples.parquet and report.html."""
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
@@ -194,6 +204,33 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if examples is not None:
         epsilon = examples["epsilon"].to_numpy()
         unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
-        page = report_html(document, epsilon, unlearned_population(records), references, unlearn_seconds)
+        page = report_html(document, epsilon, unlearned_population(records), scorer.references, unlearn_seconds)
         write_atomic(out_dir / "report.html", page.encode())
+
+
+def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
+    """Score checkpoints made elsewhere (read from `path` by harness.checkpoints) as the runs of a submission:
+    run i is checkpoint i, loaded in a sandboxed worker and evaluated here, against the first N references.
+    The time budget is not measured: no code ran.
+    """
+    require_sandbox(settings)
+    torch.set_num_threads(1)
+    n_models = len(checkpoints.runs)
+    settings = replace(settings, n_models=n_models, allow_failures=True)  # a member that fails its check is a failed run; the rest are scored
+    cache = reference_cache(spec, settings)
+    references = cache.load(n_models)
+    data = load_benchmark_data(spec)
+    setup = replace(_worker_setup(path, "", spec, references, data, settings), checkpoints=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = RunPlan(n_models, settings.jobs, LOAD_TIMEOUT_S, spec, hidden_from_worker(path, spec, out_dir, settings), checkpoints=checkpoints.runs)
+    sha256 = checkpoints.sha256()
+    with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
+        run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
+        records = ledger.finished(n_models)
+    budget = UnmeasuredBudget(settings.budget_fraction, settings.budget_policy, "checkpoints made elsewhere: the harness ran no code, so it timed none")
+    scorer = Scorer(references, settings.metric)
+    document, examples = score_document(spec, str(path), sha256, records, scorer, budget, allow_failures=True)
+    document["isolation"] = isolation_report(setup)
+    document["checkpoints"] = {"runs": [checkpoint.name for checkpoint in checkpoints.runs], "ignored": list(checkpoints.ignored)}
+    _write_results(out_dir, document, examples, records, cache, scorer, settings)
     return document

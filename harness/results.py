@@ -11,7 +11,7 @@ import sklearn
 import torch
 from tqdm import tqdm
 
-from harness.budget import TimeBudget
+from harness.budget import TimeBudget, UnmeasuredBudget
 from harness.ledger import STATUSES, RunRecord
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
@@ -197,7 +197,7 @@ def score_document(
     submission_sha256: str,
     records: list[RunRecord],
     scorer: Scorer,
-    budget: TimeBudget,
+    budget: TimeBudget | UnmeasuredBudget,
     allow_failures: bool,
 ) -> tuple[dict, pa.Table | None]:
     """score.json's content and the per-example table (None when not scored).

@@ -11,7 +11,7 @@ are spread among the submission's, so that both sides of the budget's ratio
 are measured by the same workers under the same load.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 import io
 import math
@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from harness import failures
 from harness.backends import on_dask
+from harness.checkpoints import Checkpoint
 from harness.failure_policy import standing_failure, standing_message
 from harness.ledger import MeasurementLedger, RunLedger
 from harness.run_records import charged_seconds, record_of
@@ -61,6 +62,7 @@ class RunPlan:
     spec: BenchmarkSpec  # the full (sealed) spec: run seeds follow from it, the worker only gets its public view
     hidden: tuple[Path, ...] = ()  # folders the worker must not see (cache, ledgers, results, the submission's)
     stop_after_failure: bool = False  # start no run after one has failed (the runs in flight finish)
+    checkpoints: Sequence[Checkpoint] | None = None  # score-checkpoints: run i loads checkpoints[i] instead of running code
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Program:
 
     setup: WorkerSetup
     timeout_s: float
+    checkpoints: Sequence[Checkpoint] | None = None  # of a checkpoints worker (setup.checkpoints): what run i loads
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,13 @@ class SandboxRunner:
                     message = failures.message(failures.WORKER_CRASH, task.index, self.setup_errors[task.program])
                     finish(task, RunOutcome(failures.WORKER_CRASH, message, None, None, b""))
                     continue
+                checkpoint = program.checkpoints[task.index] if program.checkpoints is not None else None
+                if checkpoint is not None and checkpoint.refused is not None:  # its member failed a check: nothing to load
+                    message = failures.message(failures.INVALID_OUTPUT, task.index, f"checkpoint {checkpoint.name!r} was not loaded: {checkpoint.refused}")
+                    finish(task, RunOutcome(failures.INVALID_OUTPUT, message, None, None, b""))
+                    continue
                 worker = workers[task.program]
-                outcome = worker.run(task.index, run_seed(self.plan.spec, task.index), program.timeout_s)
+                outcome = worker.run(task.index, run_seed(self.plan.spec, task.index), program.timeout_s, checkpoint.payload if checkpoint else b"")
                 if not worker.alive:
                     workers.pop(task.program).close()
                 finish(task, outcome)
@@ -200,7 +208,7 @@ class _Driver:
         self.bar, self.watch, self.beside = bar, watch, beside
         self.charged: list[float] = []  # the ok runs' charged seconds, for the watch
         self.watched = threading.Lock()
-        self.programs = {SUBMISSION: Program(setup, plan.timeout_s)}
+        self.programs = {SUBMISSION: Program(setup, plan.timeout_s, plan.checkpoints)}
         self.log_files = {SUBMISSION: open(log_path, "ab")}
         if beside is not None:
             self.programs.update({name: Program(baseline, beside.timeout_s) for name, baseline in beside.setups.items()})

@@ -29,6 +29,14 @@ def _with_interval(document: dict, key: str) -> str:
     return number(document[key]) + suffix
 
 
+def _budget_text(budget: dict) -> str:
+    if budget["ratio"] is None:  # not measured: checkpoints made elsewhere
+        return f"{budget['verdict']}: {budget['reason']}"
+    return (f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {ratio_text(budget['ratio'], *budget['ratio_ci'])} x retrain "
+            f"({budget['ratio_ci_coverage']:.0%} interval; limit {budget['fraction']:g}; borderline counts as {budget['borderline']}; "
+            f"{budget['measure']}; policy {budget['policy']}{'' if budget['eligible'] else ', ranked after those within budget'})")
+
+
 def _breakdown(document: dict) -> str:
     """The score as a table: each factor of the final score, then the budget and the population attack."""
     budget, mia = document["time_budget"], document["simple_mia"]
@@ -39,9 +47,7 @@ def _breakdown(document: dict) -> str:
             (f"{name} accuracy, unlearned / retrained", f"{document[key]['unlearned']:.4f} / {document[key]['retrained']:.4f}")
             for name, key in (("retain", "retain_accuracy"), ("test", "test_accuracy"), ("forget", "forget_accuracy"))
         ],
-        ("time budget", f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {ratio_text(budget['ratio'], *budget['ratio_ci'])} x retrain "
-                        f"({budget['ratio_ci_coverage']:.0%} interval; limit {budget['fraction']:g}; borderline counts as {budget['borderline']}; "
-                        f"{budget['measure']}; policy {budget['policy']}{'' if budget['eligible'] else ', ranked after those within budget'})"),
+        ("time budget", _budget_text(budget)),
         ("simple MIA accuracy", f"{mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned, {mia['retrained']['mean']:.3f} retrained"),
         ("runs", ", ".join(f"{count} {status}" for status, count in document["runs"].items())),
     ]
@@ -93,12 +99,13 @@ def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutput
             "sample and of the test set, which no model trained on. Unlearning that leaks beyond the forget set moves the "
             "retain curve right of the test control.",
         ),
-        _image(
+    ]
+    if budget["ratio"] is not None:  # None: checkpoints made elsewhere, whose runs were not timed
+        images.append(_image(
             figures.time_histogram(unlearn_seconds, budget["floor_s"], budget["retrain_median_s"], budget["fraction"]),
             f"Seconds charged to each run ({budget['measure']}), less the harness's own {budget['floor_s']:.3f} s a run, against "
             "the time budget: the same clock and the same subtraction as the verdict.",
-        ),
-    ]
+        ))
     title = f"{document['submission']} on {document['benchmark']}, N = {n}"
     metric = document["metric"]
     header = (
