@@ -166,6 +166,20 @@ def _from_folder(folder: Path, limits: CheckpointLimits) -> Checkpoints:
     return Checkpoints(tuple(runs), tuple(name for name in entries if name not in names))
 
 
+def is_checkpoints(path: Path) -> bool:
+    """Whether a leaderboard entry is checkpoints made elsewhere: a zip archive, or a folder (not a link to one)
+    holding a checkpoint file."""
+    if path.suffix == ".zip":
+        return True
+    try:
+        if not stat.S_ISDIR(path.lstat().st_mode):
+            return False
+        with os.scandir(path) as entries:
+            return any(Path(entry.name).suffix in CHECKPOINT_SUFFIXES for entry in entries)
+    except OSError:  # gone, or not ours to list: no entry
+        return False
+
+
 def read_checkpoints(path: Path, limits: CheckpointLimits = CheckpointLimits()) -> Checkpoints:
     """The checkpoints of a zip archive or a folder, in run order; SubmissionRefused where the whole
     archive cannot be read (not a zip, too many or too large members, two of one name, no checkpoint)."""

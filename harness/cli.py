@@ -88,10 +88,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="with --backend dask: the Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster of --jobs processes)")
 
 
-def _scoring(parser: argparse.ArgumentParser, default_out: str, runs_code: bool = True) -> None:
+def _scoring(parser: argparse.ArgumentParser, default_out: str, runs_code: bool = True, reads_checkpoints: bool = True) -> None:
     """The options of every command that scores submissions; --out's default is resolved by `_default_out`.
-    Without `runs_code` (score-checkpoints), the options that time or stop code are left out."""
+    Without `runs_code` (score-checkpoints), the options that time or stop code are left out; without
+    `reads_checkpoints` (score), the limits on archives of checkpoints."""
     _common(parser)
+    defaults = CheckpointLimits()
+    if reads_checkpoints:
+        parser.add_argument("--max-members", type=int, default=defaults.max_members, metavar="M",
+                            help=f"checkpoints: refuse an archive of more members (default {defaults.max_members})")
+        parser.add_argument("--max-checkpoint-mb", type=int, default=defaults.max_member_bytes >> 20, metavar="MB",
+                            help=f"checkpoints: a larger one is a failed run (default {defaults.max_member_bytes >> 20} MiB)")
+        parser.add_argument("--max-total-gb", type=int, default=defaults.max_total_bytes >> 30, metavar="GB",
+                            help=f"checkpoints: refuse an archive that expands to more (default {defaults.max_total_bytes >> 30} GiB)")
+    else:
+        parser.set_defaults(max_members=defaults.max_members, max_checkpoint_mb=defaults.max_member_bytes >> 20,
+                            max_total_gb=defaults.max_total_bytes >> 30)
     parser.add_argument("--out", type=Path, default=None, help=f"output directory (default {default_out}/)")
     parser.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
     parser.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
@@ -140,9 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     score_cmd = commands.add_parser("score", help="score one submission file; writes OUT/score.json", **listed)
     score_cmd.add_argument("submission", type=Path,
                            help="Python file (or Jupyter notebook, .ipynb) defining unlearning(net, retain, forget, validation)")
-    _scoring(score_cmd, default_out="results/BENCHMARK/SUBMISSION_NAME")
+    _scoring(score_cmd, default_out="results/BENCHMARK/SUBMISSION_NAME", reads_checkpoints=False)
     board_cmd = commands.add_parser(
-        "leaderboard", **listed, help="score every *.py and *.ipynb in a folder; writes OUT/leaderboard.{md,html,csv,parquet} and OUT/<name>/score.json",
+        "leaderboard", **listed,
+        help="score every *.py, *.ipynb and checkpoints (*.zip, or a folder of them) in a folder; writes OUT/leaderboard.{md,html,csv,parquet} "
+             "and OUT/<name>/score.json",
     )
     board_cmd.add_argument("folder", type=Path, help="folder of submission files")
     board_cmd.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLIT_CHOICES,
@@ -172,13 +186,6 @@ def _parser() -> argparse.ArgumentParser:
     _scoring(checkpoints_cmd, default_out="results/BENCHMARK/CHECKPOINTS_NAME", runs_code=False)
     checkpoints_cmd.add_argument("--n-models", type=_model_count, default=None,
                                  help="the number of checkpoints the archive must hold, as Kaggle demanded 512 (default: as many as it holds)")
-    defaults = CheckpointLimits()
-    checkpoints_cmd.add_argument("--max-members", type=int, default=defaults.max_members, metavar="M",
-                                 help=f"refuse an archive of more members (default {defaults.max_members})")
-    checkpoints_cmd.add_argument("--max-checkpoint-mb", type=int, default=defaults.max_member_bytes >> 20, metavar="MB",
-                                 help=f"a larger checkpoint is a failed run (default {defaults.max_member_bytes >> 20} MiB)")
-    checkpoints_cmd.add_argument("--max-total-gb", type=int, default=defaults.max_total_bytes >> 30, metavar="GB",
-                                 help=f"refuse an archive whose checkpoints expand to more (default {defaults.max_total_bytes >> 30} GiB)")
     refs_cmd = commands.add_parser("references", help="build the reference cache alone", **listed)
     _common(refs_cmd)
     convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants", **listed)
@@ -199,7 +206,7 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return f"submission {args.submission} does not exist"
     if args.command == "score-checkpoints" and not (args.checkpoints.exists() or args.checkpoints.is_symlink()):
         return f"{args.checkpoints} does not exist: give the zip archive, or the folder, of the checkpoints"
-    if args.command == "score-checkpoints" and min(args.max_members, args.max_checkpoint_mb, args.max_total_gb) < 1:
+    if min(args.max_members, args.max_checkpoint_mb, args.max_total_gb) < 1:
         return "--max-members, --max-checkpoint-mb and --max-total-gb must be at least 1"
     if args.command == "score":
         try:
@@ -211,7 +218,10 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     if args.command in ("leaderboard", "stability"):
         try:
             if not (args.folder.is_dir() and submissions_in(args.folder)):
-                return f"{args.folder} is not a folder with submission files (*.py or *.ipynb) in it"
+                return f"{args.folder} is not a folder with submission files (*.py or *.ipynb) or checkpoints (*.zip, or folders of them) in it"
+            if getattr(args, "adaptive", False) and submissions_in(args.folder) != submissions_in(args.folder, checkpoints=False):
+                return (f"{args.folder} holds checkpoints made elsewhere, whose N is fixed: an adaptive leaderboard cannot give them more "
+                        "runs. Rank them on a fixed-N leaderboard (without --adaptive)")
         except SubmissionRefused as refused:  # two files sharing a name
             return str(refused)
     if not 0 < args.budget_fraction:
@@ -235,6 +245,10 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     except ValueError as error:
         return str(error)
     return None
+
+
+def _checkpoint_limits(args: argparse.Namespace) -> CheckpointLimits:
+    return CheckpointLimits(args.max_members, args.max_checkpoint_mb << 20, args.max_total_gb << 30)
 
 
 def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
@@ -267,6 +281,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         device=args.device,
         sandbox=not args.no_sandbox,
         metric=metric,
+        checkpoint_limits=_checkpoint_limits(args),
     )
 
 
@@ -368,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = None
     if args.command == "score-checkpoints":  # read once, and refused before the cache's secret or any reference is made
         try:
-            limits = CheckpointLimits(args.max_members, args.max_checkpoint_mb << 20, args.max_total_gb << 30)
+            limits = _checkpoint_limits(args)
             checkpoints = scorable(read_checkpoints(args.checkpoints, limits), args.checkpoints.name, args.n_models)
         except SubmissionRefused as refused:
             return _error(str(refused))

@@ -1,4 +1,5 @@
-"""One leaderboard entry scored as `score` would, its failure recorded instead of raised.
+"""One leaderboard entry scored as `score` (or, for checkpoints, `score-checkpoints`) would, its
+failure recorded instead of raised.
 
 Fixed and adaptive leaderboards both go through here, so that a file the
 harness refuses (an unreadable notebook) or one that provokes an error of
@@ -10,33 +11,43 @@ from pathlib import Path
 import sys
 import traceback
 
+from harness.checkpoints import is_checkpoints, read_checkpoints, scorable
 from harness.failures import inert
-from harness.pipeline import ScoreSettings, score
-from harness.results import failed_document
+from harness.pipeline import ScoreSettings, score, score_checkpoints
+from harness.results import CHECKPOINTS, RUNS, failed_document
 from harness.untrusted import SubmissionRefused, results_folder
 from reference_models.files import write_atomic
 from reference_models.spec import BenchmarkSpec
 
 
-def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused) -> dict:
+def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused, models_from: str) -> dict:
     print(f"error: {inert(str(error))}", file=sys.stderr, flush=True)
-    return failed_document(spec, str(path), "refused", inert(str(error)))
+    return failed_document(spec, str(path), "refused", inert(str(error)), models_from)
+
+
+def _scored(path: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, models_from: str) -> dict:
+    """`score` of a file, or `score-checkpoints` of an archive, which must hold one checkpoint for each of the board's N runs."""
+    if models_from == RUNS:
+        return score(path, spec, out_dir, settings)
+    checkpoints = scorable(read_checkpoints(path, settings.checkpoint_limits), path.name, settings.n_models)
+    return score_checkpoints(path, checkpoints, spec, out_dir, settings)
 
 
 def score_entry(path: Path, spec: BenchmarkSpec, board_dir: Path, settings: ScoreSettings) -> dict:
     """The entry's score.json document, written into board_dir/<its name>/: scored, or failed as `refused`
     or `scorer-error`. An entry whose name cannot name a folder there is refused and nothing is written."""
+    models_from = CHECKPOINTS if is_checkpoints(path) else RUNS
     try:
         out_dir = results_folder(board_dir, path)
     except SubmissionRefused as error:
-        return _refused(path, spec, error)
+        return _refused(path, spec, error, models_from)
     try:
-        return score(path, spec, out_dir, settings)
+        return _scored(path, spec, out_dir, settings, models_from)
     except SubmissionRefused as error:
-        document = _refused(path, spec, error)
+        document = _refused(path, spec, error, models_from)
     except Exception:
         message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
         print(message, file=sys.stderr)
-        document = failed_document(spec, str(path), "scorer-error", message)
+        document = failed_document(spec, str(path), "scorer-error", message, models_from)
     write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
     return document

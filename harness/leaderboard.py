@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from harness.adaptive import Adaptive, adaptive_scores
 from harness.benchmarks import split_benchmark
+from harness.checkpoints import is_checkpoints
 from harness.entries import score_entry
 from harness.notebooks import ACCEPTED_SUFFIXES
 from harness.pipeline import ScoreSettings
@@ -34,16 +35,18 @@ SPLIT_CHOICES = ("public", "private", "both")
 DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no private split)
 
 
-def submissions_in(folder: Path) -> list[Path]:
+def submissions_in(folder: Path, checkpoints: bool = True) -> list[Path]:
     """The folder's submission entries (Python files and notebooks by name, links and other
-    non-folders included, for harness.untrusted to refuse as their rows), in name order.
+    non-folders included, for harness.untrusted to refuse as their rows), in name order;
+    with `checkpoints`, also checkpoints made elsewhere: zip archives, and folders of them.
 
     Raises SubmissionRefused, naming both files, when two share a name but for
     the suffix (victim.py and a rival's victim.ipynb): results are kept by name
     (OUT/<name>/, the table's row), so one would silently replace the other.
     Names equal but for case clash too, as their folders do on macOS.
     """
-    paths = sorted(path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and not stat.S_ISDIR(path.lstat().st_mode))
+    code = (path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and not stat.S_ISDIR(path.lstat().st_mode))
+    paths = sorted({*code, *(path for path in folder.iterdir() if checkpoints and is_checkpoints(path))})
     seen: dict[str, Path] = {}
     for path in paths:
         other = seen.setdefault(path.stem.casefold(), path)
@@ -113,7 +116,7 @@ def _one_split(
         title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
         notes = provenance(command, settings, documents)
     else:
-        result = adaptive_scores(submissions_in(folder), split_spec, out_dir, settings, adaptive)
+        result = adaptive_scores(submissions_in(folder, checkpoints=False), split_spec, out_dir, settings, adaptive)
         documents = result.documents
         rows = [
             replace(row_from_document(name, document), n_models=result.n_models[name], why=result.why(name), block=result.block(name))

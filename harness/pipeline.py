@@ -13,12 +13,12 @@ import pyarrow as pa
 import torch
 
 from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, time_budget
-from harness.checkpoints import LOAD_TIMEOUT_S, Checkpoints
+from harness.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
 from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
 from harness.resources import worker_folders
-from harness.results import MetricSettings, Scorer, score_document, unlearned_population
+from harness.results import CHECKPOINTS, MetricSettings, Scorer, score_document, unlearned_population
 from harness.runs import RunPlan, run_submission
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.sandbox.limits import CPU_BY_CGROUP
@@ -61,6 +61,7 @@ class ScoreSettings:
     device: str = "cpu"  # where references train and are evaluated, and where a run's net is handed over
     sandbox: bool = True  # False (--no-sandbox): submissions run as plain processes, and score.json says so
     metric: MetricSettings = field(default_factory=MetricSettings)
+    checkpoint_limits: CheckpointLimits = field(default_factory=CheckpointLimits)  # what score-checkpoints and leaderboards accept of an archive
 
 
 class SandboxUnavailable(Exception):
@@ -229,7 +230,7 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec,
         records = ledger.finished(n_models)
     budget = UnmeasuredBudget(settings.budget_fraction, settings.budget_policy, "checkpoints made elsewhere: the harness ran no code, so it timed none")
     scorer = Scorer(references, settings.metric)
-    document, examples = score_document(spec, str(path), sha256, records, scorer, budget, allow_failures=True)
+    document, examples = score_document(spec, str(path), sha256, records, scorer, budget, allow_failures=True, models_from=CHECKPOINTS)
     document["isolation"] = isolation_report(setup)
     document["checkpoints"] = {"runs": [checkpoint.name for checkpoint in checkpoints.runs], "ignored": list(checkpoints.ignored)}
     _write_results(out_dir, document, examples, records, cache, scorer, settings)

@@ -22,6 +22,8 @@ from scoring.intervals import Accuracies, intervals
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
 
+RUNS, CHECKPOINTS = "runs", "checkpoints"  # score.json's models_from: the harness ran the code, or loaded models made elsewhere
+
 
 @dataclass(frozen=True)
 class MetricSettings:
@@ -173,7 +175,7 @@ def _poisoning(before: float, after: float, clean: float) -> dict[str, float | N
     }
 
 
-def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, message: str) -> dict:
+def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, message: str, models_from: str = RUNS) -> dict:
     """score.json of a submission that never got runs scored: refused before any run (a notebook
     that is not one), or whose scoring stopped with an error of the harness's own. A leaderboard
     lists it as failed and goes on with the others."""
@@ -181,6 +183,7 @@ def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, me
         "benchmark": spec.name,
         "benchmark_key": spec.key(),
         "submission": submission,
+        "models_from": models_from,
         "status": "failed",
         "runs": {},
         "failures": {failure_class: {"count": 0, "first_message": message}},
@@ -199,6 +202,7 @@ def score_document(
     scorer: Scorer,
     budget: TimeBudget | UnmeasuredBudget,
     allow_failures: bool,
+    models_from: str = RUNS,
 ) -> tuple[dict, pa.Table | None]:
     """score.json's content and the per-example table (None when not scored).
 
@@ -213,6 +217,7 @@ def score_document(
         "benchmark_key": spec.key(),
         "submission": submission,
         "submission_sha256": submission_sha256,
+        "models_from": models_from,
         "n_models": len(records),
         "runs": {status: counts.get(status, 0) for status in STATUSES},
         "failures": _failures(records),

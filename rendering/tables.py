@@ -27,7 +27,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
     adaptive = any(row.why is not None for row in rows)
     header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio (95% CI)",
-              "verdict", "status")
+              "verdict", "status", "models")
     header += ("N", "why this N") if adaptive else ()
     cells = [
         [
@@ -41,6 +41,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
             "n/a" if row.budget_ratio is None else ratio_text(row.budget_ratio, row.budget_ratio_ci_low, row.budget_ratio_ci_high),
             _verdict_cell(row),
             row.status,
+            row.models,
             *((str(row.n_models), row.why or "") if adaptive else ()),
         ]
         for position, row in rank(rows)

@@ -37,6 +37,7 @@ class Row:
     budget_ratio_ci_low: float | None = None  # the ratio's 95% interval,
     budget_ratio_ci_high: float | None = None  # inf where unbounded
     unverified: str | None = None  # why the verdict cannot be trusted: no sandbox, or CPU time a run could hide
+    models: str = "runs"  # runs: the harness ran the code; checkpoints: models made elsewhere, loaded (score.json's models_from)
     n_models: int | None = None  # adaptive leaderboards: the N this entry got,
     why: str | None = None  # why it stopped there,
     block: int = 0  # and its group: groups rank before scores (scores at different N are not compared)
@@ -83,6 +84,7 @@ def row_from_document(name: str, document: dict) -> Row:
         verdict=budget["verdict"],
         eligible=budget.get("eligible", True),
         unverified=unverified_because(document.get("isolation")),
+        models=document.get("models_from", "runs"),  # documents written before checkpoints were scored: runs
     )
 
 

@@ -17,7 +17,7 @@ from scoring.leaderboard import Row, arrow_table, rank, row_from_document
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
 COLUMNS = ["rank", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
            "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict", "eligible", "budget_ratio_ci_low", "budget_ratio_ci_high",
-           "unverified"]
+           "unverified", "models"]
 N_FIGURES = 6
 
 

@@ -178,3 +178,44 @@ def test_an_archive_that_cannot_be_scored_is_a_usage_error_before_anything_is_bu
     result, document = _score_checkpoints(in_process, make(tmp_path), tmp_path / "cache", tmp_path / "out")
     assert result.returncode == 2 and message in result.stderr and document is None
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.sandbox
+def test_a_leaderboard_ranks_code_and_checkpoints_side_by_side(kaggle_files, reference_cache, in_process, tmp_path):
+    """finetune.py run here and finetune's checkpoints made in Kaggle's loop: the same models, so the same
+    score and a shared rank; the zip's row says its models were loaded and its budget not measured."""
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    (folder / "finetune.py").write_text(FINETUNE.read_text())
+    _zip(folder / "kaggle.zip", kaggle_files)
+    out = tmp_path / "board"
+    result = in_process("leaderboard", str(folder), "--n-models", str(N), "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp_path / "ledgers"),
+                        "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4", "--yardstick", "cached", *ONE_WORKER)
+    assert result.returncode == 0, result.stderr
+    rows = {row["submission"]: row for row in pq.read_table(out / "leaderboard.parquet").to_pylist()}
+    assert rows["kaggle"]["final_score"] == rows["finetune"]["final_score"] and rows["kaggle"]["rank"] == rows["finetune"]["rank"] == 1
+    assert (rows["kaggle"]["models"], rows["kaggle"]["verdict"], rows["kaggle"]["budget_ratio"]) == ("checkpoints", "not measured", None)
+    assert rows["finetune"]["models"] == "runs" and rows["finetune"]["verdict"] in ("pass", "borderline", "fail")
+    markdown = (out / "leaderboard.md").read_text()
+    assert "| not measured | scored | checkpoints |" in markdown
+
+
+def test_checkpoint_entries_are_zips_and_folders_of_checkpoints(tmp_path):
+    from harness.leaderboard import submissions_in
+
+    for name in ("a.py", "b.ipynb", "c.zip", "notes.txt"):
+        (tmp_path / name).write_text("")
+    for folder, file in (("d", "unlearned_checkpoint_0.pth"), ("__pycache__", "a.cpython-311.pyc"), ("empty", None)):
+        (tmp_path / folder).mkdir()
+        if file:
+            (tmp_path / folder / file).write_bytes(b"")
+    assert [path.name for path in submissions_in(tmp_path)] == ["a.py", "b.ipynb", "c.zip", "d"]
+    assert [path.name for path in submissions_in(tmp_path, checkpoints=False)] == ["a.py", "b.ipynb"]
+
+
+def test_an_adaptive_leaderboard_refuses_checkpoints_whose_n_is_fixed(in_process, tmp_path):
+    (tmp_path / "a.py").write_text(FINETUNE.read_text())
+    (tmp_path / "b.zip").write_bytes(b"")
+    result = in_process("leaderboard", str(tmp_path), "--adaptive", "--out", str(tmp_path / "board"))
+    assert result.returncode == 2 and "holds checkpoints made elsewhere, whose N is fixed" in result.stderr
+    assert not (tmp_path / "board").exists()
