@@ -27,7 +27,7 @@ then as a pass. Every timed run is scored too, against as many references:
 a run that is timed but never scored is one a file could leave undone.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 import os
 
 import numpy as np
@@ -71,6 +71,7 @@ class TimeBudget:
     retrain_runs: int
     yardstick: str  # paired: retrained beside the runs, in their workers; cached: measured once on this machine
     load_average: dict  # the machine's 1-minute load while the runs and the yardstick were measured
+    reported_on: str | None = None  # checkpoints made elsewhere: the machine the participant's own timings name (None: timed here)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,6 +197,15 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
         yardstick=retrain.kind,
         load_average={"runs": runs_load, "yardstick": list(retrain.load_average)},
     )
+
+
+def reported_budget(seconds: np.ndarray, hardware: str, retrain: Yardstick, fraction: float, policy: str, borderline: str) -> TimeBudget:
+    """The budget of checkpoints made elsewhere, from the seconds the participant reports for each `unlearning`
+    call (measured on `hardware`) against retraining timed here. A reported call stands for a run charged that
+    much beyond the harness's own floor, which the verdict then takes off again."""
+    budget = time_budget(seconds + retrain.floor_s, seconds, retrain, fraction, policy, load_average(), borderline)
+    return replace(budget, measure=f"seconds each unlearning call took, as the participant reports them, measured on {hardware}; "
+                                   f"retraining: {budget.measure}, here", reported_on=hardware)
 
 
 def hard_timeout(retrain_wall_median_s: float, fraction: float) -> float:

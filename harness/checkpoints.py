@@ -2,7 +2,8 @@
 
 The archive is as untrusted as any file a participant hands over (harness.untrusted),
 and it is never extracted: nothing of it is written anywhere. Its members are read
-in memory, one at a time, after their names, kinds and declared sizes are checked;
+in memory, one at a time as their runs start, after their names, kinds and declared
+sizes are checked;
 the reader stops at a member's declared size and zipfile checks its CRC there, so a
 small file that would expand without end, or a header that lies about its size,
 ends at the cap or as a damaged member. A member that fails a check is a failed
@@ -11,12 +12,14 @@ tensors is the sandbox's job (weights_only, in a worker), not this module's.
 """
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 import hashlib
 import os
 from pathlib import Path, PurePosixPath
 import re
 import stat
+import threading
 from typing import BinaryIO
 import zipfile
 
@@ -41,28 +44,57 @@ class CheckpointLimits:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One run's checkpoint: the member it came from, and its bytes or why it cannot be a run's model."""
+    """One run's checkpoint: the member it comes from, and why its listing already rules it out, if it does."""
 
     run: int
     name: str
-    payload: bytes | None
     refused: str | None = None
 
 
-@dataclass(frozen=True)
 class Checkpoints:
-    """The checkpoints in run order, and the members that are not checkpoints (listed, not scored)."""
+    """The checkpoints in run order, and the members that are not checkpoints (listed, not scored).
 
-    runs: tuple[Checkpoint, ...]
-    ignored: tuple[str, ...]
+    The archive stays open and each checkpoint is read when its run asks for it (`payload`), so that
+    512 ResNet-18 checkpoints (about 23 GB) never sit in memory together. Close it when scored.
+    """
+
+    def __init__(self, runs: tuple[Checkpoint, ...], ignored: tuple[str, ...], read: Callable[[str], bytes], close: Callable[[], None]):
+        self.runs, self.ignored = runs, ignored
+        self._read, self._close = read, close
+        self._lock = threading.Lock()  # runs in several threads share one open archive
+
+    def payload(self, run: int) -> tuple[bytes | None, str | None]:
+        """Run `run`'s checkpoint bytes, or why it has none: ruled out by its listing, or failed while read."""
+        checkpoint = self.runs[run]
+        if checkpoint.refused is not None:
+            return None, checkpoint.refused
+        try:
+            with self._lock:
+                return self._read(checkpoint.name), None
+        except _Unreadable as error:
+            return None, str(error)
 
     def sha256(self) -> str:
         """What is scored, as the run ledger's key: each run's name and bytes (or why it has none), in run order."""
         digest = hashlib.sha256()
         for checkpoint in self.runs:
-            for part in (checkpoint.name.encode(), checkpoint.payload if checkpoint.payload is not None else (checkpoint.refused or "").encode()):
+            payload, refused = self.payload(checkpoint.run)
+            for part in (checkpoint.name.encode(), payload if payload is not None else (refused or "").encode()):
                 digest.update(len(part).to_bytes(8, "little") + part)
         return digest.hexdigest()
+
+    def close(self) -> None:
+        self._close()
+
+    def __enter__(self) -> "Checkpoints":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+
+class _Unreadable(Exception):
+    """A checkpoint that passed its listing's checks failed while read: its run fails with this reason."""
 
 
 def run_order(names: list[str]) -> list[str]:
@@ -100,48 +132,51 @@ def _entry_count(file: BinaryIO, name: str) -> int:
     return end[zipfile._ECD_ENTRIES_TOTAL]
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: CheckpointLimits) -> tuple[bytes | None, str | None]:
-    """A checkpoint member's bytes, or why it has none."""
-    problem = _member_problem(info, limits)
-    if problem is not None:
-        return None, problem
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: CheckpointLimits) -> bytes:
+    """A checkpoint member's bytes, stopped at the cap (zipfile checks the CRC at the declared size)."""
     try:
         with archive.open(info) as member:
-            return member.read(limits.max_member_bytes + 1), None
+            data = member.read(limits.max_member_bytes + 1)
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError) as error:
-        return None, f"it cannot be decompressed: {error}"
+        raise _Unreadable(f"it cannot be decompressed: {error}") from None
+    if len(data) > limits.max_member_bytes:
+        raise _Unreadable(f"it expands past the {limits.max_member_bytes:,} bytes a checkpoint may")
+    return data
 
 
 def _from_zip(path: Path, limits: CheckpointLimits) -> Checkpoints:
-    with open_untrusted(path) as file:
+    file = open_untrusted(path)
+    try:
         if _entry_count(file, path.name) > limits.max_members:
             raise SubmissionRefused(f"{path.name} holds more than {limits.max_members:,} members: submit one checkpoint per run")
         try:
             archive = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, OSError) as error:
             raise SubmissionRefused(f"{path.name} is not a readable zip archive: {error}") from None
-        with archive:
-            members = [info for info in archive.infolist() if not info.is_dir()]
-            names = [info.filename for info in members]
-            twice = sorted(name for name, count in Counter(names).items() if count > 1)
-            if twice:
-                raise SubmissionRefused(f"{path.name} holds two members named {twice[0]!r}: each run needs a file of its own")
-            checkpoints = {info.filename: info for info in members if PurePosixPath(info.filename).suffix in CHECKPOINT_SUFFIXES}
-            declared = sum(info.file_size for info in checkpoints.values())
-            if declared > limits.max_total_bytes:
-                raise SubmissionRefused(f"{path.name} expands to {declared:,} bytes of checkpoints, over the {limits.max_total_bytes:,} accepted")
-            runs = tuple(Checkpoint(run, name, *_read_member(archive, checkpoints[name], limits))
-                         for run, name in enumerate(run_order(list(checkpoints))))
-    return Checkpoints(runs, tuple(sorted(name for name in names if name not in checkpoints)))
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        names = [info.filename for info in members]
+        twice = sorted(name for name, count in Counter(names).items() if count > 1)
+        if twice:
+            raise SubmissionRefused(f"{path.name} holds two members named {twice[0]!r}: each run needs a file of its own")
+        checkpoints = {info.filename: info for info in members if PurePosixPath(info.filename).suffix in CHECKPOINT_SUFFIXES}
+        declared = sum(info.file_size for info in checkpoints.values())
+        if declared > limits.max_total_bytes:
+            raise SubmissionRefused(f"{path.name} expands to {declared:,} bytes of checkpoints, over the {limits.max_total_bytes:,} accepted")
+    except BaseException:
+        file.close()
+        raise
+    runs = tuple(Checkpoint(run, name, _member_problem(checkpoints[name], limits)) for run, name in enumerate(run_order(list(checkpoints))))
+    return Checkpoints(runs, tuple(sorted(name for name in names if name not in checkpoints)),
+                       lambda name: _read_member(archive, checkpoints[name], limits), file.close)
 
 
-def _read_file(folder_fd: int, name: str, limits: CheckpointLimits) -> tuple[bytes | None, str | None]:
-    """A checkpoint file's bytes, or why it has none: no link, FIFO or hard link, and its size checked before reading."""
+def _read_file(folder_fd: int, name: str, limits: CheckpointLimits) -> bytes:
+    """A checkpoint file's bytes: no link, FIFO or hard link, and its size checked before reading."""
     try:
         return read_submission(Path(name), limits.max_member_bytes, folder_fd, kind="a checkpoint",
-                               advice="save each run's net.state_dict(), or ask the organiser for a larger cap"), None
+                               advice="save each run's net.state_dict(), or ask the organiser for a larger cap")
     except SubmissionRefused as refused:
-        return None, str(refused).removeprefix(f"{name} ")
+        raise _Unreadable(str(refused).removeprefix(f"{name} ")) from None
 
 
 def _from_folder(folder: Path, limits: CheckpointLimits) -> Checkpoints:
@@ -154,16 +189,15 @@ def _from_folder(folder: Path, limits: CheckpointLimits) -> Checkpoints:
         if len(entries) > limits.max_members:
             raise SubmissionRefused(f"{folder.name} holds more than {limits.max_members:,} files: submit one checkpoint per run")
         names = [name for name in entries if Path(name).suffix in CHECKPOINT_SUFFIXES]
-        runs, total = [], 0
-        for run, name in enumerate(run_order(names)):
-            payload, problem = _read_file(folder_fd, name, limits)
-            total += len(payload or b"")
-            if total > limits.max_total_bytes:
-                raise SubmissionRefused(f"{folder.name} holds over {limits.max_total_bytes:,} bytes of checkpoints")
-            runs.append(Checkpoint(run, name, payload, problem))
-    finally:
+        declared = sum(os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_size for name in names)
+        if declared > limits.max_total_bytes:
+            raise SubmissionRefused(f"{folder.name} holds {declared:,} bytes of checkpoints, over the {limits.max_total_bytes:,} accepted")
+    except BaseException:
         os.close(folder_fd)
-    return Checkpoints(tuple(runs), tuple(name for name in entries if name not in names))
+        raise
+    runs = tuple(Checkpoint(run, name) for run, name in enumerate(run_order(names)))
+    return Checkpoints(runs, tuple(name for name in entries if name not in names),
+                       lambda name: _read_file(folder_fd, name, limits), lambda: os.close(folder_fd))
 
 
 def is_checkpoints(path: Path) -> bool:
@@ -181,20 +215,26 @@ def is_checkpoints(path: Path) -> bool:
 
 
 def read_checkpoints(path: Path, limits: CheckpointLimits = CheckpointLimits()) -> Checkpoints:
-    """The checkpoints of a zip archive or a folder, in run order; SubmissionRefused where the whole
-    archive cannot be read (not a zip, too many or too large members, two of one name, no checkpoint)."""
+    """The checkpoints of a zip archive or a folder, in run order, the archive left open to read them
+    from; SubmissionRefused where the whole archive cannot be read (not a zip, too many or too large
+    members, two of one name, no checkpoint)."""
     found = _from_folder(path, limits) if path.is_dir() and not path.is_symlink() else _from_zip(path, limits)
     if not found.runs:
+        found.close()
         raise SubmissionRefused(f"{path.name} holds no checkpoint: each run's state dict is a {' or '.join(CHECKPOINT_SUFFIXES)} file")
     return found
 
 
 def scorable(found: Checkpoints, name: str, expected: int | None) -> Checkpoints:
     """`found`, if it holds the number of checkpoints asked for (`expected`, None: any) and at least the metric's
-    minimum; SubmissionRefused otherwise, as Kaggle refused any zip without exactly 512."""
+    minimum; otherwise it is closed and SubmissionRefused raised, as Kaggle refused any zip without exactly 512."""
     count = len(found.runs)
+    problem = None
     if expected is not None and count != expected:
-        raise SubmissionRefused(f"{name} holds {count} checkpoints, not the {expected} asked for (--n-models): one per run, no more, no fewer")
-    if count < MIN_MODELS:
-        raise SubmissionRefused(f"{name} holds {count} checkpoints: the metric compares populations of at least {MIN_MODELS} models")
+        problem = f"{name} holds {count} checkpoints, not the {expected} asked for (--n-models): one per run, no more, no fewer"
+    elif count < MIN_MODELS:
+        problem = f"{name} holds {count} checkpoints: the metric compares populations of at least {MIN_MODELS} models"
+    if problem is not None:
+        found.close()
+        raise SubmissionRefused(problem)
     return found

@@ -23,6 +23,7 @@ from harness.pipeline import SandboxUnavailable, ScoreSettings, default_jobs, re
 from harness.results import MetricSettings
 from harness.runs import MeasurementFailed, RunsInterrupted
 from harness.stability import stability
+from harness.timings import ReportedTimings, read_timings
 from harness.untrusted import SubmissionRefused, read_submission, results_folder
 from harness.yardstick import YARDSTICKS
 from reference_models.architectures import IMAGE_ARCHITECTURES
@@ -38,6 +39,7 @@ from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
 
+ReadCheckpoints = tuple[Checkpoints, ReportedTimings | None]  # score-checkpoints' archive, and the participant's timings if given
 EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED = exit_codes.OK.code, exit_codes.USAGE.code, exit_codes.SUBMISSION_FAILED.code
 EXIT_CACHE_DAMAGED, EXIT_YARDSTICK_FAILED, EXIT_INTERRUPTED = exit_codes.CACHE_DAMAGED.code, exit_codes.YARDSTICK_FAILED.code, exit_codes.INTERRUPTED.code
 
@@ -186,6 +188,9 @@ def _parser() -> argparse.ArgumentParser:
     _scoring(checkpoints_cmd, default_out="results/BENCHMARK/CHECKPOINTS_NAME", runs_code=False)
     checkpoints_cmd.add_argument("--n-models", type=_model_count, default=None,
                                  help="the number of checkpoints the archive must hold, as Kaggle demanded 512 (default: as many as it holds)")
+    checkpoints_cmd.add_argument("--timings", type=Path, default=None, metavar="FILE.csv",
+                                 help="the participant's own timings (checkpoint,seconds,hardware; one row per checkpoint): the time budget is judged "
+                                      "from them, marked self-reported (default: not measured)")
     refs_cmd = commands.add_parser("references", help="build the reference cache alone", **listed)
     _common(refs_cmd)
     convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants", **listed)
@@ -206,6 +211,8 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return f"submission {args.submission} does not exist"
     if args.command == "score-checkpoints" and not (args.checkpoints.exists() or args.checkpoints.is_symlink()):
         return f"{args.checkpoints} does not exist: give the zip archive, or the folder, of the checkpoints"
+    if args.command == "score-checkpoints" and args.timings is not None and not (args.timings.exists() or args.timings.is_symlink()):
+        return f"--timings {args.timings} does not exist"
     if min(args.max_members, args.max_checkpoint_mb, args.max_total_gb) < 1:
         return "--max-members, --max-checkpoint-mb and --max-total-gb must be at least 1"
     if args.command == "score":
@@ -312,7 +319,7 @@ def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
     return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}{adaptive}"
 
 
-def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, checkpoints: Checkpoints | None) -> int:
+def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, checkpoints: ReadCheckpoints | None) -> int:
     """The command itself, once its arguments (and score-checkpoints' archive) are checked and its backend
     is up; its exit code.
 
@@ -337,7 +344,8 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, checkpoint
         print(f"written {visible(str(args.out / 'stability.md'))}")
         return EXIT_OK
     if checkpoints is not None:
-        document = score_checkpoints(args.checkpoints, checkpoints, spec, args.out, _score_settings(args, len(checkpoints.runs)))
+        found, timings = checkpoints
+        document = score_checkpoints(args.checkpoints, found, spec, args.out, _score_settings(args, len(found.runs)), timings)
     else:
         document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
     print(summary(document))
@@ -380,13 +388,23 @@ def main(argv: list[str] | None = None) -> int:
     error = None if args.command == "references" else _score_argument_error(args)
     if error:
         return _error(error)
-    checkpoints = None
-    if args.command == "score-checkpoints":  # read once, and refused before the cache's secret or any reference is made
+    if args.command != "score-checkpoints":
+        return _prepared(args, spec, argv, None)
+    try:  # read once, and refused before the sandbox is probed, the cache's secret made or any reference built
+        checkpoints = scorable(read_checkpoints(args.checkpoints, _checkpoint_limits(args)), args.checkpoints.name, args.n_models)
+    except SubmissionRefused as refused:
+        return _error(str(refused))
+    with checkpoints:
         try:
-            limits = _checkpoint_limits(args)
-            checkpoints = scorable(read_checkpoints(args.checkpoints, limits), args.checkpoints.name, args.n_models)
+            timings = None if args.timings is None else read_timings(args.timings, checkpoints)
         except SubmissionRefused as refused:
             return _error(str(refused))
+        return _prepared(args, spec, argv, (checkpoints, timings))
+
+
+def _prepared(args: argparse.Namespace, spec: BenchmarkSpec, argv: list[str] | None, checkpoints: ReadCheckpoints | None) -> int:
+    """The command, once its arguments are checked: its output folder, the sandbox's check, its backend, then
+    the command itself, with the harness's refusals turned into their exit codes."""
     if args.command != "references" and args.out is None:
         try:
             args.out = _default_out(args, spec)

@@ -75,8 +75,12 @@ def summary(document: dict) -> str:
         lines.append(f"                 ratio's interval {ratio_interval_text(*budget['ratio_ci'])}: coverage >= {budget['ratio_ci_coverage']:.0%},"
                      f" order statistics of {budget['runs_timed']} runs and {budget['retrain_runs']} retrainings"
                      + (" made among them" if budget["yardstick"] == "paired" else " measured once on this machine (--yardstick cached)"))
-        lines.append(f"                 measured as {budget['measure']}, less the harness's own {budget['floor_s']:.3f} s a run;"
-                     f" load average {budget['load_average']['runs']:.1f}")
+        if budget.get("reported_on"):
+            lines.append(f"                 SELF-REPORTED: the seconds of each call are the participant's own, measured on {budget['reported_on']}; "
+                         "the harness ran no code and verified none of them")
+        else:
+            lines.append(f"                 measured as {budget['measure']}, less the harness's own {budget['floor_s']:.3f} s a run;"
+                         f" load average {budget['load_average']['runs']:.1f}")
         if budget["import_share"] is not None:
             lines.append(f"                 import: {budget['import_median_s']:.3f} s a run, {budget['import_share']:.0%} of the charged time"
                          f" (the rest is the call)")

@@ -15,6 +15,7 @@ from harness.checkpoints import is_checkpoints, read_checkpoints, scorable
 from harness.failures import inert
 from harness.pipeline import ScoreSettings, score, score_checkpoints
 from harness.results import CHECKPOINTS, RUNS, failed_document
+from harness.timings import TIMINGS_SUFFIX, read_timings
 from harness.untrusted import SubmissionRefused, results_folder
 from reference_models.files import write_atomic
 from reference_models.spec import BenchmarkSpec
@@ -26,11 +27,14 @@ def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused, models_f
 
 
 def _scored(path: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, models_from: str) -> dict:
-    """`score` of a file, or `score-checkpoints` of an archive, which must hold one checkpoint for each of the board's N runs."""
+    """`score` of a file, or `score-checkpoints` of an archive, which must hold one checkpoint for each of the board's N runs,
+    with the participant's timings where a file NAME.timings.csv lies beside it."""
     if models_from == RUNS:
         return score(path, spec, out_dir, settings)
-    checkpoints = scorable(read_checkpoints(path, settings.checkpoint_limits), path.name, settings.n_models)
-    return score_checkpoints(path, checkpoints, spec, out_dir, settings)
+    timings_path = path.with_name(f"{path.stem}{TIMINGS_SUFFIX}")
+    with scorable(read_checkpoints(path, settings.checkpoint_limits), path.name, settings.n_models) as checkpoints:
+        timings = read_timings(timings_path, checkpoints) if timings_path.exists() or timings_path.is_symlink() else None
+        return score_checkpoints(path, checkpoints, spec, out_dir, settings, timings)
 
 
 def score_entry(path: Path, spec: BenchmarkSpec, board_dir: Path, settings: ScoreSettings) -> dict:

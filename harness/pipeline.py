@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, time_budget
+from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, reported_budget, time_budget
 from harness.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
 from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
@@ -24,6 +24,7 @@ from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report
 from harness.sandbox.protocol import WorkerSetup
+from harness.timings import ReportedTimings, reported_seconds
 from harness.untrusted import read_submission
 from harness.yardstick import Yardstick, beside, paired, paired_count, yardstick
 from reference_models.cache import ReferenceCache, References
@@ -190,13 +191,14 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if not_started:
         document.update(n_models=n_models, not_started=not_started)
         document["runs"]["not started"] = not_started["count"]
-    _write_results(out_dir, document, examples, records, cache, scorer, settings)
+    _write_results(out_dir, document, examples, records, cache, scorer, settings, np.array([r.unlearn_seconds for r in records if r.status == "ok"]))
     return document
 
 
 def _write_results(out_dir: Path, document: dict, examples: pa.Table | None, records: list[RunRecord], cache: ReferenceCache, scorer: Scorer,
-                   settings: ScoreSettings) -> None:
-    """score.json, and where the runs were scored, the ceiling's F, examples.parquet and report.html."""
+                   settings: ScoreSettings, unlearn_seconds: np.ndarray) -> None:
+    """score.json, and where the runs were scored, the ceiling's F, examples.parquet and report.html (with
+    `unlearn_seconds`, the ok runs' time as the budget judged it)."""
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
@@ -204,15 +206,16 @@ def _write_results(out_dir: Path, document: dict, examples: pa.Table | None, rec
     write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
     if examples is not None:
         epsilon = examples["epsilon"].to_numpy()
-        unlearn_seconds = np.array([r.unlearn_seconds for r in records if r.status == "ok"])
         page = report_html(document, epsilon, unlearned_population(records), scorer.references, unlearn_seconds)
         write_atomic(out_dir / "report.html", page.encode())
 
 
-def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
+def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings,
+                      timings: ReportedTimings | None = None) -> dict:
     """Score checkpoints made elsewhere (read from `path` by harness.checkpoints) as the runs of a submission:
     run i is checkpoint i, loaded in a sandboxed worker and evaluated here, against the first N references.
-    The time budget is not measured: no code ran.
+    No code ran, so the time budget is not measured, unless the participant's `timings` are given: then it
+    is judged from them against retraining timed here, and marked as self-reported.
     """
     require_sandbox(settings)
     torch.set_num_threads(1)
@@ -221,17 +224,27 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec,
     cache = reference_cache(spec, settings)
     references = cache.load(n_models)
     data = load_benchmark_data(spec)
-    setup = replace(_worker_setup(path, "", spec, references, data, settings), checkpoints=True)
+    code_setup = _worker_setup(path, "", spec, references, data, settings)
+    setup = replace(code_setup, checkpoints=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = RunPlan(n_models, settings.jobs, LOAD_TIMEOUT_S, spec, hidden_from_worker(path, spec, out_dir, settings), checkpoints=checkpoints.runs)
+    plan = RunPlan(n_models, settings.jobs, LOAD_TIMEOUT_S, spec, hidden_from_worker(path, spec, out_dir, settings), checkpoints=checkpoints)
     sha256 = checkpoints.sha256()
     with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
         run_submission(setup, data, ledger, plan, out_dir / "submission.log", settings.progress)
         records = ledger.finished(n_models)
-    budget = UnmeasuredBudget(settings.budget_fraction, settings.budget_policy, "checkpoints made elsewhere: the harness ran no code, so it timed none")
+    ok_runs = [record.run_id for record in records if record.status == "ok"]
+    if timings is None:
+        budget = UnmeasuredBudget(settings.budget_fraction, settings.budget_policy, "checkpoints made elsewhere: the harness ran no code, so it timed none")
+        seconds = np.array([])
+    else:  # retraining timed once on this machine, as --yardstick cached does: there are no runs of code to time it among
+        seconds = reported_seconds(timings, ok_runs)
+        budget = reported_budget(seconds, timings.hardware, yardstick(settings.cache_dir, spec, code_setup, settings.jobs), settings.budget_fraction,
+                                 settings.budget_policy, settings.borderline)
+        seconds = seconds + budget.floor_s  # as a run's charged seconds, from which the report's time panel takes the floor off
     scorer = Scorer(references, settings.metric)
     document, examples = score_document(spec, str(path), sha256, records, scorer, budget, allow_failures=True, models_from=CHECKPOINTS)
     document["isolation"] = isolation_report(setup)
-    document["checkpoints"] = {"runs": [checkpoint.name for checkpoint in checkpoints.runs], "ignored": list(checkpoints.ignored)}
-    _write_results(out_dir, document, examples, records, cache, scorer, settings)
+    document["checkpoints"] = {"runs": [checkpoint.name for checkpoint in checkpoints.runs], "ignored": list(checkpoints.ignored),
+                               **({"timings": timings.source} if timings else {})}
+    _write_results(out_dir, document, examples, records, cache, scorer, settings, seconds)
     return document

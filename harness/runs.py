@@ -11,7 +11,7 @@ are spread among the submission's, so that both sides of the budget's ratio
 are measured by the same workers under the same load.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import io
 import math
@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from harness import failures
 from harness.backends import on_dask
-from harness.checkpoints import Checkpoint
+from harness.checkpoints import Checkpoints
 from harness.failure_policy import standing_failure, standing_message
 from harness.ledger import MeasurementLedger, RunLedger
 from harness.run_records import charged_seconds, record_of
@@ -62,7 +62,7 @@ class RunPlan:
     spec: BenchmarkSpec  # the full (sealed) spec: run seeds follow from it, the worker only gets its public view
     hidden: tuple[Path, ...] = ()  # folders the worker must not see (cache, ledgers, results, the submission's)
     stop_after_failure: bool = False  # start no run after one has failed (the runs in flight finish)
-    checkpoints: Sequence[Checkpoint] | None = None  # score-checkpoints: run i loads checkpoints[i] instead of running code
+    checkpoints: Checkpoints | None = None  # score-checkpoints: run i loads checkpoint i instead of running code
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Program:
 
     setup: WorkerSetup
     timeout_s: float
-    checkpoints: Sequence[Checkpoint] | None = None  # of a checkpoints worker (setup.checkpoints): what run i loads
+    checkpoints: Checkpoints | None = None  # of a checkpoints worker (setup.checkpoints): what run i loads
 
 
 @dataclass(frozen=True)
@@ -132,13 +132,14 @@ class SandboxRunner:
                     message = failures.message(failures.WORKER_CRASH, task.index, self.setup_errors[task.program])
                     finish(task, RunOutcome(failures.WORKER_CRASH, message, None, None, b""))
                     continue
-                checkpoint = program.checkpoints[task.index] if program.checkpoints is not None else None
-                if checkpoint is not None and checkpoint.refused is not None:  # its member failed a check: nothing to load
-                    message = failures.message(failures.INVALID_OUTPUT, task.index, f"checkpoint {checkpoint.name!r} was not loaded: {checkpoint.refused}")
+                payload, refused = program.checkpoints.payload(task.index) if program.checkpoints is not None else (b"", None)
+                if refused is not None:  # its member failed a check of the archive: nothing to load
+                    name = program.checkpoints.runs[task.index].name
+                    message = failures.message(failures.INVALID_OUTPUT, task.index, f"checkpoint {name!r} was not loaded: {refused}")
                     finish(task, RunOutcome(failures.INVALID_OUTPUT, message, None, None, b""))
                     continue
                 worker = workers[task.program]
-                outcome = worker.run(task.index, run_seed(self.plan.spec, task.index), program.timeout_s, checkpoint.payload if checkpoint else b"")
+                outcome = worker.run(task.index, run_seed(self.plan.spec, task.index), program.timeout_s, payload)
                 if not worker.alive:
                     workers.pop(task.program).close()
                 finish(task, outcome)
@@ -351,7 +352,7 @@ def run_submission(
     bar = tqdm(total=len(tasks), desc="unlearning runs" + (" and yardstick" if measured else ""), unit="run", disable=None if progress else True)
     driver = _Driver(setup, data, ledger, plan, tasks, log_path, bar, watch, beside)
     try:
-        if on_dask():
+        if on_dask() and plan.checkpoints is None:  # checkpoints load here, from the archive this process holds open
             _run_on_cluster(driver)
         else:
             _run_in_threads(driver, max(1, min(plan.jobs, len(driver.tasks))))

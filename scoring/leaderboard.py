@@ -36,7 +36,7 @@ class Row:
     eligible: bool = True  # within budget, or ranked by score alone (policy rank-all)
     budget_ratio_ci_low: float | None = None  # the ratio's 95% interval,
     budget_ratio_ci_high: float | None = None  # inf where unbounded
-    unverified: str | None = None  # why the verdict cannot be trusted: no sandbox, or CPU time a run could hide
+    unverified: str | None = None  # why the verdict cannot be trusted: no sandbox, CPU time a run could hide, or self-reported timings
     models: str = "runs"  # runs: the harness ran the code; checkpoints: models made elsewhere, loaded (score.json's models_from)
     n_models: int | None = None  # adaptive leaderboards: the N this entry got,
     why: str | None = None  # why it stopped there,
@@ -83,7 +83,7 @@ def row_from_document(name: str, document: dict) -> Row:
         budget_ratio_ci_high=ratio_high,
         verdict=budget["verdict"],
         eligible=budget.get("eligible", True),
-        unverified=unverified_because(document.get("isolation")),
+        unverified="self-reported timings" if budget.get("reported_on") else unverified_because(document.get("isolation")),
         models=document.get("models_from", "runs"),  # documents written before checkpoints were scored: runs
     )
 

@@ -219,3 +219,43 @@ def test_an_adaptive_leaderboard_refuses_checkpoints_whose_n_is_fixed(in_process
     result = in_process("leaderboard", str(tmp_path), "--adaptive", "--out", str(tmp_path / "board"))
     assert result.returncode == 2 and "holds checkpoints made elsewhere, whose N is fixed" in result.stderr
     assert not (tmp_path / "board").exists()
+
+
+def _timings(path: Path, names, seconds: float) -> Path:
+    path.write_text("checkpoint,seconds,hardware\n" + "".join(f"{name},{seconds},Kaggle P100\n" for name in names))
+    return path
+
+
+@pytest.mark.sandbox
+def test_reported_timings_give_a_verdict_marked_self_reported(kaggle_files, reference_cache, in_process, tmp_path):
+    """Seconds far beyond retraining's fail the budget, seconds far within it pass: judged from the participant's
+    word against retraining timed here, and every output says whose word it was."""
+    archive = _zip(tmp_path / "submission.zip", kaggle_files)
+    verdicts = {}
+    for seconds in (1e-4, 1e4):
+        timings = _timings(tmp_path / f"timings-{seconds:g}.csv", kaggle_files, seconds)
+        result, document = _score_checkpoints(in_process, archive, reference_cache, tmp_path / f"out-{seconds:g}", "--timings", str(timings))
+        assert result.returncode == 0, result.stderr
+        budget = document["time_budget"]
+        assert budget["reported_on"] == "Kaggle P100" and budget["unlearn_median_s"] == pytest.approx(seconds)
+        assert "SELF-REPORTED" in result.stdout and document["checkpoints"]["timings"] == str(timings)
+        verdicts[seconds] = (budget["verdict"], budget["eligible"])
+    assert verdicts == {1e-4: ("pass", True), 1e4: ("fail", False)}
+
+
+@pytest.mark.sandbox
+def test_a_leaderboard_reads_timings_beside_an_archive_and_refuses_a_wrong_one(kaggle_files, reference_cache, in_process, tmp_path):
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    for name in ("slow", "wrong"):
+        _zip(folder / f"{name}.zip", kaggle_files)
+    _timings(folder / "slow.timings.csv", kaggle_files, 1e4)
+    _timings(folder / "wrong.timings.csv", list(kaggle_files)[1:], 1.0)  # a checkpoint without its row
+    out = tmp_path / "board"
+    result = in_process("leaderboard", str(folder), "--n-models", str(N), "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp_path / "ledgers"),
+                        "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4", *ONE_WORKER)
+    assert result.returncode == 0, result.stderr
+    rows = {row["submission"]: row for row in pq.read_table(out / "leaderboard.parquet").to_pylist()}
+    assert (rows["slow"]["verdict"], rows["slow"]["eligible"], rows["slow"]["unverified"]) == ("fail", False, "self-reported timings")
+    assert rows["wrong"]["status"] == "failed: refused" and rows["wrong"]["final_score"] is None
+    assert "fail: over budget (unverified: self-reported timings)" in (out / "leaderboard.md").read_text()
