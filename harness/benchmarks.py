@@ -1,63 +1,26 @@
-"""The registry of named benchmarks, their public and private splits, and their forget-set scenarios."""
+"""The registry of named benchmarks (the built-in competition files), their public and private splits, and their forget-set scenarios."""
 
 from dataclasses import replace
+from pathlib import Path
 
+from harness.competition import built_in_competitions, read_competition
 from reference_models.architectures import IMAGE_ARCHITECTURES, STACKABLE
 from reference_models.forget_sets import FLIPPED_SHARE, SELECTIONS
 from reference_models.seeds import derive_seed
-from reference_models.spec import BenchmarkSpec, TrainingRecipe
+from reference_models.spec import BenchmarkSpec
 
 SPLITS = ("public", "private")
 
-# The competition's starting kit: torchvision's ResNet-18 on CIFAR-10, validation and test the two
-# halves of the test batch, loaders of 128, SGD at 0.1 with momentum 0.9 and weight decay 5e-4,
-# random crops and flips. The kit ships a trained checkpoint without its schedule: 30 cosine epochs are ours.
-_CIFAR10_KIT = BenchmarkSpec(
-    name="cifar10-resnet18",
-    dataset="cifar10",
-    split_fractions=None,
-    split_seed=42,
-    forget_fraction=0.1,
-    forget_seed=1,
-    architecture="resnet18",
-    hidden_sizes=(),
-    recipe=TrainingRecipe(epochs=30, batch_size=128, learning_rate=0.1, momentum=0.9, weight_decay=5e-4, augment=True),
-    model_seed=0,
-    loader_batch_size=128,
-)
-# The same data with a CNN of three small convolutions, which a CPU retrains in minutes.
-_CIFAR10_SMALL = replace(
-    _CIFAR10_KIT, name="cifar10-cnn-small", architecture="cnn-small", hidden_sizes=(16, 32, 64),
-    recipe=replace(_CIFAR10_KIT.recipe, epochs=10, learning_rate=0.05),
-)
-
-BENCHMARKS: dict[str, BenchmarkSpec] = {
-    "digits-mlp": BenchmarkSpec(
-        name="digits-mlp",
-        dataset="sklearn-digits",
-        split_fractions=(0.8, 0.1, 0.1),
-        split_seed=2023,
-        forget_fraction=0.1,
-        forget_seed=1,
-        architecture="mlp",
-        hidden_sizes=(64, 64),
-        recipe=TrainingRecipe(epochs=30, batch_size=64, learning_rate=0.1, momentum=0.9, weight_decay=5e-4),
-        model_seed=0,
-    ),
-    "cifar10-resnet18": _CIFAR10_KIT,
-    "cifar10-cnn-small": _CIFAR10_SMALL,
-    # Any folder of class subfolders, or a manifest of image paths and labels (faces with age groups, as in
-    # the competition), resized to --image-size, with the small CNN or --architecture; no augmentation.
-    "imagefolder": replace(
-        _CIFAR10_SMALL, name="imagefolder", dataset="imagefolder", split_fractions=(0.8, 0.1, 0.1), split_seed=2023,
-        recipe=replace(_CIFAR10_SMALL.recipe, batch_size=64, augment=False), loader_batch_size=64, image_size=32,
-    ),
-}
+# The built-in competitions, each a file of harness/competitions/ read by the same code as an organiser's own.
+BENCHMARKS: dict[str, BenchmarkSpec] = {name: competition.spec() for name, competition in built_in_competitions().items()}
 
 
 def get_benchmark(name: str) -> BenchmarkSpec:
+    """A built-in benchmark by name, or the competition a TOML file declares; ValueError naming what is known otherwise."""
+    if name.endswith(".toml"):
+        return read_competition(Path(name)).spec()
     if name not in BENCHMARKS:
-        raise KeyError(f"unknown benchmark {name!r}; available: {', '.join(sorted(BENCHMARKS))}")
+        raise ValueError(f"unknown benchmark {name!r}; built in: {', '.join(sorted(BENCHMARKS))}, or give a competition file (NAME.toml)")
     return BENCHMARKS[name]
 
 

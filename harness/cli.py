@@ -64,7 +64,8 @@ def _model_counts(text: str) -> tuple[int, ...]:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--benchmark", default="digits-mlp", choices=sorted(BENCHMARKS), help="benchmark name")
+    parser.add_argument("--benchmark", default="digits-mlp", metavar="NAME|FILE.toml",
+                        help=f"a built-in benchmark ({', '.join(sorted(BENCHMARKS))}; default digits-mlp) or a competition file (docs/competitions.md)")
     parser.add_argument("--n-models", type=_model_count, default=512, help="unlearning runs and reference models (default 512)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel workers (default: one per core)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"), help="reference cache root")

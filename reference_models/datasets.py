@@ -82,6 +82,7 @@ def _load_image_folder(spec: BenchmarkSpec) -> tuple[_Arrays, None]:
 
 
 _LOADERS = {"sklearn-digits": _load_sklearn_digits, "cifar10": _load_cifar10, "imagefolder": _load_image_folder}
+DATASETS = tuple(_LOADERS)
 
 
 def locate_data(spec: BenchmarkSpec, data_dir: Path | None) -> BenchmarkSpec:

@@ -1,0 +1,203 @@
+"""A competition declared in one TOML file, read strictly into frozen sections and then into the benchmark spec.
+
+Every platform organisers use describes a competition in a file (Codabench's
+competition.yaml, Hugging Face competitions' conf.json, EvalAI's
+challenge_config.yaml); so does this harness, and its built-in benchmarks are
+such files (harness/competitions/). The sections mirror what decides the
+references: `[data]`, `[model]`, `[training]`, `[forget]`, and of `[runs]`
+what the participant's loaders get. A key that is unknown (with the closest
+known one named), of the wrong type or out of range, or a missing section, is
+refused before anything is trained, naming the file and `section.key`.
+"""
+
+from dataclasses import MISSING, dataclass, fields
+import difflib
+from pathlib import Path
+import types
+import typing
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from reference_models.architectures import ARCHITECTURES
+from reference_models.datasets import DATASETS
+from reference_models.forget_sets import SELECTIONS
+from reference_models.spec import BenchmarkSpec, TrainingRecipe
+
+SCHEMA_VERSION = 1
+BUILT_IN = Path(__file__).resolve().parent / "competitions"
+
+
+class CompetitionFileError(ValueError):
+    """A competition file that cannot be read: the message names the file, the key and what to write instead."""
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Which data, and how they are split into train, validation and test."""
+
+    dataset: str  # sklearn-digits (embedded), cifar10 (the python-pickle batches), imagefolder (class folders or a manifest)
+    split_seed: int
+    split_fractions: tuple[float, ...] | None = None  # train, validation, test; none: the data set's own test part, halved
+    image_size: int | None = None  # imagefolder: images resized to this many pixels a side
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The architecture every model is, and the seed of the original one."""
+
+    architecture: str  # mlp, cnn-small, resnet18
+    seed: int
+    hidden_sizes: tuple[int, ...] = ()  # mlp: widths of the hidden layers; cnn-small: channels of the convolutions
+
+
+@dataclass(frozen=True)
+class ForgetSection:
+    """Which training examples are to be forgotten."""
+
+    fraction: float  # of train (or of persons, where the data name them; for poisoned, of train relabelled)
+    seed: int  # of the public split; the private one derives its own
+    rule: str = "random"  # random, class, hardest, poisoned
+
+
+@dataclass(frozen=True)
+class RunsSection:
+    """What a run is handed."""
+
+    loader_batch_size: int = 64  # the batches of the loaders unlearning(net, retain, forget, validation) is given
+
+
+SECTIONS = {"data": DataSection, "model": ModelSection, "training": TrainingRecipe, "forget": ForgetSection, "runs": RunsSection}
+_POSITIVE = {"training.epochs", "training.batch_size", "training.learning_rate", "runs.loader_batch_size", "data.image_size"}
+_FRACTIONS = {"forget.fraction"}
+_NON_NEGATIVE = {"training.momentum", "training.weight_decay"}
+_CHOICES = {"data.dataset": DATASETS, "model.architecture": tuple(ARCHITECTURES), "forget.rule": SELECTIONS}
+_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string in quotes"}
+
+
+@dataclass(frozen=True)
+class Competition:
+    """A competition file as read: its name and its sections."""
+
+    name: str
+    data: DataSection
+    model: ModelSection
+    training: TrainingRecipe
+    forget: ForgetSection
+    runs: RunsSection
+
+    def spec(self) -> BenchmarkSpec:
+        """The benchmark spec the file declares (its content key decides the references)."""
+        return BenchmarkSpec(
+            name=self.name,
+            dataset=self.data.dataset,
+            split_fractions=self.data.split_fractions,
+            split_seed=self.data.split_seed,
+            forget_fraction=self.forget.fraction,
+            forget_seed=self.forget.seed,
+            architecture=self.model.architecture,
+            hidden_sizes=self.model.hidden_sizes,
+            recipe=self.training,
+            model_seed=self.model.seed,
+            loader_batch_size=self.runs.loader_batch_size,
+            forget_selection=self.forget.rule,
+            image_size=self.data.image_size,
+        )
+
+
+def _closest(key: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    return f"did you mean {match[0]!r}? " if match else ""
+
+
+def _value(value: object, kind: object, where: str) -> object:
+    """`value` as `kind` (a field's annotation), or why it is not one."""
+    options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)  # TOML has no null: an optional key is left out
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+        if typing.get_origin(option) is tuple and isinstance(value, list):
+            item = typing.get_args(option)[0]
+            return tuple(_value(element, item, where) for element in value)
+    wanted = " or ".join(_WORDS.get(option, "a list") for option in options if option is not type(None))
+    raise CompetitionFileError(f"{where} is {value!r}; write {wanted}")
+
+
+def _check_range(where: str, value: object) -> None:
+    if where in _CHOICES and value not in _CHOICES[where]:
+        raise CompetitionFileError(f"{where} is {value!r}; {_closest(str(value), list(_CHOICES[where]))}known: {', '.join(_CHOICES[where])}")
+    if where in _POSITIVE and value is not None and value <= 0:
+        raise CompetitionFileError(f"{where} is {value}; it must be above 0")
+    if where in _NON_NEGATIVE and value < 0:
+        raise CompetitionFileError(f"{where} is {value}; it must be 0 or more")
+    if where in _FRACTIONS and not 0 < value < 1:
+        raise CompetitionFileError(f"{where} is {value}; it must be between 0 and 1 (a share of the examples)")
+    if where == "data.split_fractions" and value is not None and (len(value) != 3 or any(v <= 0 for v in value) or abs(sum(value) - 1) > 1e-9):
+        raise CompetitionFileError(f"{where} is {list(value)}; write three positive shares of the data (train, validation, test) that add up to 1")
+
+
+def _section(name: str, table: object, cls: type) -> object:
+    """The section `name` of the file as `cls`, every key known, typed and in range."""
+    if not isinstance(table, dict):
+        raise CompetitionFileError(f"{name} must be a section [{name}], not a value")
+    hints = typing.get_type_hints(cls)
+    known = [field.name for field in fields(cls)]
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise CompetitionFileError(f"{name}.{key} is not a key of [{name}]; {_closest(key, known)}known: {', '.join(known)}")
+        values[key] = _value(value, hints[key], f"{name}.{key}")
+        _check_range(f"{name}.{key}", values[key])
+    missing = [field.name for field in fields(cls) if field.name not in values and field.default is MISSING]
+    if missing:
+        raise CompetitionFileError(f"[{name}] needs {', '.join(f'{name}.{key}' for key in missing)}")
+    return cls(**values)
+
+
+def parse_competition(text: str) -> Competition:
+    """A competition from a TOML text; CompetitionFileError (without the file's name) where it is not one."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise CompetitionFileError(f"not TOML: {error}") from None
+    version = document.pop("schema_version", None)
+    if version != SCHEMA_VERSION:
+        raise CompetitionFileError(f"schema_version is {version!r}; this harness reads schema_version = {SCHEMA_VERSION}")
+    name = document.pop("name", None)
+    if not isinstance(name, str) or not name.strip():
+        raise CompetitionFileError("name is missing; write name = \"my-competition\" (it enters the content key)")
+    unknown = [key for key in document if key not in SECTIONS]
+    if unknown:
+        raise CompetitionFileError(f"{unknown[0]} is not a section or a key of the file; {_closest(unknown[0], list(SECTIONS))}"
+                                   f"known: schema_version, name, {', '.join(f'[{section}]' for section in SECTIONS)}")
+    missing = [section for section in SECTIONS if section not in document and section != "runs"]
+    if missing:
+        raise CompetitionFileError(f"the section [{missing[0]}] is missing")
+    sections = {section: _section(section, document.get(section, {}), cls) for section, cls in SECTIONS.items()}
+    return Competition(name=name, **sections)
+
+
+def read_competition(path: Path) -> Competition:
+    """The competition file at `path`; CompetitionFileError naming the file where it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CompetitionFileError(f"{path}: cannot be read: {error}") from None
+    try:
+        return parse_competition(text)
+    except CompetitionFileError as error:
+        raise CompetitionFileError(f"{path}: {error}") from None
+
+
+def built_in_competitions() -> dict[str, Competition]:
+    """The competitions shipped with the harness, by name."""
+    competitions = (read_competition(path) for path in sorted(BUILT_IN.glob("*.toml")))
+    return {competition.name: competition for competition in competitions}

@@ -1,0 +1,91 @@
+"""Competitions declared in TOML files (issue 37): the built-ins are such files, read strictly by one loader,
+with their content keys pinned; a bad file is refused before anything is trained, naming the file, the
+`section.key` and what to write instead."""
+
+from dataclasses import fields
+from pathlib import Path
+import re
+
+import pytest
+
+from harness.benchmarks import BENCHMARKS, get_benchmark
+from harness.competition import BUILT_IN, SECTIONS, CompetitionFileError, read_competition
+
+# The content keys of the built-ins, which name their reference caches and ledgers: a change of the loader or
+# of a file that moved one would orphan every cache built before it.
+KEYS = {"digits-mlp": "6d02bad15fde64c4", "cifar10-resnet18": "555e2fc1ebac8798", "cifar10-cnn-small": "d7a86798eca81fbe",
+        "imagefolder": "6794d7220c965b1d"}
+DIGITS = (BUILT_IN / "digits-mlp.toml").read_text()
+
+
+def test_the_built_ins_are_files_whose_keys_are_pinned():
+    assert sorted(path.stem for path in BUILT_IN.glob("*.toml")) == sorted(KEYS)
+    assert {name: spec.key() for name, spec in BENCHMARKS.items()} == KEYS
+
+
+def test_a_copy_of_a_built_in_elsewhere_is_the_same_benchmark(tmp_path):
+    copy = tmp_path / "my-digits.toml"
+    copy.write_text(DIGITS)
+    assert get_benchmark(str(copy)) == get_benchmark("digits-mlp")
+    changed = tmp_path / "longer.toml"
+    changed.write_text(DIGITS.replace("epochs = 30", "epochs = 31"))
+    assert get_benchmark(str(changed)).key() != KEYS["digits-mlp"]
+
+
+def _refusal(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(CompetitionFileError) as refused:
+        read_competition(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ")
+    return message
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("epochs = 30", "epoch = 30"), "training.epoch is not a key of [training]; did you mean 'epochs'?"),
+    (("seed = 1\n", "seeds = 1\n"), "forget.seeds is not a key of [forget]; did you mean 'seed'?"),
+    (("[training]", "[trainig]"), "trainig is not a section or a key of the file; did you mean 'training'?"),
+    (("epochs = 30", 'epochs = "thirty"'), "training.epochs is 'thirty'; write a whole number"),
+    (("epochs = 30", "epochs = 30\naugment = 1"), "training.augment is 1; write true or false"),
+    (("hidden_sizes = [64, 64]", "hidden_sizes = 64"), "model.hidden_sizes is 64; write a list"),
+    (("epochs = 30", "epochs = 0"), "training.epochs is 0; it must be above 0"),
+    (("fraction = 0.1", "fraction = 1.5"), "forget.fraction is 1.5; it must be between 0 and 1"),
+    (("[0.8, 0.1, 0.1]", "[0.8, 0.3, 0.1]"), "data.split_fractions is [0.8, 0.3, 0.1]; write three positive shares"),
+    (("architecture = \"mlp\"", "architecture = \"mpl\""), "model.architecture is 'mpl'; did you mean 'mlp'? known: mlp, cnn-small, resnet18"),
+    (("rule = \"random\"", "rule = \"randm\""), "forget.rule is 'randm'; did you mean 'random'?"),
+    (("dataset = \"sklearn-digits\"", "dataset = \"mnist\""), "data.dataset is 'mnist'"),
+    (("architecture = \"mlp\"\n", ""), "[model] needs model.architecture"),
+    (("schema_version = 1", "schema_version = 2"), "schema_version is 2; this harness reads schema_version = 1"),
+    (("name = \"digits-mlp\"", ""), "name is missing"),
+    (("[data]", "[data"), "not TOML"),
+], ids=lambda value: value[1] if isinstance(value, tuple) else None)
+def test_a_bad_file_is_refused_naming_the_key_and_what_to_write(tmp_path, edit, expected):
+    old, new = edit
+    assert old in DIGITS
+    assert expected in _refusal(tmp_path, DIGITS.replace(old, new, 1))
+
+
+def test_a_missing_section_or_a_value_in_its_place_is_named(tmp_path):
+    start, end = DIGITS.index("[model]"), DIGITS.index("[training]")
+    assert "the section [model] is missing" in _refusal(tmp_path, DIGITS[:start] + DIGITS[end:])
+    runs = DIGITS.index("[runs]")
+    assert "runs must be a section [runs], not a value" in _refusal(tmp_path, DIGITS[:runs].replace("schema_version = 1", "schema_version = 1\nruns = 64"))
+
+
+def test_the_cli_refuses_a_bad_file_before_anything_is_built(in_process, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DIGITS.replace("epochs = 30", "epoch = 30"))
+    result = in_process("score", "baselines/identity.py", "--benchmark", str(bad), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "training.epoch is not a key of [training]; did you mean 'epochs'?" in result.stderr
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+    unknown = in_process("references", "--benchmark", "digits", "--cache-dir", str(tmp_path / "cache"))
+    assert unknown.returncode == 2 and "unknown benchmark 'digits'" in unknown.stderr
+
+
+def test_the_docs_list_every_key_of_every_section_and_no_other():
+    """docs/competitions.md's tables, read back: one per section, each row a key the loader accepts."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "competitions.md").read_text()
+    parts = re.split(r"^`\[(\w+)\]`", text, flags=re.MULTILINE)[1:]  # a section's name, then the text up to the next one
+    listed = {name: re.findall(r"^\| `(\w+)` \|", body, re.MULTILINE) for name, body in zip(parts[::2], parts[1::2], strict=True)}
+    assert listed == {name: [field.name for field in fields(cls)] for name, cls in SECTIONS.items()}
