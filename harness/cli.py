@@ -1,4 +1,4 @@
-"""Command line: `python -m harness score|score-checkpoints|leaderboard|stability|references|convert ...`.
+"""Command line: `python -m harness score|score-checkpoints|leaderboard|stability|references|competition|convert ...`.
 
 Exit codes are those of harness.exit_codes, which every command's --help lists.
 """
@@ -15,6 +15,8 @@ from harness.backends import BACKENDS, BackendUnavailable, compute_backend
 from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
 from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
 from harness.checkpoints import CheckpointLimits, Checkpoints, read_checkpoints, scorable
+from harness.competition import built_in_competitions, read_competition, starting_file
+from harness.competition_check import check_competition, check_text
 from harness.console import summary, written
 from harness.failures import inert
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES, leaderboard, submissions_in
@@ -194,6 +196,12 @@ def _parser() -> argparse.ArgumentParser:
                                       "from them, marked self-reported (default: not measured)")
     refs_cmd = commands.add_parser("references", help="build the reference cache alone", **listed)
     _common(refs_cmd)
+    competition_cmd = commands.add_parser("competition", help="write a starting competition file, or check one before anything is trained", **listed)
+    competition_cmd.add_argument("action", choices=("new", "check"), help="new: write a commented starting file; check: read it, load its data "
+                                 "and time one epoch, printing the splits, the forget set, the content key and the cost of the references")
+    competition_cmd.add_argument("file", type=Path, help="the competition file (TOML; docs/competitions.md)")
+    competition_cmd.add_argument("--data-dir", type=Path, default=None, help=f"check: the data of cifar10 or imagefolder (default ${DATA_DIR_VARIABLE})")
+    competition_cmd.add_argument("--n-models", type=_model_count, default=512, help="check: the references the cost is estimated for (default 512)")
     convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants", **listed)
     convert_cmd.add_argument("notebook", type=Path, help="a Jupyter notebook (.ipynb)")
     convert_cmd.add_argument("--out", type=Path, default=None, metavar="FILE.py", help="write here (default: print to stdout)")
@@ -371,10 +379,28 @@ def _convert(notebook: Path, out: Path | None) -> int:
     return EXIT_OK
 
 
+def _competition(action: str, file: Path, data_dir: Path | None, n_models: int) -> int:
+    """`competition new`: a commented starting file (the digits-mlp competition); `competition check`: what the file will cost."""
+    if action == "new":
+        if file.exists() or file.is_symlink():
+            return _error(f"{file} exists: name a new file, or check this one with: python -m harness competition check {file}")
+        file.write_text(starting_file(built_in_competitions()["digits-mlp"]))
+        print(f"written {visible(str(file))}: edit it, then run python -m harness competition check {visible(str(file))}")
+        return EXIT_OK
+    try:
+        spec = locate_data(read_competition(file).spec(), data_dir)
+        print(check_text(check_competition(spec), n_models))
+    except ValueError as error:  # the file, its data directory, or a forget set the data cannot hold
+        return _error(str(error))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "convert":
         return _convert(args.notebook, args.out)
+    if args.command == "competition":
+        return _competition(args.action, args.file, args.data_dir, args.n_models)
     if args.jobs < 1:
         return _error("--jobs must be at least 1")
     if args.scheduler is not None and args.backend != "dask":

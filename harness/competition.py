@@ -107,6 +107,72 @@ class Competition:
         )
 
 
+# What each key means: the comments of `competition new` and the tables of docs/competitions.md (a test holds
+# the two to these words and to the sections' fields).
+KEY_DOCS = {
+    "data.dataset": "`sklearn-digits` (embedded), `cifar10` (the python-pickle batches, from `--data-dir`), "
+                    "`imagefolder` (class folders or a manifest, from `--data-dir`)",
+    "data.split_seed": "the seed of the train, validation and test split",
+    "data.split_fractions": "train, validation and test shares adding up to 1; left out: the data set's own test part, halved into validation and test",
+    "data.image_size": "`imagefolder`: images are resized to this many pixels a side",
+    "model.architecture": "`mlp`, `cnn-small` or `resnet18`",
+    "model.seed": "the seed of the original model",
+    "model.hidden_sizes": "`mlp`: the widths of its hidden layers; `cnn-small`: the channels of its three convolutions",
+    "training.epochs": "passes over train",
+    "training.batch_size": "training batches",
+    "training.learning_rate": "SGD's initial learning rate",
+    "training.momentum": "SGD's momentum",
+    "training.weight_decay": "SGD's weight decay",
+    "training.augment": "random crops (4-pixel padding) and horizontal flips of training batches",
+    "training.mixed_precision": "bfloat16 autocast while training; evaluation stays float32",
+    "forget.fraction": "the share of train to forget (of persons, where the data name them; for `poisoned`, the share of train relabelled)",
+    "forget.seed": "the public split's seed; the private split derives its own",
+    "forget.rule": "`random`, `class` (a few classes), `hardest` (highest loss under the original) or `poisoned` (relabelled examples)",
+    "runs.loader_batch_size": "the batches of the loaders `unlearning(net, retain, forget, validation)` is given",
+}
+
+
+def _toml(value: object) -> str:
+    """A default as TOML writes it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _default(field: object) -> str | None:
+    """A field's default as TOML, "" where it is required, None where it is left out."""
+    if field.default is MISSING:
+        return ""
+    return None if field.default is None else _toml(field.default)
+
+
+def key_table(section: str) -> str:
+    """The Markdown table of a section's keys: default (blank: required) and meaning."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for field in fields(SECTIONS[section]):
+        default = _default(field)
+        rows.append(f"| `{field.name}` | {'left out' if default is None else default.replace('[]', '`[]`')} | {KEY_DOCS[f'{section}.{field.name}']} |")
+    return "\n".join(rows)
+
+
+def starting_file(example: "Competition") -> str:
+    """A competition file for `competition new`: every key, with its meaning and default as a comment, set as in `example`."""
+    lines = ["# A competition for the unlearning harness (docs/competitions.md). Every key is listed with what it means",
+             "# and its default; a key commented out is left at it. Check the file with: python -m harness competition check FILE",
+             f"schema_version = {SCHEMA_VERSION}", f'name = "{example.name}"  # enters the content key of the references']
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        for field in fields(SECTIONS[section]):
+            default = _default(field)
+            meaning = KEY_DOCS[f"{section}.{field.name}"].replace("`", "")
+            lines.append(f"# {meaning} ({'required' if default == '' else 'default: ' + (default or 'left out')})")
+            value = getattr(getattr(example, section), field.name)
+            lines.append(f"{field.name} = {_toml(value)}" if value is not None else f"# {field.name} =")
+    return "\n".join(lines) + "\n"
+
+
 def _closest(key: str, known: list[str]) -> str:
     match = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
     return f"did you mean {match[0]!r}? " if match else ""

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from harness.benchmarks import BENCHMARKS, get_benchmark
-from harness.competition import BUILT_IN, SECTIONS, CompetitionFileError, read_competition
+from harness.competition import BUILT_IN, KEY_DOCS, SECTIONS, CompetitionFileError, key_table, read_competition
 
 # The content keys of the built-ins, which name their reference caches and ledgers: a change of the loader or
 # of a file that moved one would orphan every cache built before it.
@@ -83,9 +83,44 @@ def test_the_cli_refuses_a_bad_file_before_anything_is_built(in_process, tmp_pat
     assert unknown.returncode == 2 and "unknown benchmark 'digits'" in unknown.stderr
 
 
-def test_the_docs_list_every_key_of_every_section_and_no_other():
-    """docs/competitions.md's tables, read back: one per section, each row a key the loader accepts."""
-    text = (Path(__file__).resolve().parent.parent / "docs" / "competitions.md").read_text()
-    parts = re.split(r"^`\[(\w+)\]`", text, flags=re.MULTILINE)[1:]  # a section's name, then the text up to the next one
-    listed = {name: re.findall(r"^\| `(\w+)` \|", body, re.MULTILINE) for name, body in zip(parts[::2], parts[1::2], strict=True)}
-    assert listed == {name: [field.name for field in fields(cls)] for name, cls in SECTIONS.items()}
+def test_the_docs_and_the_starting_file_describe_every_key_and_no_other():
+    """Each key's meaning is written once (KEY_DOCS): docs/competitions.md holds the tables made from it, and
+    `competition new` comments every key with it."""
+    every_key = {f"{name}.{field.name}" for name, cls in SECTIONS.items() for field in fields(cls)}
+    assert set(KEY_DOCS) == every_key
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "competitions.md").read_text()
+    for section in SECTIONS:
+        assert key_table(section) in docs, f"docs/competitions.md: paste harness.competition.key_table({section!r})"
+    listed = re.findall(r"^`\[(\w+)\]`", docs, re.MULTILINE)
+    assert listed == list(SECTIONS)
+
+
+def test_competition_new_writes_a_file_that_checks(in_process, tmp_path):
+    """The issue's done-when: new, then check, prints the splits, the forget set, the content key and the cost."""
+    path = tmp_path / "my.toml"
+    created = in_process("competition", "new", str(path))
+    assert created.returncode == 0, created.stderr
+    text = path.read_text()
+    assert all(f"\n{key.split('.')[1]} =" in text or f"# {key.split('.')[1]} =" in text for key in KEY_DOCS)
+    checked = in_process("competition", "check", str(path), "--n-models", "8")
+    assert checked.returncode == 0, checked.stderr
+    lines = checked.stdout
+    assert f"content key {KEYS['digits-mlp']}" in lines and "train 1437, validation 180, test 180 examples" in lines
+    assert "forget set       144 examples by the random rule; retain 1293" in lines
+    assert re.search(r"cost .* the original and 8 references take about \d+ s of one thread", lines)
+    again = in_process("competition", "new", str(path))
+    assert again.returncode == 2 and "exists" in again.stderr and path.read_text() == text
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("epochs = 30", "epoch = 30"), "training.epoch is not a key of [training]; did you mean 'epochs'?"),
+    (("rule = \"random\"\nfraction = 0.1", "rule = \"class\"\nfraction = 0.9"), "a forget set of 1293 examples needs more than the 434 candidates"),
+    (("dataset = \"sklearn-digits\"", "dataset = \"cifar10\""), "pass --data-dir DIR"),
+], ids=["misspelt key", "forget set too large", "no data directory"])
+def test_competition_check_refuses_what_cannot_be_trained(in_process, tmp_path, edit, message):
+    old, new = edit
+    assert old in DIGITS
+    path = tmp_path / "bad.toml"
+    path.write_text(DIGITS.replace(old, new))
+    result = in_process("competition", "check", str(path))
+    assert result.returncode == 2 and message in result.stderr

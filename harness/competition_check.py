@@ -1,0 +1,96 @@
+"""`competition check`: what a competition file will train and roughly what it will cost, before it is paid.
+
+An organiser reads, without any reference being trained or cached: the model
+and recipe, how many examples each split and the forget set hold (and how
+many persons, where the data name them), the content key, and the cost of
+the references, from a few batches of one model timed on this machine and
+multiplied out. The estimate is an upper bound for the MLP, whose references
+train many at a time.
+"""
+
+from dataclasses import dataclass, replace
+import time
+
+import torch
+
+from reference_models.architectures import STACKABLE, build_model
+from reference_models.datasets import BenchmarkData, load_benchmark_data
+from reference_models.spec import BenchmarkSpec
+from reference_models.tensors import LabelledTensors
+from reference_models.training import train
+
+WARM_BATCHES, TIMED_BATCHES = 2, 10
+
+
+@dataclass(frozen=True)
+class CompetitionCheck:
+    """What `competition check` found: the data's sizes, the model's size and the timed epoch."""
+
+    spec: BenchmarkSpec
+    sizes: dict[str, int]  # examples of train, retain, forget, validation and test
+    forget_persons: int | None  # persons in the forget set, where the data name them
+    parameters: int
+    epoch_s: float  # one epoch of one model, one CPU thread (extrapolated from a few batches)
+
+    def cost_s(self, n_models: int) -> float:
+        """Seconds of one CPU thread to train the original and `n_models` references, one after another."""
+        return self.epoch_s * self.spec.recipe.epochs * (n_models + 1)
+
+
+def _persons(data: BenchmarkData) -> int | None:
+    persons = data.forget.person_ids
+    return None if persons is None else len(torch.unique(persons))
+
+
+def _first(data: LabelledTensors, count: int) -> LabelledTensors:
+    return LabelledTensors(data.images[:count], data.labels[:count])
+
+
+def _epoch_seconds(model: torch.nn.Module, train_set: LabelledTensors, spec: BenchmarkSpec) -> float:
+    """One epoch of training, extrapolated from TIMED_BATCHES batches after WARM_BATCHES untimed ones (the first
+    batches pay for allocation and lazy set-up; a ResNet-18 epoch on a CPU would take minutes)."""
+    batch = spec.recipe.batch_size
+    one_epoch = replace(spec.recipe, epochs=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(model, _first(train_set, WARM_BATCHES * batch), one_epoch, seed=spec.model_seed)
+        timed = _first(train_set, TIMED_BATCHES * batch)
+        start = time.perf_counter()
+        train(model, timed, one_epoch, seed=spec.model_seed)
+        return (time.perf_counter() - start) * len(train_set) / len(timed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
+    """Load the data as the references would see them and time training on them (nothing is cached)."""
+    data = load_benchmark_data(spec)
+    sizes = {name: len(getattr(data, name)) for name in ("train", "retain", "forget", "validation", "test")}
+    torch.manual_seed(spec.model_seed)
+    model = build_model(spec)
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    return CompetitionCheck(spec, sizes, _persons(data), parameters, _epoch_seconds(model, data.train, spec))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} minutes" if seconds < 7200 else f"{seconds / 3600:.1f} hours"
+
+
+def check_text(check: CompetitionCheck, n_models: int) -> str:
+    """The report an organiser reads."""
+    spec, recipe, sizes = check.spec, check.spec.recipe, check.sizes
+    persons = f" ({check.forget_persons} persons)" if check.forget_persons is not None else ""
+    return "\n".join([
+        f"competition      {spec.name} (content key {spec.key()}): a new key means new references, ledgers and results",
+        f"data             {spec.dataset}: train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} examples",
+        f"forget set       {sizes['forget']} examples{persons} by the {spec.forget_selection} rule; retain {sizes['retain']}",
+        f"model            {spec.architecture} {list(spec.hidden_sizes) or ''}".rstrip() + f", {check.parameters:,} parameters",
+        f"training         {recipe.epochs} epochs of SGD, batch {recipe.batch_size}, learning rate {recipe.learning_rate:g}, momentum {recipe.momentum:g}, "
+        f"weight decay {recipe.weight_decay:g}" + (", augmented" if recipe.augment else "") + (", bfloat16" if recipe.mixed_precision else ""),
+        f"cost             one epoch of one model takes about {check.epoch_s:.2f} s on one CPU thread here, so the original and {n_models} references "
+        f"take about {_duration(check.cost_s(n_models))} of one thread, one model after another (divide by the cores or GPUs that train them"
+        + ("; MLP references train many at a time, for much less)" if spec.architecture in STACKABLE else ")"),
+    ])
