@@ -3,7 +3,7 @@
 from dataclasses import replace
 from pathlib import Path
 
-from harness.competition import built_in_competitions, read_competition
+from harness.competition import Competition, built_in_competitions, read_competition
 from reference_models.architectures import IMAGE_ARCHITECTURES, STACKABLE
 from reference_models.forget_sets import FLIPPED_SHARE, SELECTIONS
 from reference_models.seeds import derive_seed
@@ -12,16 +12,23 @@ from reference_models.spec import BenchmarkSpec
 SPLITS = ("public", "private")
 
 # The built-in competitions, each a file of harness/competitions/ read by the same code as an organiser's own.
-BENCHMARKS: dict[str, BenchmarkSpec] = {name: competition.spec() for name, competition in built_in_competitions().items()}
+
+_BUILT_IN = built_in_competitions()
+BENCHMARKS: dict[str, BenchmarkSpec] = {name: competition.spec() for name, competition in _BUILT_IN.items()}
+
+
+def get_competition(name: str) -> Competition:
+    """A built-in competition by name, or the one a TOML file declares; ValueError naming what is known otherwise."""
+    if name.endswith(".toml"):
+        return read_competition(Path(name))
+    if name not in _BUILT_IN:
+        raise ValueError(f"unknown benchmark {name!r}; built in: {', '.join(sorted(_BUILT_IN))}, or give a competition file (NAME.toml)")
+    return _BUILT_IN[name]
 
 
 def get_benchmark(name: str) -> BenchmarkSpec:
-    """A built-in benchmark by name, or the competition a TOML file declares; ValueError naming what is known otherwise."""
-    if name.endswith(".toml"):
-        return read_competition(Path(name)).spec()
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; built in: {', '.join(sorted(BENCHMARKS))}, or give a competition file (NAME.toml)")
-    return BENCHMARKS[name]
+    """The spec of a built-in benchmark by name, or of a competition file."""
+    return get_competition(name).spec()
 
 
 def declared_images(spec: BenchmarkSpec, image_size: int | None, architecture: str | None) -> BenchmarkSpec:

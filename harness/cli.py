@@ -12,10 +12,10 @@ import sys
 from harness import exit_codes
 from harness.adaptive import START_N, Adaptive
 from harness.backends import BACKENDS, BackendUnavailable, compute_backend
-from harness.benchmarks import BENCHMARKS, declared_images, get_benchmark, scenario_benchmark, split_benchmark
+from harness.benchmarks import BENCHMARKS, declared_images, get_competition, scenario_benchmark, split_benchmark
 from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
 from harness.checkpoints import CheckpointLimits, Checkpoints, read_checkpoints, scorable
-from harness.competition import built_in_competitions, read_competition, starting_file
+from harness.competition import Competition, CompetitionUse, built_in_competitions, read_competition, starting_file
 from harness.competition_check import check_competition, check_text
 from harness.console import summary, written
 from harness.failures import inert
@@ -67,8 +67,10 @@ def _model_counts(text: str) -> tuple[int, ...]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", default="digits-mlp", metavar="NAME|FILE.toml",
-                        help=f"a built-in benchmark ({', '.join(sorted(BENCHMARKS))}; default digits-mlp) or a competition file (docs/competitions.md)")
-    parser.add_argument("--n-models", type=_model_count, default=512, help="unlearning runs and reference models (default 512)")
+                        help=f"a built-in benchmark ({', '.join(sorted(BENCHMARKS))}; default digits-mlp) or a competition file (docs/competitions.md), "
+                             "whose [runs] and [metric] set the defaults of the options they name")
+    parser.add_argument("--n-models", type=_model_count, default=None,
+                        help="unlearning runs and reference models (default: the competition's, 512 for the built-ins)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel workers (default: one per core)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"), help="reference cache root")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -111,24 +113,25 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str, runs_code: bool 
                             max_total_gb=defaults.max_total_bytes >> 30)
     parser.add_argument("--out", type=Path, default=None, help=f"output directory (default {default_out}/)")
     parser.add_argument("--ledger-dir", type=Path, default=Path(".cache/ledgers"), help="run ledger root")
-    parser.add_argument("--budget-fraction", type=float, default=DEFAULT_FRACTION, help="allowed unlearn/retrain time ratio")
-    parser.add_argument("--budget-policy", default="eligible", choices=POLICIES,
+    parser.add_argument("--budget-fraction", type=float, default=None,
+                        help=f"allowed unlearn/retrain time ratio (default: the competition's, {DEFAULT_FRACTION:g} for the built-ins)")
+    parser.add_argument("--budget-policy", default=None, choices=POLICIES,
                         help="eligible (default, as on Kaggle): over budget ranks after every submission within it; rank-all: by score alone")
     _metric_options(parser)
     if runs_code:
         _timing_options(parser)
     else:  # what _score_settings reads of them: no timing, and a failed checkpoint leaves the others scored
-        parser.set_defaults(borderline="pass", max_runs=None, yardstick="cached", timeout=None, allow_failures=True)
+        parser.set_defaults(borderline=None, max_runs=None, yardstick=None, timeout=None, allow_failures=True)
 
 
 def _timing_options(parser: argparse.ArgumentParser) -> None:
     """How the runs of code are timed, judged against the budget and stopped."""
-    parser.add_argument("--borderline", default="pass", choices=BORDERLINE,
+    parser.add_argument("--borderline", default=None, choices=BORDERLINE,
                         help="what a verdict counts as when the budget ratio's 95%% interval holds the limit: pass (default), fail, or "
                              "more-runs (time twice as many runs while borderline, up to --max-runs, then pass)")
     parser.add_argument("--max-runs", type=int, default=None, metavar="M",
                         help="with --borderline more-runs: the most runs timed (default 4 x --n-models); every timed run is scored")
-    parser.add_argument("--yardstick", default="paired", choices=YARDSTICKS,
+    parser.add_argument("--yardstick", default=None, choices=YARDSTICKS,
                         help="the budget's retraining time: paired (default), measured among each submission's own runs, under the same "
                              "load; cached, measured once per machine (faster, but a verdict then depends on the load of two moments)")
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
@@ -140,13 +143,13 @@ def _metric_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run submissions as plain processes, unisolated and with unverified CPU time (score.json and the leaderboard say so); "
                              "without it, score and leaderboard refuse where no sandbox can be built")
-    parser.add_argument("--memory-gb", type=float, default=8.0, help="address space a run may use on top of the worker's own (default 8)")
-    parser.add_argument("--attacks", default="official", help="official (the competition's), strong, or attack names separated by commas")
-    parser.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
-    parser.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="B",
+    parser.add_argument("--memory-gb", type=float, default=None, help="address space a run may use on top of the worker's own (default 8)")
+    parser.add_argument("--attacks", default=None, help="official (the competition's), strong, or attack names separated by commas")
+    parser.add_argument("--rates", default=None, choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
+    parser.add_argument("--confidence", type=float, default=None, help="confidence of the Clopper-Pearson bounds (default 0.95)")
+    parser.add_argument("--bootstrap", type=int, default=None, metavar="B",
                         help="half-sampling replicates for 95%% intervals of F and the score (0: none; docs/uncertainty.md)")
-    parser.add_argument("--mia-models", type=int, default=16, help="models per population for the simple MIA")
+    parser.add_argument("--mia-models", type=int, default=None, help="models per population for the simple MIA (default 16)")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
 
 
@@ -298,6 +301,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         sandbox=not args.no_sandbox,
         metric=metric,
         checkpoint_limits=_checkpoint_limits(args),
+        competition=args.competition,
     )
 
 
@@ -306,9 +310,32 @@ def _command_line(argv: list[str] | None) -> str:
     return "python -m harness " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
-def _benchmark_spec(args: argparse.Namespace) -> BenchmarkSpec:
-    """The named benchmark with the scenario, image settings, precision and data that the options ask for."""
-    spec = scenario_benchmark(get_benchmark(args.benchmark), args.forget_selection, args.poison_fraction)
+# The options a competition file's [runs] and [metric] set: option -> (section, key). The command line overrides the file.
+FILE_OPTIONS = {
+    "n_models": ("runs", "n_models"), "budget_fraction": ("runs", "budget_fraction"), "budget_policy": ("runs", "budget_policy"),
+    "borderline": ("runs", "borderline"), "yardstick": ("runs", "yardstick"), "timeout": ("runs", "timeout_s"), "memory_gb": ("runs", "memory_gb"),
+    "attacks": ("metric", "attacks"), "rates": ("metric", "rates"), "confidence": ("metric", "confidence"), "bootstrap": ("metric", "bootstrap"),
+    "mia_models": ("metric", "mia_models"),
+}
+_OWN_N = ("stability", "score-checkpoints")  # N is a list of counts, or the archive's count unless --n-models says otherwise
+
+
+def _settle_options(args: argparse.Namespace, competition: Competition) -> CompetitionUse:
+    """Each option of FILE_OPTIONS the command line left out takes the file's value; what was used, and overridden, for score.json."""
+    overrides = {}
+    for option, (section, key) in FILE_OPTIONS.items():
+        if not hasattr(args, option) or (option == "n_models" and args.command in _OWN_N):
+            continue
+        if getattr(args, option) is None:
+            setattr(args, option, getattr(getattr(competition, section), key))
+        else:
+            overrides[f"{section}.{key}"] = getattr(args, option)
+    return CompetitionUse(args.benchmark, overrides)
+
+
+def _benchmark_spec(args: argparse.Namespace, competition: Competition) -> BenchmarkSpec:
+    """The competition's spec with the scenario, image settings, precision and data that the options ask for."""
+    spec = scenario_benchmark(competition.spec(), args.forget_selection, args.poison_fraction)
     spec = declared_images(spec, args.image_size, args.architecture)
     if args.mixed_precision:
         spec = replace(spec, recipe=replace(spec.recipe, mixed_precision=True))
@@ -407,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--scheduler needs --backend dask")
     try:
         args.device = resolve_device(args.device)
-        spec = _benchmark_spec(args)
+        competition = get_competition(args.benchmark)
+        args.competition = _settle_options(args, competition)
+        spec = _benchmark_spec(args, competition)
         if getattr(args, "split", "public") != "public":
             split_benchmark(spec, "private")  # not every scenario has one
     except ValueError as error:  # DataDirError included

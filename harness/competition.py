@@ -21,10 +21,15 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
+from harness.yardstick import YARDSTICKS
 from reference_models.architectures import ARCHITECTURES
 from reference_models.datasets import DATASETS
 from reference_models.forget_sets import SELECTIONS
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
+from scoring.attacks import resolve_attacks
+from scoring.quality import MIN_MODELS
+from scoring.tables import RATES
 
 SCHEMA_VERSION = 1
 BUILT_IN = Path(__file__).resolve().parent / "competitions"
@@ -64,16 +69,37 @@ class ForgetSection:
 
 @dataclass(frozen=True)
 class RunsSection:
-    """What a run is handed."""
+    """How many runs, what each is handed, and the time budget they are judged by."""
 
     loader_batch_size: int = 64  # the batches of the loaders unlearning(net, retain, forget, validation) is given
+    n_models: int = 512
+    budget_fraction: float = DEFAULT_FRACTION
+    budget_policy: str = "eligible"
+    borderline: str = "pass"
+    yardstick: str = "paired"
+    timeout_s: float | None = None
+    memory_gb: float = 8.0
 
 
-SECTIONS = {"data": DataSection, "model": ModelSection, "training": TrainingRecipe, "forget": ForgetSection, "runs": RunsSection}
-_POSITIVE = {"training.epochs", "training.batch_size", "training.learning_rate", "runs.loader_batch_size", "data.image_size"}
+@dataclass(frozen=True)
+class MetricSection:
+    """How the models are scored."""
+
+    attacks: str = "official"
+    rates: str = "empirical"
+    confidence: float = 0.95
+    bootstrap: int = 100
+    mia_models: int = 16
+
+
+SECTIONS = {"data": DataSection, "model": ModelSection, "training": TrainingRecipe, "forget": ForgetSection, "runs": RunsSection, "metric": MetricSection}
+OPTIONAL_SECTIONS = ("runs", "metric")  # all their keys have defaults
+_POSITIVE = {"training.epochs", "training.batch_size", "training.learning_rate", "runs.loader_batch_size", "data.image_size", "runs.budget_fraction",
+             "runs.timeout_s", "runs.memory_gb", "metric.mia_models"}
 _FRACTIONS = {"forget.fraction"}
 _NON_NEGATIVE = {"training.momentum", "training.weight_decay"}
-_CHOICES = {"data.dataset": DATASETS, "model.architecture": tuple(ARCHITECTURES), "forget.rule": SELECTIONS}
+_CHOICES = {"data.dataset": DATASETS, "model.architecture": tuple(ARCHITECTURES), "forget.rule": SELECTIONS, "runs.budget_policy": POLICIES,
+            "runs.borderline": BORDERLINE, "runs.yardstick": YARDSTICKS, "metric.rates": RATES}
 _WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string in quotes"}
 
 
@@ -87,6 +113,7 @@ class Competition:
     training: TrainingRecipe
     forget: ForgetSection
     runs: RunsSection
+    metric: MetricSection
 
     def spec(self) -> BenchmarkSpec:
         """The benchmark spec the file declares (its content key decides the references)."""
@@ -129,6 +156,18 @@ KEY_DOCS = {
     "forget.seed": "the public split's seed; the private split derives its own",
     "forget.rule": "`random`, `class` (a few classes), `hardest` (highest loss under the original) or `poisoned` (relabelled examples)",
     "runs.loader_batch_size": "the batches of the loaders `unlearning(net, retain, forget, validation)` is given",
+    "runs.n_models": "unlearning runs, and reference models to compare them with (`--n-models`)",
+    "runs.budget_fraction": "the time a run may take, as a share of retraining's (`--budget-fraction`)",
+    "runs.budget_policy": "`eligible`: over budget ranks after every entry within it, as on Kaggle; `rank-all`: by score alone (`--budget-policy`)",
+    "runs.borderline": "what a verdict whose interval holds the limit counts as: `pass`, `fail` or `more-runs` (`--borderline`)",
+    "runs.yardstick": "retraining timed `paired` among each entry's runs, or `cached` once per machine (`--yardstick`)",
+    "runs.timeout_s": "a run is stopped after this many seconds; left out: ten budgets, at least 10 s (`--timeout`)",
+    "runs.memory_gb": "the memory a run may use on top of the worker's own (`--memory-gb`)",
+    "metric.attacks": "`official` (the competition's), `strong`, or attack names separated by commas (`--attacks`)",
+    "metric.rates": "error rates: `empirical`, or `clopper-pearson` upper bounds (`--rates`)",
+    "metric.confidence": "the confidence of the Clopper-Pearson bounds (`--confidence`)",
+    "metric.bootstrap": "half-sampling replicates for the 95% intervals of F and the score; 0: none (`--bootstrap`)",
+    "metric.mia_models": "models per population for the starting kit's simple MIA (`--mia-models`)",
 }
 
 
@@ -173,6 +212,17 @@ def starting_file(example: "Competition") -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class CompetitionUse:
+    """Which competition a score used, and the values the command line gave over its file's (by `section.key`)."""
+
+    source: str  # a built-in's name, or the file's path
+    overrides: dict[str, object]
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "overrides": dict(self.overrides)}
+
+
 def _closest(key: str, known: list[str]) -> str:
     match = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
     return f"did you mean {match[0]!r}? " if match else ""
@@ -198,6 +248,17 @@ def _value(value: object, kind: object, where: str) -> object:
 
 
 def _check_range(where: str, value: object) -> None:
+    if where == "runs.n_models" and value < MIN_MODELS:
+        raise CompetitionFileError(f"{where} is {value}; the metric compares populations of at least {MIN_MODELS} models")
+    if where == "metric.bootstrap" and (value == 1 or value < 0):
+        raise CompetitionFileError(f"{where} is {value}; write 0 (no intervals) or at least 2 half-sampling replicates")
+    if where == "metric.confidence" and not 0.5 <= value < 1:
+        raise CompetitionFileError(f"{where} is {value}; it must be at least 0.5 and below 1")
+    if where == "metric.attacks":
+        try:
+            resolve_attacks(value)
+        except ValueError as error:
+            raise CompetitionFileError(f"{where}: {error}") from None
     if where in _CHOICES and value not in _CHOICES[where]:
         raise CompetitionFileError(f"{where} is {value!r}; {_closest(str(value), list(_CHOICES[where]))}known: {', '.join(_CHOICES[where])}")
     if where in _POSITIVE and value is not None and value <= 0:
@@ -244,7 +305,7 @@ def parse_competition(text: str) -> Competition:
     if unknown:
         raise CompetitionFileError(f"{unknown[0]} is not a section or a key of the file; {_closest(unknown[0], list(SECTIONS))}"
                                    f"known: schema_version, name, {', '.join(f'[{section}]' for section in SECTIONS)}")
-    missing = [section for section in SECTIONS if section not in document and section != "runs"]
+    missing = [section for section in SECTIONS if section not in document and section not in OPTIONAL_SECTIONS]
     if missing:
         raise CompetitionFileError(f"the section [{missing[0]}] is missing")
     sections = {section: _section(section, document.get(section, {}), cls) for section, cls in SECTIONS.items()}

@@ -14,6 +14,7 @@ import torch
 
 from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, reported_budget, time_budget
 from harness.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
+from harness.competition import CompetitionUse
 from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
@@ -63,6 +64,7 @@ class ScoreSettings:
     sandbox: bool = True  # False (--no-sandbox): submissions run as plain processes, and score.json says so
     metric: MetricSettings = field(default_factory=MetricSettings)
     checkpoint_limits: CheckpointLimits = field(default_factory=CheckpointLimits)  # what score-checkpoints and leaderboards accept of an archive
+    competition: CompetitionUse | None = None  # the competition file (or built-in) and what the command line overrode, for score.json
 
 
 class SandboxUnavailable(Exception):
@@ -199,6 +201,8 @@ def _write_results(out_dir: Path, document: dict, examples: pa.Table | None, rec
                    settings: ScoreSettings, unlearn_seconds: np.ndarray) -> None:
     """score.json, and where the runs were scored, the ceiling's F, examples.parquet and report.html (with
     `unlearn_seconds`, the ok runs' time as the budget judged it)."""
+    if settings.competition is not None:
+        document["competition"] = settings.competition.to_dict()
     if examples is not None:
         if settings.ceiling:
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))

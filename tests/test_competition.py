@@ -3,6 +3,7 @@ with their content keys pinned; a bad file is refused before anything is trained
 `section.key` and what to write instead."""
 
 from dataclasses import fields
+import json
 from pathlib import Path
 import re
 
@@ -10,6 +11,7 @@ import pytest
 
 from harness.benchmarks import BENCHMARKS, get_benchmark
 from harness.competition import BUILT_IN, KEY_DOCS, SECTIONS, CompetitionFileError, key_table, read_competition
+from reference_models.secret import cache_secret, sealed
 
 # The content keys of the built-ins, which name their reference caches and ledgers: a change of the loader or
 # of a file that moved one would orphan every cache built before it.
@@ -124,3 +126,32 @@ def test_competition_check_refuses_what_cannot_be_trained(in_process, tmp_path, 
     path.write_text(DIGITS.replace(old, new))
     result = in_process("competition", "check", str(path))
     assert result.returncode == 2 and message in result.stderr
+
+
+RUN_SETTINGS = DIGITS.replace("[runs]\n", "[runs]\nn_models = 4\nyardstick = \"cached\"\n") + "\n[metric]\nbootstrap = 0\nmia_models = 2\n"
+
+
+def test_the_files_runs_and_metric_are_the_options_defaults_and_the_command_line_wins(tmp_path):
+    from harness.cli import _parser, _settle_options
+
+    path = tmp_path / "mine.toml"
+    path.write_text(RUN_SETTINGS)
+    args = _parser().parse_args(["score", "baselines/identity.py", "--benchmark", str(path), "--bootstrap", "7"])
+    use = _settle_options(args, read_competition(path))
+    assert (args.n_models, args.yardstick, args.mia_models, args.bootstrap, args.budget_fraction) == (4, "cached", 2, 7, 0.2)
+    assert use.to_dict() == {"source": str(path), "overrides": {"metric.bootstrap": 7}}
+    assert read_competition(path).spec() == BENCHMARKS["digits-mlp"]  # runs and metric do not decide the references
+
+
+@pytest.mark.sandbox
+def test_a_score_follows_the_files_run_settings_and_says_which_it_overrode(reference_cache, in_process, tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(RUN_SETTINGS)
+    result = in_process("score", "baselines/identity.py", "--benchmark", str(path), "--cache-dir", str(reference_cache), "--ledger-dir",
+                        str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"), "--quiet", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "out" / "score.json").read_text())
+    sealed_key = sealed(BENCHMARKS["digits-mlp"], cache_secret(reference_cache)).key()  # the built-in's, as this cache seals it
+    assert document["n_models"] == 4 and document["benchmark_key"] == sealed_key and "final_score_ci95" not in document
+    assert document["simple_mia"]["unlearned"]["n_models"] == 2 and document["time_budget"]["yardstick"] == "cached"
+    assert document["competition"] == {"source": str(path), "overrides": {}}
