@@ -46,6 +46,11 @@ def _refusal(tmp_path: Path, text: str) -> str:
 
 @pytest.mark.parametrize("edit, expected", [
     (("epochs = 30", "epoch = 30"), "training.epoch is not a key of [training]; did you mean 'epochs'?"),
+    (("[runs]\n", "[runs]\nn_model = 8\n"), "runs.n_model is not a key of [runs]; did you mean 'n_models'?"),
+    (("[runs]\n", "[runs]\nn_models = 2\n"), "runs.n_models is 2; the metric compares populations of at least 3 models"),
+    (("[runs]\n", "[runs]\nyardstick = \"pairs\"\n"), "runs.yardstick is 'pairs'; did you mean 'paired'?"),
+    (("[runs]\n", "[metric]\nattacks = \"weak\"\n[runs]\n"), "metric.attacks: unknown attacks weak; presets: official, strong"),
+    (("[runs]\n", "[metric]\nbootstrap = 1\n[runs]\n"), "metric.bootstrap is 1; write 0 (no intervals) or at least 2"),
     (("seed = 1\n", "seeds = 1\n"), "forget.seeds is not a key of [forget]; did you mean 'seed'?"),
     (("[training]", "[trainig]"), "trainig is not a section or a key of the file; did you mean 'training'?"),
     (("epochs = 30", 'epochs = "thirty"'), "training.epochs is 'thirty'; write a whole number"),
