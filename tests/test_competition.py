@@ -10,7 +10,8 @@ import re
 import pytest
 
 from harness.benchmarks import BENCHMARKS, get_benchmark
-from harness.competition import BUILT_IN, KEY_DOCS, SECTIONS, CompetitionFileError, key_table, read_competition
+from harness.competition import BUILT_IN, SECTIONS, CompetitionFileError, read_competition
+from harness.competition_docs import KEY_DOCS, key_table
 from reference_models.secret import cache_secret, sealed
 
 # The content keys of the built-ins, which name their reference caches and ledgers: a change of the loader or
@@ -137,11 +138,12 @@ RUN_SETTINGS = DIGITS.replace("[runs]\n", "[runs]\nn_models = 4\nyardstick = \"c
 
 
 def test_the_files_runs_and_metric_are_the_options_defaults_and_the_command_line_wins(tmp_path):
-    from harness.cli import _parser, _settle_options
+    from harness.arguments import build_parser
+    from harness.cli import _settle_options
 
     path = tmp_path / "mine.toml"
     path.write_text(RUN_SETTINGS)
-    args = _parser().parse_args(["score", "baselines/identity.py", "--benchmark", str(path), "--bootstrap", "7"])
+    args = build_parser().parse_args(["score", "baselines/identity.py", "--benchmark", str(path), "--bootstrap", "7"])
     use = _settle_options(args, read_competition(path))
     assert (args.n_models, args.yardstick, args.mia_models, args.bootstrap, args.budget_fraction) == (4, "cached", 2, 7, 0.2)
     assert use.to_dict() == {"source": str(path), "overrides": {"metric.bootstrap": 7}}

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.arguments import build_parser
 from harness.benchmarks import get_benchmark, scenario_benchmark
-from harness.cli import _default_out, _parser
+from harness.cli import _default_out
 from harness.console import summary, written
 from harness.context import baseline_scores, context_line
 from rendering.figures import epsilon_histogram
@@ -54,11 +55,11 @@ def test_epsilon_figure_is_a_png_whatever_the_spread():
 
 def test_out_defaults_to_a_folder_per_benchmark_and_submission():
     spec = get_benchmark("digits-mlp")
-    assert _default_out(_parser().parse_args(["score", "somewhere/mine.py"]), spec) == Path("results/digits-mlp/mine")
-    assert _default_out(_parser().parse_args(["leaderboard", "entries"]), spec) == Path("results/digits-mlp/leaderboard-entries")
-    adaptive = _parser().parse_args(["leaderboard", "entries", "--adaptive"])
+    assert _default_out(build_parser().parse_args(["score", "somewhere/mine.py"]), spec) == Path("results/digits-mlp/mine")
+    assert _default_out(build_parser().parse_args(["leaderboard", "entries"]), spec) == Path("results/digits-mlp/leaderboard-entries")
+    adaptive = build_parser().parse_args(["leaderboard", "entries", "--adaptive"])
     assert _default_out(adaptive, spec) == Path("results/digits-mlp/leaderboard-entries-adaptive")
-    top = _parser().parse_args(["leaderboard", "entries", "--adaptive", "--top", "3"])
+    top = build_parser().parse_args(["leaderboard", "entries", "--adaptive", "--top", "3"])
     assert _default_out(top, spec) == Path("results/digits-mlp/leaderboard-entries-adaptive-top3")
     scenario = scenario_benchmark(spec, "class", None)
-    assert _default_out(_parser().parse_args(["score", "mine.py"]), scenario) == Path(f"results/{scenario.name}/mine")
+    assert _default_out(build_parser().parse_args(["score", "mine.py"]), scenario) == Path(f"results/{scenario.name}/mine")

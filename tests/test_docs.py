@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import ROOT
-from harness.cli import _parser as harness_parser
+from harness.arguments import build_parser as harness_parser
 from scoring.cli import _parser as scoring_parser
 from tools.docs_check import SKIP_MARK, commands, documents, small
 

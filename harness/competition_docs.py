@@ -1,0 +1,85 @@
+"""Each key of a competition file in words: the comments of `competition new` and the tables of docs/competitions.md.
+
+The meanings are written once, here; a test holds the docs to them and to the sections' fields.
+"""
+
+from dataclasses import MISSING, Field, fields
+
+from harness.competition import SCHEMA_VERSION, SECTIONS, Competition
+
+# What each key means: the comments of `competition new` and the tables of docs/competitions.md (a test holds
+# the two to these words and to the sections' fields).
+KEY_DOCS = {
+    "data.dataset": "`sklearn-digits` (embedded), `cifar10` (the python-pickle batches, from `--data-dir`), "
+                    "`imagefolder` (class folders or a manifest, from `--data-dir`)",
+    "data.split_seed": "the seed of the train, validation and test split",
+    "data.split_fractions": "train, validation and test shares adding up to 1; left out: the data set's own test part, halved into validation and test",
+    "data.image_size": "`imagefolder`: images are resized to this many pixels a side",
+    "model.architecture": "`mlp`, `cnn-small` or `resnet18`",
+    "model.seed": "the seed of the original model",
+    "model.hidden_sizes": "`mlp`: the widths of its hidden layers; `cnn-small`: the channels of its three convolutions",
+    "training.epochs": "passes over train",
+    "training.batch_size": "training batches",
+    "training.learning_rate": "SGD's initial learning rate",
+    "training.momentum": "SGD's momentum",
+    "training.weight_decay": "SGD's weight decay",
+    "training.augment": "random crops (4-pixel padding) and horizontal flips of training batches",
+    "training.mixed_precision": "bfloat16 autocast while training; evaluation stays float32",
+    "forget.fraction": "the share of train to forget (of persons, where the data name them; for `poisoned`, the share of train relabelled)",
+    "forget.seed": "the public split's seed; the private split derives its own",
+    "forget.rule": "`random`, `class` (a few classes), `hardest` (highest loss under the original) or `poisoned` (relabelled examples)",
+    "runs.loader_batch_size": "the batches of the loaders `unlearning(net, retain, forget, validation)` is given",
+    "runs.n_models": "unlearning runs, and reference models to compare them with (`--n-models`)",
+    "runs.budget_fraction": "the time a run may take, as a share of retraining's (`--budget-fraction`)",
+    "runs.budget_policy": "`eligible`: over budget ranks after every entry within it, as on Kaggle; `rank-all`: by score alone (`--budget-policy`)",
+    "runs.borderline": "what a verdict whose interval holds the limit counts as: `pass`, `fail` or `more-runs` (`--borderline`)",
+    "runs.yardstick": "retraining timed `paired` among each entry's runs, or `cached` once per machine (`--yardstick`)",
+    "runs.timeout_s": "a run is stopped after this many seconds; left out: ten budgets, at least 10 s (`--timeout`)",
+    "runs.memory_gb": "the memory a run may use on top of the worker's own (`--memory-gb`)",
+    "metric.attacks": "`official` (the competition's), `strong`, or attack names separated by commas (`--attacks`)",
+    "metric.rates": "error rates: `empirical`, or `clopper-pearson` upper bounds (`--rates`)",
+    "metric.confidence": "the confidence of the Clopper-Pearson bounds (`--confidence`)",
+    "metric.bootstrap": "half-sampling replicates for the 95% intervals of F and the score; 0: none (`--bootstrap`)",
+    "metric.mia_models": "models per population for the starting kit's simple MIA (`--mia-models`)",
+}
+
+
+def _toml(value: object) -> str:
+    """A default as TOML writes it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _default(field: Field) -> str | None:
+    """A field's default as TOML, "" where it is required, None where it is left out."""
+    if field.default is MISSING:
+        return ""
+    return None if field.default is None else _toml(field.default)
+
+
+def key_table(section: str) -> str:
+    """The Markdown table of a section's keys: default (blank: required) and meaning."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for field in fields(SECTIONS[section]):
+        default = _default(field)
+        rows.append(f"| `{field.name}` | {'left out' if default is None else default.replace('[]', '`[]`')} | {KEY_DOCS[f'{section}.{field.name}']} |")
+    return "\n".join(rows)
+
+
+def starting_file(example: Competition) -> str:
+    """A competition file for `competition new`: every key, with its meaning and default as a comment, set as in `example`."""
+    lines = ["# A competition for the unlearning harness (docs/competitions.md). Every key is listed with what it means",
+             "# and its default; a key commented out is left at it. Check the file with: python -m harness competition check FILE",
+             f"schema_version = {SCHEMA_VERSION}", f'name = "{example.name}"  # enters the content key of the references']
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        for field in fields(SECTIONS[section]):
+            default = _default(field)
+            meaning = KEY_DOCS[f"{section}.{field.name}"].replace("`", "")
+            lines.append(f"# {meaning} ({'required' if default == '' else 'default: ' + (default or 'left out')})")
+            value = getattr(getattr(example, section), field.name)
+            lines.append(f"{field.name} = {_toml(value)}" if value is not None else f"# {field.name} =")
+    return "\n".join(lines) + "\n"
