@@ -26,6 +26,7 @@ from harness.yardstick import YARDSTICKS
 from reference_models.architectures import ARCHITECTURES
 from reference_models.datasets import DATASETS
 from reference_models.forget_sets import SELECTIONS
+from reference_models.recipe_parts import CLASS_WEIGHTS, OPTIMISERS, SCHEDULES
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
@@ -95,11 +96,12 @@ class MetricSection:
 SECTIONS = {"data": DataSection, "model": ModelSection, "training": TrainingRecipe, "forget": ForgetSection, "runs": RunsSection, "metric": MetricSection}
 OPTIONAL_SECTIONS = ("runs", "metric")  # all their keys have defaults
 _POSITIVE = {"training.epochs", "training.batch_size", "training.learning_rate", "runs.loader_batch_size", "data.image_size", "runs.budget_fraction",
-             "runs.timeout_s", "runs.memory_gb", "metric.mia_models"}
+             "runs.timeout_s", "runs.memory_gb", "metric.mia_models", "training.gamma"}
 _FRACTIONS = {"forget.fraction"}
-_NON_NEGATIVE = {"training.momentum", "training.weight_decay"}
+_NON_NEGATIVE = {"training.momentum", "training.weight_decay", "training.warmup_epochs", "training.label_smoothing"}
 _CHOICES = {"data.dataset": DATASETS, "model.architecture": tuple(ARCHITECTURES), "forget.rule": SELECTIONS, "runs.budget_policy": POLICIES,
-            "runs.borderline": BORDERLINE, "runs.yardstick": YARDSTICKS, "metric.rates": RATES}
+            "runs.borderline": BORDERLINE, "runs.yardstick": YARDSTICKS, "metric.rates": RATES, "training.optimiser": tuple(OPTIMISERS),
+            "training.schedule": tuple(SCHEDULES), "training.class_weights": CLASS_WEIGHTS}
 _WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string in quotes"}
 
 
@@ -170,6 +172,10 @@ def _value(value: object, kind: object, where: str) -> object:
 
 
 def _check_range(where: str, value: object) -> None:
+    if where == "training.label_smoothing" and value >= 1:
+        raise CompetitionFileError(f"{where} is {value}; it must be below 1 (0: none)")
+    if where == "training.milestones" and (any(epoch < 1 for epoch in value) or list(value) != sorted(set(value))):
+        raise CompetitionFileError(f"{where} is {list(value)}; write epochs after the warm-up, in increasing order, such as [10, 20]")
     if where == "runs.n_models" and value < MIN_MODELS:
         raise CompetitionFileError(f"{where} is {value}; the metric compares populations of at least {MIN_MODELS} models")
     if where == "metric.bootstrap" and (value == 1 or value < 0):
@@ -208,7 +214,17 @@ def _section(name: str, table: object, cls: type) -> object:
     missing = [field.name for field in fields(cls) if field.name not in values and field.default is MISSING]
     if missing:
         raise CompetitionFileError(f"[{name}] needs {', '.join(f'{name}.{key}' for key in missing)}")
-    return cls(**values)
+    section = cls(**values)
+    _check_together(name, section)
+    return section
+
+
+def _check_together(name: str, section: object) -> None:
+    """What a section's keys must satisfy together."""
+    if name == "training" and section.warmup_epochs >= section.epochs:
+        raise CompetitionFileError(f"training.warmup_epochs is {section.warmup_epochs}; it must be below training.epochs ({section.epochs})")
+    if name == "training" and section.schedule == "step" and not section.milestones:
+        raise CompetitionFileError("training.schedule is \"step\": give training.milestones, the epochs at which the rate is multiplied by gamma")
 
 
 def parse_competition(text: str) -> Competition:

@@ -15,7 +15,7 @@ import torch
 
 from reference_models.architectures import STACKABLE, build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
-from reference_models.spec import BenchmarkSpec
+from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from reference_models.tensors import LabelledTensors
 from reference_models.training import train
 
@@ -73,6 +73,18 @@ def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
     return CompetitionCheck(spec, sizes, _persons(data), parameters, _epoch_seconds(model, data.train, spec))
 
 
+def _recipe_text(recipe: TrainingRecipe) -> str:
+    """The recipe in words: optimiser, schedule, loss and batches."""
+    momentum = f", momentum {recipe.momentum:g}" if recipe.optimiser == "sgd" else ""
+    schedule = recipe.schedule + (f" at epochs {list(recipe.milestones)} times {recipe.gamma:g}" if recipe.schedule == "step" else "")
+    warmup = f" after {recipe.warmup_epochs} warm-up epochs" if recipe.warmup_epochs else ""
+    loss = "cross-entropy" + (" weighted by 1 / class count" if recipe.class_weights == "inverse-count" else "")
+    loss += f", label smoothing {recipe.label_smoothing:g}" if recipe.label_smoothing else ""
+    return (f"{recipe.epochs} epochs of {recipe.optimiser.upper() if recipe.optimiser == 'sgd' else recipe.optimiser.capitalize()} "
+            f"(learning rate {recipe.learning_rate:g}{momentum}, weight decay {recipe.weight_decay:g}), {schedule} schedule{warmup}, {loss}, "
+            f"batch {recipe.batch_size}" + (", augmented" if recipe.augment else "") + (", bfloat16" if recipe.mixed_precision else ""))
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -88,8 +100,7 @@ def check_text(check: CompetitionCheck, n_models: int) -> str:
         f"data             {spec.dataset}: train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} examples",
         f"forget set       {sizes['forget']} examples{persons} by the {spec.forget_selection} rule; retain {sizes['retain']}",
         f"model            {spec.architecture} {list(spec.hidden_sizes) or ''}".rstrip() + f", {check.parameters:,} parameters",
-        f"training         {recipe.epochs} epochs of SGD, batch {recipe.batch_size}, learning rate {recipe.learning_rate:g}, momentum {recipe.momentum:g}, "
-        f"weight decay {recipe.weight_decay:g}" + (", augmented" if recipe.augment else "") + (", bfloat16" if recipe.mixed_precision else ""),
+        f"training         {_recipe_text(recipe)}",
         f"cost             one epoch of one model takes about {check.epoch_s:.2f} s on one CPU thread here, so the original and {n_models} references "
         f"take about {_duration(check.cost_s(n_models))} of one thread, one model after another (divide by the cores or GPUs that train them"
         + ("; MLP references train many at a time, for much less)" if spec.architecture in STACKABLE else ")"),

@@ -6,8 +6,9 @@ them with `torch.func.vmap` pays that overhead once per step for all M, which
 makes the 512 reference models of a small benchmark several times cheaper.
 
 Each model keeps its own initialisation seed and its own shuffling order, and
-SGD's update is elementwise, so a model's weights do not depend on which
-other models share its stack (a test checks this bit for bit).
+every optimiser of the recipe updates element by element, so a model's weights
+do not depend on which other models share its stack (a test checks this bit
+for bit, for each of the recipe's options).
 """
 
 import copy
@@ -17,6 +18,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from reference_models.architectures import build_model
+from reference_models.recipe_parts import class_weights, optimiser_for, schedule_for
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
 
@@ -39,13 +41,9 @@ def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], de
     params, buffers = stack_module_state(models)
     template = copy.deepcopy(models[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
-    optimiser = torch.optim.SGD(
-        list(params.values()),
-        lr=recipe.learning_rate,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=recipe.epochs)
+    optimiser = optimiser_for(list(params.values()), recipe)
+    schedule = schedule_for(optimiser, recipe)
+    weights = class_weights(recipe, labels)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     n, m = len(data), len(seeds)
     for _ in range(recipe.epochs):
@@ -55,8 +53,15 @@ def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], de
             optimiser.zero_grad()
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=recipe.mixed_precision):
                 logits = forward(params, buffers, images[rows])
-                per_example = nn.functional.cross_entropy(logits.flatten(0, 1), labels[rows].flatten(), reduction="none")
-            per_example.view(m, -1).mean(dim=1).sum().backward()  # each model's own mean loss
+                targets = labels[rows].flatten()
+                per_example = nn.functional.cross_entropy(logits.flatten(0, 1), targets, weight=weights, reduction="none",
+                                                          label_smoothing=recipe.label_smoothing)
+            # each model's own mean loss; weighted, as CrossEntropyLoss weighs it: over the weights of the batch's classes
+            if weights is None:
+                per_model = per_example.view(m, -1).mean(dim=1)
+            else:
+                per_model = per_example.view(m, -1).sum(dim=1) / weights[targets].view(m, -1).sum(dim=1)
+            per_model.sum().backward()
             optimiser.step()
         schedule.step()
     return [

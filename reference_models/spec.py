@@ -11,15 +11,23 @@ CACHE_FORMAT = 3
 
 @dataclass(frozen=True)
 class TrainingRecipe:
-    """SGD with momentum and a cosine schedule, as in the competition's kit."""
+    """How the original and the reference models train: by default SGD with momentum and a cosine schedule,
+    as in the competition's kit; the parts are named here and built in reference_models.recipe_parts."""
 
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 0.1
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD's only
     weight_decay: float = 5e-4
     augment: bool = False  # random crop (4-pixel padding) and horizontal flip of training batches, as the CIFAR-10 kit trains
     mixed_precision: bool = False  # bfloat16 autocast while training; evaluation always runs in float32
+    optimiser: str = "sgd"  # sgd, adam or adamw
+    schedule: str = "cosine"  # cosine, step (at `milestones`, times `gamma`) or constant, stepped once an epoch
+    warmup_epochs: int = 0  # a linear rise to the learning rate over these first epochs, before the schedule
+    milestones: tuple[int, ...] = ()  # step: the epochs after the warm-up at which the rate is multiplied by gamma
+    gamma: float = 0.1
+    class_weights: str = "none"  # none, or inverse-count: the loss weighs each class by 1 / its count in train
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,8 @@ class BenchmarkSpec:
         fields = self.to_dict()
         del fields["data_dir"]
         _drop_defaults(fields, {"forget_selection": "random", "image_size": None, "num_classes": None, "data_fingerprint": None, "forget_unit": "example"})
-        _drop_defaults(fields["recipe"], {"augment": False, "mixed_precision": False})
+        _drop_defaults(fields["recipe"], {"augment": False, "mixed_precision": False, "optimiser": "sgd", "schedule": "cosine", "warmup_epochs": 0,
+                                          "milestones": (), "gamma": 0.1, "class_weights": "none", "label_smoothing": 0.0})
         text = json.dumps({"format": CACHE_FORMAT, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -10,12 +10,19 @@ from reference_models.architectures import STACKABLE, build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.batched_training import train_stack
 from reference_models.loaders import make_loader
+from reference_models.recipe_parts import class_weights, loss_for, optimiser_for, schedule_for
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from reference_models.tensors import LabelledTensors
 
 
+def _labels(loader: DataLoader) -> torch.Tensor:
+    """Every label the loader yields in one epoch (for class weights counted over the training data)."""
+    return torch.cat([batch[1] for batch in loader])
+
+
 def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Module:
-    """Train in place with SGD, momentum, weight decay and a per-epoch cosine schedule.
+    """Train in place with the recipe's optimiser, its schedule stepped once an epoch, and cross-entropy
+    (class-weighted and label-smoothed as the recipe says; the parts are reference_models.recipe_parts).
 
     The loop the references are trained with; baselines reach it through
     `harness.kit`, so that their retraining is the references' own. Batches
@@ -23,14 +30,10 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Modu
     bfloat16 autocast.
     """
     device = next(model.parameters()).device
-    optimiser = torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.learning_rate,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=recipe.epochs)
-    loss_fn = nn.CrossEntropyLoss()
+    optimiser = optimiser_for(model.parameters(), recipe)
+    schedule = schedule_for(optimiser, recipe)
+    weights = class_weights(recipe, _labels(loader)) if recipe.class_weights != "none" else None
+    loss_fn = loss_for(recipe, None if weights is None else weights.to(device))
     normalises = any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
     model.train()
     for _ in range(recipe.epochs):

@@ -52,6 +52,11 @@ def _refusal(tmp_path: Path, text: str) -> str:
     (("[runs]\n", "[runs]\nyardstick = \"pairs\"\n"), "runs.yardstick is 'pairs'; did you mean 'paired'?"),
     (("[runs]\n", "[metric]\nattacks = \"weak\"\n[runs]\n"), "metric.attacks: unknown attacks weak; presets: official, strong"),
     (("[runs]\n", "[metric]\nbootstrap = 1\n[runs]\n"), "metric.bootstrap is 1; write 0 (no intervals) or at least 2"),
+    (("epochs = 30", 'epochs = 30\nschedule = "step"'), "training.schedule is \"step\": give training.milestones"),
+    (("epochs = 30", "epochs = 30\nwarmup_epochs = 30"), "training.warmup_epochs is 30; it must be below training.epochs (30)"),
+    (("epochs = 30", 'epochs = 30\noptimiser = "adma"'), "training.optimiser is 'adma'; did you mean 'adam'?"),
+    (("epochs = 30", "epochs = 30\nlabel_smoothing = 1.0"), "training.label_smoothing is 1.0; it must be below 1"),
+    (("epochs = 30", 'epochs = 30\nschedule = "step"\nmilestones = [20, 10]'), "training.milestones is [20, 10]; write epochs after"),
     (("seed = 1\n", "seeds = 1\n"), "forget.seeds is not a key of [forget]; did you mean 'seed'?"),
     (("[training]", "[trainig]"), "trainig is not a section or a key of the file; did you mean 'training'?"),
     (("epochs = 30", 'epochs = "thirty"'), "training.epochs is 'thirty'; write a whole number"),
@@ -162,3 +167,13 @@ def test_a_score_follows_the_files_run_settings_and_says_which_it_overrode(refer
     assert document["n_models"] == 4 and document["benchmark_key"] == sealed_key and "final_score_ci95" not in document
     assert document["simple_mia"]["unlearned"]["n_models"] == 2 and document["time_budget"]["yardstick"] == "cached"
     assert document["competition"] == {"source": str(path), "overrides": {}}
+
+
+def test_the_recipe_is_named_in_the_file(tmp_path):
+    path = tmp_path / "adam.toml"
+    path.write_text(DIGITS.replace("epochs = 30", 'epochs = 30\noptimiser = "adam"\nschedule = "step"\nmilestones = [10, 20]\ngamma = 0.5\n'
+                                                  'warmup_epochs = 2\nclass_weights = "inverse-count"\nlabel_smoothing = 0.1'))
+    recipe = read_competition(path).spec().recipe
+    assert (recipe.optimiser, recipe.schedule, recipe.milestones, recipe.gamma, recipe.warmup_epochs, recipe.class_weights, recipe.label_smoothing) == (
+        "adam", "step", (10, 20), 0.5, 2, "inverse-count", 0.1)
+    assert read_competition(path).spec().key() != KEYS["digits-mlp"]
