@@ -29,7 +29,8 @@ import sys
 import numpy as np
 
 from benchmarks.doc_tables import replace_between
-from harness.budget import DEFAULT_FRACTION, time_budget
+from harness.budget import time_budget
+from harness.choices import DEFAULT_FRACTION
 from harness.ledger import MeasurementLedger, RunLedger
 from harness.yardstick import paired, paired_count
 from rendering.pages import ratio_text

@@ -11,11 +11,10 @@ from harness import exit_codes
 from harness.adaptive import START_N
 from harness.backends import BACKENDS
 from harness.benchmarks import BENCHMARKS
-from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
 from harness.checkpoints import CheckpointLimits
+from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES
 from harness.pipeline import default_jobs
-from harness.yardstick import YARDSTICKS
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.datasets import DATA_DIR_VARIABLE
 from reference_models.forget_sets import SELECTIONS

@@ -36,9 +36,6 @@ from scipy import stats
 from harness.yardstick import Yardstick
 from rendering.pages import ratio_text
 
-DEFAULT_FRACTION = 0.2
-POLICIES = ("eligible", "rank-all")
-BORDERLINE = ("pass", "fail", "more-runs")  # what a borderline verdict counts as; more-runs: timed again on more runs, then as pass
 MORE_RUNS = 4  # --borderline more-runs times at most this many times N runs, unless --max-runs says otherwise
 COVERAGE = 0.95  # of the ratio's interval: the three medians' intervals together
 EACH_COVERAGE = COVERAGE ** (1 / 3)  # of each median's interval (the runs', retraining's, the floor's)

@@ -21,8 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from harness.budget import BORDERLINE, DEFAULT_FRACTION, POLICIES
-from harness.yardstick import YARDSTICKS
+from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
 from reference_models.architectures import ARCHITECTURES
 from reference_models.datasets import DATASETS
 from reference_models.forget_sets import SELECTIONS

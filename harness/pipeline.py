@@ -12,8 +12,9 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from harness.budget import DEFAULT_FRACTION, MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, reported_budget, time_budget
+from harness.budget import MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, reported_budget, time_budget
 from harness.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
+from harness.choices import DEFAULT_FRACTION
 from harness.competition import CompetitionUse
 from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord

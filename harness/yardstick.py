@@ -46,7 +46,6 @@ from reference_models.spec import BenchmarkSpec
 # median (2nd to 10th of 11, 98.8%) reaches the coverage harness.budget asks of each (0.95^(1/3), 98.3%).
 MEASUREMENTS = {"retrain": 11, "identity": 11}
 BLOCK = 32  # beside the runs: one retraining (and one run of the identity baseline) per BLOCK of the submission's runs
-YARDSTICKS = ("paired", "cached")  # measured beside each submission's runs (default), or once per machine
 _FORMAT = 5  # 3: charged CPU from the worker's cgroup where it has one; 4: 11 retrain measurements; 5: 11 of the floor
 _TIMEOUT_S = 24 * 3600.0  # the yardstick has no budget to exceed
 
