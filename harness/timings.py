@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.checkpoints import Checkpoints
 from harness.untrusted import SubmissionRefused, read_submission
+from scoring.text import visible
 
 COLUMNS = ("checkpoint", "seconds", "hardware")
 TIMINGS_SUFFIX = ".timings.csv"  # in a leaderboard folder, NAME.timings.csv beside NAME.zip (or the folder NAME) times its checkpoints
@@ -76,7 +77,8 @@ def read_timings(path: Path, checkpoints: Checkpoints) -> ReportedTimings:
     machines = sorted({row["hardware"].strip() for row in rows})
     if len(machines) != 1 or not machines[0]:
         raise SubmissionRefused(f"{path.name} must name one machine in its hardware column, the one every run was timed on; it names {machines}")
-    return ReportedTimings(tuple(seconds[name] for name in names), machines[0], str(path))
+    # the participant's words, printed on the console and in the report: their control and format characters as escapes
+    return ReportedTimings(tuple(seconds[name] for name in names), visible(machines[0]), str(path))
 
 
 def reported_seconds(timings: ReportedTimings, ok_runs: list[int]) -> np.ndarray:

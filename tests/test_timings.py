@@ -67,3 +67,9 @@ def test_a_linked_or_binary_timings_file_is_refused(tmp_path, checkpoints):
     (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00checkpoint")
     with pytest.raises(SubmissionRefused, match="is not a CSV file in UTF-8"):
         read_timings(tmp_path / "binary.csv", checkpoints)
+
+
+def test_the_machine_named_is_made_inert_for_the_console(tmp_path, checkpoints):
+    rows = "".join(f"{name},1,P100\x1b[2J\u202e\n" for name in NAMES)
+    timings = read_timings(_csv(tmp_path, "checkpoint,seconds,hardware\n" + rows), checkpoints)
+    assert "\x1b" not in timings.hardware and "\u202e" not in timings.hardware and timings.hardware.startswith("P100\\x1b")
