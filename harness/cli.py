@@ -4,7 +4,7 @@ Exit codes are those of harness.exit_codes, which every command's --help lists.
 """
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 import shlex
 import sys
@@ -37,9 +37,16 @@ from reference_models.spec import BenchmarkSpec
 from rendering.pages import visible
 from scoring.attacks import resolve_attacks
 
-ReadCheckpoints = tuple[Checkpoints, ReportedTimings | None]  # score-checkpoints' archive, and the participant's timings if given
 EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED = exit_codes.OK.code, exit_codes.USAGE.code, exit_codes.SUBMISSION_FAILED.code
 EXIT_CACHE_DAMAGED, EXIT_YARDSTICK_FAILED, EXIT_INTERRUPTED = exit_codes.CACHE_DAMAGED.code, exit_codes.YARDSTICK_FAILED.code, exit_codes.INTERRUPTED.code
+
+
+@dataclass(frozen=True)
+class Archive:
+    """What score-checkpoints scores, read before anything is built: the checkpoints, and the participant's timings if given."""
+
+    checkpoints: Checkpoints
+    timings: ReportedTimings | None
 
 
 def _error(message: str, code: int = EXIT_USAGE) -> int:
@@ -153,15 +160,15 @@ _OWN_N = ("stability", "score-checkpoints")  # N is a list of counts, or the arc
 
 def _settle_options(args: argparse.Namespace, competition: Competition) -> CompetitionUse:
     """Each option of FILE_OPTIONS the command line left out takes the file's value; what was used, and overridden, for score.json."""
-    overrides = {}
+    overrides = []
     for option, (section, key) in FILE_OPTIONS.items():
         if not hasattr(args, option) or (option == "n_models" and args.command in _OWN_N):
             continue
         if getattr(args, option) is None:
             setattr(args, option, getattr(getattr(competition, section), key))
         else:
-            overrides[f"{section}.{key}"] = getattr(args, option)
-    return CompetitionUse(args.benchmark, overrides)
+            overrides.append((f"{section}.{key}", getattr(args, option)))
+    return CompetitionUse(args.benchmark, tuple(overrides))
 
 
 def _benchmark_spec(args: argparse.Namespace, competition: Competition) -> BenchmarkSpec:
@@ -186,7 +193,7 @@ def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
     return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}{adaptive}"
 
 
-def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, checkpoints: ReadCheckpoints | None) -> int:
+def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: Archive | None) -> int:
     """The command itself, once its arguments (and score-checkpoints' archive) are checked and its backend
     is up; its exit code.
 
@@ -210,9 +217,9 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, checkpoint
         print(stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)), command))
         print(f"written {visible(str(args.out / 'stability.md'))}")
         return EXIT_OK
-    if checkpoints is not None:
-        found, timings = checkpoints
-        document = score_checkpoints(args.checkpoints, found, spec, args.out, _score_settings(args, len(found.runs)), timings)
+    if archive is not None:
+        settings = _score_settings(args, len(archive.checkpoints.runs))
+        document = score_checkpoints(args.checkpoints, archive.checkpoints, spec, args.out, settings, archive.timings)
     else:
         document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
     print(summary(document))
@@ -286,10 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             timings = None if args.timings is None else read_timings(args.timings, checkpoints)
         except SubmissionRefused as refused:
             return _error(str(refused))
-        return _prepared(args, spec, argv, (checkpoints, timings))
+        return _prepared(args, spec, argv, Archive(checkpoints, timings))
 
 
-def _prepared(args: argparse.Namespace, spec: BenchmarkSpec, argv: list[str] | None, checkpoints: ReadCheckpoints | None) -> int:
+def _prepared(args: argparse.Namespace, spec: BenchmarkSpec, argv: list[str] | None, archive: Archive | None) -> int:
     """The command, once its arguments are checked: its output folder, the sandbox's check, its backend, then
     the command itself, with the harness's refusals turned into their exit codes."""
     if args.command != "references" and args.out is None:
@@ -304,7 +311,7 @@ def _prepared(args: argparse.Namespace, spec: BenchmarkSpec, argv: list[str] | N
         return _error(str(refused))
     try:
         with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
-            return _run(args, spec, _command_line(argv), checkpoints)
+            return _run(args, spec, _command_line(argv), archive)
     except (BackendUnavailable, DataDirError, SubmissionRefused) as unavailable:  # DataDirError: an image found unreadable while loading
         return _error(str(unavailable))
     except CacheDamaged as damaged:

@@ -140,7 +140,7 @@ class CompetitionUse:
     """Which competition a score used, and the values the command line gave over its file's (by `section.key`)."""
 
     source: str  # a built-in's name, or the file's path
-    overrides: dict[str, object]
+    overrides: tuple[tuple[str, object], ...]  # (section.key, the command line's value)
 
     def to_dict(self) -> dict:
         return {"source": self.source, "overrides": dict(self.overrides)}
