@@ -20,4 +20,4 @@ from harness import kit
 def unlearning(net: nn.Module, retain, forget, validation) -> nn.Module:
     recipe = kit.training_recipe()
     batches = kit.shuffled_loader(*kit.gather(retain), recipe.batch_size)  # the recipe's batch size, whatever the loader's
-    return kit.fit(kit.reinitialise(net), batches, recipe)
+    return kit.fit(kit.reinitialise(net), batches, recipe, validation)  # validation: where the recipe keeps its best epoch

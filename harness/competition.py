@@ -25,7 +25,7 @@ from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
 from reference_models.architectures import ARCHITECTURES
 from reference_models.datasets import DATASETS
 from reference_models.forget_sets import SELECTIONS
-from reference_models.recipe_parts import CLASS_WEIGHTS, OPTIMISERS, SCHEDULES
+from reference_models.recipe_parts import CLASS_WEIGHTS, KEEPS, OPTIMISERS, SCHEDULES
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
@@ -100,7 +100,7 @@ _FRACTIONS = {"forget.fraction"}
 _NON_NEGATIVE = {"training.momentum", "training.weight_decay", "training.warmup_epochs", "training.label_smoothing"}
 _CHOICES = {"data.dataset": DATASETS, "model.architecture": tuple(ARCHITECTURES), "forget.rule": SELECTIONS, "runs.budget_policy": POLICIES,
             "runs.borderline": BORDERLINE, "runs.yardstick": YARDSTICKS, "metric.rates": RATES, "training.optimiser": tuple(OPTIMISERS),
-            "training.schedule": tuple(SCHEDULES), "training.class_weights": CLASS_WEIGHTS}
+            "training.schedule": tuple(SCHEDULES), "training.class_weights": CLASS_WEIGHTS, "training.keep": KEEPS}
 _WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string in quotes"}
 
 

@@ -80,6 +80,7 @@ def _recipe_text(recipe: TrainingRecipe) -> str:
     warmup = f" after {recipe.warmup_epochs} warm-up epochs" if recipe.warmup_epochs else ""
     loss = "cross-entropy" + (" weighted by 1 / class count" if recipe.class_weights == "inverse-count" else "")
     loss += f", label smoothing {recipe.label_smoothing:g}" if recipe.label_smoothing else ""
+    loss += ", keeping the epoch of best validation accuracy" if recipe.keep == "best-validation" else ""
     return (f"{recipe.epochs} epochs of {recipe.optimiser.upper() if recipe.optimiser == 'sgd' else recipe.optimiser.capitalize()} "
             f"(learning rate {recipe.learning_rate:g}{momentum}, weight decay {recipe.weight_decay:g}), {schedule} schedule{warmup}, {loss}, "
             f"batch {recipe.batch_size}" + (", augmented" if recipe.augment else "") + (", bfloat16" if recipe.mixed_precision else ""))

@@ -32,6 +32,8 @@ KEY_DOCS = {
     "training.gamma": "`step`: the factor of each milestone",
     "training.class_weights": "`none`, or `inverse-count`: the loss weighs each class by 1 / its count in train, as the organisers did",
     "training.label_smoothing": "cross-entropy's label smoothing (0: none)",
+    "training.keep": "which weights training ends with: the `last` epoch's, or `best-validation`, the epoch of best validation accuracy "
+                     "(evaluated after each epoch, as the organisers kept theirs; such models train one at a time)",
     "forget.fraction": "the share of train to forget (of persons, where the data name them; for `poisoned`, the share of train relabelled)",
     "forget.seed": "the public split's seed; the private split derives its own",
     "forget.rule": "`random`, `class` (a few classes), `hardest` (highest loss under the original) or `poisoned` (relabelled examples)",

@@ -18,7 +18,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from reference_models.architectures import build_model
-from reference_models.recipe_parts import class_weights, optimiser_for, schedule_for
+from reference_models.recipe_parts import STACKED_KEEPS, class_weights, optimiser_for, schedule_for
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
 
@@ -36,6 +36,8 @@ def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], de
     recipe = spec.recipe
     if recipe.augment:
         raise ValueError("stacked training does not augment: train image models one at a time (reference_models.training)")
+    if recipe.keep not in STACKED_KEEPS:
+        raise ValueError(f"stacked training keeps the last epoch, not {recipe.keep!r}: train such models one at a time (reference_models.training)")
     models = [model.to(device) for model in _initial_models(spec, seeds)]
     images, labels = data.images.to(device), data.labels.to(device)
     params, buffers = stack_module_state(models)

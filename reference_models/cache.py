@@ -81,7 +81,7 @@ def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int], devic
     torch.set_num_threads(1)
     data = _data(spec)
     seeds = [model_seed(spec, population, index) for index in indices]
-    states = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device)
+    states = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device, data.validation)
     results = []
     for index, seed, state in zip(indices, seeds, states, strict=True):
         model = build_model(spec)

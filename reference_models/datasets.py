@@ -137,7 +137,7 @@ def _tensors(arrays: _Arrays) -> LabelledTensors:
     return LabelledTensors(images, labels, ages, persons)
 
 
-def _original_losses(spec: BenchmarkSpec, train: LabelledTensors) -> np.ndarray:
+def _original_losses(spec: BenchmarkSpec, train: LabelledTensors, validation: LabelledTensors) -> np.ndarray:
     """Each training example's loss under the original model.
 
     The original trains on all of train whatever the forget set is, so this
@@ -149,7 +149,7 @@ def _original_losses(spec: BenchmarkSpec, train: LabelledTensors) -> np.ndarray:
     torch.set_num_threads(1)
     try:
         model = build_model(spec)
-        model.load_state_dict(train_models(spec, train, [model_seed(spec, "original", 0)])[0])
+        model.load_state_dict(train_models(spec, train, [model_seed(spec, "original", 0)], validation=validation)[0])
         model.eval()
         with torch.no_grad():
             return nn.functional.cross_entropy(model(train.images), train.labels, reduction="none").double().numpy()
@@ -183,7 +183,7 @@ def load_benchmark_data(spec: BenchmarkSpec) -> BenchmarkData:
         train.labels,
         size=round(spec.forget_fraction * len(train.labels)),
         seed=spec.forget_seed,
-        losses=lambda: _original_losses(spec, _tensors(train)),
+        losses=lambda: _original_losses(spec, _tensors(train), _tensors(validation)),
         persons=train.person_ids if spec.forget_unit == "person" else None,
     )
     trained = replace(train, labels=y_trained)

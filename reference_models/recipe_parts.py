@@ -30,6 +30,8 @@ SCHEDULES: dict[str, Callable[[Optimiser, TrainingRecipe, int], Schedule]] = {
     "constant": lambda optimiser, recipe, epochs: torch.optim.lr_scheduler.LambdaLR(optimiser, lambda epoch: 1.0),
 }
 CLASS_WEIGHTS = ("none", "inverse-count")  # inverse-count: 1 / the class's count among the training labels
+KEEPS = ("last", "best-validation")  # which epoch's weights training ends with
+STACKED_KEEPS = ("last",)  # those stacked training follows; a recipe keeping another trains its models one at a time
 
 
 def optimiser_for(parameters: Iterable[torch.Tensor], recipe: TrainingRecipe) -> Optimiser:

@@ -28,6 +28,7 @@ class TrainingRecipe:
     gamma: float = 0.1
     class_weights: str = "none"  # none, or inverse-count: the loss weighs each class by 1 / its count in train
     label_smoothing: float = 0.0
+    keep: str = "last"  # last, or best-validation: the epoch whose weights scored best on validation, evaluated after each epoch
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class BenchmarkSpec:
         del fields["data_dir"]
         _drop_defaults(fields, {"forget_selection": "random", "image_size": None, "num_classes": None, "data_fingerprint": None, "forget_unit": "example"})
         _drop_defaults(fields["recipe"], {"augment": False, "mixed_precision": False, "optimiser": "sgd", "schedule": "cosine", "warmup_epochs": 0,
-                                          "milestones": (), "gamma": 0.1, "class_weights": "none", "label_smoothing": 0.0})
+                                          "milestones": (), "gamma": 0.1, "class_weights": "none", "label_smoothing": 0.0,
+                                          "keep": "last"})
         text = json.dumps({"format": CACHE_FORMAT, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

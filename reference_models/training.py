@@ -1,5 +1,6 @@
 """The benchmark's training recipe, shared by the original and the retrained models."""
 
+import copy
 import time
 
 import torch
@@ -10,7 +11,7 @@ from reference_models.architectures import STACKABLE, build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.batched_training import train_stack
 from reference_models.loaders import make_loader
-from reference_models.recipe_parts import class_weights, loss_for, optimiser_for, schedule_for
+from reference_models.recipe_parts import STACKED_KEEPS, class_weights, loss_for, optimiser_for, schedule_for
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from reference_models.tensors import LabelledTensors
 
@@ -20,15 +21,34 @@ def _labels(loader: DataLoader) -> torch.Tensor:
     return torch.cat([batch[1] for batch in loader])
 
 
-def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Module:
+def _accuracy(model: nn.Module, loader: DataLoader) -> float:
+    """The model's accuracy over the loader's examples (evaluation mode, no gradients)."""
+    device = next(model.parameters()).device
+    model.eval()
+    correct = count = 0
+    with torch.no_grad():
+        for batch in loader:
+            inputs, labels = batch[0].to(device), batch[1].to(device)
+            correct += int((model(inputs).argmax(dim=1) == labels).sum())
+            count += len(labels)
+    model.train()
+    return correct / max(count, 1)
+
+
+def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validation: DataLoader | None = None) -> nn.Module:
     """Train in place with the recipe's optimiser, its schedule stepped once an epoch, and cross-entropy
     (class-weighted and label-smoothed as the recipe says; the parts are reference_models.recipe_parts).
 
     The loop the references are trained with; baselines reach it through
     `harness.kit`, so that their retraining is the references' own. Batches
     move to the model's device; the recipe may augment them and train under
-    bfloat16 autocast.
+    bfloat16 autocast. A recipe that keeps the best validation epoch needs
+    `validation`: the model is evaluated on it after every epoch and ends with
+    the weights of the first epoch of highest accuracy.
     """
+    if recipe.keep == "best-validation" and validation is None:
+        raise ValueError("the recipe keeps the weights of the best validation epoch: give fit the validation loader")
+    best_accuracy, best_state = -1.0, None
     device = next(model.parameters()).device
     optimiser = optimiser_for(model.parameters(), recipe)
     schedule = schedule_for(optimiser, recipe)
@@ -49,32 +69,43 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe) -> nn.Modu
             loss.backward()
             optimiser.step()
         schedule.step()
+        if recipe.keep == "best-validation":
+            accuracy = _accuracy(model, validation)
+            if accuracy > best_accuracy:
+                best_accuracy, best_state = accuracy, copy.deepcopy(model.state_dict())
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return model
 
 
-def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed: int) -> nn.Module:
-    """Train in place on `data` with the recipe.
+def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed: int, validation: LabelledTensors | None = None) -> nn.Module:
+    """Train in place on `data` with the recipe (and `validation`, where it keeps the best validation epoch).
 
     Batches come from the same Kaggle-compatible loader that submissions get,
     so that retrain and unlearning times are measured on equal terms.
     """
-    return fit(model, make_loader(data, batch_size=recipe.batch_size, shuffle=True, seed=seed), recipe)
+    held_out = None if validation is None else make_loader(validation, batch_size=recipe.batch_size, shuffle=False, seed=seed)
+    return fit(model, make_loader(data, batch_size=recipe.batch_size, shuffle=True, seed=seed), recipe, held_out)
 
 
-def train_from_scratch(spec: BenchmarkSpec, data: LabelledTensors, seed: int, device: str = "cpu") -> tuple[nn.Module, float]:
+def train_from_scratch(spec: BenchmarkSpec, data: LabelledTensors, seed: int, device: str = "cpu",
+                       validation: LabelledTensors | None = None) -> tuple[nn.Module, float]:
     """A new model trained on `data` with the spec's recipe on `device`, and its wall-clock seconds."""
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model = train(build_model(spec).to(device), data, spec.recipe, seed)
+    model = train(build_model(spec).to(device), data, spec.recipe, seed, validation)
     if device != "cpu":
         torch.cuda.synchronize()
     return model, time.perf_counter() - start
 
 
-def train_models(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu") -> list[dict[str, torch.Tensor]]:
-    """One model per seed trained on `data`, as state dicts on the CPU: small models
-    many at a time (stacked), image models one by one through the loader."""
-    if spec.architecture in STACKABLE:
+def train_models(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu",
+                 validation: LabelledTensors | None = None) -> list[dict[str, torch.Tensor]]:
+    """One model per seed trained on `data` (and evaluated on `validation` where the recipe keeps the best
+    epoch), as state dicts on the CPU: small models many at a time (stacked) where stacked training follows
+    the recipe, other models one by one through the loader."""
+    if spec.architecture in STACKABLE and spec.recipe.keep in STACKED_KEEPS:
         return train_stack(spec, data, seeds, device)
-    return [{name: tensor.cpu() for name, tensor in train_from_scratch(spec, data, seed, device)[0].state_dict().items()} for seed in seeds]
+    trained = (train_from_scratch(spec, data, seed, device, validation)[0] for seed in seeds)
+    return [{name: tensor.cpu() for name, tensor in model.state_dict().items()} for model in trained]

@@ -172,8 +172,8 @@ def test_a_score_follows_the_files_run_settings_and_says_which_it_overrode(refer
 def test_the_recipe_is_named_in_the_file(tmp_path):
     path = tmp_path / "adam.toml"
     path.write_text(DIGITS.replace("epochs = 30", 'epochs = 30\noptimiser = "adam"\nschedule = "step"\nmilestones = [10, 20]\ngamma = 0.5\n'
-                                                  'warmup_epochs = 2\nclass_weights = "inverse-count"\nlabel_smoothing = 0.1'))
+                                                  'warmup_epochs = 2\nclass_weights = "inverse-count"\nlabel_smoothing = 0.1\nkeep = "best-validation"'))
     recipe = read_competition(path).spec().recipe
-    assert (recipe.optimiser, recipe.schedule, recipe.milestones, recipe.gamma, recipe.warmup_epochs, recipe.class_weights, recipe.label_smoothing) == (
-        "adam", "step", (10, 20), 0.5, 2, "inverse-count", 0.1)
+    assert (recipe.optimiser, recipe.schedule, recipe.milestones, recipe.gamma, recipe.warmup_epochs, recipe.class_weights, recipe.label_smoothing,
+            recipe.keep) == ("adam", "step", (10, 20), 0.5, 2, "inverse-count", 0.1, "best-validation")
     assert read_competition(path).spec().key() != KEYS["digits-mlp"]

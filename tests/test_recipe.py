@@ -79,3 +79,39 @@ def test_each_option_changes_what_trains_and_a_model_is_the_same_alone_or_in_a_s
 def test_the_default_recipe_keeps_the_built_ins_keys():
     assert replace(DIGITS, recipe=replace(DIGITS.recipe, optimiser="sgd", schedule="cosine", class_weights="none")).key() == DIGITS.key()
     assert replace(DIGITS, recipe=replace(DIGITS.recipe, optimiser="adam")).key() != DIGITS.key()
+
+
+def test_best_validation_ends_with_the_weights_of_the_first_epoch_of_highest_accuracy(retain, monkeypatch):
+    """Validation accuracy is scripted (0.2, 0.9, 0.9, 0.5 over four epochs) and each evaluated state recorded:
+    training ends with the second epoch's weights, the first to reach the best."""
+    import copy
+
+    from reference_models import training
+
+    scripted, states = iter([0.2, 0.9, 0.9, 0.5]), []
+
+    def accuracy(model, loader):
+        states.append(copy.deepcopy(model.state_dict()))
+        return next(scripted)
+
+    monkeypatch.setattr(training, "_accuracy", accuracy)
+    recipe = replace(SHORT, epochs=4, keep="best-validation")
+    validation = load_benchmark_data(DIGITS).validation
+    model, _ = train_from_scratch(replace(DIGITS, recipe=recipe), retain, 7, validation=validation)
+    assert len(states) == 4
+    assert all(torch.equal(model.state_dict()[name], states[1][name]) for name in states[1])
+    assert not torch.equal(states[1]["1.weight"], states[3]["1.weight"])
+
+
+def test_best_validation_needs_validation_data_and_trains_one_model_at_a_time(retain):
+    from reference_models.training import fit, train_models
+
+    spec = replace(DIGITS, recipe=replace(SHORT, keep="best-validation"))
+    with pytest.raises(ValueError, match="give fit the validation loader"):
+        fit(torch.nn.Linear(64, 10), torch.utils.data.DataLoader([]), spec.recipe)
+    with pytest.raises(ValueError, match="stacked training keeps the last epoch"):
+        train_stack(spec, retain, [7])
+    validation = load_benchmark_data(DIGITS).validation
+    one_at_a_time = train_models(spec, retain, [7], validation=validation)[0]
+    alone, _ = train_from_scratch(spec, retain, 7, validation=validation)
+    assert all(torch.equal(one_at_a_time[name], alone.state_dict()[name]) for name in one_at_a_time)
