@@ -12,7 +12,6 @@ from reference_models.spec import BenchmarkSpec
 SPLITS = ("public", "private")
 
 # The built-in competitions, each a file of harness/competitions/ read by the same code as an organiser's own.
-
 _BUILT_IN = built_in_competitions()
 BENCHMARKS: dict[str, BenchmarkSpec] = {name: competition.spec() for name, competition in _BUILT_IN.items()}
 

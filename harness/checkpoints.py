@@ -58,9 +58,10 @@ class Checkpoints:
     512 ResNet-18 checkpoints (about 23 GB) never sit in memory together. Close it when scored.
     """
 
-    def __init__(self, runs: tuple[Checkpoint, ...], ignored: tuple[str, ...], read: Callable[[str], bytes], close: Callable[[], None]):
+    def __init__(self, runs: tuple[Checkpoint, ...], ignored: tuple[str, ...], read: Callable[[str], bytes], close: Callable[[], None],
+                 digest: Callable[[], str] | None = None):
         self.runs, self.ignored = runs, ignored
-        self._read, self._close = read, close
+        self._read, self._close, self._digest = read, close, digest
         self._lock = threading.Lock()  # runs in several threads share one open archive
 
     def payload(self, run: int) -> tuple[bytes | None, str | None]:
@@ -75,7 +76,11 @@ class Checkpoints:
             return None, str(error)
 
     def sha256(self) -> str:
-        """What is scored, as the run ledger's key: each run's name and bytes (or why it has none), in run order."""
+        """What is scored, as the run ledger's key: the archive's own bytes where it has them in one file (a zip,
+        hashed without inflating a member), else each run's name and bytes (or why it has none), in run order."""
+        if self._digest is not None:
+            with self._lock:
+                return self._digest()
         digest = hashlib.sha256()
         for checkpoint in self.runs:
             payload, refused = self.payload(checkpoint.run)
@@ -144,6 +149,15 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Checkp
     return data
 
 
+def _file_sha256(file: BinaryIO) -> str:
+    """The archive as it lies on disk, hashed: it decides every member, and is read once, without inflating any."""
+    digest = hashlib.sha256()
+    file.seek(0)
+    for block in iter(lambda: file.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
 def _from_zip(path: Path, limits: CheckpointLimits) -> Checkpoints:
     file = open_untrusted(path)
     try:
@@ -167,7 +181,7 @@ def _from_zip(path: Path, limits: CheckpointLimits) -> Checkpoints:
         raise
     runs = tuple(Checkpoint(run, name, _member_problem(checkpoints[name], limits)) for run, name in enumerate(run_order(list(checkpoints))))
     return Checkpoints(runs, tuple(sorted(name for name in names if name not in checkpoints)),
-                       lambda name: _read_member(archive, checkpoints[name], limits), file.close)
+                       lambda name: _read_member(archive, checkpoints[name], limits), file.close, lambda: _file_sha256(file))
 
 
 def _read_file(folder_fd: int, name: str, limits: CheckpointLimits) -> bytes:

@@ -74,9 +74,10 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
             return str(refused)
     if args.command in ("leaderboard", "stability"):
         try:
-            if not (args.folder.is_dir() and submissions_in(args.folder)):
+            entries = submissions_in(args.folder) if args.folder.is_dir() else []
+            if not entries:
                 return f"{args.folder} is not a folder with submission files (*.py or *.ipynb) or checkpoints (*.zip, or folders of them) in it"
-            if getattr(args, "adaptive", False) and submissions_in(args.folder) != submissions_in(args.folder, checkpoints=False):
+            if getattr(args, "adaptive", False) and entries != submissions_in(args.folder, checkpoints=False):
                 return (f"{args.folder} holds checkpoints made elsewhere, whose N is fixed: an adaptive leaderboard cannot give them more "
                         "runs. Rank them on a fixed-N leaderboard (without --adaptive)")
         except SubmissionRefused as refused:  # two files sharing a name

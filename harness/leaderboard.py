@@ -45,8 +45,8 @@ def submissions_in(folder: Path, checkpoints: bool = True) -> list[Path]:
     (OUT/<name>/, the table's row), so one would silently replace the other.
     Names equal but for case clash too, as their folders do on macOS.
     """
-    code = (path for path in folder.iterdir() if path.suffix in ACCEPTED_SUFFIXES and not stat.S_ISDIR(path.lstat().st_mode))
-    paths = sorted({*code, *(path for path in folder.iterdir() if checkpoints and is_checkpoints(path))})
+    paths = sorted(path for path in folder.iterdir()
+                   if (path.suffix in ACCEPTED_SUFFIXES and not stat.S_ISDIR(path.lstat().st_mode)) or (checkpoints and is_checkpoints(path)))
     seen: dict[str, Path] = {}
     for path in paths:
         other = seen.setdefault(path.stem.casefold(), path)

@@ -2,6 +2,7 @@
 a hostile member is a failed run with its reason, a hostile archive a clear refusal, and nothing is
 written anywhere. Each case is judged from outside: the folder's listing, a marker file, the reason given."""
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import zipfile
 import pytest
 import torch
 
+from harness import checkpoints as checkpoints_module
 from harness.checkpoints import Checkpoint, CheckpointLimits, read_checkpoints, run_order
 from harness.untrusted import SubmissionRefused
 
@@ -185,3 +187,15 @@ def test_a_linked_archive_or_folder_is_refused(tmp_path):
     for name in ("linked.zip", "linked"):
         with pytest.raises(SubmissionRefused, match="is a symbolic link"):
             read_checkpoints(tmp_path / name)
+
+
+def test_a_zips_ledger_key_is_its_own_bytes_hashed_without_inflating_a_member(tmp_path, read, monkeypatch):
+    """The key is read before any run: inflating every member for it would double the cost of a 23 GB archive."""
+    path = _zip(tmp_path / "submission.zip", {f"ckpt_{i}.pth": _state_dict_bytes(i) for i in range(3)})
+    inflated = []
+    monkeypatch.setattr(checkpoints_module, "_read_member", lambda archive, info, limits: inflated.append(info.filename) or b"weights")
+    found = read(path)
+    assert found.sha256() == hashlib.sha256(path.read_bytes()).hexdigest() and inflated == []
+    assert found.payload(1) == (b"weights", None) and inflated == ["ckpt_1.pth"]  # the archive is still read from after hashing
+    other = read(_zip(tmp_path / "other.zip", {f"ckpt_{i}.pth": _state_dict_bytes(i + 1) for i in range(3)}))
+    assert other.sha256() != found.sha256()
