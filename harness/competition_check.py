@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from reference_models.architectures import STACKABLE, build_model
+from reference_models.architectures import build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from reference_models.tensors import LabelledTensors
-from reference_models.training import train
+from reference_models.training import train, trains_stacked
 
 WARM_BATCHES, TIMED_BATCHES = 2, 10
 
@@ -50,7 +50,9 @@ def _epoch_seconds(model: torch.nn.Module, train_set: LabelledTensors, spec: Ben
     """One epoch of training, extrapolated from TIMED_BATCHES batches after WARM_BATCHES untimed ones (the first
     batches pay for allocation and lazy set-up; a ResNet-18 epoch on a CPU would take minutes)."""
     batch = spec.recipe.batch_size
-    one_epoch = replace(spec.recipe, epochs=1)
+    # the training batches of one epoch: a warm-up changes only the rate, and best-validation's pass over
+    # validation after each epoch is small beside an epoch of train
+    one_epoch = replace(spec.recipe, epochs=1, warmup_epochs=0, keep="last")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -104,5 +106,5 @@ def check_text(check: CompetitionCheck, n_models: int) -> str:
         f"training         {_recipe_text(recipe)}",
         f"cost             one epoch of one model takes about {check.epoch_s:.2f} s on one CPU thread here, so the original and {n_models} references "
         f"take about {_duration(check.cost_s(n_models))} of one thread, one model after another (divide by the cores or GPUs that train them"
-        + ("; MLP references train many at a time, for much less)" if spec.architecture in STACKABLE else ")"),
+        + ("; MLP references train many at a time, for much less)" if trains_stacked(spec) else ")"),
     ])

@@ -100,12 +100,17 @@ def train_from_scratch(spec: BenchmarkSpec, data: LabelledTensors, seed: int, de
     return model, time.perf_counter() - start
 
 
+def trains_stacked(spec: BenchmarkSpec) -> bool:
+    """Whether the spec's models train many at a time: a small architecture, and a recipe stacked training follows."""
+    return spec.architecture in STACKABLE and spec.recipe.keep in STACKED_KEEPS
+
+
 def train_models(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu",
                  validation: LabelledTensors | None = None) -> list[dict[str, torch.Tensor]]:
     """One model per seed trained on `data` (and evaluated on `validation` where the recipe keeps the best
     epoch), as state dicts on the CPU: small models many at a time (stacked) where stacked training follows
     the recipe, other models one by one through the loader."""
-    if spec.architecture in STACKABLE and spec.recipe.keep in STACKED_KEEPS:
+    if trains_stacked(spec):
         return train_stack(spec, data, seeds, device)
     trained = (train_from_scratch(spec, data, seed, device, validation)[0] for seed in seeds)
     return [{name: tensor.cpu() for name, tensor in model.state_dict().items()} for model in trained]

@@ -125,6 +125,16 @@ def test_competition_new_writes_a_file_that_checks(in_process, tmp_path):
     assert again.returncode == 2 and "exists" in again.stderr and path.read_text() == text
 
 
+def test_competition_check_times_a_recipe_that_keeps_its_best_validation_epoch(in_process, tmp_path):
+    """One epoch is timed as the training batches it is: a warm-up or a best-validation rule does not stop the estimate."""
+    path = tmp_path / "best.toml"
+    path.write_text(DIGITS.replace("epochs = 30", 'epochs = 30\nkeep = "best-validation"\nwarmup_epochs = 2\noptimiser = "adam"'))
+    result = in_process("competition", "check", str(path), "--n-models", "8")
+    assert result.returncode == 0, result.stderr
+    assert "30 epochs of Adam" in result.stdout and "after 2 warm-up epochs" in result.stdout
+    assert "keeping the epoch of best validation accuracy" in result.stdout and "the original and 8 references take about" in result.stdout
+
+
 @pytest.mark.parametrize("edit, message", [
     (("epochs = 30", "epoch = 30"), "training.epoch is not a key of [training]; did you mean 'epochs'?"),
     (("rule = \"random\"\nfraction = 0.1", "rule = \"class\"\nfraction = 0.9"), "a forget set of 1293 examples needs more than the 434 candidates"),
