@@ -246,3 +246,16 @@ def test_without_a_sandbox_nothing_runs_unless_asked(reference_cache, tmp_path):
         assert isolation_field["mechanism"] == "none (--no-sandbox)" and isolation_field["cpu"].startswith("unverified")
     finally:
         shutil.rmtree(copy)
+
+
+def test_a_python_reached_through_a_linked_folder_is_sandboxed(tmp_path):
+    """A venv reached through a symbolic link (docs-check's scratch copy; a home that is a link): bwrap
+    starts the worker by the interpreter's path as given, so the link is made again inside the sandbox."""
+    link = tmp_path / "linked-venv"
+    link.symlink_to(Path(sys.prefix).resolve(), target_is_directory=True)
+    probe = subprocess.run(
+        [str(link / "bin" / "python"), "-c", "from harness.sandbox.isolation import unavailable_reason; print(unavailable_reason())"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "None"

