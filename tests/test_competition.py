@@ -2,7 +2,7 @@
 with their content keys pinned; a bad file is refused before anything is trained, naming the file, the
 `section.key` and what to write instead."""
 
-from dataclasses import fields
+from dataclasses import fields, replace
 import json
 from pathlib import Path
 import re
@@ -13,6 +13,7 @@ from harness.benchmarks import BENCHMARKS, get_benchmark
 from harness.competition import BUILT_IN, SECTIONS, CompetitionFileError, read_competition
 from harness.competition_docs import KEY_DOCS, key_table
 from reference_models.secret import cache_secret, sealed
+from reference_models.spec import KEYED, RECIPE_KEYED, UNKEYED, BenchmarkSpec, TrainingRecipe
 
 # The content keys of the built-ins, which name their reference caches and ledgers: a change of the loader or
 # of a file that moved one would orphan every cache built before it.
@@ -24,6 +25,18 @@ DIGITS = (BUILT_IN / "digits-mlp.toml").read_text()
 def test_the_built_ins_are_files_whose_keys_are_pinned():
     assert sorted(path.stem for path in BUILT_IN.glob("*.toml")) == sorted(KEYS)
     assert {name: spec.key() for name, spec in BENCHMARKS.items()} == KEYS
+
+
+def test_every_field_of_the_spec_and_the_recipe_is_placed_in_the_key_or_out_of_it():
+    """The key is an explicit list: a new field must join the end of the later list (hashed only away from its
+    default, so that no old key moves) or UNKEYED, or this fails."""
+    assert sorted(name for group in (*KEYED, UNKEYED) for name in group) == sorted(field.name for field in fields(BenchmarkSpec))
+    assert sorted(name for group in RECIPE_KEYED for name in group) == sorted(field.name for field in fields(TrainingRecipe))
+    digits = BENCHMARKS["digits-mlp"]
+    later = {"forget_selection": "class", "image_size": 16, "num_classes": 9, "data_fingerprint": "ab12", "forget_unit": "person"}
+    assert set(later) == set(KEYED[1])
+    assert all(replace(digits, **{name: value}).key() != digits.key() for name, value in later.items())
+    assert replace(digits, data_dir="/elsewhere").key() == digits.key()
 
 
 def test_a_copy_of_a_built_in_elsewhere_is_the_same_benchmark(tmp_path):
