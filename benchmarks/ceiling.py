@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.doc_tables import replace_between
-from harness.benchmarks import BENCHMARKS, get_benchmark
+from harness.benchmarks import get_benchmark
 from reference_models.cache import ReferenceCache
+from reference_models.secret import cache_secret, sealed
 from scoring.epsilon import estimate_epsilon
 from scoring.quality import forgetting_quality
 
@@ -37,14 +38,14 @@ def ceilings(statistics: np.ndarray, n_models: int, jobs: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--benchmark", default="digits-mlp", choices=sorted(BENCHMARKS))
+    parser.add_argument("--benchmark", default="digits-mlp", help="a built-in benchmark's name or a competition file (NAME.toml)")
     parser.add_argument("--n-models", default="16,32,64,128,256", help="Ns, separated by commas")
     parser.add_argument("--references", type=int, default=512, help="reference models to split")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--write-doc", action="store_true", help=f"replace the table in {DOC.name} between its markers")
     args = parser.parse_args()
-    spec = get_benchmark(args.benchmark)
+    spec = sealed(get_benchmark(args.benchmark), cache_secret(args.cache_dir))  # the references `make score` builds and reuses
     cache = ReferenceCache(args.cache_dir, spec)
     cache.build(args.references, jobs=args.jobs, progress=False)
     statistics = cache.population("retrained", args.references).forget_statistic
