@@ -15,6 +15,11 @@ OUT ?=
 SPLIT ?=
 ADAPTIVE ?=
 TOP ?=
+# DATA_DIR: the data of a cifar10 or imagefolder benchmark; SET: keys of the competition file over its values,
+# separated by spaces (SET="training.epochs=1 runs.memory_gb=4").
+DATA_DIR ?=
+SET ?=
+COMPETITION_FLAGS = $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(foreach setting,$(SET),--set $(setting))
 ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 
 # make exits 2 whenever a recipe fails; this prints the harness's own exit code
@@ -32,10 +37,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 score: $(STAMP)
-	$(PY) -m harness score $(SUBMISSION) --benchmark $(BENCHMARK) --n-models $(N) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+	$(PY) -m harness score $(SUBMISSION) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
 
 references: $(STAMP)
-	$(PY) -m harness references --benchmark $(BENCHMARK) --n-models $(N) $(EXIT_CODE)
+	$(PY) -m harness references --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(EXIT_CODE)
 
 # Scores every baseline against the shared references and writes docs/baselines.md.
 baselines: $(STAMP)
@@ -45,7 +50,7 @@ baselines: $(STAMP)
 # Scores every *.py and *.ipynb in SUBMISSIONS on a split (SPLIT=public|private|both; default the CLI's, public).
 # ADAPTIVE=1 [TOP=K]: N is the maximum; entries get more models only where ranks are uncertain.
 leaderboard: $(STAMP)
-	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
 
 # Coverage of candidate 95% intervals for F where the true value is known; writes the table into
 # docs/uncertainty.md (about 15 minutes on 2 quiet cores, 34 on a loaded machine).

@@ -13,6 +13,7 @@ from harness.backends import BACKENDS
 from harness.benchmarks import BENCHMARKS
 from harness.checkpoints import CheckpointLimits
 from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
+from harness.competition import setting
 from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES
 from harness.pipeline import default_jobs
 from reference_models.architectures import IMAGE_ARCHITECTURES
@@ -41,10 +42,23 @@ def _model_counts(text: str) -> tuple[int, ...]:
     return tuple(sorted(counts))
 
 
+def _setting(text: str) -> tuple[str, object]:
+    try:
+        return setting(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", type=_setting, action="append", default=[], metavar="SECTION.KEY=VALUE", dest="settings",
+                        help="a key of the competition file, over the file's value (repeatable; such as --set training.epochs=2)")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", default="digits-mlp", metavar="NAME|FILE.toml",
                         help=f"a built-in benchmark ({', '.join(sorted(BENCHMARKS))}; default digits-mlp) or a competition file (docs/competitions.md), "
                              "whose [runs] and [metric] set the defaults of the options they name")
+    _set_option(parser)
     parser.add_argument("--n-models", type=_model_count, default=None,
                         help="unlearning runs and reference models (default: the competition's, 512 for the built-ins)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel workers (default: one per core)")
@@ -182,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     competition_cmd.add_argument("file", type=Path, help="the competition file (TOML; docs/competitions.md)")
     competition_cmd.add_argument("--data-dir", type=Path, default=None, help=f"check: the data of cifar10 or imagefolder (default ${DATA_DIR_VARIABLE})")
     competition_cmd.add_argument("--n-models", type=_model_count, default=512, help="check: the references the cost is estimated for (default 512)")
+    _set_option(competition_cmd)
     convert_cmd = commands.add_parser("convert", help="write a notebook's code as the harness runs it: imports, definitions and constants", **listed)
     convert_cmd.add_argument("notebook", type=Path, help="a Jupyter notebook (.ipynb)")
     convert_cmd.add_argument("--out", type=Path, default=None, metavar="FILE.py", help="write here (default: print to stdout)")

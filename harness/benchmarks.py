@@ -3,7 +3,7 @@
 from dataclasses import replace
 from pathlib import Path
 
-from harness.competition import Competition, built_in_competitions, read_competition
+from harness.competition import BUILT_IN, Competition, built_in_competitions, read_competition
 from reference_models.architectures import IMAGE_ARCHITECTURES, STACKABLE
 from reference_models.forget_sets import FLIPPED_SHARE, SELECTIONS
 from reference_models.seeds import derive_seed
@@ -16,13 +16,14 @@ _BUILT_IN = built_in_competitions()
 BENCHMARKS: dict[str, BenchmarkSpec] = {name: competition.spec() for name, competition in _BUILT_IN.items()}
 
 
-def get_competition(name: str) -> Competition:
-    """A built-in competition by name, or the one a TOML file declares; ValueError naming what is known otherwise."""
+def get_competition(name: str, settings: tuple[tuple[str, object], ...] = ()) -> Competition:
+    """A built-in competition by name, or the one a TOML file declares, with the command line's --set values
+    (`section.key`, value) over the file's; ValueError naming what is known otherwise."""
     if name.endswith(".toml"):
-        return read_competition(Path(name))
+        return read_competition(Path(name), settings)
     if name not in _BUILT_IN:
         raise ValueError(f"unknown benchmark {name!r}; built in: {', '.join(sorted(_BUILT_IN))}, or give a competition file (NAME.toml)")
-    return _BUILT_IN[name]
+    return read_competition(BUILT_IN / f"{name}.toml", settings) if settings else _BUILT_IN[name]
 
 
 def get_benchmark(name: str) -> BenchmarkSpec:
@@ -51,14 +52,23 @@ def split_benchmark(spec: BenchmarkSpec, split: str) -> BenchmarkSpec:
     another seed (same size, same rule); ranks moved a lot between the two.
     Public is the benchmark itself; private draws its forget set with a seed
     derived from the public one, so it gets its own content key and references.
+    A fixed choice of persons (the first ids) takes the next ones instead.
     """
     if split == "public":
         return spec
     if split == "private" and spec.forget_selection == "hardest":
         raise ValueError("the hardest examples are one set whatever the seed: a private split needs a seeded selection (random, class, poisoned)")
     if split == "private":
-        return replace(spec, name=f"{spec.name}-private", forget_seed=derive_seed(spec.forget_seed, "private-forget-set"))
+        choice = "next" if spec.forget_choice == "first" else spec.forget_choice
+        return replace(spec, name=f"{spec.name}-private", forget_seed=derive_seed(spec.forget_seed, "private-forget-set"), forget_choice=choice)
     raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+
+
+def private_forget_words(spec: BenchmarkSpec) -> str:
+    """How the private split's forget set differs from the public one's, in words for the leaderboard."""
+    if spec.forget_persons and spec.forget_choice == "first":
+        return f"forget set of the next {spec.forget_persons} persons in id order"
+    return "forget set drawn with another seed"
 
 
 def scenario_benchmark(spec: BenchmarkSpec, forget_selection: str = "random", poison_fraction: float | None = None) -> BenchmarkSpec:
@@ -67,6 +77,8 @@ def scenario_benchmark(spec: BenchmarkSpec, forget_selection: str = "random", po
 
     Each scenario changes the spec, so it gets its own key and references.
     """
+    if spec.forget_persons and (poison_fraction is not None or forget_selection != "random"):
+        raise ValueError(f"{spec.name} forgets {spec.forget_persons} whole persons: leave --forget-selection and --poison-fraction out")
     if poison_fraction is not None:
         if forget_selection != "random":
             raise ValueError("--poison-fraction chooses the forget set (the poisoned examples): leave --forget-selection out")

@@ -160,8 +160,9 @@ _OWN_N = ("stability", "score-checkpoints")  # N is a list of counts, or the arc
 
 
 def _settle_options(args: argparse.Namespace, competition: Competition) -> CompetitionUse:
-    """Each option of FILE_OPTIONS the command line left out takes the file's value; what was used, and overridden, for score.json."""
-    overrides = []
+    """Each option of FILE_OPTIONS the command line left out takes the file's value; what was used, and overridden
+    (by an option or by --set), for score.json."""
+    overrides = list(args.settings)
     for option, (section, key) in FILE_OPTIONS.items():
         if not hasattr(args, option) or (option == "n_models" and args.command in _OWN_N):
             continue
@@ -245,7 +246,7 @@ def _convert(notebook: Path, out: Path | None) -> int:
     return EXIT_OK
 
 
-def _competition(action: str, file: Path, data_dir: Path | None, n_models: int) -> int:
+def _competition(action: str, file: Path, data_dir: Path | None, n_models: int, settings: tuple[tuple[str, object], ...]) -> int:
     """`competition new`: a commented starting file (the digits-mlp competition); `competition check`: what the file will cost."""
     if action == "new":
         if file.exists() or file.is_symlink():
@@ -254,7 +255,7 @@ def _competition(action: str, file: Path, data_dir: Path | None, n_models: int) 
         print(f"written {visible(str(file))}: edit it, then run python -m harness competition check {visible(str(file))}")
         return EXIT_OK
     try:
-        spec = locate_data(read_competition(file).spec(), data_dir)
+        spec = locate_data(read_competition(file, settings).spec(), data_dir)
         print(check_text(check_competition(spec), n_models))
     except ValueError as error:  # the file, its data directory, or a forget set the data cannot hold
         return _error(str(error))
@@ -266,14 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "convert":
         return _convert(args.notebook, args.out)
     if args.command == "competition":
-        return _competition(args.action, args.file, args.data_dir, args.n_models)
+        return _competition(args.action, args.file, args.data_dir, args.n_models, tuple(args.settings))
     if args.jobs < 1:
         return _error("--jobs must be at least 1")
     if args.scheduler is not None and args.backend != "dask":
         return _error("--scheduler needs --backend dask")
     try:
         args.device = resolve_device(args.device)
-        competition = get_competition(args.benchmark)
+        competition = get_competition(args.benchmark, tuple(args.settings))
         args.competition = _settle_options(args, competition)
         spec = _benchmark_spec(args, competition)
         if getattr(args, "split", "public") != "public":

@@ -23,10 +23,10 @@ except ModuleNotFoundError:  # Python 3.10
 
 from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
 from reference_models.architectures import ARCHITECTURES
-from reference_models.datasets import DATASETS
-from reference_models.forget_sets import SELECTIONS
+from reference_models.datasets import DATASETS, PIXELS, SPLIT_METHODS
+from reference_models.forget_sets import PERSON_CHOICES, SELECTIONS
 from reference_models.recipe_parts import CLASS_WEIGHTS, KEEPS, OPTIMISERS, SCHEDULES
-from reference_models.spec import BenchmarkSpec, TrainingRecipe
+from reference_models.spec import BenchmarkSpec, ManifestColumns, TrainingRecipe
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
@@ -47,6 +47,14 @@ class DataSection:
     split_seed: int
     split_fractions: tuple[float, ...] | None = None  # train, validation, test; none: the data set's own test part, halved
     image_size: int | None = None  # imagefolder: images resized to this many pixels a side
+    split: str = "stratified"  # stratified by label, or shuffled and cut in order (the NeurIPS 2023 faces)
+    pixels: str = "normalised"  # normalised (the data set's own), unit (0 to 1) or raw (0 to 255)
+    manifest: str | None = None  # imagefolder: the manifest's file name in the data directory
+    path_column: str = "path"
+    label_column: str = "label"
+    person_column: str = "person_id"
+    age_column: str = "age"
+    label_bins: int = 0  # 0: labels as they are; k: the label column's numbers cut into k equal-width bins
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,10 @@ class ModelSection:
 class ForgetSection:
     """Which training examples are to be forgotten."""
 
-    fraction: float  # of train (or of persons, where the data name them; for poisoned, of train relabelled)
     seed: int  # of the public split; the private one derives its own
+    fraction: float | None = None  # of train (or of persons, where the data name them; for poisoned, of train relabelled)
+    persons: int = 0  # or this many whole persons (the fraction left out)
+    choice: str = "random"  # persons: random (seeded) or first (the lowest ids)
     rule: str = "random"  # random, class, hardest, poisoned
 
 
@@ -97,10 +107,11 @@ OPTIONAL_SECTIONS = ("runs", "metric")  # all their keys have defaults
 _POSITIVE = {"training.epochs", "training.batch_size", "training.learning_rate", "runs.loader_batch_size", "data.image_size", "runs.budget_fraction",
              "runs.timeout_s", "runs.memory_gb", "metric.mia_models", "training.gamma"}
 _FRACTIONS = {"forget.fraction"}
-_NON_NEGATIVE = {"training.momentum", "training.weight_decay", "training.warmup_epochs", "training.label_smoothing"}
+_NON_NEGATIVE = {"training.momentum", "training.weight_decay", "training.warmup_epochs", "training.label_smoothing", "forget.persons"}
 _CHOICES = {"data.dataset": DATASETS, "model.architecture": tuple(ARCHITECTURES), "forget.rule": SELECTIONS, "runs.budget_policy": POLICIES,
             "runs.borderline": BORDERLINE, "runs.yardstick": YARDSTICKS, "metric.rates": RATES, "training.optimiser": tuple(OPTIMISERS),
-            "training.schedule": tuple(SCHEDULES), "training.class_weights": CLASS_WEIGHTS, "training.keep": KEEPS}
+            "training.schedule": tuple(SCHEDULES), "training.class_weights": CLASS_WEIGHTS, "training.keep": KEEPS,
+            "data.split": SPLIT_METHODS, "data.pixels": PIXELS, "forget.choice": tuple(choice for choice in PERSON_CHOICES if choice != "next")}
 _WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string in quotes"}
 
 
@@ -123,7 +134,7 @@ class Competition:
             dataset=self.data.dataset,
             split_fractions=self.data.split_fractions,
             split_seed=self.data.split_seed,
-            forget_fraction=self.forget.fraction,
+            forget_fraction=self.forget.fraction or 0.0,
             forget_seed=self.forget.seed,
             architecture=self.model.architecture,
             hidden_sizes=self.model.hidden_sizes,
@@ -132,6 +143,13 @@ class Competition:
             loader_batch_size=self.runs.loader_batch_size,
             forget_selection=self.forget.rule,
             image_size=self.data.image_size,
+            manifest=self.data.manifest,
+            columns=ManifestColumns(self.data.path_column, self.data.label_column, self.data.person_column, self.data.age_column,
+                                    self.data.label_bins),
+            pixels=self.data.pixels,
+            split_method=self.data.split,
+            forget_persons=self.forget.persons,
+            forget_choice=self.forget.choice,
         )
 
 
@@ -177,6 +195,8 @@ def _check_range(where: str, value: object) -> None:
         raise CompetitionFileError(f"{where} is {list(value)}; write epochs after the warm-up, in increasing order, such as [10, 20]")
     if where == "runs.n_models" and value < MIN_MODELS:
         raise CompetitionFileError(f"{where} is {value}; the metric compares populations of at least {MIN_MODELS} models")
+    if where == "data.label_bins" and (value == 1 or value < 0):
+        raise CompetitionFileError(f"{where} is {value}; write 0 (labels as they are) or at least 2 bins")
     if where == "metric.bootstrap" and (value == 1 or value < 0):
         raise CompetitionFileError(f"{where} is {value}; write 0 (no intervals) or at least 2 half-sampling replicates")
     if where == "metric.confidence" and not 0.5 <= value < 1:
@@ -220,18 +240,58 @@ def _section(name: str, table: object, cls: type) -> object:
 
 def _check_together(name: str, section: object) -> None:
     """What a section's keys must satisfy together."""
+    if name == "forget" and (section.fraction is None) == (section.persons == 0):
+        raise CompetitionFileError("[forget] needs forget.fraction (a share of train) or forget.persons (a number of whole persons), not both")
+    if name == "forget" and section.persons and section.rule != "random":
+        raise CompetitionFileError(f"forget.persons takes whole persons by forget.choice; forget.rule {section.rule!r} picks examples: "
+                                   "leave forget.rule out, or give forget.fraction")
+    if name == "data" and section.split == "shuffled" and section.split_fractions is None:
+        raise CompetitionFileError("data.split is \"shuffled\": give data.split_fractions, the shares it is cut into")
+    if name == "data" and section.dataset != "imagefolder":
+        declared = [key for key in ("manifest", "path_column", "label_column", "person_column", "age_column", "label_bins")
+                    if getattr(section, key) != getattr(DataSection, key)]
+        if declared:
+            raise CompetitionFileError(f"data.{declared[0]} describes an image manifest; data.dataset {section.dataset!r} has none (write \"imagefolder\")")
+    if name == "data" and section.dataset == "sklearn-digits" and section.pixels != "normalised":
+        raise CompetitionFileError("data.pixels scales images read from files; sklearn-digits is scaled to 0 to 1 already: leave it out")
     if name == "training" and section.warmup_epochs >= section.epochs:
         raise CompetitionFileError(f"training.warmup_epochs is {section.warmup_epochs}; it must be below training.epochs ({section.epochs})")
     if name == "training" and section.schedule == "step" and not section.milestones:
         raise CompetitionFileError("training.schedule is \"step\": give training.milestones, the epochs at which the rate is multiplied by gamma")
 
 
-def parse_competition(text: str) -> Competition:
-    """A competition from a TOML text; CompetitionFileError (without the file's name) where it is not one."""
+def setting(text: str) -> tuple[str, object]:
+    """`section.key=value` of the command line's --set as (section.key, value): the value read as TOML
+    (10, 0.5, true, [10, 20], "adam"), a bare word as a string. ValueError where it is not one."""
+    where, equals, raw = text.partition("=")
+    if not equals or where.count(".") != 1:
+        raise ValueError(f"--set {text!r}: write section.key=value, such as --set training.epochs=2")
+    try:
+        return where.strip(), tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        return where.strip(), raw.strip()
+
+
+def _apply(document: dict, settings: tuple[tuple[str, object], ...]) -> None:
+    """The command line's --set values over the file's (checked with them, as if written in the file)."""
+    for where, value in settings:
+        section, key = where.split(".")
+        if section not in SECTIONS:
+            raise CompetitionFileError(f"--set {where}: {section} is not a section; {_closest(section, list(SECTIONS))}known: {', '.join(SECTIONS)}")
+        table = document.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise CompetitionFileError(f"{section} must be a section [{section}], not a value")
+        table[key] = value
+
+
+def parse_competition(text: str, settings: tuple[tuple[str, object], ...] = ()) -> Competition:
+    """A competition from a TOML text and the command line's --set values; CompetitionFileError (without the
+    file's name) where it is not one."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CompetitionFileError(f"not TOML: {error}") from None
+    _apply(document, settings)
     version = document.pop("schema_version", None)
     if version != SCHEMA_VERSION:
         raise CompetitionFileError(f"schema_version is {version!r}; this harness reads schema_version = {SCHEMA_VERSION}")
@@ -249,14 +309,15 @@ def parse_competition(text: str) -> Competition:
     return Competition(name=name, **sections)
 
 
-def read_competition(path: Path) -> Competition:
-    """The competition file at `path`; CompetitionFileError naming the file where it cannot be read."""
+def read_competition(path: Path, settings: tuple[tuple[str, object], ...] = ()) -> Competition:
+    """The competition file at `path`, with the command line's --set values; CompetitionFileError naming the
+    file where it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise CompetitionFileError(f"{path}: cannot be read: {error}") from None
     try:
-        return parse_competition(text)
+        return parse_competition(text, settings)
     except CompetitionFileError as error:
         raise CompetitionFileError(f"{path}: {error}") from None
 

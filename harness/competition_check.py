@@ -29,6 +29,7 @@ class CompetitionCheck:
     spec: BenchmarkSpec
     sizes: dict[str, int]  # examples of train, retain, forget, validation and test
     forget_persons: int | None  # persons in the forget set, where the data name them
+    their_images: dict[str, int] | None  # their images in validation and test (a shuffled split puts some there)
     parameters: int
     epoch_s: float  # one epoch of one model, one CPU thread (extrapolated from a few batches)
 
@@ -37,9 +38,13 @@ class CompetitionCheck:
         return self.epoch_s * self.spec.recipe.epochs * (n_models + 1)
 
 
-def _persons(data: BenchmarkData) -> int | None:
+def _persons(data: BenchmarkData) -> tuple[int | None, dict[str, int] | None]:
+    """How many persons the forget set pictures, and how many images of them validation and test hold."""
     persons = data.forget.person_ids
-    return None if persons is None else len(torch.unique(persons))
+    if persons is None:
+        return None, None
+    chosen = torch.unique(persons)
+    return len(chosen), {name: int(torch.isin(getattr(data, name).person_ids, chosen).sum()) for name in ("validation", "test")}
 
 
 def _first(data: LabelledTensors, count: int) -> LabelledTensors:
@@ -72,7 +77,7 @@ def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
     torch.manual_seed(spec.model_seed)
     model = build_model(spec)
     parameters = sum(parameter.numel() for parameter in model.parameters())
-    return CompetitionCheck(spec, sizes, _persons(data), parameters, _epoch_seconds(model, data.train, spec))
+    return CompetitionCheck(spec, sizes, *_persons(data), parameters, _epoch_seconds(model, data.train, spec))
 
 
 def _recipe_text(recipe: TrainingRecipe) -> str:
@@ -94,14 +99,29 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds < 7200 else f"{seconds / 3600:.1f} hours"
 
 
+def _forget_text(check: CompetitionCheck) -> str:
+    """The forget set in words: its size, its persons and their other images, and the rule that chose it."""
+    spec, sizes = check.spec, check.sizes
+    persons = ""
+    if check.forget_persons is not None:
+        elsewhere = ", ".join(f"{count} in {name}" for name, count in check.their_images.items())
+        persons = f" of {check.forget_persons} persons (their other images: {elsewhere})"
+    if spec.forget_persons:
+        rule = {"random": "drawn with the forget seed", "first": "the lowest person ids", "next": "the person ids after the public split's"}
+        chosen = f"whole persons, {rule[spec.forget_choice]}"
+    else:
+        chosen = f"the {spec.forget_selection} rule"
+    return f"{sizes['forget']} examples{persons}, by {chosen}; retain {sizes['retain']}"
+
+
 def check_text(check: CompetitionCheck, n_models: int) -> str:
     """The report an organiser reads."""
     spec, recipe, sizes = check.spec, check.spec.recipe, check.sizes
-    persons = f" ({check.forget_persons} persons)" if check.forget_persons is not None else ""
     return "\n".join([
         f"competition      {spec.name} (content key {spec.key()}): a new key means new references, ledgers and results",
-        f"data             {spec.dataset}: train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} examples",
-        f"forget set       {sizes['forget']} examples{persons} by the {spec.forget_selection} rule; retain {sizes['retain']}",
+        f"data             {spec.dataset}: train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']} examples"
+        + (f", {spec.num_classes} classes" if spec.num_classes else "") + (", pixels 0 to 255" if spec.pixels == "raw" else ""),
+        f"forget set       {_forget_text(check)}",
         f"model            {spec.architecture} {list(spec.hidden_sizes) or ''}".rstrip() + f", {check.parameters:,} parameters",
         f"training         {_recipe_text(recipe)}",
         f"cost             one epoch of one model takes about {check.epoch_s:.2f} s on one CPU thread here, so the original and {n_models} references "

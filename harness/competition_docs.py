@@ -15,6 +15,18 @@ KEY_DOCS = {
     "data.split_seed": "the seed of the train, validation and test split",
     "data.split_fractions": "train, validation and test shares adding up to 1; left out: the data set's own test part, halved into validation and test",
     "data.image_size": "`imagefolder`: images are resized to this many pixels a side",
+    "data.split": "`stratified` by label, or `shuffled`: every example shuffled with the split seed (Python's `random.Random`) and cut "
+                  "in order, as the NeurIPS 2023 organisers cut the faces (a person may then appear in several splits)",
+    "data.pixels": "`normalised` (the data set's own: CIFAR-10's kit, or image folders to -1 to 1), `unit` (0 to 1) or `raw` "
+                   "(0 to 255, as the organisers fed the faces)",
+    "data.manifest": "`imagefolder`: the manifest (CSV or Parquet) in the data directory; left out, the directory holds class folders "
+                     "or is the manifest",
+    "data.path_column": "the manifest's column of image paths (relative to the manifest's folder)",
+    "data.label_column": "the manifest's column of labels (class names or integers; numbers with `label_bins`)",
+    "data.person_column": "the manifest's column of who each image pictures (optional): random forget sets then take whole persons",
+    "data.age_column": "the manifest's column of ages (optional), served in batches as the competition's `age` key",
+    "data.label_bins": "0: labels as they are; k: the label column's numbers cut into k equal-width bins from the lowest to the "
+                       "highest + 1, as the organisers made 10 age groups",
     "model.architecture": "`mlp`, `cnn-small` or `resnet18`",
     "model.seed": "the seed of the original model",
     "model.hidden_sizes": "`mlp`: the widths of its hidden layers; `cnn-small`: the channels of its three convolutions",
@@ -34,8 +46,12 @@ KEY_DOCS = {
     "training.label_smoothing": "cross-entropy's label smoothing (0: none)",
     "training.keep": "which weights training ends with: the `last` epoch's, or `best-validation`, the epoch of best validation accuracy "
                      "(evaluated after each epoch, as the organisers kept theirs; such models train one at a time)",
-    "forget.fraction": "the share of train to forget (of persons, where the data name them; for `poisoned`, the share of train relabelled)",
     "forget.seed": "the public split's seed; the private split derives its own",
+    "forget.fraction": "the share of train to forget (of persons, where the data name them; for `poisoned`, the share of train relabelled); "
+                       "or give `persons`",
+    "forget.persons": "instead of a fraction: every training example of this many whole persons (the data must name them)",
+    "forget.choice": "`persons`: `random` (drawn with the seed) or `first` (the lowest person ids, as the organisers took 15; "
+                     "the private split takes the next ones)",
     "forget.rule": "`random`, `class` (a few classes), `hardest` (highest loss under the original) or `poisoned` (relabelled examples)",
     "runs.loader_batch_size": "the batches of the loaders `unlearning(net, retain, forget, validation)` is given",
     "runs.n_models": "unlearning runs, and reference models to compare them with (`--n-models`)",

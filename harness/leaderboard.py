@@ -17,7 +17,7 @@ import sys
 import pyarrow as pa
 
 from harness.adaptive import Adaptive, adaptive_scores
-from harness.benchmarks import split_benchmark
+from harness.benchmarks import private_forget_words, split_benchmark
 from harness.checkpoints import is_checkpoints
 from harness.entries import score_entry
 from harness.notebooks import ACCEPTED_SUFFIXES
@@ -144,7 +144,7 @@ def leaderboard(
     sections = [
         ("Public against private rank", comparison_cells(comparison)),
         ("Public split", leaderboard_cells(public)),
-        ("Private split (forget set drawn with another seed)", leaderboard_cells(private)),
+        (f"Private split ({private_forget_words(spec)})", leaderboard_cells(private)),
     ]
     title = f"{folder.resolve().name} on {spec.name}, N = {settings.n_models}, public and private splits"
     notes = [

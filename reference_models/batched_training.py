@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from reference_models.architectures import build_model
+from reference_models.architectures import build_model, num_classes
 from reference_models.recipe_parts import STACKED_KEEPS, class_weights, optimiser_for, schedule_for
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
@@ -45,7 +45,7 @@ def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], de
     forward = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))
     optimiser = optimiser_for(list(params.values()), recipe)
     schedule = schedule_for(optimiser, recipe)
-    weights = class_weights(recipe, labels)
+    weights = class_weights(recipe, labels, num_classes(spec))
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     n, m = len(data), len(seeds)
     for _ in range(recipe.epochs):

@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 SELECTIONS = ("random", "class", "hardest", "poisoned")
+PERSON_CHOICES = ("random", "first", "next")  # of a forget set of a number of persons; "next" is a fixed choice's private split
 FORGET_CLASSES = 3  # how many classes a `class` forget set is drawn from
 FLIPPED_SHARE = 0.5  # of each source class, for `poisoned`
 
@@ -47,6 +48,23 @@ def _whole_persons(rng: np.random.Generator, persons: np.ndarray, size: int) -> 
     drawn = rng.permutation(len(names))
     enough = int(np.searchsorted(np.cumsum(counts[drawn]), size)) + 1  # the first prefix that holds `size` examples
     return np.flatnonzero(np.isin(persons, names[drawn[:enough]]))
+
+
+def forget_persons(persons: np.ndarray, count: int, choice: str, seed: int) -> np.ndarray:
+    """A boolean forget mask holding every example of `count` persons: seeded (`random`), the lowest ids
+    (`first`, as the NeurIPS 2023 organisers took LeavePGroupsOut(n_groups=15)'s first split), or the
+    `count` ids after those (`next`), so that a fixed choice's private split is disjoint from its public one."""
+    names = np.unique(persons)
+    wanted = 2 * count if choice == "next" else count
+    if wanted > len(names):
+        raise ValueError(f"a forget set of {count} persons ({choice}) needs {wanted} persons in train; it has {len(names)}")
+    if choice == "random":
+        chosen = np.random.default_rng(seed).choice(names, size=count, replace=False)
+    elif choice in ("first", "next"):
+        chosen = names[wanted - count : wanted]
+    else:
+        raise ValueError(f"unknown choice of persons {choice!r}; known: {', '.join(PERSON_CHOICES)}")
+    return np.isin(persons, chosen)
 
 
 def _flip_targeted(rng: np.random.Generator, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

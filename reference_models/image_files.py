@@ -24,14 +24,15 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from reference_models.spec import ManifestColumns
+
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_BATCH = "test_batch"
 CIFAR10_META = "batches.meta"
 CIFAR10_SUBDIR = "cifar-10-batches-py"
 CIFAR10_SIDE = 32
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
-MANIFEST_COLUMNS = ("path", "label")
-PERSON_COLUMNS = ("age", "person_id")  # optional manifest columns, served in batches as the competition's keys
+PLAIN_COLUMNS = ManifestColumns()  # a manifest's columns unless a competition file names others
 _KINDS = ("cifar10", "imagefolder")
 _CIFAR10_EXPECTED = (
     f"expected {CIFAR10_TRAIN_BATCHES[0]} ... {CIFAR10_TRAIN_BATCHES[-1]} and {CIFAR10_TEST_BATCH} "
@@ -39,7 +40,7 @@ _CIFAR10_EXPECTED = (
 )
 _FOLDER_EXPECTED = (
     "expected a folder with one subfolder of images per class (e.g. cat/0001.png), "
-    "or a .csv or .parquet manifest with the columns path and label (and optionally age and person_id)"
+    "or a .csv or .parquet manifest with the columns path and label (and optionally age and person_id; a competition file may name others)"
 )
 
 
@@ -211,10 +212,10 @@ def _require_two_classes(source: Path, classes: tuple[str, ...]) -> None:
         raise DataDirError(f"{source} has only one class, {', '.join(classes)}: a classification data set needs at least 2")
 
 
-def _read_manifest_table(manifest: Path) -> pa.Table:
+def _read_manifest_table(manifest: Path, path_column: str) -> pa.Table:
     try:
         if manifest.suffix.lower() == ".csv":
-            return pa_csv.read_csv(manifest, convert_options=pa_csv.ConvertOptions(column_types={"path": pa.string()}))
+            return pa_csv.read_csv(manifest, convert_options=pa_csv.ConvertOptions(column_types={path_column: pa.string()}))
         return pq.read_table(manifest)
     except (pa.ArrowException, OSError) as error:
         raise DataDirError(f"{manifest} is not a readable {manifest.suffix[1:]} manifest: {error}") from None
@@ -226,10 +227,27 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
     return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
-def _manifest_labels(manifest: Path, column: pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Label indices into the sorted distinct labels (numeric order for integers)."""
+def _binned_labels(manifest: Path, name: str, column: pa.ChunkedArray, bins: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Numbers cut into `bins` equal-width bins from the lowest to the highest + 1, as the NeurIPS 2023
+    organisers made age groups (np.linspace(min, max + 1, bins + 1), then np.digitize - 1); every bin
+    is a class, empty or not, named by its edges."""
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        raise DataDirError(f"{manifest}: the {name} column is cut into {bins} bins, so it should hold numbers, found {column.type}")
+    values = np.asarray(column.to_pylist(), dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise DataDirError(f"{manifest}: the {name} column holds a value that is not a finite number")
+    edges = np.linspace(values.min(), values.max() + 1, bins + 1)
+    labels = np.digitize(values, edges) - 1
+    return labels.astype(np.int64), tuple(f"{low:g}-{high:g}" for low, high in zip(edges[:-1], edges[1:], strict=True))
+
+
+def _manifest_labels(manifest: Path, table: pa.Table, columns: ManifestColumns) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Label indices into the sorted distinct labels (numeric order for integers), or the label column's bins."""
+    column = _column(table, columns.label)
     if column.null_count:
-        raise DataDirError(f"{manifest}: the label column has {column.null_count} empty values")
+        raise DataDirError(f"{manifest}: the {columns.label} column has {column.null_count} empty values")
+    if columns.label_bins:
+        return _binned_labels(manifest, columns.label, column, columns.label_bins)
     kind = column.type
     if pa.types.is_integer(kind):
         values = np.asarray(column.to_pylist(), dtype=np.int64)
@@ -241,8 +259,8 @@ def _manifest_labels(manifest: Path, column: pa.ChunkedArray) -> tuple[np.ndarra
     return labels.astype(np.int64).reshape(-1), tuple(str(value) for value in distinct)
 
 
-def _manifest_integers(manifest: Path, table: pa.Table, name: str) -> np.ndarray | None:
-    """An optional column as int64: ages as whole numbers, person ids as numbers or names (names get indices)."""
+def _manifest_integers(manifest: Path, table: pa.Table, name: str, names_allowed: bool) -> np.ndarray | None:
+    """An optional column as int64: ages as whole numbers, person ids as numbers or names (names get indices, in sorted order)."""
     if name not in table.column_names:
         return None
     column = _column(table, name)
@@ -250,47 +268,49 @@ def _manifest_integers(manifest: Path, table: pa.Table, name: str) -> np.ndarray
         raise DataDirError(f"{manifest}: the {name} column has {column.null_count} empty values")
     if pa.types.is_integer(column.type):
         return np.asarray(column.to_pylist(), dtype=np.int64)
-    if name == "person_id" and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if names_allowed and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return np.unique(np.asarray(column.to_pylist(), dtype=object), return_inverse=True)[1].astype(np.int64).reshape(-1)
-    allowed = "integers or names" if name == "person_id" else "whole numbers"
+    allowed = "integers or names" if names_allowed else "whole numbers"
     raise DataDirError(f"{manifest}: the {name} column should hold {allowed}, found {column.type}")
 
 
-def _list_manifest(manifest: Path) -> _Listing:
+def _list_manifest(manifest: Path, columns: ManifestColumns) -> _Listing:
     """Images named by a manifest's path column (relative to its folder unless absolute)."""
-    table = _read_manifest_table(manifest)
-    absent = [name for name in MANIFEST_COLUMNS if name not in table.column_names]
+    table = _read_manifest_table(manifest, columns.path)
+    needed = (columns.path, columns.label)
+    absent = [name for name in needed if name not in table.column_names]
     if absent:
         raise DataDirError(
-            f"{manifest} has no column {', '.join(absent)}: expected the columns {' and '.join(MANIFEST_COLUMNS)}, "
+            f"{manifest} has no column {', '.join(absent)}: expected the columns {' and '.join(needed)}, "
             f"found {', '.join(table.column_names) or 'none'}"
         )
     if table.num_rows == 0:
         raise DataDirError(f"{manifest} has no rows: expected one row per image")
-    paths = _column(table, "path")
+    paths = _column(table, columns.path)
     if not (pa.types.is_string(paths.type) or pa.types.is_large_string(paths.type)):
-        raise DataDirError(f"{manifest}: the path column should hold file paths, found {paths.type}")
+        raise DataDirError(f"{manifest}: the {columns.path} column should hold file paths, found {paths.type}")
     empty = sum(1 for p in paths.to_pylist() if not p)
     if empty:
-        raise DataDirError(f"{manifest}: the path column has {empty} empty values")
+        raise DataDirError(f"{manifest}: the {columns.path} column has {empty} empty values")
     files = [manifest.parent / p for p in paths.to_pylist()]  # an absolute p replaces the folder
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         raise DataDirError(f"{manifest} names {len(missing)} files that do not exist: {shown}")
-    labels, classes = _manifest_labels(manifest, _column(table, "label"))
+    labels, classes = _manifest_labels(manifest, table, columns)
     _require_two_classes(manifest, classes)
-    ages, persons = (_manifest_integers(manifest, table, name) for name in PERSON_COLUMNS)
+    ages = _manifest_integers(manifest, table, columns.age, names_allowed=False)
+    persons = _manifest_integers(manifest, table, columns.person, names_allowed=True)
     return _Listing(files, labels, classes, manifest, ages, persons)
 
 
-def _list_images(source: Path) -> _Listing:
+def _list_images(source: Path, columns: ManifestColumns) -> _Listing:
     if not source.exists():
         raise DataDirError(f"{source} does not exist: {_FOLDER_EXPECTED}")
     if source.is_dir():
         return _list_class_folders(source)
     if source.suffix.lower() in (".csv", ".parquet"):
-        return _list_manifest(source)
+        return _list_manifest(source, columns)
     raise DataDirError(f"{source} is neither a folder nor a .csv or .parquet manifest: {_FOLDER_EXPECTED}")
 
 
@@ -303,16 +323,16 @@ def _load_image(path: Path, image_size: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
-def read_image_folder(source: Path, image_size: int) -> ImageArrays:
+def read_image_folder(source: Path, image_size: int, columns: ManifestColumns = PLAIN_COLUMNS) -> ImageArrays:
     """A directory of class subfolders (class names sorted -> label indices, like torchvision's
     ImageFolder, hidden folders and files skipped), or a .csv / .parquet manifest with the columns
-    path and label (paths relative to the manifest's folder unless absolute; labels are class names
-    or integers, classes sorted, integers numerically; optional columns age and person_id, whole numbers
-    or, for person_id, names). Every image is opened with Pillow, converted
+    path and label, or the columns `columns` names (paths relative to the manifest's folder unless absolute;
+    labels are class names or integers, classes sorted, integers numerically, or numbers cut into bins;
+    optional columns age and person_id, whole numbers or, for person_id, names). Every image is opened with Pillow, converted
     to RGB and resized to image_size x image_size (bilinear)."""
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
-    listing = _list_images(Path(source))
+    listing = _list_images(Path(source), columns)
     images = np.empty((len(listing.files), image_size, image_size, 3), dtype=np.uint8)
     for i, path in enumerate(listing.files):
         images[i] = _load_image(path, image_size)
@@ -322,7 +342,7 @@ def read_image_folder(source: Path, image_size: int) -> ImageArrays:
 # ---------------------------------------------------------------- fingerprints
 
 
-def data_files(source: Path, kind: str) -> list[Path]:
+def data_files(source: Path, kind: str, columns: ManifestColumns = PLAIN_COLUMNS) -> list[Path]:
     """The files read_cifar10 ("cifar10") or read_image_folder ("imagefolder") would read, for the fingerprint."""
     source = Path(source)
     if kind == "cifar10":
@@ -330,7 +350,7 @@ def data_files(source: Path, kind: str) -> list[Path]:
         names = (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH, CIFAR10_META)
         return [root / name for name in names if (root / name).is_file()]
     if kind == "imagefolder":
-        listing = _list_images(source)
+        listing = _list_images(source, columns)
         return ([listing.manifest] if listing.manifest else []) + listing.files
     raise ValueError(f"unknown data kind {kind!r}; known: {', '.join(_KINDS)}")
 
@@ -352,13 +372,13 @@ def data_fingerprint(paths: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def has_persons(source: Path) -> bool:
-    """Whether the image folder's manifest names who is pictured (a person_id column)."""
-    return _list_images(Path(source)).person_ids is not None
+def has_persons(source: Path, columns: ManifestColumns = PLAIN_COLUMNS) -> bool:
+    """Whether the image folder's manifest names who is pictured (its person column)."""
+    return _list_images(Path(source), columns).person_ids is not None
 
 
-def class_sizes(source: Path) -> dict[str, int]:
+def class_sizes(source: Path, columns: ManifestColumns = PLAIN_COLUMNS) -> dict[str, int]:
     """How many images of each class read_image_folder would find, without opening one:
     a model's head needs the number of classes, a stratified split enough of each."""
-    listing = _list_images(Path(source))
+    listing = _list_images(Path(source), columns)
     return {name: int((listing.labels == label).sum()) for label, name in enumerate(listing.classes)}

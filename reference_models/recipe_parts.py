@@ -47,11 +47,12 @@ def schedule_for(optimiser: Optimiser, recipe: TrainingRecipe) -> Schedule:
     return torch.optim.lr_scheduler.SequentialLR(optimiser, [warm, main], milestones=[recipe.warmup_epochs])
 
 
-def class_weights(recipe: TrainingRecipe, labels: torch.Tensor) -> torch.Tensor | None:
-    """The loss's weight of each class (None: unweighted); a class absent from `labels` weighs nothing, having no example."""
+def class_weights(recipe: TrainingRecipe, labels: torch.Tensor, classes: int) -> torch.Tensor | None:
+    """The loss's weight of each of `classes` classes (None: unweighted); a class absent from `labels` weighs
+    nothing, having no example (an age group may be empty in train)."""
     if recipe.class_weights == "none":
         return None
-    counts = torch.bincount(labels).float()
+    counts = torch.bincount(labels, minlength=classes).float()
     return torch.where(counts > 0, 1 / counts.clamp(min=1), torch.zeros_like(counts))
 
 

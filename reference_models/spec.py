@@ -1,6 +1,6 @@
 """The frozen description of a benchmark; its content hash keys the reference cache."""
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
 import hashlib
 import json
 
@@ -32,6 +32,17 @@ class TrainingRecipe:
 
 
 @dataclass(frozen=True)
+class ManifestColumns:
+    """Which columns of an image manifest hold what, and how its labels are made."""
+
+    path: str = "path"  # the image files, relative to the manifest's folder unless absolute
+    label: str = "label"  # class names or integers; with label_bins, a number cut into bins
+    person: str = "person_id"  # who is pictured (optional): forget sets of whole persons
+    age: str = "age"  # optional, served in batches as the competition's key
+    label_bins: int = 0  # 0: the label column holds the classes; k: its values cut into k equal-width bins from min to max + 1
+
+
+@dataclass(frozen=True)
 class BenchmarkSpec:
     """Everything that decides the reference models' weights and outputs.
 
@@ -58,6 +69,12 @@ class BenchmarkSpec:
     data_fingerprint: str | None = None  # content hash of the data files, for data sets read from a directory
     forget_unit: str = "example"  # "person" where the data name who is pictured: a random forget set takes whole persons
     data_dir: str | None = None  # where those files are: never hashed
+    manifest: str | None = None  # image folders: the manifest's file name in the data directory (else the directory is the data)
+    columns: ManifestColumns = ManifestColumns()
+    pixels: str = "normalised"  # normalised (the data set's own), unit (0 to 1) or raw (0 to 255, as the NeurIPS 2023 faces were fed)
+    split_method: str = "stratified"  # stratified by label, or shuffled: the examples shuffled with split_seed and cut in order
+    forget_persons: int = 0  # above 0: the forget set is every training example of this many persons (forget_fraction unused)
+    forget_choice: str = "random"  # of those persons: random (seeded), first (lowest ids), next (the following ones, a private split's)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +94,8 @@ class BenchmarkSpec:
 KEYED = (
     ("name", "dataset", "split_fractions", "split_seed", "forget_fraction", "forget_seed", "architecture", "hidden_sizes", "recipe",
      "model_seed", "loader_batch_size"),
-    ("forget_selection", "image_size", "num_classes", "data_fingerprint", "forget_unit"),
+    ("forget_selection", "image_size", "num_classes", "data_fingerprint", "forget_unit", "manifest", "columns", "pixels", "split_method",
+     "forget_persons", "forget_choice"),
 )
 RECIPE_KEYED = (
     ("epochs", "batch_size", "learning_rate", "momentum", "weight_decay"),
@@ -89,7 +107,7 @@ UNKEYED = ("data_dir",)  # where the data lie; what they hold is data_fingerprin
 def _keyed(values: dict, cls: type, keyed: tuple[tuple[str, ...], tuple[str, ...]]) -> dict:
     """The values of `keyed`'s fields: the first list's all, the later list's where they are not the default."""
     first, later = keyed
-    defaults = {field.name: field.default for field in fields(cls)}
+    defaults = {field.name: asdict(field.default) if is_dataclass(field.default) else field.default for field in fields(cls)}
     document = {name: values[name] for name in first}
     document.update({name: values[name] for name in later if values[name] != defaults[name]})
     return document

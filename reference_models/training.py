@@ -52,8 +52,7 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validation
     device = next(model.parameters()).device
     optimiser = optimiser_for(model.parameters(), recipe)
     schedule = schedule_for(optimiser, recipe)
-    weights = class_weights(recipe, _labels(loader)) if recipe.class_weights != "none" else None
-    loss_fn = loss_for(recipe, None if weights is None else weights.to(device))
+    loss_fn = None  # made at the first batch, when the model's outputs say how many classes the weights cover
     normalises = any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
     model.train()
     for _ in range(recipe.epochs):
@@ -65,7 +64,11 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validation
                 inputs = crop_and_flip(inputs)
             optimiser.zero_grad()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.mixed_precision):
-                loss = loss_fn(model(inputs), labels)
+                outputs = model(inputs)
+                if loss_fn is None:
+                    weights = None if recipe.class_weights == "none" else class_weights(recipe, _labels(loader), outputs.shape[1]).to(device)
+                    loss_fn = loss_for(recipe, weights)
+                loss = loss_fn(outputs, labels)
             loss.backward()
             optimiser.step()
         schedule.step()

@@ -147,3 +147,21 @@ def reader_error(reader, *args) -> str:
     with pytest.raises(DataDirError) as caught:
         reader(*args)
     return str(caught.value)
+
+
+def write_faces(directory: Path, persons: int = 40, per_person: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """A face-like folder as the NeurIPS 2023 example reads it: PNGs and faces.csv with the columns path,
+    person_id and age (years, 10 to 79). Each person has one age; the images carry their age group's
+    colour and stripes (ten groups, as the competition binned ages), so that a model can learn them."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    ages = np.repeat(rng.integers(10, 80, persons), per_person)
+    ids = np.repeat(np.arange(100, 100 + persons), per_person)  # not from 0: the first ids are the ones a fixed choice takes
+    images = learnable_images((ages - 10) // 7, 10, size, rng)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(f"images/{ids[i]}_{i:04d}.png")
+        (directory / "images").mkdir(exist_ok=True)
+        Image.fromarray(image).save(directory / paths[-1])
+    pa_csv.write_csv(pa.table({"path": paths, "person_id": ids, "age": ages}), directory / "faces.csv")
+    return directory

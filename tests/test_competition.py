@@ -13,7 +13,7 @@ from harness.benchmarks import BENCHMARKS, get_benchmark
 from harness.competition import BUILT_IN, SECTIONS, CompetitionFileError, read_competition
 from harness.competition_docs import KEY_DOCS, key_table
 from reference_models.secret import cache_secret, sealed
-from reference_models.spec import KEYED, RECIPE_KEYED, UNKEYED, BenchmarkSpec, TrainingRecipe
+from reference_models.spec import KEYED, RECIPE_KEYED, UNKEYED, BenchmarkSpec, ManifestColumns, TrainingRecipe
 
 # The content keys of the built-ins, which name their reference caches and ledgers: a change of the loader or
 # of a file that moved one would orphan every cache built before it.
@@ -33,7 +33,9 @@ def test_every_field_of_the_spec_and_the_recipe_is_placed_in_the_key_or_out_of_i
     assert sorted(name for group in (*KEYED, UNKEYED) for name in group) == sorted(field.name for field in fields(BenchmarkSpec))
     assert sorted(name for group in RECIPE_KEYED for name in group) == sorted(field.name for field in fields(TrainingRecipe))
     digits = BENCHMARKS["digits-mlp"]
-    later = {"forget_selection": "class", "image_size": 16, "num_classes": 9, "data_fingerprint": "ab12", "forget_unit": "person"}
+    later = {"forget_selection": "class", "image_size": 16, "num_classes": 9, "data_fingerprint": "ab12", "forget_unit": "person",
+             "manifest": "faces.csv", "columns": ManifestColumns(label="age", label_bins=10), "pixels": "raw", "split_method": "shuffled",
+             "forget_persons": 15, "forget_choice": "first"}
     assert set(later) == set(KEYED[1])
     assert all(replace(digits, **{name: value}).key() != digits.key() for name, value in later.items())
     assert replace(digits, data_dir="/elsewhere").key() == digits.key()
@@ -85,6 +87,15 @@ def _refusal(tmp_path: Path, text: str) -> str:
     (("schema_version = 1", "schema_version = 2"), "schema_version is 2; this harness reads schema_version = 1"),
     (("name = \"digits-mlp\"", ""), "name is missing"),
     (("[data]", "[data"), "not TOML"),
+    (("fraction = 0.1", "fraction = 0.1\npersons = 15"), "[forget] needs forget.fraction (a share of train) or forget.persons"),
+    (('rule = "random"\nfraction = 0.1', 'rule = "class"\npersons = 15'), "forget.persons takes whole persons by forget.choice; forget.rule 'class' picks"),
+    (("fraction = 0.1", "persons = -1"), "forget.persons is -1; it must be 0 or more"),
+    (("fraction = 0.1", 'persons = 15\nchoice = "firts"'), "forget.choice is 'firts'; did you mean 'first'?"),
+    (("split_seed = 2023", 'split_seed = 2023\nmanifest = "faces.csv"'), "data.manifest describes an image manifest; data.dataset 'sklearn-digits' has none"),
+    (("split_seed = 2023", "split_seed = 2023\nlabel_bins = 1"), "data.label_bins is 1; write 0 (labels as they are) or at least 2 bins"),
+    (("split_seed = 2023", 'split_seed = 2023\npixels = "raw"'), "data.pixels scales images read from files; sklearn-digits is scaled"),
+    (("split_seed = 2023", 'split_seed = 2023\npixels = "rgb"'), "data.pixels is 'rgb'; known: normalised, unit, raw"),
+    (("split_fractions = [0.8, 0.1, 0.1]", 'split = "shuffled"'), "data.split is \"shuffled\": give data.split_fractions"),
 ], ids=lambda value: value[1] if isinstance(value, tuple) else None)
 def test_a_bad_file_is_refused_naming_the_key_and_what_to_write(tmp_path, edit, expected):
     old, new = edit
@@ -132,7 +143,7 @@ def test_competition_new_writes_a_file_that_checks(in_process, tmp_path):
     assert checked.returncode == 0, checked.stderr
     lines = checked.stdout
     assert f"content key {KEYS['digits-mlp']}" in lines and "train 1437, validation 180, test 180 examples" in lines
-    assert "forget set       144 examples by the random rule; retain 1293" in lines
+    assert "forget set       144 examples, by the random rule; retain 1293" in lines
     assert re.search(r"cost .* the original and 8 references take about \d+ s of one thread", lines)
     again = in_process("competition", "new", str(path))
     assert again.returncode == 2 and "exists" in again.stderr and path.read_text() == text

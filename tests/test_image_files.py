@@ -17,6 +17,7 @@ from harness.benchmarks import declared_images, get_benchmark
 from reference_models.datasets import load_benchmark_data, locate_data
 from reference_models.image_files import class_sizes, data_files, data_fingerprint, read_image_folder
 from reference_models.loaders import make_loader
+from reference_models.spec import ManifestColumns
 
 # ---------------------------------------------------------------- image folders
 
@@ -138,6 +139,20 @@ def test_manifest_integer_labels_sort_numerically_and_absolute_paths(folder, tmp
         data = read_image_folder(_write_manifest(tmp_path / f"m.{suffix}", {"path": images, "label": [10, 2, 2]}), 6)
         assert data.classes == ("2", "10") and list(data.labels) == [1, 0, 0]
         assert data.images.shape == (3, 6, 6, 3)
+
+
+def test_manifest_columns_named_by_the_file_and_labels_cut_into_bins(folder, tmp_path):
+    """A competition file names the columns; with label_bins, a number (years) becomes equal-width groups from
+    the lowest to the highest + 1, every group a class even where empty, named by its edges."""
+    images = [str(folder / "old" / "0000.png"), str(folder / "young" / "0000.png"), str(folder / "middle" / "0001.png")]
+    manifest = _write_manifest(tmp_path / "m.csv", {"file": images, "who": ["ann", "bob", "ann"], "years": [20, 49, 29]})
+    columns = ManifestColumns(path="file", label="years", person="who", age="years", label_bins=3)
+    data = read_image_folder(manifest, 6, columns)
+    assert data.classes == ("20-30", "30-40", "40-50") and list(data.labels) == [0, 2, 0]
+    assert list(data.ages) == [20, 49, 29] and list(data.person_ids) == [0, 1, 0]
+    assert class_sizes(manifest, columns) == {"20-30": 2, "30-40": 0, "40-50": 1}
+    named = _write_manifest(tmp_path / "n.csv", {"file": images, "years": ["old", "young", "old"]})
+    assert "the years column is cut into 3 bins, so it should hold numbers, found string" in reader_error(read_image_folder, named, 6, columns)
 
 
 def test_manifest_with_categorical_columns(folder, tmp_path):

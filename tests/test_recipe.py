@@ -49,9 +49,9 @@ def test_each_schedule_steps_once_an_epoch_after_its_warm_up():
 
 def test_class_weights_are_inverse_counts_and_the_loss_uses_them_with_label_smoothing():
     labels = torch.tensor([0, 0, 0, 2])
-    weights = class_weights(TrainingRecipe(class_weights="inverse-count"), labels)
-    assert weights.tolist() == pytest.approx([1 / 3, 0.0, 1.0])
-    assert class_weights(TrainingRecipe(), labels) is None
+    weights = class_weights(TrainingRecipe(class_weights="inverse-count"), labels, 4)
+    assert weights.tolist() == pytest.approx([1 / 3, 0.0, 1.0, 0.0])  # every class the model outputs, the last one empty in train
+    assert class_weights(TrainingRecipe(), labels, 4) is None
     loss = loss_for(TrainingRecipe(label_smoothing=0.1), weights)
     assert torch.equal(loss.weight, weights) and loss.label_smoothing == 0.1
 

@@ -1,0 +1,113 @@
+"""The NeurIPS 2023 competition from its file (issue 38): competitions/neurips2023-faces.toml on a generated
+face manifest (path, person_id, age), read as the organisers read theirs: ages binned into ten age groups,
+raw pixels, the images shuffled with random.Random(43) and cut 80/10/10, and a forget set of the 15
+lowest person ids (the private split: the next 15)."""
+
+import json
+from pathlib import Path
+import random
+
+import numpy as np
+import pyarrow.csv as pa_csv
+import pytest
+
+from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT
+from data_files import write_faces
+from harness.benchmarks import get_competition, split_benchmark
+from reference_models.datasets import load_benchmark_data, locate_data
+from reference_models.image_files import DataDirError
+
+EXAMPLE = ROOT / "competitions" / "neurips2023-faces.toml"
+PERSONS = 40
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> Path:
+    return write_faces(tmp_path_factory.mktemp("faces"), persons=PERSONS, per_person=5, size=16)
+
+
+def _manifest(faces: Path) -> dict[str, np.ndarray]:
+    table = pa_csv.read_csv(faces / "faces.csv")
+    return {name: np.asarray(table.column(name).to_pylist()) for name in ("person_id", "age")}
+
+
+def test_the_example_checks_on_a_face_manifest(in_process, faces):
+    """The issue's done-when: 15 persons in the forget set, the recipe in words and a cost, exit 0."""
+    checked = in_process("competition", "check", str(EXAMPLE), "--data-dir", str(faces), "--n-models", "8")
+    assert checked.returncode == 0, checked.stderr
+    lines = checked.stdout
+    assert "train 160, validation 20, test 20 examples, 10 classes, pixels 0 to 255" in lines
+    assert "of 15 persons (their other images:" in lines and "by whole persons, the lowest person ids" in lines
+    assert "Adam (learning rate 0.0001, weight decay 0.005), cosine schedule" in lines
+    assert "cross-entropy weighted by 1 / class count, keeping the epoch of best validation accuracy, batch 64" in lines
+    assert "resnet18, 11,181,642 parameters" in lines and "the original and 8 references take about" in lines
+
+
+def test_the_faces_are_read_split_and_forgotten_as_the_organisers_did(faces):
+    spec = locate_data(get_competition(str(EXAMPLE), (("data.image_size", 8),)).spec(), faces)
+    data = load_benchmark_data(spec)
+    manifest = _manifest(faces)
+    # the images (not the persons) shuffled with random.Random(43), then cut 80/10/10 in order
+    order = list(range(PERSONS * 5))
+    random.Random(43).shuffle(order)
+    for name, rows in (("train", order[:160]), ("validation", order[160:180]), ("test", order[180:])):
+        part = getattr(data, name)
+        assert part.ages.tolist() == manifest["age"][rows].tolist()
+        # ten equal-width age groups from the youngest to the oldest + 1
+        edges = np.linspace(manifest["age"].min(), manifest["age"].max() + 1, 11)
+        assert part.labels.tolist() == (np.digitize(manifest["age"][rows], edges) - 1).tolist()
+    assert spec.num_classes == data.num_classes == 10
+    assert data.train.images.max() > 1 and float(data.train.images.max()).is_integer()  # raw pixel values, 0 to 255
+    # the forget set: every training image of the 15 lowest person ids among train's
+    in_train = np.unique(data.train.person_ids.numpy())
+    assert set(data.forget.person_ids.tolist()) == set(in_train[:15].tolist())
+    assert not set(data.retain.person_ids.tolist()) & set(in_train[:15].tolist())
+    assert len(data.forget) == int(np.isin(data.train.person_ids.numpy(), in_train[:15]).sum())
+    private = load_benchmark_data(split_benchmark(spec, "private"))
+    assert set(private.forget.person_ids.tolist()) == set(in_train[15:30].tolist())
+
+
+def test_a_forget_set_of_persons_needs_a_person_column_and_enough_persons(faces, tmp_path, in_process):
+    named = tmp_path / "no-persons"
+    named.mkdir()
+    (named / "images").symlink_to(faces / "images")
+    table = pa_csv.read_csv(faces / "faces.csv").drop_columns(["person_id"])
+    pa_csv.write_csv(table, named / "faces.csv")
+    with pytest.raises(DataDirError, match="forgets 15 whole persons, but .* names nobody: give the manifest a person_id column"):
+        locate_data(get_competition(str(EXAMPLE)).spec(), named)
+    too_many = in_process("competition", "check", str(EXAMPLE), "--data-dir", str(faces), "--set", "forget.persons=41")
+    assert too_many.returncode == 2 and "a forget set of 41 persons (first) needs 41 persons in train; it has 40" in too_many.stderr
+
+
+def test_set_overrides_a_key_of_the_file_or_names_the_mistake(in_process, tmp_path):
+    misspelt = in_process("competition", "check", str(EXAMPLE), "--set", "training.epoch=1")
+    assert misspelt.returncode == 2 and "training.epoch is not a key of [training]; did you mean 'epochs'?" in misspelt.stderr
+    shapeless = in_process("references", "--set", "epochs", "--cache-dir", str(tmp_path))
+    assert shapeless.returncode == 2 and "write section.key=value, such as --set training.epochs=2" in shapeless.stderr
+    assert get_competition("digits-mlp", (("training.epochs", 2),)).spec().recipe.epochs == 2
+    assert get_competition("digits-mlp", (("training.epochs", 2),)).spec().key() != get_competition("digits-mlp").spec().key()
+
+
+@pytest.mark.sandbox
+@pytest.mark.references
+def test_the_example_scores_a_two_split_leaderboard_end_to_end(faces, tmp_path, in_process):
+    """References, sandboxed runs, score.json and a leaderboard of both splits, on CPU. The epochs, image size and
+    model are set from the command line (the small CNN instead of ResNet-18, whose runs cost a minute more here):
+    what is under test is the data, the splits and the persons, which the model does not change."""
+    board = tmp_path / "board"
+    board.mkdir()
+    (board / "identity.py").write_text((ROOT / "baselines" / "identity.py").read_text())
+    smaller = ("--set", "training.epochs=1", "--set", "data.image_size=16", "--set", "model.architecture=cnn-small",
+               "--set", "model.hidden_sizes=[4, 8, 8]")
+    result = in_process(
+        "leaderboard", str(board), "--split", "both", "--benchmark", str(EXAMPLE), "--data-dir", str(faces), *smaller,
+        "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"),
+        "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Private split (forget set of the next 15 persons in id order)" in (tmp_path / "out" / "leaderboard.md").read_text()
+    for split in ("public", "private"):
+        document = json.loads(next((tmp_path / "out" / split).rglob("score.json")).read_text())
+        assert document["runs"]["ok"] == 3
+        assert document["competition"]["overrides"]["training.epochs"] == 1
+        assert document["competition"]["overrides"]["model.architecture"] == "cnn-small"
