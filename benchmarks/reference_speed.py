@@ -75,7 +75,7 @@ def single_round(spec: BenchmarkSpec, data: BenchmarkData, indices: range) -> tu
     """Seconds to train the models one at a time through the loader, and their test accuracies."""
     seconds, accuracies = 0.0, []
     for seed in seeds(spec, indices):
-        model, elapsed = train_from_scratch(spec, data.retain, seed)
+        model, _, elapsed = train_from_scratch(spec, data.retain, seed)
         seconds += elapsed
         accuracies.append(test_accuracy(spec, data, model))
     return seconds, accuracies

@@ -18,7 +18,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from reference_models.architectures import build_model, num_classes
-from reference_models.recipe_parts import STACKED_KEEPS, class_weights, optimiser_for, schedule_for
+from reference_models.recipe_parts import STACKED_KEEPS, TrainingRecord, class_weights, optimiser_for, schedule_for
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
 
@@ -31,8 +31,10 @@ def _initial_models(spec: BenchmarkSpec, seeds: list[int]) -> list[nn.Module]:
     return models
 
 
-def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu") -> list[dict[str, torch.Tensor]]:
-    """Train one model per seed on `data` with the spec's recipe on `device`; their state dicts, on the CPU."""
+def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu"
+                ) -> tuple[list[dict[str, torch.Tensor]], TrainingRecord]:
+    """Train one model per seed on `data` with the spec's recipe on `device`; their state dicts, on the CPU,
+    and what they were trained with (the same for every model of the stack)."""
     recipe = spec.recipe
     if recipe.augment:
         raise ValueError("stacked training does not augment: train image models one at a time (reference_models.training)")
@@ -66,7 +68,5 @@ def train_stack(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], de
             per_model.sum().backward()
             optimiser.step()
         schedule.step()
-    return [
-        {name: tensor[i].detach().cpu().clone() for name, tensor in {**params, **buffers}.items()}
-        for i in range(m)
-    ]
+    states = [{name: tensor[i].detach().cpu().clone() for name, tensor in {**params, **buffers}.items()} for i in range(m)]
+    return states, TrainingRecord.of(optimiser, weights, recipe.epochs)

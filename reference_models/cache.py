@@ -7,10 +7,10 @@ show the F that perfect unlearning reaches at this N.
 
 Layout, per benchmark key (the spec's content hash):
 
-    <root>/<key>/manifest.json            spec, hardware, the original's
-                                          outputs, and per population
-                                          and model index its seed, file checksum
-                                          and outputs checksum
+    <root>/<key>/manifest.json            spec, hardware, and per population
+                                          and model index its file checksum,
+                                          outputs checksum and what it was trained
+                                          with (optimiser, class weights, kept epoch)
     <root>/<key>/original.pt              weights of the model trained on all of train
     <root>/<key>/<population>/0000.pt     weights of model 0 of a population, ...
     <root>/<key>/<population>.parquet     one row per model: accuracies and the
@@ -81,13 +81,14 @@ def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int], devic
     torch.set_num_threads(1)
     data = _data(spec)
     seeds = [model_seed(spec, population, index) for index in indices]
-    states = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device, data.validation)
+    trained = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device, data.validation)
     results = []
-    for index, seed, state in zip(indices, seeds, states, strict=True):
+    for index, seed, one in zip(indices, seeds, trained, strict=True):
         model = build_model(spec)
-        model.load_state_dict(state)
+        model.load_state_dict(one.state)
         model.to(device)
-        results.append({"index": index, "seed": seed, "weights": state_dict_bytes(state), **evaluate(model, data).to_row()})
+        results.append({"index": index, "seed": seed, "weights": state_dict_bytes(one.state), "trained": one.record.to_dict(),
+                        **evaluate(model, data).to_row()})
     return population, results
 
 
@@ -164,10 +165,10 @@ class ReferenceCache:
         """Persist trained models: weights, then outputs, then the manifest."""
         rows, entries = self.rows[population], self.manifest["models"][population]
         for result in results:
-            weights = result.pop("weights")
+            weights, trained = result.pop("weights"), result.pop("trained")
             write_atomic(self._weights_path(population, result["index"]), weights)
             rows[result["index"]] = result
-            entries[str(result["index"])] = {"weights_sha256": sha256_bytes(weights), "outputs_sha256": _row_checksum(result)}
+            entries[str(result["index"])] = {"weights_sha256": sha256_bytes(weights), "outputs_sha256": _row_checksum(result), "trained": trained}
         write_table_atomic(self._outputs_path(population), pa.Table.from_pylist([rows[i] for i in sorted(rows)]))
         self._write_manifest()
 

@@ -169,7 +169,7 @@ def _original_losses(spec: BenchmarkSpec, train: LabelledTensors, validation: La
     torch.set_num_threads(1)
     try:
         model = build_model(spec)
-        model.load_state_dict(train_models(spec, train, [model_seed(spec, "original", 0)], validation=validation)[0])
+        model.load_state_dict(train_models(spec, train, [model_seed(spec, "original", 0)], validation=validation)[0].state)
         model.eval()
         with torch.no_grad():
             return nn.functional.cross_entropy(model(train.images), train.labels, reduction="none").double().numpy()

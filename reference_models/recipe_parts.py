@@ -10,6 +10,7 @@ cross-entropy weighted by 1 / the count of each age group in train (their `train
 """
 
 from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -58,3 +59,20 @@ def class_weights(recipe: TrainingRecipe, labels: torch.Tensor, classes: int) ->
 
 def loss_for(recipe: TrainingRecipe, weights: torch.Tensor | None) -> nn.CrossEntropyLoss:
     return nn.CrossEntropyLoss(weight=weights, label_smoothing=recipe.label_smoothing)
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What a model was trained with, as it ran: kept beside its weights in the reference cache's manifest,
+    so that an organiser can show which optimiser, class weights and epoch made each reference."""
+
+    optimiser: str  # the optimiser's class
+    class_weights: tuple[float, ...] | None  # the loss's weight of each class; None: unweighted
+    kept_epoch: int  # the epoch whose weights training ended with, counted from 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def of(optimiser: Optimiser, weights: torch.Tensor | None, kept_epoch: int) -> "TrainingRecord":
+        return TrainingRecord(type(optimiser).__name__, None if weights is None else tuple(weights.tolist()), kept_epoch)

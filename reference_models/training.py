@@ -1,6 +1,7 @@
 """The benchmark's training recipe, shared by the original and the retrained models."""
 
 import copy
+from dataclasses import dataclass
 import time
 
 import torch
@@ -11,7 +12,7 @@ from reference_models.architectures import STACKABLE, build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.batched_training import train_stack
 from reference_models.loaders import make_loader
-from reference_models.recipe_parts import STACKED_KEEPS, class_weights, loss_for, optimiser_for, schedule_for
+from reference_models.recipe_parts import STACKED_KEEPS, TrainingRecord, class_weights, loss_for, optimiser_for, schedule_for
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
 from reference_models.tensors import LabelledTensors
 
@@ -46,16 +47,23 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validation
     `validation`: the model is evaluated on it after every epoch and ends with
     the weights of the first epoch of highest accuracy.
     """
+    _fit(model, loader, recipe, validation)
+    return model
+
+
+def _fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validation: DataLoader | None) -> TrainingRecord:
+    """fit's loop: trains `model` in place; what it trained with."""
     if recipe.keep == "best-validation" and validation is None:
         raise ValueError("the recipe keeps the weights of the best validation epoch: give fit the validation loader")
-    best_accuracy, best_state = -1.0, None
+    best_accuracy, best_state, best_epoch = -1.0, None, recipe.epochs
+    weights = None
     device = next(model.parameters()).device
     optimiser = optimiser_for(model.parameters(), recipe)
     schedule = schedule_for(optimiser, recipe)
     loss_fn = None  # made at the first batch, when the model's outputs say how many classes the weights cover
     normalises = any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
     model.train()
-    for _ in range(recipe.epochs):
+    for epoch in range(1, recipe.epochs + 1):
         for inputs, labels in loader:
             if normalises and len(labels) == 1:
                 continue  # batch norm cannot train on one example (a last batch of one would stop ResNet-18)
@@ -75,32 +83,42 @@ def fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validation
         if recipe.keep == "best-validation":
             accuracy = _accuracy(model, validation)
             if accuracy > best_accuracy:
-                best_accuracy, best_state = accuracy, copy.deepcopy(model.state_dict())
+                best_accuracy, best_state, best_epoch = accuracy, copy.deepcopy(model.state_dict()), epoch
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return model
+    return TrainingRecord.of(optimiser, weights, best_epoch)
 
 
-def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed: int, validation: LabelledTensors | None = None) -> nn.Module:
-    """Train in place on `data` with the recipe (and `validation`, where it keeps the best validation epoch).
+def train(model: nn.Module, data: LabelledTensors, recipe: TrainingRecipe, seed: int, validation: LabelledTensors | None = None) -> TrainingRecord:
+    """Train in place on `data` with the recipe (and `validation`, where it keeps the best validation epoch);
+    what it trained with.
 
     Batches come from the same Kaggle-compatible loader that submissions get,
     so that retrain and unlearning times are measured on equal terms.
     """
     held_out = None if validation is None else make_loader(validation, batch_size=recipe.batch_size, shuffle=False, seed=seed)
-    return fit(model, make_loader(data, batch_size=recipe.batch_size, shuffle=True, seed=seed), recipe, held_out)
+    return _fit(model, make_loader(data, batch_size=recipe.batch_size, shuffle=True, seed=seed), recipe, held_out)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model's weights on the CPU and what it was trained with."""
+
+    state: dict[str, torch.Tensor]
+    record: TrainingRecord
 
 
 def train_from_scratch(spec: BenchmarkSpec, data: LabelledTensors, seed: int, device: str = "cpu",
-                       validation: LabelledTensors | None = None) -> tuple[nn.Module, float]:
-    """A new model trained on `data` with the spec's recipe on `device`, and its wall-clock seconds."""
+                       validation: LabelledTensors | None = None) -> tuple[nn.Module, TrainingRecord, float]:
+    """A new model trained on `data` with the spec's recipe on `device`, what it trained with, and its wall-clock seconds."""
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model = train(build_model(spec).to(device), data, spec.recipe, seed, validation)
+    model = build_model(spec).to(device)
+    record = train(model, data, spec.recipe, seed, validation)
     if device != "cpu":
         torch.cuda.synchronize()
-    return model, time.perf_counter() - start
+    return model, record, time.perf_counter() - start
 
 
 def trains_stacked(spec: BenchmarkSpec) -> bool:
@@ -109,11 +127,12 @@ def trains_stacked(spec: BenchmarkSpec) -> bool:
 
 
 def train_models(spec: BenchmarkSpec, data: LabelledTensors, seeds: list[int], device: str = "cpu",
-                 validation: LabelledTensors | None = None) -> list[dict[str, torch.Tensor]]:
+                 validation: LabelledTensors | None = None) -> list[TrainedModel]:
     """One model per seed trained on `data` (and evaluated on `validation` where the recipe keeps the best
     epoch), as state dicts on the CPU: small models many at a time (stacked) where stacked training follows
     the recipe, other models one by one through the loader."""
     if trains_stacked(spec):
-        return train_stack(spec, data, seeds, device)
-    trained = (train_from_scratch(spec, data, seed, device, validation)[0] for seed in seeds)
-    return [{name: tensor.cpu() for name, tensor in model.state_dict().items()} for model in trained]
+        states, record = train_stack(spec, data, seeds, device)
+        return [TrainedModel(state, record) for state in states]
+    trained = (train_from_scratch(spec, data, seed, device, validation)[:2] for seed in seeds)
+    return [TrainedModel({name: tensor.cpu() for name, tensor in model.state_dict().items()}, record) for model, record in trained]

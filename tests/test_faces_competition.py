@@ -111,3 +111,14 @@ def test_the_example_scores_a_two_split_leaderboard_end_to_end(faces, tmp_path, 
         assert document["runs"]["ok"] == 3
         assert document["competition"]["overrides"]["training.epochs"] == 1
         assert document["competition"]["overrides"]["model.architecture"] == "cnn-small"
+    # what trained, read back from the caches' manifests: Adam, ten inverse-count class weights, the kept epoch
+    manifests = sorted((tmp_path / "cache").glob("*/manifest.json"))
+    assert len(manifests) == 2  # the public split's references and the private one's
+    for manifest in manifests:
+        models = json.loads(manifest.read_text())["models"]
+        records = [entry["trained"] for population in ("original", "retrained") for entry in models[population].values()]
+        assert len(records) == 4
+        for record in records:
+            assert record["optimiser"] == "Adam" and record["kept_epoch"] == 1
+            weights = record["class_weights"]
+            assert len(weights) == 10 and all(weight == 0 or 1 / weight == pytest.approx(round(1 / weight)) for weight in weights)  # 1 / a count

