@@ -22,7 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
-from reference_models.architectures import ARCHITECTURES
+from reference_models.architectures import architecture_error
 from reference_models.datasets import DATASETS, PIXELS, SPLIT_METHODS
 from reference_models.forget_sets import PERSON_CHOICES, SELECTIONS
 from reference_models.recipe_parts import CLASS_WEIGHTS, KEEPS, OPTIMISERS, SCHEDULES
@@ -108,7 +108,7 @@ _POSITIVE = {"training.epochs", "training.batch_size", "training.learning_rate",
              "runs.timeout_s", "runs.memory_gb", "metric.mia_models", "training.gamma"}
 _FRACTIONS = {"forget.fraction"}
 _NON_NEGATIVE = {"training.momentum", "training.weight_decay", "training.warmup_epochs", "training.label_smoothing", "forget.persons"}
-_CHOICES = {"data.dataset": DATASETS, "model.architecture": tuple(ARCHITECTURES), "forget.rule": SELECTIONS, "runs.budget_policy": POLICIES,
+_CHOICES = {"data.dataset": DATASETS, "forget.rule": SELECTIONS, "runs.budget_policy": POLICIES,
             "runs.borderline": BORDERLINE, "runs.yardstick": YARDSTICKS, "metric.rates": RATES, "training.optimiser": tuple(OPTIMISERS),
             "training.schedule": tuple(SCHEDULES), "training.class_weights": CLASS_WEIGHTS, "training.keep": KEEPS,
             "data.split": SPLIT_METHODS, "data.pixels": PIXELS, "forget.choice": tuple(choice for choice in PERSON_CHOICES if choice != "next")}
@@ -195,6 +195,8 @@ def _check_range(where: str, value: object) -> None:
         raise CompetitionFileError(f"{where} is {list(value)}; write epochs after the warm-up, in increasing order, such as [10, 20]")
     if where == "runs.n_models" and value < MIN_MODELS:
         raise CompetitionFileError(f"{where} is {value}; the metric compares populations of at least {MIN_MODELS} models")
+    if where == "model.architecture" and architecture_error(value):
+        raise CompetitionFileError(f"{where} is {value!r}; {architecture_error(value)}")
     if where == "data.label_bins" and (value == 1 or value < 0):
         raise CompetitionFileError(f"{where} is {value}; write 0 (labels as they are) or at least 2 bins")
     if where == "metric.bootstrap" and (value == 1 or value < 0):
@@ -306,6 +308,9 @@ def parse_competition(text: str, settings: tuple[tuple[str, object], ...] = ()) 
     if missing:
         raise CompetitionFileError(f"the section [{missing[0]}] is missing")
     sections = {section: _section(section, document.get(section, {}), cls) for section, cls in SECTIONS.items()}
+    if sections["data"].dataset == "sklearn-digits" and sections["model"].architecture != "mlp":
+        raise CompetitionFileError(f"model.architecture is {sections['model'].architecture!r}, an image model; "
+                                   "sklearn-digits are rows of 64 numbers: write \"mlp\"")
     return Competition(name=name, **sections)
 
 

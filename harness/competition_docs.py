@@ -27,7 +27,8 @@ KEY_DOCS = {
     "data.age_column": "the manifest's column of ages (optional), served in batches as the competition's `age` key",
     "data.label_bins": "0: labels as they are; k: the label column's numbers cut into k equal-width bins from the lowest to the "
                        "highest + 1, as the organisers made 10 age groups",
-    "model.architecture": "`mlp`, `cnn-small` or `resnet18`",
+    "model.architecture": "`mlp`, `cnn-small`, `resnet18`, or `torchvision:NAME`: any torchvision classification model "
+                          "(such as `torchvision:resnet50`), built untrained with a head for the data's classes (nothing is downloaded)",
     "model.seed": "the seed of the original model",
     "model.hidden_sizes": "`mlp`: the widths of its hidden layers; `cnn-small`: the channels of its three convolutions",
     "training.epochs": "passes over train",

@@ -1,5 +1,6 @@
 """Model architectures, built from a benchmark spec."""
 
+import difflib
 import math
 
 from torch import nn
@@ -46,6 +47,31 @@ def _resnet18(input_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_c
 ARCHITECTURES = {"mlp": _mlp, "cnn-small": _cnn_small, "resnet18": _resnet18}
 IMAGE_ARCHITECTURES = ("cnn-small", "resnet18")  # those an image folder may declare
 STACKABLE = ("mlp",)  # trained many at a time (reference_models.batched_training); the others one by one
+TORCHVISION = "torchvision:"  # "torchvision:NAME": any torchvision classification model, with no pretrained weights
+
+
+def _torchvision(name: str, num_classes: int) -> nn.Module:
+    from torchvision import models  # imported here, as for ResNet-18
+
+    return models.get_model(name, weights=None, num_classes=num_classes)  # nothing is downloaded
+
+
+def architecture_error(architecture: str) -> str | None:
+    """Why `architecture` names no model this harness can build, or None."""
+    if architecture in ARCHITECTURES:
+        return None
+    if architecture.startswith(TORCHVISION):
+        from torchvision import models
+
+        known = models.list_models(module=models)  # the classification models, not detection or segmentation
+        name = architecture[len(TORCHVISION):]
+        if name in known:
+            return None
+        close = [model for model in known if model.startswith(name[:4])][:6]
+        return f"torchvision has no classification model {name!r}" + (f" (such as: {', '.join(close)})" if close else "")
+    close = difflib.get_close_matches(architecture, list(ARCHITECTURES), n=1, cutoff=0.5)
+    return (f"did you mean {close[0]!r}? " if close else "") + \
+        f"known: {', '.join(ARCHITECTURES)}, or {TORCHVISION}NAME (a torchvision classification model)"
 
 
 def input_shape(spec: BenchmarkSpec) -> tuple[int, ...]:
@@ -61,6 +87,8 @@ def num_classes(spec: BenchmarkSpec) -> int:
 
 def build_model(spec: BenchmarkSpec) -> nn.Module:
     """A freshly initialised model of the spec's architecture (seed torch first)."""
+    if spec.architecture.startswith(TORCHVISION):
+        return _torchvision(spec.architecture[len(TORCHVISION):], num_classes(spec))
     if spec.architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {spec.architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        raise ValueError(f"unknown architecture {spec.architecture!r}: {architecture_error(spec.architecture)}")
     return ARCHITECTURES[spec.architecture](input_shape(spec), spec.hidden_sizes, num_classes(spec))

@@ -122,3 +122,11 @@ def test_the_example_scores_a_two_split_leaderboard_end_to_end(faces, tmp_path, 
             assert record["optimiser"] == "Adam" and record["kept_epoch"] == 1
             weights = record["class_weights"]
             assert len(weights) == 10 and all(weight == 0 or 1 / weight == pytest.approx(round(1 / weight)) for weight in weights)  # 1 / a count
+
+
+def test_a_torchvision_model_by_name_is_built_untrained_or_refused_where_it_cannot_classify(in_process, faces):
+    squeezenet = in_process("competition", "check", str(EXAMPLE), "--data-dir", str(faces), "--set", "model.architecture=torchvision:squeezenet1_1")
+    assert squeezenet.returncode == 0, squeezenet.stderr
+    assert "model            torchvision:squeezenet1_1, 727,626 parameters" in squeezenet.stdout  # its head made for the ten age groups
+    vit = in_process("competition", "check", str(EXAMPLE), "--data-dir", str(faces), "--set", "model.architecture=torchvision:vit_b_16")
+    assert vit.returncode == 2 and "model.architecture 'torchvision:vit_b_16' cannot classify inputs of shape [3, 32, 32]" in vit.stderr
