@@ -34,6 +34,7 @@ from reference_models.hardware import resolve_device
 from reference_models.image_files import DataDirError
 from reference_models.secret import cache_secret, sealed
 from reference_models.spec import BenchmarkSpec
+from reference_models.supplied import load_original
 from rendering.pages import visible
 from scoring.attacks import resolve_attacks
 
@@ -179,7 +180,10 @@ def _benchmark_spec(args: argparse.Namespace, competition: Competition) -> Bench
     spec = declared_images(spec, args.image_size, args.architecture)
     if args.mixed_precision:
         spec = replace(spec, recipe=replace(spec.recipe, mixed_precision=True))
-    return locate_data(spec, args.data_dir)
+    spec = locate_data(spec, args.data_dir)
+    if spec.original_file is not None:
+        load_original(spec)  # a checkpoint that does not fit the model is refused before anything is built
+    return spec
 
 
 def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:

@@ -10,7 +10,7 @@ known one named), of the wrong type or out of range, or a missing section, is
 refused before anything is trained, naming the file and `section.key`.
 """
 
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 import difflib
 from pathlib import Path
 import types
@@ -27,6 +27,7 @@ from reference_models.datasets import DATASETS, PIXELS, SPLIT_METHODS
 from reference_models.forget_sets import PERSON_CHOICES, SELECTIONS
 from reference_models.recipe_parts import CLASS_WEIGHTS, KEEPS, OPTIMISERS, SCHEDULES
 from reference_models.spec import BenchmarkSpec, ManifestColumns, TrainingRecipe
+from reference_models.supplied import checkpoint_digest
 from scoring.attacks import resolve_attacks
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
@@ -61,9 +62,10 @@ class DataSection:
 class ModelSection:
     """The architecture every model is, and the seed of the original one."""
 
-    architecture: str  # mlp, cnn-small, resnet18
+    architecture: str  # mlp, cnn-small, resnet18, torchvision:NAME
     seed: int
     hidden_sizes: tuple[int, ...] = ()  # mlp: widths of the hidden layers; cnn-small: channels of the convolutions
+    original: str | None = None  # a checkpoint of the original model, relative to the file's folder: supplied, not trained
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class Competition:
             split_method=self.data.split,
             forget_persons=self.forget.persons,
             forget_choice=self.forget.choice,
+            original_digest=None if self.model.original is None else checkpoint_digest(Path(self.model.original)),
+            original_file=self.model.original,
         )
 
 
@@ -322,9 +326,16 @@ def read_competition(path: Path, settings: tuple[tuple[str, object], ...] = ()) 
     except (OSError, UnicodeDecodeError) as error:
         raise CompetitionFileError(f"{path}: cannot be read: {error}") from None
     try:
-        return parse_competition(text, settings)
+        competition = parse_competition(text, settings)
     except CompetitionFileError as error:
         raise CompetitionFileError(f"{path}: {error}") from None
+    if competition.model.original is None:
+        return competition
+    original = (path.parent / competition.model.original).resolve()  # an absolute path stays as it is
+    if not original.is_file():
+        raise CompetitionFileError(f"{path}: model.original is {competition.model.original!r}, and {original} is not a file; "
+                                   "give the checkpoint's path, relative to the competition file's folder")
+    return replace(competition, model=replace(competition.model, original=str(original)))
 
 
 def built_in_competitions() -> dict[str, Competition]:

@@ -15,7 +15,9 @@ import torch
 
 from reference_models.architectures import build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
+from reference_models.evaluation import accuracy, predict_logits
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
+from reference_models.supplied import load_original
 from reference_models.tensors import LabelledTensors
 from reference_models.training import train, trains_stacked
 
@@ -32,10 +34,11 @@ class CompetitionCheck:
     their_images: dict[str, int] | None  # their images in validation and test (a shuffled split puts some there)
     parameters: int
     epoch_s: float  # one epoch of one model, one CPU thread (extrapolated from a few batches)
+    original_accuracies: dict[str, float] | None  # a supplied original's accuracy on train, validation and test
 
     def cost_s(self, n_models: int) -> float:
-        """Seconds of one CPU thread to train the original and `n_models` references, one after another."""
-        return self.epoch_s * self.spec.recipe.epochs * (n_models + 1)
+        """Seconds of one CPU thread to train the original (unless supplied) and `n_models` references, one after another."""
+        return self.epoch_s * self.spec.recipe.epochs * (n_models + (self.spec.original_file is None))
 
 
 def _persons(data: BenchmarkData) -> tuple[int | None, dict[str, int] | None]:
@@ -87,6 +90,16 @@ def _require_classifier(model: torch.nn.Module, spec: BenchmarkSpec, images: tor
                          f"it must give [{len(images)}, {spec.num_classes}], a score per class")
 
 
+def _supplied_accuracies(spec: BenchmarkSpec, data: BenchmarkData) -> dict[str, float] | None:
+    """A supplied original's accuracy on each split: whether it is the model the file's data and labels describe."""
+    if spec.original_file is None:
+        return None
+    model = build_model(spec)
+    model.load_state_dict(load_original(spec))
+    model.eval()
+    return {name: accuracy(predict_logits(model, getattr(data, name)), getattr(data, name).labels) for name in ("train", "validation", "test")}
+
+
 def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
     """Load the data as the references would see them and time training on them (nothing is cached)."""
     data = load_benchmark_data(spec)
@@ -95,7 +108,7 @@ def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
     model = build_model(spec)
     _require_classifier(model, spec, data.train.images[:2])
     parameters = sum(parameter.numel() for parameter in model.parameters())
-    return CompetitionCheck(spec, sizes, *_persons(data), parameters, _epoch_seconds(model, data.train, spec))
+    return CompetitionCheck(spec, sizes, *_persons(data), parameters, _epoch_seconds(model, data.train, spec), _supplied_accuracies(spec, data))
 
 
 def _recipe_text(recipe: TrainingRecipe) -> str:
@@ -141,8 +154,11 @@ def check_text(check: CompetitionCheck, n_models: int) -> str:
         + (f", {spec.num_classes} classes" if spec.num_classes else "") + (", pixels 0 to 255" if spec.pixels == "raw" else ""),
         f"forget set       {_forget_text(check)}",
         f"model            {spec.architecture} {list(spec.hidden_sizes) or ''}".rstrip() + f", {check.parameters:,} parameters",
-        f"training         {_recipe_text(recipe)}",
-        f"cost             one epoch of one model takes about {check.epoch_s:.2f} s on one CPU thread here, so the original and {n_models} references "
+        f"training         {_recipe_text(recipe)}" + ("; the references only: the original is supplied" if check.original_accuracies else ""),
+        *([f"original         supplied ({spec.original_file}): accuracy "
+           + ", ".join(f"{name} {value:.3f}" for name, value in check.original_accuracies.items())] if check.original_accuracies else []),
+        f"cost             one epoch of one model takes about {check.epoch_s:.2f} s on one CPU thread here, so "
+        f"{'the' if spec.original_file else 'the original and'} {n_models} references "
         f"take about {_duration(check.cost_s(n_models))} of one thread, one model after another (divide by the cores or GPUs that train them"
         + ("; MLP references train many at a time, for much less)" if trains_stacked(spec) else ")"),
     ])

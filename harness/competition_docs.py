@@ -30,6 +30,9 @@ KEY_DOCS = {
     "model.architecture": "`mlp`, `cnn-small`, `resnet18`, or `torchvision:NAME`: any torchvision classification model "
                           "(such as `torchvision:resnet50`), built untrained with a head for the data's classes (nothing is downloaded)",
     "model.seed": "the seed of the original model",
+    "model.original": "a checkpoint (state dict) of the original model, relative to the file's folder: supplied, not trained, "
+                      "as the organisers handed theirs out; read with `weights_only`, its bytes enter the content key. The references "
+                      "are still trained by the recipe",
     "model.hidden_sizes": "`mlp`: the widths of its hidden layers; `cnn-small`: the channels of its three convolutions",
     "training.epochs": "passes over train",
     "training.batch_size": "training batches",

@@ -11,7 +11,7 @@ Layout, per benchmark key (the spec's content hash):
                                           and model index its file checksum,
                                           outputs checksum and what it was trained
                                           with (optimiser, class weights, kept epoch)
-    <root>/<key>/original.pt              weights of the model trained on all of train
+    <root>/<key>/original.pt              weights of the model trained on all of train (or supplied)
     <root>/<key>/<population>/0000.pt     weights of model 0 of a population, ...
     <root>/<key>/<population>.parquet     one row per model: accuracies and the
                                           forget- and test-set statistics
@@ -46,6 +46,7 @@ from reference_models.files import load_state_dict_bytes, read_table, sha256_byt
 from reference_models.hardware import hardware_fingerprint
 from reference_models.seeds import model_seed
 from reference_models.spec import CACHE_FORMAT, BenchmarkSpec
+from reference_models.supplied import load_original
 from reference_models.training import train_models
 
 CHUNK = 64  # small models trained in one stack
@@ -81,14 +82,17 @@ def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int], devic
     torch.set_num_threads(1)
     data = _data(spec)
     seeds = [model_seed(spec, population, index) for index in indices]
-    trained = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device, data.validation)
+    if population == _ORIGINAL and spec.original_file is not None:
+        made = [(load_original(spec), {"supplied": spec.original_digest})]
+    else:
+        trained = train_models(spec, data.train if population == _ORIGINAL else data.retain, seeds, device, data.validation)
+        made = [(one.state, one.record.to_dict()) for one in trained]
     results = []
-    for index, seed, one in zip(indices, seeds, trained, strict=True):
+    for index, seed, (state, how) in zip(indices, seeds, made, strict=True):
         model = build_model(spec)
-        model.load_state_dict(one.state)
+        model.load_state_dict(state)
         model.to(device)
-        results.append({"index": index, "seed": seed, "weights": state_dict_bytes(one.state), "trained": one.record.to_dict(),
-                        **evaluate(model, data).to_row()})
+        results.append({"index": index, "seed": seed, "weights": state_dict_bytes(state), "trained": how, **evaluate(model, data).to_row()})
     return population, results
 
 

@@ -23,6 +23,7 @@ from reference_models.forget_sets import forget_persons, select_forget
 from reference_models.image_files import DataDirError, class_sizes, data_files, data_fingerprint, has_persons, read_cifar10, read_image_folder
 from reference_models.seeds import model_seed
 from reference_models.spec import BenchmarkSpec
+from reference_models.supplied import load_original
 from reference_models.tensors import LabelledTensors
 from reference_models.training import train_models
 
@@ -163,13 +164,16 @@ def _original_losses(spec: BenchmarkSpec, train: LabelledTensors, validation: La
     The original trains on all of train whatever the forget set is, so this
     is the cached original itself (same seed, same trainer), trained on one
     thread so that its losses, and the forget set, never depend on the
-    machine's thread count.
+    machine's thread count; or the original the competition supplies.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         model = build_model(spec)
-        model.load_state_dict(train_models(spec, train, [model_seed(spec, "original", 0)], validation=validation)[0].state)
+        if spec.original_file is not None:
+            model.load_state_dict(load_original(spec))
+        else:
+            model.load_state_dict(train_models(spec, train, [model_seed(spec, "original", 0)], validation=validation)[0].state)
         model.eval()
         with torch.no_grad():
             return nn.functional.cross_entropy(model(train.images), train.labels, reduction="none").double().numpy()

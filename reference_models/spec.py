@@ -75,6 +75,8 @@ class BenchmarkSpec:
     split_method: str = "stratified"  # stratified by label, or shuffled: the examples shuffled with split_seed and cut in order
     forget_persons: int = 0  # above 0: the forget set is every training example of this many persons (forget_fraction unused)
     forget_choice: str = "random"  # of those persons: random (seeded), first (lowest ids), next (the following ones, a private split's)
+    original_digest: str | None = None  # an original model supplied as a checkpoint: its bytes' hash (else it is trained)
+    original_file: str | None = None  # where that checkpoint is: never hashed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,13 +97,13 @@ KEYED = (
     ("name", "dataset", "split_fractions", "split_seed", "forget_fraction", "forget_seed", "architecture", "hidden_sizes", "recipe",
      "model_seed", "loader_batch_size"),
     ("forget_selection", "image_size", "num_classes", "data_fingerprint", "forget_unit", "manifest", "columns", "pixels", "split_method",
-     "forget_persons", "forget_choice"),
+     "forget_persons", "forget_choice", "original_digest"),
 )
 RECIPE_KEYED = (
     ("epochs", "batch_size", "learning_rate", "momentum", "weight_decay"),
     ("augment", "mixed_precision", "optimiser", "schedule", "warmup_epochs", "milestones", "gamma", "class_weights", "label_smoothing", "keep"),
 )
-UNKEYED = ("data_dir",)  # where the data lie; what they hold is data_fingerprint
+UNKEYED = ("data_dir", "original_file")  # where the data and a supplied original lie; what they hold is hashed
 
 
 def _keyed(values: dict, cls: type, keyed: tuple[tuple[str, ...], tuple[str, ...]]) -> dict:

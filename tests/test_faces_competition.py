@@ -10,10 +10,12 @@ import random
 import numpy as np
 import pyarrow.csv as pa_csv
 import pytest
+import torch
 
 from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT
 from data_files import write_faces
 from harness.benchmarks import get_competition, split_benchmark
+from reference_models.architectures import build_model
 from reference_models.datasets import load_benchmark_data, locate_data
 from reference_models.image_files import DataDirError
 
@@ -130,3 +132,58 @@ def test_a_torchvision_model_by_name_is_built_untrained_or_refused_where_it_cann
     assert "model            torchvision:squeezenet1_1, 727,626 parameters" in squeezenet.stdout  # its head made for the ten age groups
     vit = in_process("competition", "check", str(EXAMPLE), "--data-dir", str(faces), "--set", "model.architecture=torchvision:vit_b_16")
     assert vit.returncode == 2 and "model.architecture 'torchvision:vit_b_16' cannot classify inputs of shape [3, 32, 32]" in vit.stderr
+
+
+SMALL_MODEL = ("--set", "model.architecture=cnn-small", "--set", "model.hidden_sizes=[4, 8, 8]", "--set", "data.image_size=16")
+
+
+def _with_original(tmp_path: Path, faces: Path, state_of) -> Path:
+    """A copy of the example whose [model] supplies original = "original.pt", made by `state_of(model)`."""
+    competition = tmp_path / "supplied.toml"
+    competition.write_text(EXAMPLE.read_text().replace("[model]\n", "[model]\noriginal = \"original.pt\"\n"))
+    settings = (("model.architecture", "cnn-small"), ("model.hidden_sizes", [4, 8, 8]), ("data.image_size", 16))
+    spec = locate_data(get_competition(str(EXAMPLE), settings).spec(), faces)
+    torch.manual_seed(5)
+    torch.save(state_of(build_model(spec)), tmp_path / "original.pt")
+    return competition
+
+
+@pytest.mark.sandbox
+@pytest.mark.references
+def test_an_original_supplied_as_a_checkpoint_is_checked_and_scored_against(faces, tmp_path, in_process):
+    """The original is the organiser's checkpoint, not trained: competition check reports its accuracies, score
+    hands it to every run and keeps its bytes as the cache's original; the references still follow the recipe."""
+    competition = _with_original(tmp_path, faces, lambda model: model.state_dict())
+    checked = in_process("competition", "check", str(competition), "--data-dir", str(faces), *SMALL_MODEL, "--n-models", "8")
+    assert checked.returncode == 0, checked.stderr
+    assert f"original         supplied ({tmp_path / 'original.pt'}): accuracy train " in checked.stdout
+    assert "so the 8 references take about" in checked.stdout
+    result = in_process(
+        "score", str(ROOT / "baselines" / "identity.py"), "--benchmark", str(competition), "--data-dir", str(faces), *SMALL_MODEL,
+        "--set", "training.epochs=1", "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
+        "--out", str(tmp_path / "out"), "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "out" / "score.json").read_text())["runs"]["ok"] == 3
+    (cache,) = (tmp_path / "cache").glob("*/manifest.json")
+    supplied = torch.load(tmp_path / "original.pt", weights_only=True)
+    kept = torch.load(cache.parent / "original.pt", weights_only=True)
+    assert all(torch.equal(kept[name], supplied[name]) for name in supplied)
+    models = json.loads(cache.read_text())["models"]
+    assert list(models["original"]["0"]["trained"]) == ["supplied"]
+    assert all(entry["trained"]["optimiser"] == "Adam" for entry in models["retrained"].values())
+
+
+@pytest.mark.parametrize("state_of, expected", [
+    (lambda model: {name: tensor for name, tensor in model.state_dict().items() if name != "0.weight"},
+     "its keys do not fit cnn-small: it lacks the key '0.weight' (1 missing, 0 unexpected)"),
+    (lambda model: {**model.state_dict(), "9.bias": torch.zeros(4)}, "has the key '9.bias'"),
+    (lambda model: {**model.state_dict(), "11.weight": torch.zeros(3, 8)}, "the key '11.weight' has shape [3, 8], and cnn-small has [10, 8] for 10 classes"),
+    (lambda model: [1, 2], "holds a list, not a state dict"),
+], ids=("missing key", "unexpected key", "wrong shape", "not a state dict"))
+def test_a_supplied_original_that_does_not_fit_the_model_exits_2_before_anything_is_built(faces, tmp_path, in_process, state_of, expected):
+    competition = _with_original(tmp_path, faces, state_of)
+    refused = in_process("score", str(ROOT / "baselines" / "identity.py"), "--benchmark", str(competition), "--data-dir", str(faces),
+                         *SMALL_MODEL, "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert refused.returncode == 2 and f"model.original {tmp_path / 'original.pt'}: " in refused.stderr and expected in refused.stderr
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
