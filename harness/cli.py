@@ -28,6 +28,7 @@ from harness.runs import MeasurementFailed, RunsInterrupted
 from harness.stability import stability
 from harness.timings import ReportedTimings, read_timings
 from harness.untrusted import SubmissionRefused, read_submission, results_folder
+from reference_models.architectures import ARCHITECTURES, require_classifier
 from reference_models.cache import CacheDamaged
 from reference_models.datasets import locate_data
 from reference_models.hardware import resolve_device
@@ -181,8 +182,10 @@ def _benchmark_spec(args: argparse.Namespace, competition: Competition) -> Bench
     if args.mixed_precision:
         spec = replace(spec, recipe=replace(spec.recipe, mixed_precision=True))
     spec = locate_data(spec, args.data_dir)
+    if spec.architecture not in ARCHITECTURES:
+        require_classifier(spec)  # a torchvision model or an organiser's factory that cannot classify the data is refused first
     if spec.original_file is not None:
-        load_original(spec)  # a checkpoint that does not fit the model is refused before anything is built
+        load_original(spec)  # so is a checkpoint that does not fit the model
     return spec
 
 

@@ -22,7 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
-from reference_models.architectures import architecture_error
+from reference_models.architectures import FACTORY, architecture_error, factory_parts
 from reference_models.datasets import DATASETS, PIXELS, SPLIT_METHODS
 from reference_models.forget_sets import PERSON_CHOICES, SELECTIONS
 from reference_models.recipe_parts import CLASS_WEIGHTS, KEEPS, OPTIMISERS, SCHEDULES
@@ -130,7 +130,9 @@ class Competition:
     metric: MetricSection
 
     def spec(self) -> BenchmarkSpec:
-        """The benchmark spec the file declares (its content key decides the references)."""
+        """The benchmark spec the file declares (its content key decides the references): an organiser's factory
+        travels in it as its file's source, so that the sandbox's worker can build the net from it."""
+        factory = factory_parts(self.model.architecture)
         return BenchmarkSpec(
             name=self.name,
             dataset=self.data.dataset,
@@ -138,7 +140,7 @@ class Competition:
             split_seed=self.data.split_seed,
             forget_fraction=self.forget.fraction or 0.0,
             forget_seed=self.forget.seed,
-            architecture=self.model.architecture,
+            architecture=self.model.architecture if factory is None else f"{FACTORY}{factory[1]}",
             hidden_sizes=self.model.hidden_sizes,
             recipe=self.training,
             model_seed=self.model.seed,
@@ -154,6 +156,7 @@ class Competition:
             forget_choice=self.forget.choice,
             original_digest=None if self.model.original is None else checkpoint_digest(Path(self.model.original)),
             original_file=self.model.original,
+            model_source=None if factory is None else Path(factory[0]).read_text(encoding="utf-8"),
         )
 
 
@@ -329,13 +332,25 @@ def read_competition(path: Path, settings: tuple[tuple[str, object], ...] = ()) 
         competition = parse_competition(text, settings)
     except CompetitionFileError as error:
         raise CompetitionFileError(f"{path}: {error}") from None
-    if competition.model.original is None:
-        return competition
-    original = (path.parent / competition.model.original).resolve()  # an absolute path stays as it is
-    if not original.is_file():
-        raise CompetitionFileError(f"{path}: model.original is {competition.model.original!r}, and {original} is not a file; "
-                                   "give the checkpoint's path, relative to the competition file's folder")
-    return replace(competition, model=replace(competition.model, original=str(original)))
+    return replace(competition, model=_files_found(path, competition.model))
+
+
+def _files_found(path: Path, model: ModelSection) -> ModelSection:
+    """The model section with its files (an original checkpoint, a factory's Python file) found from the competition
+    file's folder (an absolute path stays as it is); CompetitionFileError where one is not a file."""
+    def found(key: str, given: str, what: str) -> str:
+        resolved = (path.parent / given).resolve()
+        if not resolved.is_file():
+            raise CompetitionFileError(f"{path}: model.{key} names {given!r}, and {resolved} is not a file; give {what}, "
+                                       "relative to the competition file's folder")
+        return str(resolved)
+
+    factory = factory_parts(model.architecture)
+    if factory is not None:
+        model = replace(model, architecture=f"{found('architecture', factory[0], 'the Python file that defines the factory')}:{factory[1]}")
+    if model.original is not None:
+        model = replace(model, original=found("original", model.original, "the checkpoint's path"))
+    return model
 
 
 def built_in_competitions() -> dict[str, Competition]:

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from reference_models.architectures import build_model
+from reference_models.architectures import build_model, require_classifier
 from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.evaluation import accuracy, predict_logits
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
@@ -73,23 +73,6 @@ def _epoch_seconds(model: torch.nn.Module, train_set: LabelledTensors, spec: Ben
         torch.set_num_threads(threads)
 
 
-def _require_classifier(model: torch.nn.Module, spec: BenchmarkSpec, images: torch.Tensor) -> None:
-    """ValueError unless the model gives one score per class for the data's inputs (a torchvision model may
-    want larger images)."""
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = model(images)
-    except Exception as error:  # a model that cannot take these inputs fails in its own way
-        raise ValueError(f"model.architecture {spec.architecture!r} cannot classify inputs of shape {list(images.shape[1:])}: {error}") from None
-    finally:
-        model.train()
-    if not isinstance(outputs, torch.Tensor) or outputs.shape != (len(images), spec.num_classes or outputs.shape[-1]):
-        found = list(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-        raise ValueError(f"model.architecture {spec.architecture!r} gives outputs {found} for {len(images)} inputs; "
-                         f"it must give [{len(images)}, {spec.num_classes}], a score per class")
-
-
 def _supplied_accuracies(spec: BenchmarkSpec, data: BenchmarkData) -> dict[str, float] | None:
     """A supplied original's accuracy on each split: whether it is the model the file's data and labels describe."""
     if spec.original_file is None:
@@ -104,9 +87,9 @@ def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
     """Load the data as the references would see them and time training on them (nothing is cached)."""
     data = load_benchmark_data(spec)
     sizes = {name: len(getattr(data, name)) for name in ("train", "retain", "forget", "validation", "test")}
+    require_classifier(spec)
     torch.manual_seed(spec.model_seed)
     model = build_model(spec)
-    _require_classifier(model, spec, data.train.images[:2])
     parameters = sum(parameter.numel() for parameter in model.parameters())
     return CompetitionCheck(spec, sizes, *_persons(data), parameters, _epoch_seconds(model, data.train, spec), _supplied_accuracies(spec, data))
 

@@ -27,8 +27,10 @@ KEY_DOCS = {
     "data.age_column": "the manifest's column of ages (optional), served in batches as the competition's `age` key",
     "data.label_bins": "0: labels as they are; k: the label column's numbers cut into k equal-width bins from the lowest to the "
                        "highest + 1, as the organisers made 10 age groups",
-    "model.architecture": "`mlp`, `cnn-small`, `resnet18`, or `torchvision:NAME`: any torchvision classification model "
-                          "(such as `torchvision:resnet50`), built untrained with a head for the data's classes (nothing is downloaded)",
+    "model.architecture": "`mlp`, `cnn-small`, `resnet18`; `torchvision:NAME`, any torchvision classification model "
+                          "(such as `torchvision:resnet50`), built untrained with a head for the data's classes (nothing is downloaded); "
+                          "or `path/model.py:function`, the organiser's own `function(num_classes)` returning a `torch.nn.Module` "
+                          "(the path relative to the file's folder; the file's source enters the content key)",
     "model.seed": "the seed of the original model",
     "model.original": "a checkpoint (state dict) of the original model, relative to the file's folder: supplied, not trained, "
                       "as the organisers handed theirs out; read with `weights_only`, its bytes enter the content key. The references "

@@ -2,7 +2,10 @@
 
 import difflib
 import math
+import re
+import types
 
+import torch
 from torch import nn
 
 from reference_models.spec import BenchmarkSpec
@@ -48,6 +51,27 @@ ARCHITECTURES = {"mlp": _mlp, "cnn-small": _cnn_small, "resnet18": _resnet18}
 IMAGE_ARCHITECTURES = ("cnn-small", "resnet18")  # those an image folder may declare
 STACKABLE = ("mlp",)  # trained many at a time (reference_models.batched_training); the others one by one
 TORCHVISION = "torchvision:"  # "torchvision:NAME": any torchvision classification model, with no pretrained weights
+FACTORY = "factory:"  # "factory:FUNCTION": the organiser's FUNCTION(num_classes) in the spec's model_source
+_FACTORY_FILE = re.compile(r"^(?P<path>.+\.py):(?P<function>[A-Za-z_]\w*)$")  # how a competition file names one: "model.py:build"
+
+
+def factory_parts(architecture: str) -> tuple[str, str] | None:
+    """(path, function) of a competition file's "path/model.py:function", or None where it names no factory."""
+    match = _FACTORY_FILE.match(architecture)
+    return None if match is None else (match["path"], match["function"])
+
+
+def _factory(source: str, function: str, num_classes: int) -> nn.Module:
+    """The organiser's model: trusted code, run in the harness and in the sandbox's worker alike (it travels in the spec)."""
+    module = types.ModuleType("competition_model")
+    try:
+        exec(compile(source, "competition model", "exec"), module.__dict__)  # the organiser's own file, hashed into the key
+        model = getattr(module, function)(num_classes=num_classes)
+    except Exception as error:  # the organiser's code fails in its own ways
+        raise ValueError(f"model.architecture: the factory {function}(num_classes={num_classes}) failed: {type(error).__name__}: {error}") from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model.architecture: the factory {function}(num_classes={num_classes}) returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 def _torchvision(name: str, num_classes: int) -> nn.Module:
@@ -60,6 +84,8 @@ def architecture_error(architecture: str) -> str | None:
     """Why `architecture` names no model this harness can build, or None."""
     if architecture in ARCHITECTURES:
         return None
+    if factory_parts(architecture):
+        return None
     if architecture.startswith(TORCHVISION):
         from torchvision import models
 
@@ -71,7 +97,7 @@ def architecture_error(architecture: str) -> str | None:
         return f"torchvision has no classification model {name!r}" + (f" (such as: {', '.join(close)})" if close else "")
     close = difflib.get_close_matches(architecture, list(ARCHITECTURES), n=1, cutoff=0.5)
     return (f"did you mean {close[0]!r}? " if close else "") + \
-        f"known: {', '.join(ARCHITECTURES)}, or {TORCHVISION}NAME (a torchvision classification model)"
+        f"known: {', '.join(ARCHITECTURES)}, or {TORCHVISION}NAME (a torchvision classification model), or path/model.py:function"
 
 
 def input_shape(spec: BenchmarkSpec) -> tuple[int, ...]:
@@ -89,6 +115,24 @@ def build_model(spec: BenchmarkSpec) -> nn.Module:
     """A freshly initialised model of the spec's architecture (seed torch first)."""
     if spec.architecture.startswith(TORCHVISION):
         return _torchvision(spec.architecture[len(TORCHVISION):], num_classes(spec))
+    if spec.architecture.startswith(FACTORY) and spec.model_source is not None:
+        return _factory(spec.model_source, spec.architecture[len(FACTORY):], num_classes(spec))
     if spec.architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {spec.architecture!r}: {architecture_error(spec.architecture)}")
     return ARCHITECTURES[spec.architecture](input_shape(spec), spec.hidden_sizes, num_classes(spec))
+
+
+def require_classifier(spec: BenchmarkSpec) -> None:
+    """ValueError unless the spec's model gives one score per class for inputs of the data's shape (a torchvision
+    model may want larger images; an organiser's factory may ignore num_classes)."""
+    model = build_model(spec).eval()
+    inputs = torch.zeros(2, *input_shape(spec))
+    try:
+        with torch.no_grad():
+            outputs = model(inputs)
+    except Exception as error:  # a model that cannot take these inputs fails in its own way
+        raise ValueError(f"model.architecture {spec.architecture!r} cannot classify inputs of shape {list(inputs.shape[1:])}: {error}") from None
+    wanted = [2, num_classes(spec)]
+    if not isinstance(outputs, torch.Tensor) or list(outputs.shape) != wanted:
+        found = list(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
+        raise ValueError(f"model.architecture {spec.architecture!r} gives outputs {found} for 2 inputs; it must give {wanted}, a score per class")

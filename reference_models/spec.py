@@ -77,6 +77,7 @@ class BenchmarkSpec:
     forget_choice: str = "random"  # of those persons: random (seeded), first (lowest ids), next (the following ones, a private split's)
     original_digest: str | None = None  # an original model supplied as a checkpoint: its bytes' hash (else it is trained)
     original_file: str | None = None  # where that checkpoint is: never hashed
+    model_source: str | None = None  # architecture "factory:FUNCTION": the organiser's Python file that defines FUNCTION(num_classes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,7 +98,7 @@ KEYED = (
     ("name", "dataset", "split_fractions", "split_seed", "forget_fraction", "forget_seed", "architecture", "hidden_sizes", "recipe",
      "model_seed", "loader_batch_size"),
     ("forget_selection", "image_size", "num_classes", "data_fingerprint", "forget_unit", "manifest", "columns", "pixels", "split_method",
-     "forget_persons", "forget_choice", "original_digest"),
+     "forget_persons", "forget_choice", "original_digest", "model_source"),
 )
 RECIPE_KEYED = (
     ("epochs", "batch_size", "learning_rate", "momentum", "weight_decay"),

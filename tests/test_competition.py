@@ -35,7 +35,7 @@ def test_every_field_of_the_spec_and_the_recipe_is_placed_in_the_key_or_out_of_i
     digits = BENCHMARKS["digits-mlp"]
     later = {"forget_selection": "class", "image_size": 16, "num_classes": 9, "data_fingerprint": "ab12", "forget_unit": "person",
              "manifest": "faces.csv", "columns": ManifestColumns(label="age", label_bins=10), "pixels": "raw", "split_method": "shuffled",
-             "forget_persons": 15, "forget_choice": "first", "original_digest": "cd34"}
+             "forget_persons": 15, "forget_choice": "first", "original_digest": "cd34", "model_source": "def build(num_classes): ..."}
     assert set(later) == set(KEYED[1])
     assert all(replace(digits, **{name: value}).key() != digits.key() for name, value in later.items())
     assert replace(digits, data_dir="/elsewhere", original_file="/elsewhere/original.pt").key() == digits.key()

@@ -187,3 +187,69 @@ def test_a_supplied_original_that_does_not_fit_the_model_exits_2_before_anything
                          *SMALL_MODEL, "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
     assert refused.returncode == 2 and f"model.original {tmp_path / 'original.pt'}: " in refused.stderr and expected in refused.stderr
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+
+FACTORY = '''
+from torch import nn
+
+
+def build(num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 12), nn.ReLU(), nn.Linear(12, num_classes))
+
+
+def three(num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 3))
+
+
+def broken(num_classes):
+    raise RuntimeError("the organiser's own bug")
+'''
+
+
+def _with_factory(tmp_path: Path, function: str) -> Path:
+    (tmp_path / "models").mkdir(exist_ok=True)
+    (tmp_path / "models" / "faces_model.py").write_text(FACTORY)
+    competition = tmp_path / "own-model.toml"
+    competition.write_text(EXAMPLE.read_text().replace('architecture = "resnet18"', f'architecture = "models/faces_model.py:{function}"'))
+    return competition
+
+
+@pytest.mark.sandbox
+@pytest.mark.references
+def test_an_organisers_own_model_factory_scores_end_to_end(faces, tmp_path, in_process):
+    """The factory is trusted organiser code: its file (found from the competition file's folder) travels in the spec,
+    enters the content key, and builds the net in the sandbox's worker as it builds the references here."""
+    competition = _with_factory(tmp_path, "build")
+    spec = get_competition(str(competition)).spec()
+    assert spec.architecture == "factory:build" and "def build(num_classes)" in spec.model_source
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    (edited / "models").mkdir()
+    (edited / "models" / "faces_model.py").write_text(FACTORY.replace("12", "13"))
+    (edited / "own-model.toml").write_text(competition.read_text())
+    assert get_competition(str(edited / "own-model.toml")).spec().key() != spec.key()  # the source is in the key
+    result = in_process(
+        "score", str(ROOT / "baselines" / "finetune.py"), "--benchmark", str(competition), "--data-dir", str(faces), "--set", "data.image_size=16",
+        "--set", "training.epochs=1", "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
+        "--out", str(tmp_path / "out"), "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "out" / "score.json").read_text())
+    assert document["runs"]["ok"] == 3 and document["forget_quality"] is not None
+
+
+@pytest.mark.parametrize("function, expected", [
+    ("three", "model.architecture 'factory:three' gives outputs [2, 3] for 2 inputs; it must give [2, 10], a score per class"),
+    ("broken", "the factory broken(num_classes=10) failed: RuntimeError: the organiser's own bug"),
+])
+def test_a_factory_that_does_not_classify_the_data_exits_2_naming_it(faces, tmp_path, in_process, function, expected):
+    competition = _with_factory(tmp_path, function)
+    checked = in_process("competition", "check", str(competition), "--data-dir", str(faces), "--set", "data.image_size=16")
+    assert checked.returncode == 2 and expected in checked.stderr
+    scored = in_process("score", str(ROOT / "baselines" / "identity.py"), "--benchmark", str(competition), "--data-dir", str(faces),
+                        "--set", "data.image_size=16", "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert scored.returncode == 2 and expected in scored.stderr and not (tmp_path / "cache").exists()
+    missing = tmp_path / "missing.toml"
+    missing.write_text(competition.read_text().replace("models/faces_model.py", "models/absent.py"))
+    absent = in_process("competition", "check", str(missing))
+    assert absent.returncode == 2 and "model.architecture names 'models/absent.py', and" in absent.stderr and "is not a file" in absent.stderr
