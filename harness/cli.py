@@ -182,11 +182,20 @@ def _benchmark_spec(args: argparse.Namespace, competition: Competition) -> Bench
     if args.mixed_precision:
         spec = replace(spec, recipe=replace(spec.recipe, mixed_precision=True))
     spec = locate_data(spec, args.data_dir)
-    if spec.architecture not in ARCHITECTURES:
-        require_classifier(spec)  # a torchvision model or an organiser's factory that cannot classify the data is refused first
-    if spec.original_file is not None:
-        load_original(spec)  # so is a checkpoint that does not fit the model
+    _require_model_fits(spec, args.benchmark)
     return spec
+
+
+def _require_model_fits(spec: BenchmarkSpec, source: str) -> None:
+    """ValueError naming the competition (and the key) where a torchvision model or an organiser's factory cannot
+    classify the data, or a supplied original does not fit the model: refused before anything is built."""
+    try:
+        if spec.architecture not in ARCHITECTURES:
+            require_classifier(spec)
+        if spec.original_file is not None:
+            load_original(spec)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
 
 
 def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
@@ -263,6 +272,7 @@ def _competition(action: str, file: Path, data_dir: Path | None, n_models: int, 
         return EXIT_OK
     try:
         spec = locate_data(read_competition(file, settings).spec(), data_dir)
+        _require_model_fits(spec, str(file))
         print(check_text(check_competition(spec), n_models))
     except ValueError as error:  # the file, its data directory, or a forget set the data cannot hold
         return _error(str(error))

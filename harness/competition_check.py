@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from reference_models.architectures import build_model, require_classifier
+from reference_models.architectures import build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.evaluation import accuracy, predict_logits
 from reference_models.spec import BenchmarkSpec, TrainingRecipe
@@ -84,10 +84,10 @@ def _supplied_accuracies(spec: BenchmarkSpec, data: BenchmarkData) -> dict[str, 
 
 
 def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
-    """Load the data as the references would see them and time training on them (nothing is cached)."""
+    """Load the data as the references would see them and time training on them (nothing is cached); the model
+    is one that classifies the data (harness.cli checks it first)."""
     data = load_benchmark_data(spec)
     sizes = {name: len(getattr(data, name)) for name in ("train", "retain", "forget", "validation", "test")}
-    require_classifier(spec)
     torch.manual_seed(spec.model_seed)
     model = build_model(spec)
     parameters = sum(parameter.numel() for parameter in model.parameters())

@@ -25,7 +25,7 @@ PERSONS = 40
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory) -> Path:
-    return write_faces(tmp_path_factory.mktemp("faces"), persons=PERSONS, per_person=5, size=16)
+    return write_faces(tmp_path_factory.mktemp("faces"), persons=PERSONS, per_person=5, size=32)
 
 
 def _manifest(faces: Path) -> dict[str, np.ndarray]:
@@ -185,7 +185,7 @@ def test_a_supplied_original_that_does_not_fit_the_model_exits_2_before_anything
     competition = _with_original(tmp_path, faces, state_of)
     refused = in_process("score", str(ROOT / "baselines" / "identity.py"), "--benchmark", str(competition), "--data-dir", str(faces),
                          *SMALL_MODEL, "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
-    assert refused.returncode == 2 and f"model.original {tmp_path / 'original.pt'}: " in refused.stderr and expected in refused.stderr
+    assert refused.returncode == 2 and f"{competition}: model.original {tmp_path / 'original.pt'}: " in refused.stderr and expected in refused.stderr
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
 
 
@@ -240,12 +240,12 @@ def test_an_organisers_own_model_factory_scores_end_to_end(faces, tmp_path, in_p
 
 @pytest.mark.parametrize("function, expected", [
     ("three", "model.architecture 'factory:three' gives outputs [2, 3] for 2 inputs; it must give [2, 10], a score per class"),
-    ("broken", "the factory broken(num_classes=10) failed: RuntimeError: the organiser's own bug"),
+    ("broken", "model.architecture: the factory broken(num_classes=10) failed: RuntimeError: the organiser's own bug"),
 ])
 def test_a_factory_that_does_not_classify_the_data_exits_2_naming_it(faces, tmp_path, in_process, function, expected):
     competition = _with_factory(tmp_path, function)
     checked = in_process("competition", "check", str(competition), "--data-dir", str(faces), "--set", "data.image_size=16")
-    assert checked.returncode == 2 and expected in checked.stderr
+    assert checked.returncode == 2 and f"error: {competition}: {expected}" in checked.stderr
     scored = in_process("score", str(ROOT / "baselines" / "identity.py"), "--benchmark", str(competition), "--data-dir", str(faces),
                         "--set", "data.image_size=16", "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
     assert scored.returncode == 2 and expected in scored.stderr and not (tmp_path / "cache").exists()
