@@ -90,42 +90,6 @@ def test_set_overrides_a_key_of_the_file_or_names_the_mistake(in_process, tmp_pa
     assert get_competition("digits-mlp", (("training.epochs", 2),)).spec().key() != get_competition("digits-mlp").spec().key()
 
 
-@pytest.mark.sandbox
-@pytest.mark.references
-def test_the_example_scores_a_two_split_leaderboard_end_to_end(faces, tmp_path, in_process):
-    """References, sandboxed runs, score.json and a leaderboard of both splits, on CPU. The epochs, image size and
-    model are set from the command line (the small CNN instead of ResNet-18, whose runs cost a minute more here):
-    what is under test is the data, the splits and the persons, which the model does not change."""
-    board = tmp_path / "board"
-    board.mkdir()
-    (board / "identity.py").write_text((ROOT / "baselines" / "identity.py").read_text())
-    smaller = ("--set", "training.epochs=1", "--set", "data.image_size=16", "--set", "model.architecture=cnn-small",
-               "--set", "model.hidden_sizes=[4, 8, 8]")
-    result = in_process(
-        "leaderboard", str(board), "--split", "both", "--benchmark", str(EXAMPLE), "--data-dir", str(faces), *smaller,
-        "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"),
-        "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Private split (forget set of the next 15 persons in id order)" in (tmp_path / "out" / "leaderboard.md").read_text()
-    for split in ("public", "private"):
-        document = json.loads(next((tmp_path / "out" / split).rglob("score.json")).read_text())
-        assert document["runs"]["ok"] == 3
-        assert document["competition"]["overrides"]["training.epochs"] == 1
-        assert document["competition"]["overrides"]["model.architecture"] == "cnn-small"
-    # what trained, read back from the caches' manifests: Adam, ten inverse-count class weights, the kept epoch
-    manifests = sorted((tmp_path / "cache").glob("*/manifest.json"))
-    assert len(manifests) == 2  # the public split's references and the private one's
-    for manifest in manifests:
-        models = json.loads(manifest.read_text())["models"]
-        records = [entry["trained"] for population in ("original", "retrained") for entry in models[population].values()]
-        assert len(records) == 4
-        for record in records:
-            assert record["optimiser"] == "Adam" and record["kept_epoch"] == 1
-            weights = record["class_weights"]
-            assert len(weights) == 10 and all(weight == 0 or 1 / weight == pytest.approx(round(1 / weight)) for weight in weights)  # 1 / a count
-
-
 def test_a_torchvision_model_by_name_is_built_untrained_or_refused_where_it_cannot_classify(in_process, faces):
     squeezenet = in_process("competition", "check", str(EXAMPLE), "--data-dir", str(faces), "--set", "model.architecture=torchvision:squeezenet1_1")
     assert squeezenet.returncode == 0, squeezenet.stderr
@@ -146,32 +110,6 @@ def _with_original(tmp_path: Path, faces: Path, state_of) -> Path:
     torch.manual_seed(5)
     torch.save(state_of(build_model(spec)), tmp_path / "original.pt")
     return competition
-
-
-@pytest.mark.sandbox
-@pytest.mark.references
-def test_an_original_supplied_as_a_checkpoint_is_checked_and_scored_against(faces, tmp_path, in_process):
-    """The original is the organiser's checkpoint, not trained: competition check reports its accuracies, score
-    hands it to every run and keeps its bytes as the cache's original; the references still follow the recipe."""
-    competition = _with_original(tmp_path, faces, lambda model: model.state_dict())
-    checked = in_process("competition", "check", str(competition), "--data-dir", str(faces), *SMALL_MODEL, "--n-models", "8")
-    assert checked.returncode == 0, checked.stderr
-    assert f"original         supplied ({tmp_path / 'original.pt'}): accuracy train " in checked.stdout
-    assert "so the 8 references take about" in checked.stdout
-    result = in_process(
-        "score", str(ROOT / "baselines" / "identity.py"), "--benchmark", str(competition), "--data-dir", str(faces), *SMALL_MODEL,
-        "--set", "training.epochs=1", "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
-        "--out", str(tmp_path / "out"), "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "out" / "score.json").read_text())["runs"]["ok"] == 3
-    (cache,) = (tmp_path / "cache").glob("*/manifest.json")
-    supplied = torch.load(tmp_path / "original.pt", weights_only=True)
-    kept = torch.load(cache.parent / "original.pt", weights_only=True)
-    assert all(torch.equal(kept[name], supplied[name]) for name in supplied)
-    models = json.loads(cache.read_text())["models"]
-    assert list(models["original"]["0"]["trained"]) == ["supplied"]
-    assert all(entry["trained"]["optimiser"] == "Adam" for entry in models["retrained"].values())
 
 
 @pytest.mark.parametrize("state_of, expected", [
@@ -214,30 +152,6 @@ def _with_factory(tmp_path: Path, function: str) -> Path:
     return competition
 
 
-@pytest.mark.sandbox
-@pytest.mark.references
-def test_an_organisers_own_model_factory_scores_end_to_end(faces, tmp_path, in_process):
-    """The factory is trusted organiser code: its file (found from the competition file's folder) travels in the spec,
-    enters the content key, and builds the net in the sandbox's worker as it builds the references here."""
-    competition = _with_factory(tmp_path, "build")
-    spec = get_competition(str(competition)).spec()
-    assert spec.architecture == "factory:build" and "def build(num_classes)" in spec.model_source
-    edited = tmp_path / "edited"
-    edited.mkdir()
-    (edited / "models").mkdir()
-    (edited / "models" / "faces_model.py").write_text(FACTORY.replace("12", "13"))
-    (edited / "own-model.toml").write_text(competition.read_text())
-    assert get_competition(str(edited / "own-model.toml")).spec().key() != spec.key()  # the source is in the key
-    result = in_process(
-        "score", str(ROOT / "baselines" / "finetune.py"), "--benchmark", str(competition), "--data-dir", str(faces), "--set", "data.image_size=16",
-        "--set", "training.epochs=1", "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
-        "--out", str(tmp_path / "out"), "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
-    )
-    assert result.returncode == 0, result.stderr
-    document = json.loads((tmp_path / "out" / "score.json").read_text())
-    assert document["runs"]["ok"] == 3 and document["forget_quality"] is not None
-
-
 @pytest.mark.parametrize("function, expected", [
     ("three", "model.architecture 'factory:three' gives outputs [2, 3] for 2 inputs; it must give [2, 10], a score per class"),
     ("broken", "model.architecture: the factory broken(num_classes=10) failed: RuntimeError: the organiser's own bug"),
@@ -253,3 +167,62 @@ def test_a_factory_that_does_not_classify_the_data_exits_2_naming_it(faces, tmp_
     missing.write_text(competition.read_text().replace("models/faces_model.py", "models/absent.py"))
     absent = in_process("competition", "check", str(missing))
     assert absent.returncode == 2 and "model.architecture names 'models/absent.py', and" in absent.stderr and "is not a file" in absent.stderr
+
+
+@pytest.mark.sandbox
+@pytest.mark.references
+def test_the_example_with_an_organisers_model_and_original_scores_a_two_split_leaderboard(faces, tmp_path, in_process):
+    """The issue's end-to-end test, on CPU: the example with the organiser's own model (a factory, found from the
+    file's folder) and their original model supplied as a checkpoint; references, sandboxed runs, score.json and a
+    leaderboard of both splits, the epochs and image size set from the command line. What trained is read back
+    from the caches' manifests: Adam, ten inverse-count class weights, the kept epoch, the supplied original."""
+    competition = _with_factory(tmp_path, "build")
+    competition.write_text(competition.read_text().replace("[model]\n", "[model]\noriginal = \"original.pt\"\n"))
+    spec = locate_data(get_competition(str(EXAMPLE), (("model.architecture", str(tmp_path / "models" / "faces_model.py:build")),
+                                                      ("data.image_size", 16))).spec(), faces)
+    torch.manual_seed(5)
+    torch.save(build_model(spec).state_dict(), tmp_path / "original.pt")
+    smaller = ("--set", "training.epochs=1", "--set", "data.image_size=16")
+    checked = in_process("competition", "check", str(competition), "--data-dir", str(faces), *smaller, "--n-models", "8")
+    assert checked.returncode == 0, checked.stderr
+    assert f"original         supplied ({tmp_path / 'original.pt'}): accuracy train " in checked.stdout and "so the 8 references take" in checked.stdout
+    assert "model            factory:build" in checked.stdout
+    board = tmp_path / "board"
+    board.mkdir()
+    (board / "identity.py").write_text((ROOT / "baselines" / "identity.py").read_text())
+    result = in_process(
+        "leaderboard", str(board), "--split", "both", "--benchmark", str(competition), "--data-dir", str(faces), *smaller,
+        "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"),
+        "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Private split (forget set of the next 15 persons in id order)" in (tmp_path / "out" / "leaderboard.md").read_text()
+    for split in ("public", "private"):
+        document = json.loads(next((tmp_path / "out" / split).rglob("score.json")).read_text())
+        assert document["runs"]["ok"] == 3  # each run's net built from the factory inside the sandbox
+        assert document["competition"]["overrides"]["training.epochs"] == 1
+    manifests = sorted((tmp_path / "cache").glob("*/manifest.json"))
+    assert len(manifests) == 2  # the public split's references and the private one's
+    supplied = torch.load(tmp_path / "original.pt", weights_only=True)
+    for manifest in manifests:
+        kept = torch.load(manifest.parent / "original.pt", weights_only=True)
+        assert all(torch.equal(kept[name], supplied[name]) for name in supplied)
+        models = json.loads(manifest.read_text())["models"]
+        assert list(models["original"]["0"]["trained"]) == ["supplied"]
+        records = [entry["trained"] for entry in models["retrained"].values()]
+        assert len(records) == 3
+        for record in records:
+            assert record["optimiser"] == "Adam" and record["kept_epoch"] == 1
+            weights = record["class_weights"]
+            assert len(weights) == 10 and all(weight == 0 or 1 / weight == pytest.approx(round(1 / weight)) for weight in weights)  # 1 / a count
+
+
+def test_the_factorys_source_is_in_the_content_key(tmp_path):
+    competition = _with_factory(tmp_path, "build")
+    spec = get_competition(str(competition)).spec()
+    assert spec.architecture == "factory:build" and "def build(num_classes)" in spec.model_source
+    edited = tmp_path / "edited"
+    (edited / "models").mkdir(parents=True)
+    (edited / "models" / "faces_model.py").write_text(FACTORY.replace("12", "13"))
+    (edited / "own-model.toml").write_text(competition.read_text())
+    assert get_competition(str(edited / "own-model.toml")).spec().key() != spec.key()
