@@ -80,7 +80,7 @@ stability: $(STAMP)
 # the suite is process start-up and single-threaded scoring, which leaves the second core idle.
 TEST_JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=25
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=25
 
 # The fast tier, to run after every change: the tests of no tier (tests/conftest.py): no sandbox, references, cluster, GPU or CLI subprocess.
 test-fast: $(STAMP)

@@ -39,6 +39,17 @@ FIXTURE_TIERS = {
 }
 TIMEOUT_S = {"fast": 120, "marked": 900}  # per test, set-up included: a hang fails its test, not the whole CI run
 
+# The files whose tests take longest (seconds, two pytest workers on two cores: --durations=0 on 2026-12-07), started
+# first: `make test` hands out whole files (--dist loadfile), and a long file handed out last keeps one core busy
+# after the other is done. Longest first is the classic greedy schedule for two machines. A stale list only
+# reorders the tests, and the other files follow in their usual order.
+LONGEST_FILES = {
+    "test_dask_backend.py": 130, "test_baselines.py": 116, "test_time_budget.py": 107, "test_score_cli.py": 93, "test_hostile.py": 82,
+    "test_yardstick.py": 71, "test_image_benchmarks.py": 64, "test_sandbox_kernel.py": 49, "test_interrupt.py": 47,
+    "test_score_checkpoints.py": 40, "test_stability.py": 38, "test_kaggle_code.py": 37, "test_sandbox_escape.py": 36,
+    "test_leaderboard.py": 35, "test_hostile_scoring.py": 32, "test_faces_competition.py": 30, "test_sandbox_answers.py": 29,
+}
+
 
 class TierViolation(BaseException):
     """A test did what its tier does not allow: it names the marker to add. A BaseException, as pytest's own
@@ -67,6 +78,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason="no GPU here"))
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIMEOUT_S["marked" if tiers else "fast"]))
+    items.sort(key=lambda item: -LONGEST_FILES.get(item.path.name, 0))  # stable: each file's tests stay together and in order
 
 
 def _tiers(item: pytest.Item) -> set[str]:
