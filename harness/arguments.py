@@ -141,6 +141,8 @@ def _metric_options(parser: argparse.ArgumentParser) -> None:
                         help="half-sampling replicates for 95%% intervals of F and the score (0: none; docs/uncertainty.md)")
     parser.add_argument("--mia-models", type=int, default=None, help="models per population for the simple MIA (default 16)")
     parser.add_argument("--ceiling", action="store_true", help="also retrain N models from scratch and score them: the F perfect unlearning gets")
+    parser.add_argument("--no-report", action="store_true",
+                        help="write score.json without report.html, whose figures cost about 3 s of CPU a score (a board that needs only its ranking)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -129,6 +129,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         timeout_s=args.timeout,
         allow_failures=args.allow_failures,
         ceiling=args.ceiling,
+        report=not args.no_report,
         memory_gb=args.memory_gb,
         budget_policy=args.budget_policy,
         borderline=args.borderline,

@@ -98,5 +98,8 @@ def summary(document: dict) -> str:
 def written(out_dir: Path, document: dict) -> str:
     """The last lines of `score`: where its score.json and report.html are."""
     folder = visible(str(out_dir))  # by default named after the submission
-    report = f"{folder}/report.html" if document["final_score"] is not None else f"none: nothing was scored (see {folder}/submission.log)"
+    if document["final_score"] is None:
+        report = f"none: nothing was scored (see {folder}/submission.log)"
+    else:
+        report = f"{folder}/report.html" if (out_dir / "report.html").exists() else "not written (--no-report)"
     return f"score.json       {folder}/score.json\nreport.html      {report}"

@@ -52,6 +52,7 @@ class ScoreSettings:
     timeout_s: float | None = None  # None: derived from the budget
     allow_failures: bool = False
     ceiling: bool = False  # also score N more retrained models: the best F reachable at this N
+    report: bool = True  # write report.html with its figures (about 3 s of CPU a score); False: score.json alone
     memory_gb: float = 8.0  # address space a run may add to the worker's
     budget_policy: str = "eligible"  # over budget: ranked after those within it (eligible), or by score alone (rank-all)
     borderline: str = "pass"  # what a verdict whose interval holds the limit counts as: pass, fail, or more-runs (then pass)
@@ -209,7 +210,9 @@ def _write_results(out_dir: Path, document: dict, examples: pa.Table | None, rec
             document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
         write_table_atomic(out_dir / "examples.parquet", examples)
     write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
-    if examples is not None:
+    if not settings.report:
+        (out_dir / "report.html").unlink(missing_ok=True)  # an earlier score's report would not explain this one
+    elif examples is not None:
         epsilon = examples["epsilon"].to_numpy()
         page = report_html(document, epsilon, unlearned_population(records), scorer.references, unlearn_seconds)
         write_atomic(out_dir / "report.html", page.encode())

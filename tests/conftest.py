@@ -244,6 +244,10 @@ def reference_cache(tmp_path_factory, worker_id) -> Path:
 # among every score's runs (the default, which costs about eight seconds a score at N = 16 on 2 cores).
 CACHED_YARDSTICK = ("--yardstick", "cached")
 
+# What tests that read no report.html pass: its six figures cost about 3 s of CPU a score, a third of the suite's
+# scoring time. score_cli passes it unless asked for `report=True`.
+NO_REPORT = ("--no-report",)
+
 # What tests of anything but parallel runs pass: one sandboxed worker a submission, not one per core. Each worker
 # pays its imports (about 1 s of CPU), and the suite, two pytest workers on two cores, is bound by CPU.
 ONE_WORKER = ("--jobs", "1")
@@ -269,7 +273,8 @@ def seed_yardstick(reference_cache, worker_setup):
 @pytest.fixture
 def score_cli(reference_cache, tmp_path, in_process):
     """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None).
-    The yardstick is the cached one unless `yardstick="paired"`, and runs go to one worker unless `extra` says `--jobs`.
+    The yardstick is the cached one unless `yardstick="paired"`, runs go to one worker unless `extra` says `--jobs`, and
+    no report.html is written unless `report=True`.
 
     The harness runs in this process (harness.cli.main), its sandboxed workers as real processes: a new
     interpreter would cost each score about 2.5 s of imports, a quarter of its time. The tests that need
@@ -277,7 +282,7 @@ def score_cli(reference_cache, tmp_path, in_process):
     start `python -m harness` with run_cli or subprocess."""
 
     def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None, bootstrap: int = 0,
-              yardstick: str = "cached"):
+              yardstick: str = "cached", report: bool = False):
         out = out or tmp_path / "out"
         ledger = ledger or tmp_path / "ledgers"
         result = in_process(
@@ -291,6 +296,7 @@ def score_cli(reference_cache, tmp_path, in_process):
             "--mia-models", "4",
             "--yardstick", yardstick,
             *ONE_WORKER,
+            *(() if report else NO_REPORT),
             *extra,
         )
         path = out / "score.json"

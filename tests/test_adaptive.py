@@ -4,7 +4,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from conftest import CACHED_YARDSTICK, ONE_WORKER, run_cli, small_folder
+from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, run_cli, small_folder
 from rendering.tables import leaderboard_cells
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
 from scoring.leaderboard import Row, rank
@@ -92,7 +92,7 @@ def test_adaptive_leaderboard_end_to_end(reference_cache, tmp_path):
     result = run_cli(
         "leaderboard", str(folder), "--split", "public", "--adaptive", "--start-n", "4", "--max-n", "8",
         "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(out),
-        "--quiet", "--bootstrap", "4", "--mia-models", "2", *CACHED_YARDSTICK, *ONE_WORKER,
+        "--quiet", "--bootstrap", "4", "--mia-models", "2", *CACHED_YARDSTICK, *ONE_WORKER, *NO_REPORT,
     )
     assert result.returncode == 0, result.stderr
     table = pq.read_table(out / "leaderboard.parquet").to_pylist()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT, run_cli
+from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, ROOT, run_cli
 
 BASELINES = sorted(path.stem for path in (ROOT / "baselines").glob("*.py"))
 N_MODELS = 4
@@ -31,6 +31,7 @@ def board(reference_cache, tmp_path_factory) -> Path:
     result = run_cli(
         "leaderboard", str(ROOT / "baselines"), "--device", "cpu", "--n-models", str(N_MODELS), "--cache-dir", str(reference_cache),
         "--ledger-dir", str(out / "ledgers"), "--out", str(out / "board"), "--quiet", "--bootstrap", "0", "--mia-models", "2", *CACHED_YARDSTICK, *ONE_WORKER,
+        *NO_REPORT,
     )
     assert result.returncode == 0, result.stderr
     return out / "board"

@@ -29,9 +29,12 @@ def test_context_prefers_the_ceiling_and_is_silent_where_nothing_is_known():
 
 
 def test_last_lines_name_the_files(tmp_path):
+    (tmp_path / "report.html").write_text("<html>")
     lines = [f"score.json       {tmp_path / 'score.json'}", f"report.html      {tmp_path / 'report.html'}"]
     assert written(tmp_path, {"final_score": 0.1}).splitlines() == lines
     assert "none: nothing was scored" in written(tmp_path, {"final_score": None})
+    (tmp_path / "report.html").unlink()
+    assert written(tmp_path, {"final_score": 0.1}).splitlines()[1] == "report.html      not written (--no-report)"
 
 
 def test_one_interval_label_in_console_and_leaderboard():

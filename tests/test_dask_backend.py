@@ -19,7 +19,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CACHED_YARDSTICK, ROOT, cli_spec, run_cli, run_ledgers
+from conftest import CACHED_YARDSTICK, NO_REPORT, ROOT, cli_spec, run_cli, run_ledgers
 from harness.backends import BackendUnavailable, compute_backend
 from harness.benchmarks import get_benchmark
 from harness.runs import run_seed
@@ -62,7 +62,7 @@ def _score(submission: Path, root: Path, cache: Path, *extra: str, n_models: int
     out = root / "out"
     result = run_cli("score", str(submission), "--n-models", str(n_models), "--jobs", "2", "--cache-dir", str(cache),
                      "--ledger-dir", str(root / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4",
-                     "--device", "cpu", *extra)
+                     "--device", "cpu", *NO_REPORT, *extra)
     path = out / "score.json"
     return result, (json.loads(path.read_text()) if path.exists() else None)
 

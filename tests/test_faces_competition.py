@@ -12,7 +12,7 @@ import pyarrow.csv as pa_csv
 import pytest
 import torch
 
-from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT
+from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, ROOT
 from data_files import write_faces
 from harness.benchmarks import get_competition, split_benchmark
 from reference_models.architectures import build_model
@@ -193,7 +193,7 @@ def test_the_example_with_an_organisers_model_and_original_scores_a_two_split_le
     result = in_process(
         "leaderboard", str(board), "--split", "both", "--benchmark", str(competition), "--data-dir", str(faces), *smaller,
         "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"),
-        "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
+        "--bootstrap", "0", "--mia-models", "3", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER, *NO_REPORT,
     )
     assert result.returncode == 0, result.stderr
     assert "Private split (forget set of the next 15 persons in id order)" in (tmp_path / "out" / "leaderboard.md").read_text()

@@ -147,7 +147,7 @@ def _assert_inert(text: str) -> None:
 def test_an_escape_in_a_file_name_never_reaches_the_console_raw(score_cli, tmp_path):
     submission = tmp_path / f"{EVIL}.py"
     submission.write_text((ROOT / "baselines" / "identity.py").read_text())
-    result, document = score_cli(submission, n_models=4, out=tmp_path / "out")
+    result, document = score_cli(submission, n_models=4, out=tmp_path / "out", report=True)
     assert result.returncode == 0, result.stderr
     _assert_inert(_console(result))
     assert document["submission"] == str(submission)  # score.json keeps the true name (JSON escapes it)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CACHED_YARDSTICK, ONE_WORKER, SUBMISSIONS, run_cli
+from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, SUBMISSIONS, run_cli
 from data_files import write_cifar10, write_image_folder, write_manifest
 from harness.benchmarks import declared_images, get_benchmark, scenario_benchmark
 from reference_models.architectures import build_model
@@ -137,7 +137,7 @@ def test_score_on_a_generated_cifar_dir(cifar, cifar_cache, tmp_path):
     out = tmp_path / "out"
     result = run_cli("score", str(SUBMISSIONS.parent.parent / "baselines" / "finetune.py"), "--benchmark", "cifar10-cnn-small",
                      "--data-dir", str(cifar), "--n-models", "8", "--out", str(out), "--cache-dir", str(cifar_cache),
-                     "--ledger-dir", str(tmp_path / "ledgers"), "--bootstrap", "0", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER)
+                     "--ledger-dir", str(tmp_path / "ledgers"), "--bootstrap", "0", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER, *NO_REPORT)
     assert result.returncode == 0, result.stderr
     document = json.loads((out / "score.json").read_text())
     assert document["runs"]["ok"] == 8 and 0 <= document["forget_quality"] <= 1
@@ -167,7 +167,7 @@ def test_the_sandbox_cannot_read_the_data_dir(cifar, cifar_cache, tmp_path):
     submission.write_text(PEEKS_AT_THE_DATA.format(test_batch=str(cifar / "test_batch")))
     result = run_cli("score", str(submission), "--benchmark", "cifar10-cnn-small", "--data-dir", str(cifar), "--n-models", "3",
                      "--out", str(tmp_path / "out"), "--cache-dir", str(cifar_cache), "--ledger-dir", str(tmp_path / "ledgers"),
-                     "--bootstrap", "0", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER)
+                     "--bootstrap", "0", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER, *NO_REPORT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads((tmp_path / "out" / "score.json").read_text())["runs"]["ok"] == 3
 

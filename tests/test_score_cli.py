@@ -32,8 +32,11 @@ def _numbers(document: dict) -> dict:
 
 
 def test_finetune_is_scored(score_cli, tmp_path):
-    result, document = score_cli(FINETUNE, bootstrap=20, out=tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.html").write_text("an earlier score's report")
+    result, document = score_cli(FINETUNE, bootstrap=20, out=tmp_path / "out")  # with --no-report
     assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "out" / "report.html").exists() and "report.html      not written (--no-report)" in result.stdout
     assert REQUIRED_KEYS <= document.keys()
     assert document["n_models"] == N_SMALL and document["runs"] == {"ok": N_SMALL, "timeout": 0, "error": 0, "invalid": 0}
     assert 0 <= document["forget_quality"] <= 1

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.csv
 import pytest
 
-from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT, run_cli, small_folder
+from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, ROOT, run_cli, small_folder
 from scoring.stability import rank_agreement, ranks
 
 N_MODELS = (4, 8, 16)
@@ -33,7 +33,7 @@ def sweep(reference_cache, tmp_path_factory):
     out = tmp / "stability"
     result = run_cli(
         "stability", str(folder), "--n-models", ",".join(map(str, N_MODELS)), "--cache-dir", str(reference_cache),
-        "--ledger-dir", str(tmp / "ledgers"), "--out", str(out), "--bootstrap", "0", "--mia-models", "2", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
+        "--ledger-dir", str(tmp / "ledgers"), "--out", str(out), "--bootstrap", "0", "--mia-models", "2", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER, *NO_REPORT,
     )
     assert result.returncode == 0, result.stderr
     return out, result, folder, tmp / "ledgers"
@@ -79,6 +79,7 @@ def test_a_smaller_n_is_what_scoring_at_that_n_gives(sweep, reference_cache, tmp
         result = run_cli(
             "score", str(folder / f"{name}.py"), "--n-models", str(N_MODELS[1]), "--cache-dir", str(reference_cache),
             "--ledger-dir", str(ledgers), "--out", str(tmp_path / name), "--bootstrap", "0", "--mia-models", "2", "--quiet", *CACHED_YARDSTICK, *ONE_WORKER,
+            *NO_REPORT,
         )
         assert result.returncode == 0, result.stderr
         document = json.loads((tmp_path / name / "score.json").read_text())
