@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from conftest import NO_REPORT
 from harness.benchmarks import BENCHMARKS, get_benchmark
 from harness.competition import BUILT_IN, SECTIONS, CompetitionFileError, read_competition
 from harness.competition_docs import KEY_DOCS, key_table
@@ -195,7 +196,7 @@ def test_a_score_follows_the_files_run_settings_and_says_which_it_overrode(refer
     path = tmp_path / "mine.toml"
     path.write_text(RUN_SETTINGS)
     result = in_process("score", "baselines/identity.py", "--benchmark", str(path), "--cache-dir", str(reference_cache), "--ledger-dir",
-                        str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"), "--quiet", "--jobs", "1")
+                        str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"), "--quiet", "--jobs", "1", *NO_REPORT)
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "out" / "score.json").read_text())
     sealed_key = sealed(BENCHMARKS["digits-mlp"], cache_secret(reference_cache)).key()  # the built-in's, as this cache seals it

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import CACHED_YARDSTICK, N_SMALL, ONE_WORKER
+from conftest import CACHED_YARDSTICK, N_SMALL, NO_REPORT, ONE_WORKER
 from harness.notebooks import convert_notebook, is_constant, is_kept
 from harness.sandbox import tracebacks
 from harness.untrusted import SubmissionRefused
@@ -195,7 +195,7 @@ def test_a_broken_notebook_is_listed_as_failed_in_a_leaderboard(in_process, tmp_
     (folder / "broken.ipynb").write_text("{ this is not JSON")
     (folder / "notes.txt").write_text("not a submission")
     result = in_process("leaderboard", str(folder), "--n-models", "4", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"),
-                        "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", "--no-sandbox", *CACHED_YARDSTICK, *ONE_WORKER)
+                        "--out", str(tmp_path / "board"), "--quiet", "--bootstrap", "0", "--no-sandbox", *CACHED_YARDSTICK, *ONE_WORKER, *NO_REPORT)
     assert result.returncode == 0, result.stderr
     assert "broken.ipynb is not a Jupyter notebook" in result.stderr
     table = (tmp_path / "board" / "leaderboard.md").read_text()

@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT, assert_all_ok, attack_submission
+from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, ROOT, assert_all_ok, attack_submission
 from harness.sandbox import seccomp
 
 pytestmark = pytest.mark.sandbox  # skipped where no sandbox can be built (conftest)
@@ -214,7 +214,7 @@ def _score_from(copy: Path, reference_cache: Path, out: Path, *extra: str) -> su
     return subprocess.run(
         [sys.executable, "-m", "harness", "score", "baselines/identity.py", "--n-models", "3", "--cache-dir", str(reference_cache),
          "--ledger-dir", str(out / "ledgers"), "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4",
-         *CACHED_YARDSTICK, *ONE_WORKER, *extra],
+         *CACHED_YARDSTICK, *ONE_WORKER, *NO_REPORT, *extra],
         cwd=copy, capture_output=True, text=True, timeout=600,
     )
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import ONE_WORKER, ROOT, run_ledgers
+from conftest import NO_REPORT, ONE_WORKER, ROOT, run_ledgers
 from harness.benchmarks import get_benchmark
 from harness.runs import run_seed
 from harness.sandbox.protocol import WorkerSetup
@@ -246,7 +246,7 @@ def mixed_board(kaggle_files, reference_cache, tmp_path_factory) -> Path:
     _timings(folder / "wrong.timings.csv", list(kaggle_files)[1:], 1.0)
     out = tmp / "board"
     code = main(["leaderboard", str(folder), "--n-models", str(N), "--cache-dir", str(reference_cache), "--ledger-dir", str(tmp / "ledgers"),
-                 "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4", "--yardstick", "cached", *ONE_WORKER])
+                 "--out", str(out), "--quiet", "--bootstrap", "0", "--mia-models", "4", "--yardstick", "cached", *ONE_WORKER, *NO_REPORT])
     assert code == 0
     return out
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CACHED_YARDSTICK, N_SMALL, ROOT, SUBMISSIONS, run_ledgers
+from conftest import CACHED_YARDSTICK, N_SMALL, NO_REPORT, ROOT, SUBMISSIONS, run_ledgers
 from harness.sandbox.isolation import available as namespaces_available
 from harness.sandbox.isolation import outermost
 from reference_models.files import read_table
@@ -136,7 +136,7 @@ def _score_args(submission: Path, cache: Path, ledger: Path, out: Path, jobs: in
     return [
         sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(KILLED_N),
         "--cache-dir", str(cache), "--ledger-dir", str(ledger), "--out", str(out), "--jobs", str(jobs), "--quiet",
-        "--bootstrap", "10", "--mia-models", "4", *CACHED_YARDSTICK,
+        "--bootstrap", "10", "--mia-models", "4", *CACHED_YARDSTICK, *NO_REPORT,
     ]
 
 
