@@ -90,7 +90,8 @@ def _load_image_folder(spec: BenchmarkSpec) -> tuple[_Arrays, None]:
 
 
 def image_source(spec: BenchmarkSpec, data_dir: Path | None = None) -> Path:
-    """What an image folder's benchmark reads: its manifest in the data directory, or the directory itself."""
+    """What a benchmark read from files reads: an image folder's manifest in the data directory, or the directory
+    itself (only image folders name a manifest)."""
     folder = Path(spec.data_dir if data_dir is None else data_dir)
     return folder / spec.manifest if spec.manifest else folder
 
@@ -115,7 +116,7 @@ def locate_data(spec: BenchmarkSpec, data_dir: Path | None) -> BenchmarkSpec:
     if data_dir is None:
         raise DataDirError(f"{spec.name} reads {_WHAT_IS_READ[spec.dataset]} from a local directory: "
                            f"pass --data-dir DIR or set {DATA_DIR_VARIABLE}=DIR")
-    source = image_source(spec, data_dir) if spec.dataset == "imagefolder" else Path(data_dir)
+    source = image_source(spec, data_dir)
     files = data_files(source, spec.dataset, spec.columns)  # raises DataDirError, naming what is missing
     spec = replace(spec, data_dir=str(Path(data_dir).resolve()), data_fingerprint=data_fingerprint(files))
     if spec.dataset == "imagefolder":
@@ -148,7 +149,7 @@ def data_folders(spec: BenchmarkSpec) -> list[Path]:
     what the sandbox must hide, since the test set is among them."""
     if spec.data_dir is None:
         return []
-    source = image_source(spec) if spec.dataset == "imagefolder" else Path(spec.data_dir)
+    source = image_source(spec)
     return sorted({Path(spec.data_dir)} | {path.parent for path in data_files(source, spec.dataset, spec.columns)})
 
 

@@ -56,11 +56,11 @@ def _fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validatio
     if recipe.keep == "best-validation" and validation is None:
         raise ValueError("the recipe keeps the weights of the best validation epoch: give fit the validation loader")
     best_accuracy, best_state, best_epoch = -1.0, None, recipe.epochs
-    weights = None
     device = next(model.parameters()).device
     optimiser = optimiser_for(model.parameters(), recipe)
     schedule = schedule_for(optimiser, recipe)
-    loss_fn = None  # made at the first batch, when the model's outputs say how many classes the weights cover
+    counted = None if recipe.class_weights == "none" else _labels(loader)  # the training labels, counted before the first epoch
+    weights = loss_fn = None  # made at the first batch, when the model's outputs say how many classes the weights cover
     normalises = any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
     model.train()
     for epoch in range(1, recipe.epochs + 1):
@@ -74,7 +74,7 @@ def _fit(model: nn.Module, loader: DataLoader, recipe: TrainingRecipe, validatio
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.mixed_precision):
                 outputs = model(inputs)
                 if loss_fn is None:
-                    weights = None if recipe.class_weights == "none" else class_weights(recipe, _labels(loader), outputs.shape[1]).to(device)
+                    weights = None if counted is None else class_weights(recipe, counted, outputs.shape[1]).to(device)
                     loss_fn = loss_for(recipe, weights)
                 loss = loss_fn(outputs, labels)
             loss.backward()
