@@ -23,7 +23,7 @@ COMPETITION_FLAGS = $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(foreach setting,$
 ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 
 # make exits 2 whenever a recipe fails; this prints the harness's own exit code
-# first (0 ok, 2 usage, 3 submission failed, 4 cache damaged, 5 yardstick not measured, 130 interrupted).
+# first (0 ok, 1 harness failed, 2 usage, 3 submission failed, 4 cache damaged, 5 yardstick not measured, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
 .PHONY: install score references baselines leaderboard stability intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean

@@ -21,6 +21,7 @@ from typing import Any
 from joblib import parallel_config
 from joblib.parallel import get_active_backend
 
+from harness.errors import UsageError
 from harness.sandbox.protocol import WorkerSetup
 
 BACKENDS = ("local", "dask")
@@ -30,7 +31,7 @@ _GPU = {"GPU": 1}
 _INSTALL = "pip install 'unlearning-harness[cluster]'"
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(UsageError):
     """The chosen backend cannot run: Dask is not installed, or its scheduler or workers cannot be reached."""
 
 

@@ -4,6 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.competition import BUILT_IN, Competition, built_in_competitions, read_competition
+from harness.errors import UsageError
 from reference_models.architectures import IMAGE_ARCHITECTURES, STACKABLE
 from reference_models.forget_sets import FLIPPED_SHARE, SELECTIONS
 from reference_models.seeds import derive_seed
@@ -22,7 +23,7 @@ def get_competition(name: str, settings: tuple[tuple[str, object], ...] = ()) ->
     if name.endswith(".toml"):
         return read_competition(Path(name), settings)
     if name not in _BUILT_IN:
-        raise ValueError(f"unknown benchmark {name!r}; built in: {', '.join(sorted(_BUILT_IN))}, or give a competition file (NAME.toml)")
+        raise UsageError(f"unknown benchmark {name!r}; built in: {', '.join(sorted(_BUILT_IN))}, or give a competition file (NAME.toml)")
     return read_competition(BUILT_IN / f"{name}.toml", settings) if settings else _BUILT_IN[name]
 
 
@@ -37,11 +38,11 @@ def declared_images(spec: BenchmarkSpec, image_size: int | None, architecture: s
     if image_size is None and architecture is None:
         return spec
     if spec.dataset != "imagefolder":
-        raise ValueError(f"--image-size and --architecture declare an image folder's setting; {spec.name} fixes its own")
+        raise UsageError(f"--image-size and --architecture declare an image folder's setting; {spec.name} fixes its own")
     if image_size is not None and not 8 <= image_size <= 512:
-        raise ValueError(f"--image-size must be between 8 and 512 pixels, got {image_size}")
+        raise UsageError(f"--image-size must be between 8 and 512 pixels, got {image_size}")
     if architecture is not None and architecture not in IMAGE_ARCHITECTURES:
-        raise ValueError(f"unknown --architecture {architecture!r}; known for images: {', '.join(IMAGE_ARCHITECTURES)}")
+        raise UsageError(f"unknown --architecture {architecture!r}; known for images: {', '.join(IMAGE_ARCHITECTURES)}")
     return replace(spec, image_size=image_size or spec.image_size, architecture=architecture or spec.architecture)
 
 
@@ -57,11 +58,11 @@ def split_benchmark(spec: BenchmarkSpec, split: str) -> BenchmarkSpec:
     if split == "public":
         return spec
     if split == "private" and spec.forget_selection == "hardest":
-        raise ValueError("the hardest examples are one set whatever the seed: a private split needs a seeded selection (random, class, poisoned)")
+        raise UsageError("the hardest examples are one set whatever the seed: a private split needs a seeded selection (random, class, poisoned)")
     if split == "private":
         choice = "next" if spec.forget_choice == "first" else spec.forget_choice
         return replace(spec, name=f"{spec.name}-private", forget_seed=derive_seed(spec.forget_seed, "private-forget-set"), forget_choice=choice)
-    raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    raise UsageError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
 
 
 def private_forget_words(spec: BenchmarkSpec) -> str:
@@ -78,20 +79,20 @@ def scenario_benchmark(spec: BenchmarkSpec, forget_selection: str = "random", po
     Each scenario changes the spec, so it gets its own key and references.
     """
     if spec.forget_persons and (poison_fraction is not None or forget_selection != "random"):
-        raise ValueError(f"{spec.name} forgets {spec.forget_persons} whole persons: leave --forget-selection and --poison-fraction out")
+        raise UsageError(f"{spec.name} forgets {spec.forget_persons} whole persons: leave --forget-selection and --poison-fraction out")
     if poison_fraction is not None:
         if forget_selection != "random":
-            raise ValueError("--poison-fraction chooses the forget set (the poisoned examples): leave --forget-selection out")
+            raise UsageError("--poison-fraction chooses the forget set (the poisoned examples): leave --forget-selection out")
         if not 0 < poison_fraction < FLIPPED_SHARE:
-            raise ValueError(f"--poison-fraction must be above 0 and below {FLIPPED_SHARE:g} (poisoning flips at most "
+            raise UsageError(f"--poison-fraction must be above 0 and below {FLIPPED_SHARE:g} (poisoning flips at most "
                              f"{FLIPPED_SHARE:.0%} of each class), got {poison_fraction}")
         return replace(spec, name=f"{spec.name}:poisoned-{poison_fraction:g}", forget_selection="poisoned", forget_fraction=poison_fraction)
     if forget_selection not in SELECTIONS or forget_selection == "poisoned":
         known = ", ".join(name for name in SELECTIONS if name != "poisoned")
-        raise ValueError(f"unknown forget selection {forget_selection!r}; known: {known} (poisoned: --poison-fraction)")
+        raise UsageError(f"unknown forget selection {forget_selection!r}; known: {known} (poisoned: --poison-fraction)")
     if forget_selection == "random":
         return spec
     if forget_selection == "hardest" and spec.architecture not in STACKABLE:
-        raise ValueError(f"the hardest examples are chosen by the original model's losses, and every process would retrain "
+        raise UsageError(f"the hardest examples are chosen by the original model's losses, and every process would retrain "
                          f"{spec.architecture} for them: {spec.name} offers random and class forget sets, and poisoning")
     return replace(spec, name=f"{spec.name}:{forget_selection}", forget_selection=forget_selection)

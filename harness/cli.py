@@ -12,35 +12,33 @@ import sys
 from harness import exit_codes
 from harness.adaptive import START_N, Adaptive
 from harness.arguments import build_parser
-from harness.backends import BackendUnavailable, compute_backend
+from harness.backends import compute_backend
 from harness.benchmarks import declared_images, get_competition, scenario_benchmark, split_benchmark
 from harness.checkpoints import CheckpointLimits, Checkpoints, read_checkpoints, scorable
 from harness.competition import Competition, CompetitionUse, built_in_competitions, read_competition
 from harness.competition_check import check_competition, check_text
 from harness.competition_docs import starting_file
 from harness.console import summary, written
+from harness.errors import ScoringStopped, UsageError, exit_code_of
 from harness.failures import inert
 from harness.leaderboard import leaderboard, submissions_in
 from harness.notebooks import check_suffix, convert_notebook, submission_program
-from harness.pipeline import SandboxUnavailable, ScoreSettings, reference_cache, require_sandbox, score, score_checkpoints
+from harness.pipeline import ScoreSettings, reference_cache, require_sandbox, score, score_checkpoints
 from harness.results import MetricSettings
-from harness.runs import MeasurementFailed, RunsInterrupted
 from harness.stability import stability
 from harness.timings import ReportedTimings, read_timings
 from harness.untrusted import SubmissionRefused, read_submission, results_folder
 from reference_models.architectures import ARCHITECTURES, require_classifier
-from reference_models.cache import CacheDamaged
 from reference_models.datasets import locate_data
+from reference_models.errors import InputError
 from reference_models.hardware import resolve_device
-from reference_models.image_files import DataDirError
 from reference_models.secret import cache_secret, sealed
 from reference_models.spec import BenchmarkSpec
 from reference_models.supplied import load_original
 from rendering.pages import visible
 from scoring.attacks import resolve_attacks
 
-EXIT_OK, EXIT_USAGE, EXIT_SUBMISSION_FAILED = exit_codes.OK.code, exit_codes.USAGE.code, exit_codes.SUBMISSION_FAILED.code
-EXIT_CACHE_DAMAGED, EXIT_YARDSTICK_FAILED, EXIT_INTERRUPTED = exit_codes.CACHE_DAMAGED.code, exit_codes.YARDSTICK_FAILED.code, exit_codes.INTERRUPTED.code
+EXIT_OK, EXIT_SUBMISSION_FAILED, EXIT_INTERRUPTED = exit_codes.OK.code, exit_codes.SUBMISSION_FAILED.code, exit_codes.INTERRUPTED.code
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,11 @@ class Archive:
     timings: ReportedTimings | None
 
 
-def _error(message: str, code: int = EXIT_USAGE) -> int:
-    """Print the message inert (it may name a participant's file, terminal escapes and all); return `code`."""
-    print(f"error: {inert(message, limit=None)}", file=sys.stderr)
-    return code
+def _report(error: Exception, exit_code: exit_codes.ExitCode) -> int:
+    """Print the error's message inert (it may name a participant's file, terminal escapes and all); return its code."""
+    prefix = "" if exit_code == exit_codes.INTERRUPTED else "error: "  # Ctrl-C is what the user asked for
+    print(f"{prefix}{inert(str(error), limit=None)}", file=sys.stderr)
+    return exit_code.code
 
 
 def _score_argument_error(args: argparse.Namespace) -> str | None:
@@ -188,15 +187,15 @@ def _benchmark_spec(args: argparse.Namespace, competition: Competition) -> Bench
 
 
 def _require_model_fits(spec: BenchmarkSpec, source: str) -> None:
-    """ValueError naming the competition (and the key) where a torchvision model or an organiser's factory cannot
+    """InputError naming the competition (and the key) where a torchvision model or an organiser's factory cannot
     classify the data, or a supplied original does not fit the model: refused before anything is built."""
     try:
         if spec.architecture not in ARCHITECTURES:
             require_classifier(spec)
         if spec.original_file is not None:
             load_original(spec)
-    except ValueError as error:
-        raise ValueError(f"{source}: {error}") from None
+    except InputError as error:
+        raise InputError(f"{source}: {error}") from None
 
 
 def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
@@ -249,11 +248,8 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: A
 def _convert(notebook: Path, out: Path | None) -> int:
     """`convert`: the notebook as the module the harness would run, with what was dropped listed."""
     if notebook.suffix != ".ipynb" or not notebook.exists():
-        return _error(f"{notebook} is not a notebook file: convert takes a Jupyter notebook (.ipynb)")
-    try:
-        conversion = convert_notebook(read_submission(notebook).decode("utf-8", errors="replace"), notebook.name)
-    except SubmissionRefused as refused:
-        return _error(str(refused))
+        raise UsageError(f"{notebook} is not a notebook file: convert takes a Jupyter notebook (.ipynb)")
+    conversion = convert_notebook(read_submission(notebook).decode("utf-8", errors="replace"), notebook.name)
     if out is None:
         print(conversion.source, end="")
     else:
@@ -267,80 +263,68 @@ def _competition(action: str, file: Path, data_dir: Path | None, n_models: int, 
     """`competition new`: a commented starting file (the digits-mlp competition); `competition check`: what the file will cost."""
     if action == "new":
         if file.exists() or file.is_symlink():
-            return _error(f"{file} exists: name a new file, or check this one with: python -m harness competition check {file}")
+            raise UsageError(f"{file} exists: name a new file, or check this one with: python -m harness competition check {file}")
         file.write_text(starting_file(built_in_competitions()["digits-mlp"]))
         print(f"written {visible(str(file))}: edit it, then run python -m harness competition check {visible(str(file))}")
         return EXIT_OK
-    try:
-        spec = locate_data(read_competition(file, settings).spec(), data_dir)
-        _require_model_fits(spec, str(file))
-        print(check_text(check_competition(spec), n_models))
-    except ValueError as error:  # the file, its data directory, or a forget set the data cannot hold
-        return _error(str(error))
+    spec = locate_data(read_competition(file, settings).spec(), data_dir)
+    _require_model_fits(spec, str(file))
+    print(check_text(check_competition(spec), n_models))
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command's exit code. Its foreseen errors end it with their line and code (harness.errors.exit_code_of),
+    mapped here and nowhere else; anything else is a bug, raised with its traceback (exit code 1)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _command(args, argv)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        exit_code = exit_code_of(error)
+        if exit_code is None:
+            raise
+        return _report(error, exit_code)
+
+
+def _command(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """The command, its arguments, competition and data checked before anything is built."""
     if args.command == "convert":
         return _convert(args.notebook, args.out)
     if args.command == "competition":
         return _competition(args.action, args.file, args.data_dir, args.n_models, tuple(args.settings))
     if args.jobs < 1:
-        return _error("--jobs must be at least 1")
+        raise UsageError("--jobs must be at least 1")
     if args.scheduler is not None and args.backend != "dask":
-        return _error("--scheduler needs --backend dask")
-    try:
-        args.device = resolve_device(args.device)
-        competition = get_competition(args.benchmark, tuple(args.settings))
-        args.competition = _settle_options(args, competition)
-        spec = _benchmark_spec(args, competition)
-        if getattr(args, "split", "public") != "public":
-            split_benchmark(spec, "private")  # not every scenario has one
-    except ValueError as error:  # DataDirError included
-        return _error(str(error))
+        raise UsageError("--scheduler needs --backend dask")
+    args.device = resolve_device(args.device)
+    competition = get_competition(args.benchmark, tuple(args.settings))
+    args.competition = _settle_options(args, competition)
+    spec = _benchmark_spec(args, competition)
+    if getattr(args, "split", "public") != "public":
+        split_benchmark(spec, "private")  # not every scenario has one
     error = None if args.command == "references" else _score_argument_error(args)
     if error:
-        return _error(error)
+        raise UsageError(error)
     if args.command != "score-checkpoints":
         return _prepared(args, spec, argv, None)
-    try:  # read once, and refused before the sandbox is probed, the cache's secret made or any reference built
-        checkpoints = scorable(read_checkpoints(args.checkpoints, _checkpoint_limits(args)), args.checkpoints.name, args.n_models)
-    except SubmissionRefused as refused:
-        return _error(str(refused))
-    with checkpoints:
-        try:
-            timings = None if args.timings is None else read_timings(args.timings, checkpoints)
-        except SubmissionRefused as refused:
-            return _error(str(refused))
+    # read once, and refused before the sandbox is probed, the cache's secret made or any reference built
+    with scorable(read_checkpoints(args.checkpoints, _checkpoint_limits(args)), args.checkpoints.name, args.n_models) as checkpoints:
+        timings = None if args.timings is None else read_timings(args.timings, checkpoints)
         return _prepared(args, spec, argv, Archive(checkpoints, timings))
 
 
 def _prepared(args: argparse.Namespace, spec: BenchmarkSpec, argv: list[str] | None, archive: Archive | None) -> int:
     """The command, once its arguments are checked: its output folder, the sandbox's check, its backend, then
-    the command itself, with the harness's refusals turned into their exit codes."""
+    the command itself. Data found unusable from here on is no longer the command line's fault."""
     if args.command != "references" and args.out is None:
+        args.out = _default_out(args, spec)  # refused where a name such as '...py' would leave results/
+    if args.command != "references":
+        require_sandbox(_score_settings(args, 3))  # before any reference is built
+    with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
         try:
-            args.out = _default_out(args, spec)
-        except SubmissionRefused as refused:  # a name such as '...py', whose stem would leave results/
-            return _error(str(refused))
-    try:
-        if args.command != "references":
-            require_sandbox(_score_settings(args, 3))  # before any reference is built
-    except SandboxUnavailable as refused:
-        return _error(str(refused))
-    try:
-        with compute_backend(args.backend, args.scheduler, args.jobs, gpu=args.device == "cuda"):
             return _run(args, spec, _command_line(argv), archive)
-    except (BackendUnavailable, DataDirError, SubmissionRefused) as unavailable:  # DataDirError: an image found unreadable while loading
-        return _error(str(unavailable))
-    except CacheDamaged as damaged:
-        return _error(str(damaged), EXIT_CACHE_DAMAGED)
-    except MeasurementFailed as failed:  # the submission's runs are kept: the same command resumes
-        return _error(str(failed), EXIT_YARDSTICK_FAILED)
-    except RunsInterrupted as stop:
-        print(f"interrupted; {stop.saved} runs saved; run the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        print("interrupted; run the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        except InputError as error:  # an image found unreadable while loading
+            raise ScoringStopped(f"scoring stopped: {error}") from error

@@ -22,6 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
+from harness.errors import UsageError
 from reference_models.architectures import FACTORY, architecture_error, factory_parts
 from reference_models.datasets import DATASETS, PIXELS, SPLIT_METHODS
 from reference_models.forget_sets import PERSON_CHOICES, SELECTIONS
@@ -36,7 +37,7 @@ SCHEMA_VERSION = 1
 BUILT_IN = Path(__file__).resolve().parent / "competitions"
 
 
-class CompetitionFileError(ValueError):
+class CompetitionFileError(UsageError):
     """A competition file that cannot be read: the message names the file, the key and what to write instead."""
 
 

@@ -170,7 +170,7 @@ def _cells(text: str, name: str) -> list[tuple[int, str]]:
         cells = notebook["cells"]
         found = [(i, cell) for i, cell in enumerate(cells, start=1) if cell.get("cell_type") == "code"]
         return [(i, "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]) for i, cell in found]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except (SubmissionRefused, ValueError, KeyError, TypeError, AttributeError) as error:
         raise SubmissionRefused(f"{name} is not a Jupyter notebook (nbformat 4 JSON with a list of cells): {error}") from None
 
 

@@ -16,6 +16,7 @@ from harness.budget import MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warnin
 from harness.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
 from harness.choices import DEFAULT_FRACTION
 from harness.competition import CompetitionUse
+from harness.errors import UsageError
 from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
@@ -69,7 +70,7 @@ class ScoreSettings:
     competition: CompetitionUse | None = None  # the competition file (or built-in) and what the command line overrode, for score.json
 
 
-class SandboxUnavailable(Exception):
+class SandboxUnavailable(UsageError):
     """No sandbox can be built here, and --no-sandbox was not given: nothing may run."""
 
 

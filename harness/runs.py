@@ -28,6 +28,7 @@ from tqdm import tqdm
 from harness import failures
 from harness.backends import on_dask
 from harness.checkpoints import Checkpoints
+from harness.errors import Interrupted, YardstickUnmeasured
 from harness.failure_policy import standing_failure, standing_message
 from harness.ledger import MeasurementLedger, RunLedger
 from harness.run_records import charged_seconds, record_of
@@ -41,15 +42,6 @@ T = TypeVar("T")
 Watch = Callable[[np.ndarray], str | None]  # the ok runs' charged seconds so far -> a message to print, once
 CLUSTER_CHUNK = 8  # runs per cluster task: a sandbox worker costs seconds to start, a lost task costs its chunk
 SUBMISSION = "submission"  # the program of the scored runs; the others are baselines measured beside them
-
-
-class RunsInterrupted(Exception):
-    """Ctrl-C while runs were going: the workers are gone, and `saved` runs are in the ledger
-    (every run that finished before the interruption), so the same command resumes."""
-
-    def __init__(self, saved: int):
-        super().__init__(f"{saved} runs saved")
-        self.saved = saved
 
 
 @dataclass(frozen=True)
@@ -96,11 +88,6 @@ class Beside:
 
     def log_path(self, baseline: str) -> Path:
         return self.log_dir / f"yardstick-{baseline}.log"
-
-
-class MeasurementFailed(Exception):
-    """A run of a baseline measured as the time budget's yardstick failed: there is no yardstick. The
-    submission's runs made so far are in the ledger, so the same command resumes once the cause is fixed."""
 
 
 def run_seed(spec: BenchmarkSpec, run_id: int) -> int:
@@ -333,7 +320,7 @@ def run_submission(
     finished run is in its ledger at once. `watch` sees the charged seconds of the ok runs so far after
     each, until it returns a message, which is printed.
 
-    Raises RunsInterrupted on Ctrl-C, once no worker is left, and MeasurementFailed once the runs are
+    Raises Interrupted on Ctrl-C, once no worker is left, and YardstickUnmeasured once the runs are
     done if a baseline's run failed.
     """
     standing = standing_failure(ledger, plan.n_runs) if plan.stop_after_failure else None
@@ -358,9 +345,9 @@ def run_submission(
             _run_in_threads(driver, max(1, min(plan.jobs, len(driver.tasks))))
     except KeyboardInterrupt:
         driver.stopping.set()
-        raise RunsInterrupted(plan.n_runs - len(ledger.pending(plan.n_runs))) from None
+        raise Interrupted(plan.n_runs - len(ledger.pending(plan.n_runs))) from None
     finally:
         driver.close()
         bar.close()
     if driver.failed_measurements:
-        raise MeasurementFailed(driver.failed_measurements[0])
+        raise YardstickUnmeasured(driver.failed_measurements[0])

@@ -21,11 +21,13 @@ import unicodedata
 
 import numpy as np
 
+from harness.errors import UsageError
+
 MAX_SUBMISSION_BYTES = 32 << 20  # a Kaggle notebook with its outputs fits many times over; a .py of code, hundreds of times
 MAX_JSON_DEPTH = 100  # nbformat nests about ten deep; the parser's own stack would give out near a thousand
 
 
-class SubmissionRefused(ValueError):
+class SubmissionRefused(UsageError):
     """A file the harness cannot run: the wrong kind, one it will not open, or a notebook that is not one;
     the message says which and why."""
 

@@ -31,10 +31,11 @@ from filelock import FileLock
 from joblib import Parallel, delayed
 import numpy as np
 
+from harness.errors import YardstickUnmeasured
 from harness.ledger import MeasurementLedger
 from harness.resources import baseline_source
 from harness.run_records import charged_seconds
-from harness.runs import Beside, MeasurementFailed, Program, RunPlan, SandboxRunner, Task
+from harness.runs import Beside, Program, RunPlan, SandboxRunner, Task
 from harness.sandbox.parent import CappedLog, RunOutcome
 from harness.sandbox.protocol import WorkerSetup
 from reference_models.files import write_atomic
@@ -110,7 +111,7 @@ def _runs_of(baseline: str, spec: BenchmarkSpec, setup: WorkerSetup, jobs: int, 
         Parallel(n_jobs=jobs, backend="threading")(delayed(runner.drive)(tasks, lambda _, outcome: outcomes.append(outcome)) for tasks in share)
     failed = [outcome.message for outcome in outcomes if outcome.failure_class is not None]
     if failed:
-        raise MeasurementFailed(f"the {baseline} baseline failed while measuring the time budget's yardstick (see {log_path}):\n{failed[0]}")
+        raise YardstickUnmeasured(f"the {baseline} baseline failed while measuring the time budget's yardstick (see {log_path}):\n{failed[0]}")
     return outcomes
 
 

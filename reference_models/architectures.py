@@ -8,6 +8,7 @@ import types
 import torch
 from torch import nn
 
+from reference_models.errors import InputError
 from reference_models.spec import BenchmarkSpec
 
 # Inputs and classes of the data sets whose shape is fixed; image folders declare theirs in the spec.
@@ -68,9 +69,9 @@ def _factory(source: str, function: str, num_classes: int) -> nn.Module:
         exec(compile(source, "competition model", "exec"), module.__dict__)  # the organiser's own file, hashed into the key
         model = getattr(module, function)(num_classes=num_classes)
     except Exception as error:  # the organiser's code fails in its own ways
-        raise ValueError(f"model.architecture: the factory {function}(num_classes={num_classes}) failed: {type(error).__name__}: {error}") from None
+        raise InputError(f"model.architecture: the factory {function}(num_classes={num_classes}) failed: {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model.architecture: the factory {function}(num_classes={num_classes}) returned a {type(model).__name__}, not a torch.nn.Module")
+        raise InputError(f"model.architecture: the factory {function}(num_classes={num_classes}) returned a {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
@@ -118,7 +119,7 @@ def build_model(spec: BenchmarkSpec) -> nn.Module:
     if spec.architecture.startswith(FACTORY) and spec.model_source is not None:
         return _factory(spec.model_source, spec.architecture[len(FACTORY):], num_classes(spec))
     if spec.architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {spec.architecture!r}: {architecture_error(spec.architecture)}")
+        raise InputError(f"unknown architecture {spec.architecture!r}: {architecture_error(spec.architecture)}")
     return ARCHITECTURES[spec.architecture](input_shape(spec), spec.hidden_sizes, num_classes(spec))
 
 
@@ -131,8 +132,8 @@ def require_classifier(spec: BenchmarkSpec) -> None:
         with torch.no_grad():
             outputs = model(inputs)
     except Exception as error:  # a model that cannot take these inputs fails in its own way
-        raise ValueError(f"model.architecture {spec.architecture!r} cannot classify inputs of shape {list(inputs.shape[1:])}: {error}") from None
+        raise InputError(f"model.architecture {spec.architecture!r} cannot classify inputs of shape {list(inputs.shape[1:])}: {error}") from None
     wanted = [2, num_classes(spec)]
     if not isinstance(outputs, torch.Tensor) or list(outputs.shape) != wanted:
         found = list(outputs.shape) if isinstance(outputs, torch.Tensor) else type(outputs).__name__
-        raise ValueError(f"model.architecture {spec.architecture!r} gives outputs {found} for 2 inputs; it must give {wanted}, a score per class")
+        raise InputError(f"model.architecture {spec.architecture!r} gives outputs {found} for 2 inputs; it must give {wanted}, a score per class")

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from reference_models.architectures import STACKABLE, build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
+from reference_models.errors import CacheDamaged
 from reference_models.evaluation import ModelOutputs, PopulationOutputs, evaluate
 from reference_models.files import load_state_dict_bytes, read_table, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
@@ -94,10 +95,6 @@ def _train_chunk(spec: BenchmarkSpec, population: str, indices: list[int], devic
         model.to(device)
         results.append({"index": index, "seed": seed, "weights": state_dict_bytes(state), "trained": how, **evaluate(model, data).to_row()})
     return population, results
-
-
-class CacheDamaged(RuntimeError):
-    """Files of the cache do not match its manifest (and rebuilding was not allowed)."""
 
 
 def _row_checksum(row: dict) -> str:

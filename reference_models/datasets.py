@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from reference_models.architectures import build_model
+from reference_models.errors import InputError
 from reference_models.forget_sets import forget_persons, select_forget
 from reference_models.image_files import DataDirError, class_sizes, data_files, data_fingerprint, has_persons, read_cifar10, read_image_folder
 from reference_models.seeds import model_seed
@@ -210,7 +211,7 @@ def shuffled_split(count: int, fractions: tuple[float, float, float], seed: int)
 def load_benchmark_data(spec: BenchmarkSpec) -> BenchmarkData:
     """Split the spec's data set with its seeds: train/validation/test, then forget/retain."""
     if spec.dataset not in _LOADERS:
-        raise ValueError(f"unknown dataset {spec.dataset!r}; known: {', '.join(sorted(_LOADERS))}")
+        raise InputError(f"unknown dataset {spec.dataset!r}; known: {', '.join(sorted(_LOADERS))}")
     if spec.dataset in _WHAT_IS_READ and spec.data_dir is None:
         raise DataDirError(f"{spec.name} reads its data from a directory: bind it first with locate_data")
     train, validation, test = _split(spec, *_LOADERS[spec.dataset](spec))

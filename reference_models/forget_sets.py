@@ -28,6 +28,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from reference_models.errors import InputError
+
 SELECTIONS = ("random", "class", "hardest", "poisoned")
 PERSON_CHOICES = ("random", "first", "next")  # of a forget set of a number of persons; "next" is a fixed choice's private split
 FORGET_CLASSES = 3  # how many classes a `class` forget set is drawn from
@@ -36,14 +38,14 @@ FLIPPED_SHARE = 0.5  # of each source class, for `poisoned`
 
 def _random(rng: np.random.Generator, candidates: np.ndarray, size: int) -> np.ndarray:
     if size > len(candidates):
-        raise ValueError(f"a forget set of {size} examples needs more than the {len(candidates)} candidates")
+        raise InputError(f"a forget set of {size} examples needs more than the {len(candidates)} candidates")
     return rng.choice(candidates, size=size, replace=False)
 
 
 def _whole_persons(rng: np.random.Generator, persons: np.ndarray, size: int) -> np.ndarray:
     """Every example of seeded persons, person after person, until at least `size` examples."""
     if size > len(persons):
-        raise ValueError(f"a forget set of {size} examples needs more than the {len(persons)} candidates")
+        raise InputError(f"a forget set of {size} examples needs more than the {len(persons)} candidates")
     names, counts = np.unique(persons, return_counts=True)
     drawn = rng.permutation(len(names))
     enough = int(np.searchsorted(np.cumsum(counts[drawn]), size)) + 1  # the first prefix that holds `size` examples
@@ -57,13 +59,13 @@ def forget_persons(persons: np.ndarray, count: int, choice: str, seed: int) -> n
     names = np.unique(persons)
     wanted = 2 * count if choice == "next" else count
     if wanted > len(names):
-        raise ValueError(f"a forget set of {count} persons ({choice}) needs {wanted} persons in train; it has {len(names)}")
+        raise InputError(f"a forget set of {count} persons ({choice}) needs {wanted} persons in train; it has {len(names)}")
     if choice == "random":
         chosen = np.random.default_rng(seed).choice(names, size=count, replace=False)
     elif choice in ("first", "next"):
         chosen = names[wanted - count : wanted]
     else:
-        raise ValueError(f"unknown choice of persons {choice!r}; known: {', '.join(PERSON_CHOICES)}")
+        raise InputError(f"unknown choice of persons {choice!r}; known: {', '.join(PERSON_CHOICES)}")
     return np.isin(persons, chosen)
 
 
@@ -83,7 +85,7 @@ def _flip_targeted(rng: np.random.Generator, labels: np.ndarray, size: int) -> t
         chosen.append(flipped)
     flipped = np.concatenate(chosen)
     if len(flipped) < size:
-        raise ValueError(f"poisoning flips at most {FLIPPED_SHARE:.0%} of each class ({len(flipped)} examples here); ask for a smaller fraction")
+        raise InputError(f"poisoning flips at most {FLIPPED_SHARE:.0%} of each class ({len(flipped)} examples here); ask for a smaller fraction")
     return flipped, trained_labels
 
 
@@ -104,7 +106,7 @@ def select_forget(
     `random` forget set take whole persons.
     """
     if selection not in SELECTIONS:
-        raise ValueError(f"unknown forget selection {selection!r}; known: {', '.join(SELECTIONS)}")
+        raise InputError(f"unknown forget selection {selection!r}; known: {', '.join(SELECTIONS)}")
     rng = np.random.default_rng(seed)
     everything = np.arange(len(labels))
     trained_labels = labels

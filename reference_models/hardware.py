@@ -5,6 +5,8 @@ import platform
 
 import torch
 
+from reference_models.errors import InputError
+
 
 def _cpu_model() -> str:
     try:
@@ -22,9 +24,9 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: torch sees no GPU here (torch.cuda.is_available() is False); use --device cpu or auto")
+        raise InputError("--device cuda: torch sees no GPU here (torch.cuda.is_available() is False); use --device cpu or auto")
     if name not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {name!r}; known: auto, cpu, cuda")
+        raise InputError(f"unknown device {name!r}; known: auto, cpu, cuda")
     return name
 
 

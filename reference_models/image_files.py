@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from reference_models.errors import InputError
 from reference_models.spec import ManifestColumns
 
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -44,7 +45,7 @@ _FOLDER_EXPECTED = (
 )
 
 
-class DataDirError(ValueError):
+class DataDirError(InputError):
     """A data directory or manifest is missing or malformed; the message names what was expected and where."""
 
 

@@ -17,6 +17,7 @@ import secrets
 
 import numpy as np
 
+from reference_models.errors import CacheDamaged
 from reference_models.spec import BenchmarkSpec
 
 SECRET_FILE = "secret"
@@ -37,7 +38,7 @@ def cache_secret(cache_root: Path) -> str:
             file.write(secrets.token_hex(32))
     text = path.read_text().strip()
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-        raise ValueError(f"{path} is not a reference-cache secret (64 hex digits): restore it, or delete it and the cache to start afresh")
+        raise CacheDamaged(f"{path} is not a reference-cache secret (64 hex digits): restore it, or delete it and the cache to start afresh")
     return text
 
 

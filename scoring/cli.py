@@ -1,6 +1,6 @@
 """`python -m scoring forget-quality`: the metric on saved arrays, without the harness.
 
-Exit codes: 0 computed, 2 bad arguments or input.
+Exit codes: 0 computed, 2 bad arguments or input, 1 a bug (with its traceback).
 """
 
 import argparse
@@ -21,13 +21,26 @@ from scoring.tables import RATES
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
+class ArrayFileError(ValueError):
+    """An --unlearned or --retrained file that is not a numeric [N, E] array with E >= 1."""
+
+
+def _attacks(choice: str) -> str:
+    """An --attacks value, checked as it is parsed: a misspelt attack is a usage error before any array is read."""
+    try:
+        resolve_attacks(choice)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return choice
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scoring", description="Forgetting quality of saved statistics")
     commands = parser.add_subparsers(dest="command", required=True)
     fq = commands.add_parser("forget-quality", help="F and per-example epsilon from two [N, E] .npy arrays")
     fq.add_argument("--unlearned", type=Path, required=True, help="float [N, E] logit-scaled confidences of the unlearned models")
     fq.add_argument("--retrained", type=Path, required=True, help="the same for the models retrained from scratch")
-    fq.add_argument("--attacks", default="official", help="official, strong, or attack names separated by commas")
+    fq.add_argument("--attacks", type=_attacks, default="official", help="official, strong, or attack names separated by commas")
     fq.add_argument("--rates", default="empirical", choices=RATES, help="error rates: empirical, or Clopper-Pearson upper bounds")
     fq.add_argument("--confidence", type=float, default=0.95, help="confidence of the Clopper-Pearson bounds")
     fq.add_argument("--bootstrap", type=int, default=0, metavar="B",
@@ -43,18 +56,17 @@ def _load(path: Path, name: str) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise ValueError(f"--{name} {path}: not a readable .npy array ({error})") from None
+        raise ArrayFileError(f"--{name} {path}: not a readable .npy array ({error})") from None
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"--{name} {path}: expected a numeric [N, E] array, got shape {array.shape} of {array.dtype}")
+        raise ArrayFileError(f"--{name} {path}: expected a numeric [N, E] array, got shape {array.shape} of {array.dtype}")
     if array.shape[1] == 0:
-        raise ValueError(f"--{name} {path}: no forget examples (shape {array.shape}); F is a mean over examples and needs E >= 1")
+        raise ArrayFileError(f"--{name} {path}: no forget examples (shape {array.shape}); F is a mean over examples and needs E >= 1")
     return array.astype(np.float64)
 
 
 def forget_quality_document(args: argparse.Namespace) -> dict:
     unlearned = _load(args.unlearned, "unlearned")
     retrained = _load(args.retrained, "retrained")
-    resolve_attacks(args.attacks)  # fail early on a misspelt attack
     epsilon_of = partial(estimate_epsilon, attacks=args.attacks, rates=args.rates, confidence=args.confidence, jobs=args.jobs, device=args.device)
     estimate = epsilon_of(unlearned, retrained)
     n_models = min(len(unlearned), len(retrained))
@@ -86,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         document = forget_quality_document(args)
-    except ValueError as error:
+    except ArrayFileError as error:  # anything else is a bug: its traceback, exit code 1
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     args.out.parent.mkdir(parents=True, exist_ok=True)

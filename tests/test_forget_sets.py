@@ -6,6 +6,7 @@ import torch
 
 from conftest import ROOT, cli_spec
 from harness.benchmarks import get_benchmark, scenario_benchmark, split_benchmark
+from harness.errors import UsageError
 from reference_models.architectures import build_model
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data
@@ -74,7 +75,7 @@ def test_random_keeps_the_benchmark_and_its_key():
     ("random", 1.5, "above 0 and below 0.5"),
 ])
 def test_bad_scenarios_are_named(selection, fraction, words):
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(UsageError, match=words):
         scenario_benchmark(DIGITS, selection, fraction)
 
 
@@ -105,7 +106,7 @@ def test_private_split_of_a_scenario_is_another_forget_set(scenario):
 
 
 def test_hardest_has_no_private_split(in_process, tmp_path):
-    with pytest.raises(ValueError, match="private split needs a seeded selection"):
+    with pytest.raises(UsageError, match="private split needs a seeded selection"):
         split_benchmark(scenario_benchmark(DIGITS, "hardest"), "private")
     result = in_process("leaderboard", str(ROOT / "baselines"), "--forget-selection", "hardest", "--split", "both", "--n-models", "4", "--out", str(tmp_path))
     assert result.returncode == 2 and "private split needs a seeded selection" in result.stderr

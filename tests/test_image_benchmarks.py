@@ -12,6 +12,7 @@ import torch
 from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, SUBMISSIONS, run_cli
 from data_files import write_cifar10, write_image_folder, write_manifest
 from harness.benchmarks import declared_images, get_benchmark, scenario_benchmark
+from harness.errors import UsageError
 from reference_models.architectures import build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.datasets import DATA_DIR_VARIABLE, load_benchmark_data, locate_data
@@ -89,7 +90,7 @@ def test_an_image_folder_declares_size_and_architecture_and_counts_its_classes(f
     data = load_benchmark_data(spec)
     assert data.train.images.shape[1:] == (3, 16, 16) and len(data.train) == 48
     assert build_model(spec)(data.test.images).shape == (len(data.test), 3)
-    with pytest.raises(ValueError, match="fixes its own"):
+    with pytest.raises(UsageError, match="fixes its own"):
         declared_images(CNN, 16, None)
 
 
@@ -102,7 +103,7 @@ def test_a_class_too_small_to_split_is_named(tmp_path):
 
 
 def test_hardest_is_refused_where_it_would_retrain_an_image_model():
-    with pytest.raises(ValueError, match="random and class forget sets"):
+    with pytest.raises(UsageError, match="random and class forget sets"):
         scenario_benchmark(CNN, "hardest")
 
 

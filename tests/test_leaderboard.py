@@ -10,6 +10,7 @@ import torch
 
 from conftest import CACHED_YARDSTICK, ONE_WORKER, run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
+from harness.errors import UsageError
 from reference_models.datasets import load_benchmark_data
 from rendering.tables import leaderboard_cells
 from scoring.leaderboard import Row, arrow_table, rank, row_from_document
@@ -110,7 +111,7 @@ def test_private_split_draws_another_forget_set_deterministically():
     assert len(first.forget) == len(other.forget)
     assert not torch.equal(first.forget.images, other.forget.images)
     assert torch.equal(first.test.images, other.test.images)  # only the forget set moves
-    with pytest.raises(ValueError, match="unknown split"):
+    with pytest.raises(UsageError, match="unknown split"):
         split_benchmark(public, "secret")
 
 

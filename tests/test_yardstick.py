@@ -10,8 +10,9 @@ import pytest
 
 from conftest import N_SMALL, ROOT, run_ledgers
 from harness.benchmarks import get_benchmark, split_benchmark
+from harness.errors import YardstickUnmeasured
 from harness.ledger import MeasurementLedger, RunLedger
-from harness.runs import Beside, MeasurementFailed, RunPlan, run_submission
+from harness.runs import Beside, RunPlan, run_submission
 from harness.yardstick import MEASUREMENTS, paired_count, yardstick_key
 from reference_models.secret import sealed
 
@@ -44,7 +45,7 @@ def test_the_yardstick_is_retrained_among_the_runs_and_kept_for_a_resume(score_c
 
 @pytest.mark.sandbox
 def test_a_failed_measurement_stops_the_score_and_a_resume_makes_only_what_is_missing(sandbox_inputs, worker_setup, tmp_path):
-    """A retraining that fails beside the runs leaves no yardstick: MeasurementFailed names the baseline
+    """A retraining that fails beside the runs leaves no yardstick: YardstickUnmeasured names the baseline
     and its log, once the submission's runs are done and in their ledger; the next attempt makes the
     missing measurements only."""
     cache, data, _ = sandbox_inputs
@@ -57,7 +58,7 @@ def test_a_failed_measurement_stops_the_score_and_a_resume_makes_only_what_is_mi
         setups = {"retrain": worker_setup(retrain), "identity": worker_setup(ROOT / "baselines" / "identity.py")}
         return Beside(setups, 3, 60.0, MeasurementLedger(ledger), tmp_path)
 
-    with pytest.raises(MeasurementFailed, match=r"the retrain baseline.*yardstick-retrain\.log"):
+    with pytest.raises(YardstickUnmeasured, match=r"the retrain baseline.*yardstick-retrain\.log"):
         run_submission(worker_setup(finetune), data, ledger, plan, tmp_path / "submission.log", progress=False,
                        beside=beside(ROOT / "tests" / "hostile" / "returns_tensor.py"))
     assert [record.status for record in ledger.finished(4)] == ["ok"] * 4
