@@ -26,7 +26,7 @@ ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 # first (0 ok, 1 harness failed, 2 usage, 3 submission failed, 4 cache damaged, 5 yardstick not measured, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
-.PHONY: install score references baselines leaderboard stability intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean
+.PHONY: schema install score references baselines leaderboard stability intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean
 
 install: $(STAMP)
 
@@ -85,6 +85,10 @@ test: $(STAMP)
 # The fast tier, to run after every change: the tests of no tier (tests/conftest.py): no sandbox, references, cluster, GPU or CLI subprocess.
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_JOBS) -m "not (sandbox or references or cluster or gpu or cli)"
+
+# score.json's JSON Schema, from its types (scoring/document.py), after a change to them; a test fails until it is run.
+schema: $(STAMP)
+	$(PY) -m tools.score_schema
 
 # ruff, configured in pyproject.toml: clean on every commit (.ci/run runs it before the tests).
 lint: $(STAMP)

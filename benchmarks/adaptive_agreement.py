@@ -16,7 +16,6 @@ With --write-doc the table goes into docs/uncertainty.md, between its markers.
 """
 
 import argparse
-import json
 from pathlib import Path
 import sys
 
@@ -24,6 +23,7 @@ from scipy.stats import kendalltau
 
 from benchmarks.doc_tables import replace_between
 from reference_models.files import read_table
+from scoring.document import read_score
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "uncertainty.md"
@@ -39,7 +39,7 @@ def _ranks(board: Path) -> dict[str, float]:
 
 def _runs(board: Path, names: list[str]) -> int:
     """Unlearning runs behind a board: each entry's N, from its score.json."""
-    return sum(json.loads((board / name / "score.json").read_text())["n_models"] for name in names)
+    return sum(read_score(board / name / "score.json").n_models or 0 for name in names)
 
 
 def agreement(fixed: Path, adaptive: Path, top: int) -> dict:

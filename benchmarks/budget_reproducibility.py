@@ -20,7 +20,6 @@ it is now, which is how a change to the interval is checked against the same run
 
 import argparse
 from datetime import date
-import json
 from pathlib import Path
 import shutil
 import subprocess
@@ -34,6 +33,7 @@ from harness.choices import DEFAULT_FRACTION
 from harness.ledger import MeasurementLedger, RunLedger
 from harness.yardstick import paired, paired_count
 from rendering.pages import ratio_text
+from scoring.document import TimeBudget, read_score
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "organisers.md"
@@ -69,8 +69,10 @@ def _score(name: str, n_models: int, cache: Path, out: Path) -> Repetition:
                "--cache-dir", str(cache), "--ledger-dir", str(out / "ledgers"), "--out", str(out), "--bootstrap", "0",
                "--mia-models", "1", "--quiet"]
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    budget = json.loads((out / "score.json").read_text())["time_budget"]
-    return budget["ratio"], *budget["ratio_ci"], budget["verdict"]
+    budget = read_score(out / "score.json").time_budget
+    if not isinstance(budget, TimeBudget) or budget.ratio is None or budget.ratio_ci is None:
+        raise RuntimeError(f"{name}: its time was not measured ({budget.verdict}); see {out / 'submission.log'}")
+    return budget.ratio, *budget.ratio_ci, budget.verdict
 
 
 def _replayed(out: Path, n_models: int) -> Repetition:

@@ -15,12 +15,14 @@ Exits non-zero when the loaded paired ratio is more than `--tolerance` (1.25) ti
 """
 
 import argparse
-import json
+import math
 from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from scoring.document import TimeBudget, read_score
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADS = {
@@ -30,20 +32,23 @@ LOADS = {
 }
 
 
-def _score(submission: Path, n_models: int, cache: Path, scratch: Path, yardstick: str) -> dict:
+def _score(submission: Path, n_models: int, cache: Path, scratch: Path, yardstick: str) -> TimeBudget:
     """One score with a fresh ledger (the cache, and so its cached yardstick, shared); its time_budget."""
     out = Path(tempfile.mkdtemp(dir=scratch))
     command = [sys.executable, "-m", "harness", "score", str(submission), "--n-models", str(n_models), "--cache-dir", str(cache),
                "--ledger-dir", str(out / "ledgers"), "--out", str(out), "--bootstrap", "0", "--mia-models", "1", "--quiet",
                "--yardstick", yardstick]
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((out / "score.json").read_text())["time_budget"]
+    budget = read_score(out / "score.json").time_budget
+    if not isinstance(budget, TimeBudget) or budget.ratio is None or budget.ratio_ci is None:
+        raise RuntimeError(f"{submission}: its time was not measured ({budget.verdict}); see {out / 'submission.log'}")
+    return budget
 
 
-def _row(condition: str, budget: dict) -> str:
-    low, high = budget["ratio_ci"]
-    return (f"| {condition} | {budget['unlearn_median_s']:.3f} | {budget['retrain_median_s']:.3f} | {budget['ratio']:.3f} | "
-            f"{low:.3f} to {'unbounded' if high is None else f'{high:.3f}'} | {budget['verdict']} | {budget['load_average']['runs']:.1f} |")
+def _row(condition: str, budget: TimeBudget) -> str:
+    low, high = budget.ratio_ci or (float("nan"), None)
+    return (f"| {condition} | {budget.unlearn_median_s:.3f} | {budget.retrain_median_s:.3f} | {budget.ratio:.3f} | "
+            f"{low:.3f} to {'unbounded' if high is None else f'{high:.3f}'} | {budget.verdict} | {budget.load_average['runs']:.1f} |")
 
 
 def main() -> int:
@@ -67,13 +72,13 @@ def main() -> int:
         finally:
             for loop in loops:
                 loop.kill()
-    print(f"time budget of {args.submission.name} at N = {args.n_models}, charged as {quiet['measure']}, limit {quiet['fraction']:g}")
+    print(f"time budget of {args.submission.name} at N = {args.n_models}, charged as {quiet.measure}, limit {quiet.fraction:g}")
     print("| condition | unlearn median s | retrain median s | ratio | 95% interval | verdict | load |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print(_row("as the machine is, paired yardstick", quiet))
     print(_row(f"beside {args.busy} {args.load} loads, yardstick cached as the machine was", loaded["cached"]))
     print(_row(f"beside {args.busy} {args.load} loads, paired yardstick", loaded["paired"]))
-    change = {name: budget["ratio"] / quiet["ratio"] for name, budget in loaded.items()}
+    change = {name: (budget.ratio or math.nan) / (quiet.ratio or math.nan) for name, budget in loaded.items()}
     print(f"ratio under load / ratio as is: {change['cached']:.3f} with the cached yardstick, {change['paired']:.3f} with the paired one "
           f"(tolerance {args.tolerance}, on the paired one)")
     return 0 if 1 / args.tolerance <= change["paired"] <= args.tolerance else 1

@@ -17,6 +17,7 @@ from harness.pipeline import ScoreSettings
 from reference_models.spec import BenchmarkSpec
 from rendering.pages import visible
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
+from scoring.document import ScoreDocument
 
 START_N = 32
 
@@ -31,7 +32,7 @@ class Adaptive:
 
 @dataclass(frozen=True)
 class AdaptiveResult:
-    documents: dict[str, dict]  # name -> score.json at its final N
+    documents: dict[str, ScoreDocument]  # name -> score.json at its final N
     n_models: dict[str, int]
     blocks: list[Block]  # the ranking, in order
     max_n: int
@@ -66,9 +67,9 @@ class AdaptiveResult:
         )
 
 
-def _standing(name: str, n_models: int, document: dict) -> Standing:
-    low, high = document.get("final_score_ci95") or (None, None)
-    return Standing(name, n_models, document["final_score"], low, high, document["time_budget"]["eligible"])
+def _standing(name: str, n_models: int, document: ScoreDocument) -> Standing:
+    low, high = document.final_score_ci95 or (None, None)
+    return Standing(name, n_models, document.final_score, low, high, document.time_budget.eligible)
 
 
 def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, mode: Adaptive) -> AdaptiveResult:

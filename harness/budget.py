@@ -27,7 +27,7 @@ then as a pass. Every timed run is scored too, against as many references:
 a run that is timed but never scored is one a file could leave undone.
 """
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 import os
 
 import numpy as np
@@ -35,6 +35,7 @@ from scipy import stats
 
 from harness.yardstick import Yardstick
 from rendering.pages import ratio_text
+from scoring.document import TimeBudget
 
 MORE_RUNS = 4  # --borderline more-runs times at most this many times N runs, unless --max-runs says otherwise
 COVERAGE = 0.95  # of the ratio's interval: the three medians' intervals together
@@ -42,55 +43,6 @@ EACH_COVERAGE = COVERAGE ** (1 / 3)  # of each median's interval (the runs', ret
 _TIMEOUT_BUDGETS = 10.0
 _TIMEOUT_FLOOR_S = 10.0
 _MEASURES = {"cpu": "CPU time of the run's process tree (import, threads and children included)", "wall": "wall-clock time of the run's process tree"}
-
-
-@dataclass(frozen=True)
-class TimeBudget:
-    fraction: float
-    measure: str  # how both sides were measured, in words
-    floor_s: float  # the harness's own cost of a run (the identity baseline's median), taken off both medians
-    unlearn_median_s: float | None  # charged to the runs, the floor taken off
-    retrain_median_s: float
-    ratio: float | None
-    ratio_ci: tuple[float, float | None] | None  # the ratio's interval (None above: unbounded), of coverage at least `ratio_ci_coverage`
-    ratio_ci_coverage: float | None  # below 0.95 where too few runs or measurements allow no more
-    verdict: str  # pass, fail, borderline (the interval holds the limit), or unknown when no run finished
-    borderline: str  # what a borderline verdict counts as: pass, fail, or more-runs (timed on more runs first, then pass)
-    runs_timed: int  # the ok runs whose charged seconds the verdict rests on (more than N under more-runs)
-    policy: str  # eligible or rank-all
-    eligible: bool  # ranked among the submissions within budget (always True under rank-all)
-    unlearn_wall_median_s: float | None
-    import_median_s: float | None  # of the charged seconds, the run's start and the submission's import (None: not reported)
-    import_share: float | None  # the median run's import over its charged seconds
-    retrain_wall_median_s: float
-    retrain_median_ci: tuple[float, float]  # the yardstick's own spread: its median's order-statistic interval (charged s, floor included)
-    floor_median_ci: tuple[float, float]  # the same for the floor's median
-    retrain_runs: int
-    yardstick: str  # paired: retrained beside the runs, in their workers; cached: measured once on this machine
-    load_average: dict  # the machine's 1-minute load while the runs and the yardstick were measured
-    reported_on: str | None = None  # checkpoints made elsewhere: the machine the participant's own timings name (None: timed here)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-NOT_MEASURED = "not measured"
-
-
-@dataclass(frozen=True)
-class UnmeasuredBudget:
-    """The budget of checkpoints made elsewhere: the harness ran no code, so it timed nothing and has
-    no verdict to rank by; such an entry is ranked among those within budget, and every table says why."""
-
-    fraction: float
-    policy: str
-    reason: str
-    verdict: str = NOT_MEASURED
-    eligible: bool = True
-
-    def to_dict(self) -> dict:
-        """The fields of a measured budget that readers look at first, empty here."""
-        return {**asdict(self), "unlearn_median_s": None, "retrain_median_s": None, "ratio": None, "ratio_ci": None}
 
 
 def median_interval(seconds: np.ndarray, coverage: float) -> tuple[float, float, float]:
@@ -192,7 +144,7 @@ def time_budget(unlearn_seconds: np.ndarray, unlearn_wall: np.ndarray, retrain: 
         floor_median_ci=median_interval(np.array(retrain.floor_seconds), EACH_COVERAGE)[:2],
         retrain_runs=len(retrain.seconds),
         yardstick=retrain.kind,
-        load_average={"runs": runs_load, "yardstick": list(retrain.load_average)},
+        load_average={"runs": runs_load, "yardstick": tuple(retrain.load_average)},
     )
 
 

@@ -242,7 +242,7 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: A
         document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
     print(summary(document))
     print(written(args.out, document))
-    return EXIT_OK if document["final_score"] is not None else EXIT_SUBMISSION_FAILED
+    return EXIT_OK if document.scored else EXIT_SUBMISSION_FAILED
 
 
 def _convert(notebook: Path, out: Path | None) -> int:

@@ -8,6 +8,7 @@ numbers the docs do not hold, installed or in a checkout.
 """
 
 from harness.resources import baseline_scores_document
+from scoring.document import ScoreDocument
 
 SOURCE = "docs/stability.md"  # where people read the same figures
 
@@ -21,13 +22,15 @@ def baseline_scores(benchmark: str, n_models: int, document: dict | None = None)
     return {name: row[column] for name, row in document["final_scores"].items() if row[column] is not None}
 
 
-def context_line(document: dict, figures: dict | None = None) -> str | None:
+def context_line(document: ScoreDocument, figures: dict | None = None) -> str | None:
     """One sentence that puts the final score in context, or None when nothing is known at this N."""
-    n = document["n_models"]
-    if document.get("forget_quality_ceiling"):
-        share = document["forget_quality"] / document["forget_quality_ceiling"]
-        return f"F is {share:.0%} of the ceiling's {document['forget_quality_ceiling']:.4f} (models retrained from scratch, N = {n})"
-    scores = baseline_scores(document["benchmark"], n, figures)
+    n = document.n_models
+    if n is None:
+        return None
+    if document.forget_quality_ceiling and document.forget_quality is not None:
+        share = document.forget_quality / document.forget_quality_ceiling
+        return f"F is {share:.0%} of the ceiling's {document.forget_quality_ceiling:.4f} (models retrained from scratch, N = {n})"
+    scores = baseline_scores(document.benchmark, n, figures)
     floor_and_ceiling = ("identity", "retrain")
     others = {name: score for name, score in scores.items() if name not in floor_and_ceiling}
     if not (set(floor_and_ceiling) <= scores.keys() and others):

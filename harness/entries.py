@@ -6,7 +6,6 @@ harness refuses (an unreadable notebook) or one that provokes an error of
 the harness costs its own row only, and the board goes on.
 """
 
-import json
 from pathlib import Path
 import sys
 import traceback
@@ -14,19 +13,25 @@ import traceback
 from harness.checkpoints import is_checkpoints, read_checkpoints, scorable
 from harness.failures import inert
 from harness.pipeline import ScoreSettings, score, score_checkpoints
-from harness.results import CHECKPOINTS, RUNS, failed_document
+from harness.results import CHECKPOINTS, RUNS, failed_document, write_score
 from harness.timings import TIMINGS_SUFFIX, read_timings
 from harness.untrusted import SubmissionRefused, results_folder
-from reference_models.files import write_atomic
 from reference_models.spec import BenchmarkSpec
+from scoring.document import UNKNOWN, ScoreDocument, UnmeasuredBudget
 
 
-def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused, models_from: str) -> dict:
+def _not_scored(settings: ScoreSettings, reason: str) -> UnmeasuredBudget:
+    """The time budget of an entry that got no runs scored: nothing measured, and not eligible."""
+    return UnmeasuredBudget(settings.budget_fraction, settings.budget_policy, reason, verdict=UNKNOWN, eligible=False)
+
+
+def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused, models_from: str, settings: ScoreSettings) -> ScoreDocument:
     print(f"error: {inert(str(error))}", file=sys.stderr, flush=True)
-    return failed_document(spec, str(path), "refused", inert(str(error)), models_from)
+    budget = _not_scored(settings, "the harness refused the entry before any run")
+    return failed_document(spec, str(path), "refused", inert(str(error)), budget, models_from)
 
 
-def _scored(path: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, models_from: str) -> dict:
+def _scored(path: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, models_from: str) -> ScoreDocument:
     """`score` of a file, or `score-checkpoints` of an archive, which must hold one checkpoint for each of the board's N runs,
     with the participant's timings where a file NAME.timings.csv lies beside it."""
     if models_from == RUNS:
@@ -37,21 +42,22 @@ def _scored(path: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSetti
         return score_checkpoints(path, checkpoints, spec, out_dir, settings, timings)
 
 
-def score_entry(path: Path, spec: BenchmarkSpec, board_dir: Path, settings: ScoreSettings) -> dict:
+def score_entry(path: Path, spec: BenchmarkSpec, board_dir: Path, settings: ScoreSettings) -> ScoreDocument:
     """The entry's score.json document, written into board_dir/<its name>/: scored, or failed as `refused`
     or `scorer-error`. An entry whose name cannot name a folder there is refused and nothing is written."""
     models_from = CHECKPOINTS if is_checkpoints(path) else RUNS
     try:
         out_dir = results_folder(board_dir, path)
     except SubmissionRefused as error:
-        return _refused(path, spec, error, models_from)
+        return _refused(path, spec, error, models_from, settings)
     try:
         return _scored(path, spec, out_dir, settings, models_from)
     except SubmissionRefused as error:
-        document = _refused(path, spec, error, models_from)
+        document = _refused(path, spec, error, models_from, settings)
     except Exception:
         message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
         print(message, file=sys.stderr)
-        document = failed_document(spec, str(path), "scorer-error", message, models_from)
-    write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
+        budget = _not_scored(settings, "scoring stopped with an error of the harness")
+        document = failed_document(spec, str(path), "scorer-error", message, budget, models_from)
+    write_score(out_dir, document)
     return document

@@ -9,6 +9,7 @@ pull in the ledger.
 
 from harness import failures
 from harness.ledger import RunLedger, RunRecord
+from scoring.document import NotStarted
 
 
 def _stands(record: RunRecord) -> bool:
@@ -29,7 +30,7 @@ def _final(record: RunRecord) -> str:
     return f"a run is given at most {failures.MAX_ATTEMPTS} attempts"
 
 
-def not_started_note(n_runs: int, records: list[RunRecord]) -> dict | None:
+def not_started_note(n_runs: int, records: list[RunRecord]) -> NotStarted | None:
     """For score.json: how many runs were never started, and why; None if every run finished."""
     missing = n_runs - len(records)
     if missing <= 0:
@@ -41,8 +42,8 @@ def not_started_note(n_runs: int, records: list[RunRecord]) -> dict | None:
         then = f"fix the failure: {_final(first)}, so scoring the file unchanged starts none of them"
     else:
         then = f"score again to resume: a run that timed out or crashed runs again, up to {failures.MAX_ATTEMPTS} attempts in all; or fix the failure first"
-    return {"count": missing, "reason": f"{cause}, and without --allow-failures one failed run fails the submission: "
-                                        f"the remaining runs were not started ({then})"}
+    return NotStarted(missing, f"{cause}, and without --allow-failures one failed run fails the submission: "
+                               f"the remaining runs were not started ({then})")
 
 
 def standing_failure(ledger: RunLedger, n_runs: int) -> RunRecord | None:

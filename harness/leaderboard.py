@@ -29,6 +29,7 @@ from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
 from rendering.pages import Cells, html_page, markdown_page, visible
 from rendering.tables import comparison_cells, leaderboard_cells
+from scoring.document import NOT_MEASURED, ScoreDocument, TimeBudget
 from scoring.leaderboard import Row, arrow_table, row_from_document, split_comparison
 
 SPLIT_CHOICES = ("public", "private", "both")
@@ -56,7 +57,7 @@ def submissions_in(folder: Path, checkpoints: bool = True) -> list[Path]:
     return paths
 
 
-def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, dict]:
+def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, ScoreDocument]:
     """Each submission's score.json document, by name, scored as `score` would into OUT/<name>/.
 
     A submission whose scoring fails with an error (a fault of the harness
@@ -70,23 +71,23 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
     return documents
 
 
-def provenance(command: str, settings: ScoreSettings, documents: dict[str, dict]) -> list[str]:
+def provenance(command: str, settings: ScoreSettings, documents: dict[str, ScoreDocument]) -> list[str]:
     """Where the numbers come from: date, command, versions, hardware and the documents' time budget."""
     library = ", ".join(f"{name} {version}" for name, version in versions().items())
     machine = hardware_fingerprint(settings.device)
-    budgets = [document["time_budget"] for document in documents.values() if document["time_budget"].get("retrain_median_s") is not None]
-    budget = budgets[0] if budgets else {"retrain_median_s": float("nan"), "measure": "not measured", "policy": settings.budget_policy}
-    retrain_s = budget["retrain_median_s"]  # one yardstick for every submission and split
+    budgets = [document.time_budget for document in documents.values() if isinstance(document.time_budget, TimeBudget)]
+    measure = budgets[0].measure if budgets else NOT_MEASURED
+    retrain_s = budgets[0].retrain_median_s if budgets else float("nan")  # one yardstick for every submission and split
     return [
         f"Made on {datetime.date.today().isoformat()} by: {command} "
         f"({settings.metric.bootstrap} half-sampling replicates for 95% intervals, attacks {settings.metric.attacks}).",
         f"Versions: {library}.",
         f"Hardware: {machine['cpu']}, {machine['cpu_count']} cores, device {machine['device']}, {settings.jobs} parallel runs; median retrain "
         f"{retrain_s:.3f} s, so the budget ({settings.budget_fraction:g} x retrain) is {settings.budget_fraction * retrain_s:.3f} s per call, "
-        f"measured as {budget['measure']}.",
+        f"measured as {measure}.",
         "Time budget policy: " + (
             "eligible (as on Kaggle): submissions over budget are ranked after every submission within it."
-            if budget["policy"] == "eligible" else "rank-all: every scored submission is ranked by its score, over budget or not."
+            if settings.budget_policy == "eligible" else "rank-all: every scored submission is ranked by its score, over budget or not."
         ) + " A verdict is borderline where the budget ratio's 95% interval holds the limit; " + (
             "a borderline entry is timed on twice as many runs at a time, up to --max-runs, and counts as pass if it stays borderline; "
             "every timed run is scored, so its score is at that larger N (n_models_scored in its score.json)"
@@ -107,7 +108,7 @@ def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str
 
 def _one_split(
     folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None
-) -> tuple[list[Row], dict[str, dict], str]:
+) -> tuple[list[Row], dict[str, ScoreDocument], str]:
     """Score and write one split's leaderboard: its rows, the score.json documents and its Markdown."""
     split_spec = split_benchmark(spec, split)
     if adaptive is None:

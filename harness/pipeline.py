@@ -1,9 +1,10 @@
 """`score`: references, then sandboxed runs, then the metric, then score.json and report.html; and
 `score-checkpoints`, the same with checkpoints made elsewhere in place of the runs."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 import hashlib
-import json
 import os
 from pathlib import Path
 import sys
@@ -12,16 +13,15 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from harness.budget import MORE_RUNS, TimeBudget, UnmeasuredBudget, early_warning, hard_timeout, load_average, reported_budget, time_budget
+from harness.budget import MORE_RUNS, early_warning, hard_timeout, load_average, reported_budget, time_budget
 from harness.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
 from harness.choices import DEFAULT_FRACTION
 from harness.competition import CompetitionUse
 from harness.errors import UsageError
-from harness.failure_policy import not_started_note
 from harness.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.notebooks import submission_program
 from harness.resources import worker_folders
-from harness.results import CHECKPOINTS, MetricSettings, Scorer, score_document, unlearned_population
+from harness.results import CHECKPOINTS, Circumstances, MetricSettings, Scorer, score_document, unlearned_population, write_score
 from harness.runs import RunPlan, run_submission
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.sandbox.limits import CPU_BY_CGROUP
@@ -32,10 +32,12 @@ from harness.untrusted import read_submission
 from harness.yardstick import Yardstick, beside, paired, paired_count, yardstick
 from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
+from reference_models.evaluation import PopulationOutputs
 from reference_models.files import state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
 from rendering.report import report_html
+from scoring.document import CheckpointsUsed, CompetitionUsed, ScoreDocument, TimeBudget, UnmeasuredBudget
 
 
 def default_jobs() -> int:
@@ -153,7 +155,7 @@ def _runs_and_verdict(setup: WorkerSetup, data: BenchmarkData, spec: BenchmarkSp
             print(f"time budget: borderline; timing {timed} runs (--borderline more-runs, at most {limit})", file=sys.stderr, flush=True)
 
 
-def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict:
+def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> ScoreDocument:
     """Score one submission file; writes score.json (and examples.parquet) in out_dir.
 
     The time budget's yardstick is retraining measured among the submission's
@@ -180,7 +182,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     if not settings.sandbox:
         print("warning: --no-sandbox: the submission runs as a plain process, without network, file-system and process "
               "isolation, and its CPU time is not verified (only its environment, memory and threads are limited)", file=sys.stderr)
-    elif isolation["cpu"] != CPU_BY_CGROUP:
+    elif isolation.cpu != CPU_BY_CGROUP:
         print("warning: no cgroup could be made here, so CPU time is measured by getrusage, which a submission can evade: "
               "time-budget verdicts are unverified (see docs/sandbox.md)", file=sys.stderr)
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
@@ -190,27 +192,29 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
         cache = reference_cache(spec, replace(settings, n_models=n_models))
         references = cache.load(n_models)
     scorer = Scorer(references, settings.metric)
-    document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures)
-    document["isolation"] = isolation
-    not_started = not_started_note(n_models, records)
-    if not_started:
-        document.update(n_models=n_models, not_started=not_started)
-        document["runs"]["not started"] = not_started["count"]
-    _write_results(out_dir, document, examples, records, cache, scorer, settings, np.array([r.unlearn_seconds for r in records if r.status == "ok"]))
+    circumstances = Circumstances(isolation, _competition_used(settings), n_planned=n_models, ceiling=_ceiling(cache, settings))
+    document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures, circumstances)
+    _write_results(out_dir, document, examples, records, scorer, settings, np.array([r.unlearn_seconds for r in records if r.status == "ok"]))
     return document
 
 
-def _write_results(out_dir: Path, document: dict, examples: pa.Table | None, records: list[RunRecord], cache: ReferenceCache, scorer: Scorer,
+def _competition_used(settings: ScoreSettings) -> CompetitionUsed | None:
+    use = settings.competition
+    return None if use is None else CompetitionUsed(use.source, dict(use.overrides))
+
+
+def _ceiling(cache: ReferenceCache, settings: ScoreSettings) -> Callable[[int], PopulationOutputs] | None:
+    """The first n models retrained from scratch for the ceiling's F, where --ceiling asks for it."""
+    return partial(cache.population, "ceiling") if settings.ceiling else None
+
+
+def _write_results(out_dir: Path, document: ScoreDocument, examples: pa.Table | None, records: list[RunRecord], scorer: Scorer,
                    settings: ScoreSettings, unlearn_seconds: np.ndarray) -> None:
-    """score.json, and where the runs were scored, the ceiling's F, examples.parquet and report.html (with
-    `unlearn_seconds`, the ok runs' time as the budget judged it)."""
-    if settings.competition is not None:
-        document["competition"] = settings.competition.to_dict()
+    """score.json, and where the runs were scored, examples.parquet and report.html (with `unlearn_seconds`, the ok
+    runs' time as the budget judged it)."""
     if examples is not None:
-        if settings.ceiling:
-            document["forget_quality_ceiling"] = scorer.forget_quality(cache.population("ceiling", document["n_models_scored"]))
         write_table_atomic(out_dir / "examples.parquet", examples)
-    write_atomic(out_dir / "score.json", (json.dumps(document, indent=2) + "\n").encode())
+    write_score(out_dir, document)
     if not settings.report:
         (out_dir / "report.html").unlink(missing_ok=True)  # an earlier score's report would not explain this one
     elif examples is not None:
@@ -220,7 +224,7 @@ def _write_results(out_dir: Path, document: dict, examples: pa.Table | None, rec
 
 
 def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings,
-                      timings: ReportedTimings | None = None) -> dict:
+                      timings: ReportedTimings | None = None) -> ScoreDocument:
     """Score checkpoints made elsewhere (read from `path` by harness.checkpoints) as the runs of a submission:
     run i is checkpoint i, loaded in a sandboxed worker and evaluated here, against the first N references.
     No code ran, so the time budget is not measured, unless the participant's `timings` are given: then it
@@ -251,9 +255,8 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec,
                                  settings.budget_policy, settings.borderline)
         seconds = seconds + budget.floor_s  # as a run's charged seconds, from which the report's time panel takes the floor off
     scorer = Scorer(references, settings.metric)
-    document, examples = score_document(spec, str(path), sha256, records, scorer, budget, allow_failures=True, models_from=CHECKPOINTS)
-    document["isolation"] = isolation_report(setup)
-    document["checkpoints"] = {"runs": [checkpoint.name for checkpoint in checkpoints.runs], "ignored": list(checkpoints.ignored),
-                               **({"timings": timings.source} if timings else {})}
-    _write_results(out_dir, document, examples, records, cache, scorer, settings, seconds)
+    used = CheckpointsUsed(tuple(checkpoint.name for checkpoint in checkpoints.runs), tuple(checkpoints.ignored), timings.source if timings else None)
+    circumstances = Circumstances(isolation_report(setup), _competition_used(settings), used, ceiling=_ceiling(cache, settings))
+    document, examples = score_document(spec, str(path), sha256, records, scorer, budget, True, circumstances, models_from=CHECKPOINTS)
+    _write_results(out_dir, document, examples, records, scorer, settings, seconds)
     return document

@@ -1,8 +1,10 @@
 """score.json and the per-example table: the ledger's runs against the references."""
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 import platform
 
 import numpy as np
@@ -11,12 +13,32 @@ import sklearn
 import torch
 from tqdm import tqdm
 
-from harness.budget import TimeBudget, UnmeasuredBudget
+from harness.failure_policy import not_started_note
 from harness.ledger import STATUSES, RunRecord
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
+from reference_models.files import write_atomic
 from reference_models.spec import BenchmarkSpec
-from scoring.collateral import epsilon_summary
+from scoring.collateral import epsilon_spread
+from scoring.document import (
+    AttackSummary,
+    CheckpointsUsed,
+    CollateralPrivacy,
+    CompetitionUsed,
+    EpsilonSummary,
+    Failure,
+    Isolation,
+    MetricUsed,
+    MiaPopulation,
+    OriginalModel,
+    Pair,
+    Poisoning,
+    ScoreDocument,
+    SimpleMia,
+    TimeBudget,
+    UnmeasuredBudget,
+    to_json,
+)
 from scoring.epsilon import EpsilonEstimate, estimate_epsilon
 from scoring.intervals import Accuracies, intervals
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
@@ -40,23 +62,17 @@ class MetricSettings:
     progress: bool = True
 
 
-def _failures(records: list[RunRecord]) -> dict[str, dict]:
+def _failures(records: list[RunRecord]) -> dict[str, Failure]:
     """Per failure class: how many runs, and the first one's message."""
-    found: dict[str, dict] = {}
-    for record in records:
-        if record.failure_class is not None:
-            entry = found.setdefault(record.failure_class, {"count": 0, "first_message": record.message})
-            entry["count"] += 1
-    return found
+    failed = [record for record in records if record.failure_class is not None]
+    counts = Counter(record.failure_class for record in failed)
+    first = {record.failure_class: record.message for record in reversed(failed)}  # the earliest wins
+    return {name: Failure(count, first[name]) for name, count in counts.items()}
 
 
 def versions() -> dict[str, str]:
     """The library versions a score depends on."""
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
-
-
-def _pair(unlearned: np.ndarray, retrained: np.ndarray) -> dict[str, float]:
-    return {"unlearned": float(unlearned.mean()), "retrained": float(retrained.mean())}
 
 
 def unlearned_population(records: list[RunRecord]) -> PopulationOutputs:
@@ -97,9 +113,8 @@ class Scorer:
     def final_score_of(self, unlearned: PopulationOutputs, quality: float) -> float:
         """F scaled by the retain and test accuracy kept, against as many references."""
         retrained = self.references.retrained.head(len(unlearned))
-        retain = _pair(unlearned.retain_accuracy, retrained.retain_accuracy)
-        test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
-        return final_score(quality, retain["unlearned"], retain["retrained"], test["unlearned"], test["retrained"])
+        return final_score(quality, float(unlearned.retain_accuracy.mean()), float(retrained.retain_accuracy.mean()),
+                           float(unlearned.test_accuracy.mean()), float(retrained.test_accuracy.mean()))
 
     def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> dict:
         """95% intervals of F and the final score around their estimates (empty without
@@ -122,30 +137,30 @@ class Scorer:
                 jobs=self.settings.jobs,
             )
         return {
-            "forget_quality_ci95": list(result.forget_quality_ci95),
-            "final_score_ci95": list(result.final_score_ci95),
+            "forget_quality_ci95": tuple(result.forget_quality_ci95),
+            "final_score_ci95": tuple(result.final_score_ci95),
             "interval_method": result.method,
             "interval_replicates": result.replicates,
         }
 
-    def collateral_privacy(self, unlearned: PopulationOutputs) -> dict:
+    def collateral_privacy(self, unlearned: PopulationOutputs) -> CollateralPrivacy:
         """Per-example epsilon on the retain sample and the test set (control), with the same attacks and models."""
         retrained = self.references.retrained.head(len(unlearned))
-        return {
-            "retain_sample": epsilon_summary(self.epsilon_of(unlearned.retain_statistic, retrained.retain_statistic).epsilon, len(unlearned)),
-            "test_control": epsilon_summary(self.epsilon_of(unlearned.test_statistic, retrained.test_statistic).epsilon, len(unlearned)),
-        }
+        return CollateralPrivacy(
+            retain_sample=epsilon_spread(self.epsilon_of(unlearned.retain_statistic, retrained.retain_statistic).epsilon, len(unlearned)),
+            test_control=epsilon_spread(self.epsilon_of(unlearned.test_statistic, retrained.test_statistic).epsilon, len(unlearned)),
+        )
 
-    def simple_mia(self, unlearned: PopulationOutputs) -> dict:
+    def simple_mia(self, unlearned: PopulationOutputs) -> SimpleMia:
         """The starting kit's population attack on the original, unlearned and retrained models."""
         original = self.references.original
         retrained = self.references.retrained.head(len(unlearned))
         run = partial(population_mia, max_models=self.settings.mia_models, seed=self.settings.seed)
-        return {
-            "original": mia_accuracy(losses_from_statistic(original.forget_statistic), losses_from_statistic(original.test_statistic), self.settings.seed),
-            "unlearned": run(unlearned.forget_statistic, unlearned.test_statistic),
-            "retrained": run(retrained.forget_statistic, retrained.test_statistic),
-        }
+        return SimpleMia(
+            original=mia_accuracy(losses_from_statistic(original.forget_statistic), losses_from_statistic(original.test_statistic), self.settings.seed),
+            unlearned=MiaPopulation(**run(unlearned.forget_statistic, unlearned.test_statistic)),
+            retrained=MiaPopulation(**run(retrained.forget_statistic, retrained.test_statistic)),
+        )
 
 
 def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retrained: PopulationOutputs) -> pa.Table:
@@ -164,34 +179,45 @@ def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retr
     return pa.table(columns)
 
 
-def _poisoning(before: float, after: float, clean: float) -> dict[str, float | None]:
+def _poisoning(before: float, after: float, clean: float) -> Poisoning:
     """Test accuracy of the poisoned original, the unlearned models and models trained
     without the poisoned examples (the references), and the share of the loss restored."""
-    return {
-        "clean_accuracy": clean,
-        "accuracy_before": before,
-        "accuracy_after": after,
-        "accuracy_restored": accuracy_restored(before, after, clean),
-    }
+    return Poisoning(clean_accuracy=clean, accuracy_before=before, accuracy_after=after, accuracy_restored=accuracy_restored(before, after, clean))
 
 
-def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, message: str, models_from: str = RUNS) -> dict:
+@dataclass(frozen=True)
+class Circumstances:
+    """What score.json says beside the metric, as the pipeline knows it: where the submission ran, under which
+    competition, from which checkpoints, how many runs were planned, and the ceiling's population where asked for."""
+
+    isolation: Isolation
+    competition: CompetitionUsed | None = None
+    checkpoints: CheckpointsUsed | None = None
+    n_planned: int | None = None  # runs planned, where some were never started (None: as many as the records)
+    ceiling: Callable[[int], PopulationOutputs] | None = None  # the first n models retrained from scratch, for --ceiling
+
+
+def write_score(out_dir: Path, document: ScoreDocument) -> None:
+    """out_dir/score.json: the one place it is written."""
+    write_atomic(out_dir / "score.json", to_json(document).encode())
+
+
+def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, message: str, budget: UnmeasuredBudget,
+                    models_from: str = RUNS) -> ScoreDocument:
     """score.json of a submission that never got runs scored: refused before any run (a notebook
     that is not one), or whose scoring stopped with an error of the harness's own. A leaderboard
     lists it as failed and goes on with the others."""
-    return {
-        "benchmark": spec.name,
-        "benchmark_key": spec.key(),
-        "submission": submission,
-        "models_from": models_from,
-        "status": "failed",
-        "runs": {},
-        "failures": {failure_class: {"count": 0, "first_message": message}},
-        "forget_quality": None,
-        "final_score": None,
-        "time_budget": {"unlearn_median_s": None, "retrain_median_s": None, "ratio": None, "ratio_ci": None, "verdict": "unknown", "eligible": False},
-        "versions": versions(),
-    }
+    return ScoreDocument(
+        benchmark=spec.name,
+        benchmark_key=spec.key(),
+        submission=submission,
+        models_from=models_from,
+        status="failed",
+        runs={},
+        failures={failure_class: Failure(0, message)},
+        time_budget=budget,
+        versions=versions(),
+    )
 
 
 def score_document(
@@ -202,68 +228,67 @@ def score_document(
     scorer: Scorer,
     budget: TimeBudget | UnmeasuredBudget,
     allow_failures: bool,
+    circumstances: Circumstances,
     models_from: str = RUNS,
-) -> tuple[dict, pa.Table | None]:
-    """score.json's content and the per-example table (None when not scored).
+) -> tuple[ScoreDocument, pa.Table | None]:
+    """score.json's document, whole, and the per-example table (None when not scored).
 
     With any failed run the submission is not scored, unless failures are
     allowed: then its successful runs are scored against as many references,
     so that both populations keep the same size as the metric assumes.
     """
     counts = Counter(record.status for record in records)
-    failed = len(records) - counts.get("ok", 0)
-    document = {
-        "benchmark": spec.name,
-        "benchmark_key": spec.key(),
-        "submission": submission,
-        "submission_sha256": submission_sha256,
-        "models_from": models_from,
-        "n_models": len(records),
-        "runs": {status: counts.get(status, 0) for status in STATUSES},
-        "failures": _failures(records),
-        "time_budget": budget.to_dict(),
-        "versions": versions(),
-    }
-    retried = sum(record.attempt > 1 for record in records)
-    if retried:  # a run's latest attempt is the one scored: an organiser sees how many were not first attempts
-        document["runs_retried"] = retried
+    runs = {status: counts.get(status, 0) for status in STATUSES}
+    not_started = None if circumstances.n_planned is None else not_started_note(circumstances.n_planned, records)
+    if not_started is not None:
+        runs["not started"] = not_started.count
+    common = ScoreDocument(
+        benchmark=spec.name,
+        benchmark_key=spec.key(),
+        submission=submission,
+        submission_sha256=submission_sha256,
+        models_from=models_from,
+        status="failed",
+        n_models=len(records) + (not_started.count if not_started else 0),
+        runs=runs,
+        runs_retried=sum(record.attempt > 1 for record in records),  # a run's latest attempt is the one scored
+        not_started=not_started,
+        failures=_failures(records),
+        time_budget=budget,
+        isolation=circumstances.isolation,
+        competition=circumstances.competition,
+        checkpoints=circumstances.checkpoints,
+        versions=versions(),
+    )
     unlearned = scored_population(records, allow_failures)
     if unlearned is None:
-        return {**document, "status": "failed", "forget_quality": None, "final_score": None}, None
-    retrained = scorer.references.retrained.head(len(unlearned))
+        return common, None
+    n = len(unlearned)
+    retrained = scorer.references.retrained.head(n)
     estimate = scorer.estimate(unlearned)
-    quality = forgetting_quality(estimate.epsilon, len(unlearned))
-    retain = _pair(unlearned.retain_accuracy, retrained.retain_accuracy)
-    test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
-    settings = scorer.settings
-    document.update(
-        status="scored" if not failed else "scored-with-failures",
-        n_models_scored=len(unlearned),
+    quality = forgetting_quality(estimate.epsilon, n)
+    test = Pair(float(unlearned.test_accuracy.mean()), float(retrained.test_accuracy.mean()))
+    score = scorer.final_score_of(unlearned, quality)
+    settings, original = scorer.settings, scorer.references.original
+    document = replace(
+        common,
+        status="scored" if counts.get("ok", 0) == len(records) else "scored-with-failures",
+        n_models_scored=n,
         forget_quality=quality,
-        retain_accuracy=retain,
+        final_score=score,
+        **scorer.intervals(unlearned, quality, score),
+        forget_quality_ceiling=None if circumstances.ceiling is None else scorer.forget_quality(circumstances.ceiling(n)),
+        retain_accuracy=Pair(float(unlearned.retain_accuracy.mean()), float(retrained.retain_accuracy.mean())),
         test_accuracy=test,
-        forget_accuracy=_pair(unlearned.forget_accuracy, retrained.forget_accuracy),
-        final_score=scorer.final_score_of(unlearned, quality),
-        metric={"attacks": settings.attacks, "rates": settings.rates, **({"confidence": settings.confidence} if settings.rates != "empirical" else {})},
-        epsilon={
-            "mean": float(estimate.epsilon.mean()),
-            "median": float(np.median(estimate.epsilon)),
-            "peaky_examples": int(estimate.peaky.sum()),
-            "undetermined_examples": int(estimate.undetermined.sum()),
-        },
-        epsilon_by_attack={
-            name: {"mean": float(values.mean()), "median": float(np.median(values)), "forget_quality": forgetting_quality(values, len(unlearned))}
-            for name, values in estimate.by_attack.items()
-        },
-        original_model={
-            "retain_accuracy": scorer.references.original.retain_accuracy,
-            "test_accuracy": scorer.references.original.test_accuracy,
-            "forget_accuracy": scorer.references.original.forget_accuracy,
-        },
+        forget_accuracy=Pair(float(unlearned.forget_accuracy.mean()), float(retrained.forget_accuracy.mean())),
+        metric=MetricUsed(settings.attacks, settings.rates, settings.confidence if settings.rates != "empirical" else None),
+        epsilon=EpsilonSummary(float(estimate.epsilon.mean()), float(np.median(estimate.epsilon)), int(estimate.peaky.sum()),
+                               int(estimate.undetermined.sum())),
+        epsilon_by_attack={name: AttackSummary(float(values.mean()), float(np.median(values)), forgetting_quality(values, n))
+                           for name, values in estimate.by_attack.items()},
+        original_model=OriginalModel(original.retain_accuracy, original.test_accuracy, original.forget_accuracy),
+        simple_mia=scorer.simple_mia(unlearned),
+        collateral_privacy=scorer.collateral_privacy(unlearned),  # not part of the score
+        poisoning=_poisoning(original.test_accuracy, test.unlearned, test.retrained) if spec.forget_selection == "poisoned" else None,
     )
-    document.update(scorer.intervals(unlearned, quality, document["final_score"]))
-    document["simple_mia"] = scorer.simple_mia(unlearned)
-    document["collateral_privacy"] = scorer.collateral_privacy(unlearned)  # not part of the score
-    if spec.forget_selection == "poisoned":
-        document.update(_poisoning(scorer.references.original.test_accuracy, test["unlearned"], test["retrained"]))
     return document, examples_table(estimate, unlearned, retrained)

@@ -79,7 +79,7 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
     print(f"{spec.name}: subsampling N = {', '.join(map(str, n_models))}", file=sys.stderr, flush=True)
     scorer = Scorer(reference_cache(spec, settings).load(settings.n_models), settings.metric)
     per_submission = [  # an entry refused or failed before any run has no ledger: no score at any N
-        subsampled_scores(_records(spec, documents[name]["submission_sha256"], settings) if "submission_sha256" in documents[name] else [],
+        subsampled_scores(_records(spec, sha256, settings) if (sha256 := documents[name].submission_sha256) is not None else [],
                           scorer, n_models, settings.allow_failures)
         for name in names
     ]

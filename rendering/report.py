@@ -14,6 +14,7 @@ from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from rendering import figures
 from rendering.pages import html_document, number, ratio_text
+from scoring.document import Pair, ScoreDocument, SimpleMia, TimeBudget, UnmeasuredBudget
 from scoring.epsilon import MAX_EPSILON
 from scoring.intervals import INTERVAL_LABEL
 
@@ -23,47 +24,49 @@ def _image(png: bytes, caption: str) -> str:
     return f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
-def _with_interval(document: dict, key: str) -> str:
-    interval = document.get(f"{key}_ci95")
+def _with_interval(value: float | None, interval: tuple[float, float] | None) -> str:
     suffix = f" ({INTERVAL_LABEL}: {interval[0]:.4f} to {interval[1]:.4f})" if interval else ""
-    return number(document[key]) + suffix
+    return number(value) + suffix
 
 
-def _budget_text(budget: dict) -> str:
-    if budget["ratio"] is None:  # not measured: checkpoints made elsewhere
-        return f"{budget['verdict']}: {budget['reason']}"
-    return (f"{budget['verdict']}: median {budget['unlearn_median_s']:.3f} s = {ratio_text(budget['ratio'], *budget['ratio_ci'])} x retrain "
-            f"({budget['ratio_ci_coverage']:.0%} interval; limit {budget['fraction']:g}; borderline counts as {budget['borderline']}; "
-            f"{budget['measure']}; policy {budget['policy']}{'' if budget['eligible'] else ', ranked after those within budget'})")
+def _budget_text(budget: TimeBudget | UnmeasuredBudget) -> str:
+    if isinstance(budget, UnmeasuredBudget):  # checkpoints made elsewhere, without timings
+        return f"{budget.verdict}: {budget.reason}"
+    if budget.ratio is None or budget.ratio_ci is None or budget.ratio_ci_coverage is None:
+        return f"{budget.verdict}: no run finished"
+    return (f"{budget.verdict}: median {budget.unlearn_median_s:.3f} s = {ratio_text(budget.ratio, *budget.ratio_ci)} x retrain "
+            f"({budget.ratio_ci_coverage:.0%} interval; limit {budget.fraction:g}; borderline counts as {budget.borderline}; "
+            f"{budget.measure}; policy {budget.policy}{'' if budget.eligible else ', ranked after those within budget'})")
 
 
-def _breakdown(document: dict) -> str:
+def _breakdown(document: ScoreDocument, accuracies: dict[str, Pair], mia: SimpleMia) -> str:
     """The score as a table: each factor of the final score, then the budget and the population attack."""
-    budget, mia = document["time_budget"], document["simple_mia"]
     rows = [
-        ("final score", _with_interval(document, "final_score")),
-        ("forgetting quality F", _with_interval(document, "forget_quality")),
-        *[
-            (f"{name} accuracy, unlearned / retrained", f"{document[key]['unlearned']:.4f} / {document[key]['retrained']:.4f}")
-            for name, key in (("retain", "retain_accuracy"), ("test", "test_accuracy"), ("forget", "forget_accuracy"))
-        ],
-        ("time budget", _budget_text(budget)),
-        ("simple MIA accuracy", f"{mia['original']:.3f} original, {mia['unlearned']['mean']:.3f} unlearned, {mia['retrained']['mean']:.3f} retrained"),
-        ("runs", ", ".join(f"{count} {status}" for status, count in document["runs"].items())),
+        ("final score", _with_interval(document.final_score, document.final_score_ci95)),
+        ("forgetting quality F", _with_interval(document.forget_quality, document.forget_quality_ci95)),
+        *[(f"{name} accuracy, unlearned / retrained", f"{pair.unlearned:.4f} / {pair.retrained:.4f}") for name, pair in accuracies.items()],
+        ("time budget", _budget_text(document.time_budget)),
+        ("simple MIA accuracy", f"{mia.original:.3f} original, {mia.unlearned.mean:.3f} unlearned, {mia.retrained.mean:.3f} retrained"),
+        ("runs", ", ".join(f"{count} {status}" for status, count in document.runs.items())),
     ]
     cells = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>" for name, value in rows)
     return f"<table>{cells}</table>"
 
 
-def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutputs, references: References, unlearn_seconds: np.ndarray) -> str:
+def report_html(document: ScoreDocument, epsilon: np.ndarray, unlearned: PopulationOutputs, references: References, unlearn_seconds: np.ndarray) -> str:
     """The whole report of a scored submission as one HTML page."""
+    pairs = {"retain": document.retain_accuracy, "test": document.test_accuracy, "forget": document.forget_accuracy}
+    mia, collateral, metric = document.simple_mia, document.collateral_privacy, document.metric
+    scored = {name: pair for name, pair in pairs.items() if pair is not None}
+    if len(scored) != len(pairs) or mia is None or collateral is None or metric is None:
+        raise ValueError(f"{document.submission}: report.html is drawn for a scored document only (status {document.status})")
     n = len(unlearned)
     retrained = references.retrained.head(n)
     original = references.original
-    budget = document["time_budget"]
+    budget = document.time_budget
     accuracies = {
-        name: {"original": getattr(original, f"{name}_accuracy"), **document[f"{name}_accuracy"]}
-        for name in ("retain", "test", "forget")
+        name: {"original": getattr(original, f"{name}_accuracy"), "unlearned": pair.unlearned, "retrained": pair.retrained}
+        for name, pair in scored.items()
     }
     images = [
         _image(
@@ -92,24 +95,23 @@ def report_html(document: dict, epsilon: np.ndarray, unlearned: PopulationOutput
         _image(
             figures.collateral_epsilons({
                 "forget": epsilon,
-                "retain sample": np.array(document["collateral_privacy"]["retain_sample"]["epsilons"]),
-                "test (control)": np.array(document["collateral_privacy"]["test_control"]["epsilons"]),
+                "retain sample": np.array(collateral.retain_sample.epsilons),
+                "test (control)": np.array(collateral.test_control.epsilons),
             }, n),
             "Collateral privacy (not part of the score): the same attacks on the same models, per example of a retain "
             "sample and of the test set, which no model trained on. Unlearning that leaks beyond the forget set moves the "
             "retain curve right of the test control.",
         ),
     ]
-    if budget["ratio"] is not None:  # None: checkpoints made elsewhere, whose runs were not timed
+    if isinstance(budget, TimeBudget) and budget.ratio is not None:  # otherwise: checkpoints made elsewhere, whose runs were not timed
         images.append(_image(
-            figures.time_histogram(unlearn_seconds, budget["floor_s"], budget["retrain_median_s"], budget["fraction"]),
-            f"Seconds charged to each run ({budget['measure']}), less the harness's own {budget['floor_s']:.3f} s a run, against "
+            figures.time_histogram(unlearn_seconds, budget.floor_s, budget.retrain_median_s, budget.fraction),
+            f"Seconds charged to each run ({budget.measure}), less the harness's own {budget.floor_s:.3f} s a run, against "
             "the time budget: the same clock and the same subtraction as the verdict.",
         ))
-    title = f"{document['submission']} on {document['benchmark']}, N = {n}"
-    metric = document["metric"]
+    title = f"{document.submission} on {document.benchmark}, N = {n}"
     header = (
-        f"<p>Benchmark key <code>{html.escape(document['benchmark_key'])}</code>; attacks "
-        f"<code>{html.escape(metric['attacks'])}</code>, rates <code>{html.escape(metric['rates'])}</code>.</p>"
+        f"<p>Benchmark key <code>{html.escape(document.benchmark_key)}</code>; attacks "
+        f"<code>{html.escape(metric.attacks)}</code>, rates <code>{html.escape(metric.rates)}</code>.</p>"
     )
-    return html_document(title, header + _breakdown(document) + "".join(images))
+    return html_document(title, header + _breakdown(document, scored, mia) + "".join(images))

@@ -17,6 +17,8 @@ import math
 
 import pyarrow as pa
 
+from scoring.document import Isolation, Pair, ScoreDocument, TimeBudget
+
 
 @dataclass(frozen=True)
 class Row:
@@ -43,48 +45,49 @@ class Row:
     block: int = 0  # and its group: groups rank before scores (scores at different N are not compared)
 
 
-def _ratio(pair: dict | None) -> float | None:
-    return None if pair is None else pair["unlearned"] / pair["retrained"]
+def _ratio(pair: Pair | None) -> float | None:
+    return None if pair is None else pair.ratio
 
 
-def unverified_because(isolation: dict | None) -> str | None:
+def unverified_because(isolation: Isolation | None) -> str | None:
     """Why a document's verdict is unverified (score.json's `isolation`), or None where it holds."""
-    if not isolation:
+    if isolation is None:
         return None
-    if isolation["mechanism"].startswith("none"):
+    if isolation.mechanism.startswith("none"):
         return "no sandbox"
-    if isolation.get("cpu", "").startswith("unverified"):
+    if isolation.cpu.startswith("unverified"):
         return "CPU time a run could hide (no cgroup)"
     return None
 
 
-def row_from_document(name: str, document: dict) -> Row:
+def row_from_document(name: str, document: ScoreDocument) -> Row:
     """The leaderboard line of one score.json document."""
-    status = document["status"]
+    status = document.status
     if status == "failed":
-        status = "failed: " + (", ".join(sorted(document["failures"])) or "no run finished")
-    low, high = document.get("final_score_ci95") or (None, None)
-    budget = document["time_budget"]
-    ratio_low, ratio_high = budget.get("ratio_ci") or (None, None)
+        status = "failed: " + (", ".join(sorted(document.failures)) or "no run finished")
+    low, high = document.final_score_ci95 or (None, None)
+    budget = document.time_budget
+    measured = budget if isinstance(budget, TimeBudget) else None
+    ratio_low, ratio_high = (measured.ratio_ci if measured else None) or (None, None)
     if ratio_low is not None and ratio_high is None:
         ratio_high = math.inf  # score.json's null: unbounded above
     return Row(
         submission=name,
         status=status,
-        final_score=document["final_score"],
+        final_score=document.final_score,
         final_score_ci_low=low,
         final_score_ci_high=high,
-        forget_quality=document["forget_quality"],
-        retain_ratio=_ratio(document.get("retain_accuracy")),
-        test_ratio=_ratio(document.get("test_accuracy")),
-        unlearn_median_s=budget["unlearn_median_s"],
-        budget_ratio=budget["ratio"],
+        forget_quality=document.forget_quality,
+        retain_ratio=_ratio(document.retain_accuracy),
+        test_ratio=_ratio(document.test_accuracy),
+        unlearn_median_s=measured.unlearn_median_s if measured else None,
+        budget_ratio=measured.ratio if measured else None,
         budget_ratio_ci_low=ratio_low,
         budget_ratio_ci_high=ratio_high,
-        verdict=budget["verdict"],
-        eligible=budget.get("eligible", True),
-        unverified="self-reported timings" if budget.get("reported_on") else unverified_because(document.get("isolation")),
-        models=document.get("models_from", "runs"),  # documents written before checkpoints were scored: runs
+        verdict=budget.verdict,
+        eligible=budget.eligible,
+        unverified="self-reported timings" if measured and measured.reported_on else unverified_because(document.isolation),
+        models=document.models_from,
     )
 
 

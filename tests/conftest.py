@@ -203,6 +203,21 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_score_json_is_valid(tmp_path_factory) -> Iterator[None]:
+    """After the session, every score.json its tests wrote (all under its temporary folders) is checked against the
+    schema the package ships (scoring/score.schema.json): what the schema promises is what the harness writes."""
+    yield
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(json.loads((ROOT / "scoring" / "score.schema.json").read_text()))
+    invalid = []
+    for path in sorted(tmp_path_factory.getbasetemp().rglob("score.json")):
+        errors = sorted(validator.iter_errors(json.loads(path.read_text())), key=lambda error: list(error.absolute_path))
+        invalid += [f"{path}: {errors[0].message} (at {'/'.join(map(str, errors[0].absolute_path))})"] if errors else []
+    assert not invalid, "score.json that its schema refuses:\n" + "\n".join(invalid)
+
+
 @pytest.fixture
 def in_process(capsys):
     """`python -m harness ARGS` as harness.cli.main in this process, as a CompletedProcess: how the fast

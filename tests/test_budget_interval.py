@@ -11,6 +11,8 @@ from harness.runs import SUBMISSION, Task, schedule
 from harness.yardstick import MEASUREMENTS, Yardstick
 from rendering.pages import ratio_text, verdict_text
 from rendering.tables import leaderboard_cells
+from score_documents import budget, scored
+from scoring.document import ScoreDocument
 from scoring.leaderboard import rank, row_from_document
 
 # Charged seconds are right-skewed (a worker's first call pays torch's warm-up): lognormal stands for them.
@@ -87,15 +89,15 @@ def test_clear_cases_ignore_the_borderline_setting():
         assert verdict.verdict == "fail" and not verdict.eligible
 
 
-def _document(name: str, score: float, ratio: float, ci: list, verdict: str, eligible: bool) -> dict:
-    return {"status": "scored", "final_score": score, "final_score_ci95": [score - 0.01, score + 0.01], "forget_quality": score,
-            "time_budget": {"unlearn_median_s": 0.1, "ratio": ratio, "ratio_ci": ci, "verdict": verdict, "eligible": eligible}}
+def _document(name: str, score: float, ratio: float, ci: tuple, verdict: str, eligible: bool) -> ScoreDocument:
+    return scored(submission=name, final_score=score, final_score_ci95=(score - 0.01, score + 0.01), forget_quality=score,
+                  time_budget=budget(ratio=ratio, ratio_ci=ci, verdict=verdict, eligible=eligible))
 
 
 def test_the_leaderboard_shows_the_interval_and_ranks_a_borderline_fail_after_those_within():
-    rows = [row_from_document("strict_borderline", _document("strict_borderline", 0.5, 0.21, [0.18, 0.25], "borderline", False)),
-            row_from_document("kind_borderline", _document("kind_borderline", 0.3, 0.21, [0.18, None], "borderline", True)),
-            row_from_document("fast", _document("fast", 0.2, 0.05, [0.04, 0.06], "pass", True))]
+    rows = [row_from_document("strict_borderline", _document("strict_borderline", 0.5, 0.21, (0.18, 0.25), "borderline", False)),
+            row_from_document("kind_borderline", _document("kind_borderline", 0.3, 0.21, (0.18, None), "borderline", True)),
+            row_from_document("fast", _document("fast", 0.2, 0.05, (0.04, 0.06), "pass", True))]
     assert [row.submission for _, row in rank(rows)] == ["kind_borderline", "fast", "strict_borderline"]
     header, cells = leaderboard_cells(rows)
     by_name = {line[header.index("submission")]: line for line in cells}

@@ -11,41 +11,35 @@ from harness.console import summary, written
 from harness.context import baseline_scores, context_line
 from rendering.figures import epsilon_histogram
 from rendering.tables import leaderboard_cells
+from score_documents import scored
 from scoring.intervals import INTERVAL_LABEL
 
 
 def test_context_quotes_the_baselines_of_docs_stability_at_this_n():
     scores = baseline_scores("digits-mlp", 512)
     assert scores["retrain"] > max(score for name, score in scores.items() if name != "retrain") >= scores["identity"] == 0
-    line = context_line({"benchmark": "digits-mlp", "n_models": 512, "forget_quality": 0.01})
+    line = context_line(scored(n_models=512, forget_quality=0.01))
     assert line.startswith("at N = 512 the baselines score 0.0000 (identity)") and f"{scores['retrain']:.4f}" in line
 
 
 def test_context_prefers_the_ceiling_and_is_silent_where_nothing_is_known():
-    ceiling = {"benchmark": "digits-mlp", "n_models": 16, "forget_quality": 0.05, "forget_quality_ceiling": 0.2}
+    ceiling = scored(n_models=16, forget_quality=0.05, forget_quality_ceiling=0.2)
     assert context_line(ceiling) == "F is 25% of the ceiling's 0.2000 (models retrained from scratch, N = 16)"
-    assert context_line({"benchmark": "digits-mlp", "n_models": 16, "forget_quality": 0.05}) is None
-    assert context_line({"benchmark": "digits-mlp:class", "n_models": 512, "forget_quality": 0.05}) is None
+    assert context_line(scored(n_models=16, forget_quality=0.05)) is None
+    assert context_line(scored(benchmark="digits-mlp:class", n_models=512, forget_quality=0.05)) is None
 
 
 def test_last_lines_name_the_files(tmp_path):
     (tmp_path / "report.html").write_text("<html>")
     lines = [f"score.json       {tmp_path / 'score.json'}", f"report.html      {tmp_path / 'report.html'}"]
-    assert written(tmp_path, {"final_score": 0.1}).splitlines() == lines
-    assert "none: nothing was scored" in written(tmp_path, {"final_score": None})
+    assert written(tmp_path, scored()).splitlines() == lines
+    assert "none: nothing was scored" in written(tmp_path, scored(final_score=None))
     (tmp_path / "report.html").unlink()
-    assert written(tmp_path, {"final_score": 0.1}).splitlines()[1] == "report.html      not written (--no-report)"
+    assert written(tmp_path, scored()).splitlines()[1] == "report.html      not written (--no-report)"
 
 
 def test_one_interval_label_in_console_and_leaderboard():
-    document = {
-        "benchmark": "b", "benchmark_key": "k", "submission": "s.py", "n_models": 8, "runs": {"ok": 8}, "failures": {},
-        "final_score": 0.1, "forget_quality": 0.1, "forget_quality_ci95": [0.05, 0.15], "final_score_ci95": [0.05, 0.15],
-        "interval_method": "half-sampling", "interval_replicates": 10, "metric": {"attacks": "official", "rates": "empirical"},
-        "retain_accuracy": {"unlearned": 1.0, "retrained": 1.0}, "test_accuracy": {"unlearned": 1.0, "retrained": 1.0},
-        "simple_mia": {"original": 0.5, "unlearned": {"mean": 0.5}, "retrained": {"mean": 0.5}},
-        "time_budget": {"ratio": None, "verdict": "unknown", "eligible": True},
-    }
+    document = scored(forget_quality_ci95=(0.05, 0.15), final_score_ci95=(0.05, 0.15), interval_method="half-sampling", interval_replicates=10)
     assert f"({INTERVAL_LABEL}: 0.0500 to 0.1500" in summary(document)
     header, _ = leaderboard_cells([])
     assert f"final score ({INTERVAL_LABEL})" in header

@@ -85,8 +85,9 @@ def test_unlearning_the_poison_restores_accuracy(score_cli, baseline, low, high)
     result, document = score_cli(ROOT / "baselines" / f"{baseline}.py", "--poison-fraction", "0.1", n_models=8)
     assert result.returncode == 0, result.stderr
     assert document["benchmark"] == "digits-mlp:poisoned-0.1"
-    assert document["clean_accuracy"] - document["accuracy_before"] > 0.05  # the poison hurt: something to restore
-    assert low <= document["accuracy_restored"] <= high
+    poisoning = document["poisoning"]
+    assert poisoning["clean_accuracy"] - poisoning["accuracy_before"] > 0.05  # the poison hurt: something to restore
+    assert low <= poisoning["accuracy_restored"] <= high
     assert "poisoning" in result.stdout
 
 

@@ -1,6 +1,7 @@
 """`python -m harness leaderboard`: a folder scored against shared references, ranked, on both splits."""
 
 import base64
+from dataclasses import replace
 import re
 
 import pyarrow.csv
@@ -13,6 +14,7 @@ from harness.benchmarks import get_benchmark, split_benchmark
 from harness.errors import UsageError
 from reference_models.datasets import load_benchmark_data
 from rendering.tables import leaderboard_cells
+from score_documents import BUBBLEWRAP, scored
 from scoring.leaderboard import Row, arrow_table, rank, row_from_document
 
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
@@ -124,14 +126,12 @@ def test_equal_scores_share_a_rank():
 
 
 @pytest.mark.parametrize("isolation, reason", [
-    ({"mechanism": "none (--no-sandbox)", "cpu": "unverified: getrusage"}, "no sandbox"),
-    ({"mechanism": "bubblewrap", "cpu": "unverified: getrusage of the run's waited-for children"}, "CPU time a run could hide (no cgroup)"),
-    ({"mechanism": "bubblewrap", "cpu": "cgroup: the kernel's CPU time"}, None),
+    (replace(BUBBLEWRAP, mechanism="none (--no-sandbox)", cpu="unverified: getrusage"), "no sandbox"),
+    (replace(BUBBLEWRAP, cpu="unverified: getrusage of the run's waited-for children"), "CPU time a run could hide (no cgroup)"),
+    (BUBBLEWRAP, None),
 ])
 def test_a_verdict_without_sandbox_or_cgroup_is_marked_unverified(isolation, reason):
-    document = {"status": "scored", "final_score": 0.5, "final_score_ci95": None, "forget_quality": 0.5,
-                "time_budget": {"unlearn_median_s": 0.1, "ratio": 0.1, "verdict": "pass"}, "isolation": isolation}
-    row = row_from_document("entry", document)
+    row = row_from_document("entry", scored(final_score=0.5, forget_quality=0.5, isolation=isolation))
     header, cells = leaderboard_cells([row])
     assert cells[0][header.index("verdict")] == ("pass" if reason is None else f"pass (unverified: {reason})")
     assert arrow_table([row]).column("unverified").to_pylist() == [reason]

@@ -16,6 +16,8 @@ from harness.failures import inert
 from rendering.figures import stability_curves
 from rendering.pages import html_page, markdown_page, visible
 from rendering.tables import leaderboard_cells
+from score_documents import budget, scored
+from scoring.document import Failure
 from scoring.leaderboard import Row
 
 NAME = "a`b<img src=x onerror=alert(1)>\u202egnp.py"  # shows as "a`b<img ...>yp.png" where the override works
@@ -89,11 +91,8 @@ def test_other_letters_are_kept():
 
 
 def test_the_console_escapes_a_name_and_a_message_kept_from_an_older_ledger():
-    document = {
-        "benchmark": "b", "benchmark_key": "k", "submission": NAME, "n_models": 8, "runs": {"error": 8},
-        "failures": {"exception": {"count": 8, "first_message": "run 0: boom\u202e\x1b[2J\nFix: it."}},
-        "final_score": None, "time_budget": {"ratio": None, "verdict": "unknown", "eligible": True},
-    }
+    document = scored(submission=NAME, status="failed", runs={"error": 8}, failures={"exception": Failure(8, "run 0: boom\u202e\x1b[2J\nFix: it.")},
+                      final_score=None, time_budget=budget(ratio=None, ratio_ci=None, verdict="unknown"))
     text = summary(document)
     assert not HIDDEN.search(text)
     assert "a`b<img src=x onerror=alert(1)>\\u202egnp.py" in text  # a terminal shows no HTML: only the hidden characters change

@@ -58,7 +58,7 @@ def test_a_failure_the_file_repeats_never_runs_again(tmp_path, failure_class):
     assert ledger.pending(3) == [1, 2] and standing_failure(ledger, 3) == ledger.records[0]
     with pytest.raises(ValueError, match="already in the ledger"):
         ledger.append(_record(0, None))
-    reason = not_started_note(3, ledger.finished(3))["reason"]
+    reason = not_started_note(3, ledger.finished(3)).reason
     assert "fix the failure: this file fails the same way again" in reason and "score again" not in reason
 
 
@@ -68,10 +68,10 @@ def test_attempts_stop_at_the_maximum_and_the_failure_then_stands(tmp_path):
         assert ledger.pending(2) == [0, 1] and standing_failure(ledger, 2) is None
         ledger.append(_record(0, failures.TIMEOUT))
         assert ledger.records[0].attempt == attempt
-        assert ("score again to resume" in not_started_note(2, ledger.finished(2))["reason"]) == (attempt < failures.MAX_ATTEMPTS)
+        assert ("score again to resume" in not_started_note(2, ledger.finished(2)).reason) == (attempt < failures.MAX_ATTEMPTS)
     ledger = _ledger(tmp_path)
     assert ledger.pending(2) == [1] and ledger.again(2) == [] and standing_failure(ledger, 2) == ledger.records[0]
-    reason = not_started_note(2, ledger.finished(2))["reason"]
+    reason = not_started_note(2, ledger.finished(2)).reason
     assert f"attempt {failures.MAX_ATTEMPTS}" in reason and f"at most {failures.MAX_ATTEMPTS} attempts" in reason and "score again" not in reason
     assert len(read_table(ledger.path)) == failures.MAX_ATTEMPTS
 
@@ -96,7 +96,7 @@ def test_a_timed_out_run_runs_again_on_the_next_score_and_the_entry_ends_scored(
 
     result, document = score_cli(SLEEPS, "--timeout", "30", n_models=4)
     assert result.returncode == 0, result.stderr
-    assert document["status"] == "scored" and document["runs"]["ok"] == 4 and "not_started" not in document
+    assert document["status"] == "scored" and document["runs"]["ok"] == 4 and document["not_started"] is None
     assert "4 to run, 1 of them again after a timeout or a worker crash" in result.stderr
     assert document["runs_retried"] == 1 and "retried          1 run(s) counted from a later attempt" in result.stdout
     [path] = run_ledgers(tmp_path / "ledgers")

@@ -14,7 +14,7 @@ from test_weights import BOMB_NAMES, zip_bomb
 
 from conftest import failure_classes
 from harness.benchmarks import get_benchmark
-from harness.results import failed_document
+from score_documents import scored
 
 pytestmark = pytest.mark.sandbox  # skipped where no sandbox can be built (conftest)
 
@@ -162,10 +162,7 @@ def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
     def score(path, spec, out_dir, settings):
         if path.stem == "breaks":
             raise MemoryError("the scorer ran out of memory")
-        document = json.loads(json.dumps(failed_document(spec, str(path), "scorer-error", "")))
-        document.update(status="scored", final_score=0.5, forget_quality=0.5, failures={},
-                        time_budget={"unlearn_median_s": 0.1, "ratio": 0.1, "verdict": "pass", "eligible": True})
-        return document
+        return scored(submission=str(path), final_score=0.5, forget_quality=0.5)
 
     monkeypatch.setattr(entries, "score", score)
     documents = board.score_folder(folder, spec, tmp_path / "out", board.ScoreSettings(progress=False))

@@ -101,7 +101,7 @@ def test_a_kaggle_zip_scores_as_the_submission_it_came_from(kaggle_files, finetu
     assert (document["forget_quality"], document["final_score"]) == (scored["forget_quality"], scored["final_score"])
     assert document["forget_quality"] > 0  # the runs differ (seeded loaders), so F compares real populations
     assert document["checkpoints"]["runs"] == [f"unlearned_checkpoint_{i}.pth" for i in range(N)]
-    assert document["time_budget"]["verdict"] == "not measured" and document["time_budget"]["ratio"] is None
+    assert document["time_budget"]["verdict"] == "not measured" and "ratio" not in document["time_budget"]
     assert "time budget      not measured: checkpoints made elsewhere" in result.stdout
     assert (tmp_path / "zip" / "report.html").exists() and (tmp_path / "zip" / "examples.parquet").exists()
 

@@ -32,7 +32,6 @@ serves too). Where no sandbox can be built, `score` and `leaderboard`
 refuse to run, unless `--no-sandbox` is given.
 """
 
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 import importlib.util
 import os
@@ -53,22 +52,6 @@ HOME_BYTES = 1 << 30
 TMP_BYTES = 256 << 20
 SHM_BYTES = 64 << 20
 _NAMESPACES = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """What holds a submission in, as score.json's `isolation` reports it."""
-
-    mechanism: str  # "bubblewrap" or "none"
-    namespaces: tuple[str, ...]
-    processes: str  # how the number of processes is limited
-    memory: str  # how memory is limited
-    cpu: str  # how a run's CPU time is measured, and whether a run can hide some of it
-    identity: str  # who the sandbox is to the host's kernel
-    system_calls: str  # which calls the filter refuses
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def bwrap_binary() -> str | None:

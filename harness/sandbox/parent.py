@@ -29,6 +29,7 @@ from harness.sandbox.identity import HostUser
 from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description
 from harness.sandbox.log_lines import RunLines
 from harness.sandbox.protocol import WorkerSetup
+from scoring.document import Isolation
 
 _SETUP_TIMEOUT_S = 300.0  # the worker's own imports; no participant code runs before its first run
 _GUARD_S = 60.0  # beyond a run's timeout: the worker kills the run, wipes and answers well within it
@@ -105,12 +106,12 @@ def _visible_gpus(device: str) -> dict[str, str]:
     return {name: os.environ[name] for name in ("CUDA_VISIBLE_DEVICES",) if name in os.environ}
 
 
-def isolation_report(setup: WorkerSetup) -> dict:
+def isolation_report(setup: WorkerSetup) -> Isolation:
     """score.json's `isolation`: what held the submission in on this machine."""
     if not setup.sandboxed:
         processes, memory, _ = cgroup_description(None)
-        return isolation.Isolation("none (--no-sandbox)", (), processes, memory, limits.cpu_by_rusage("no sandbox (--no-sandbox)"),
-                                   f"the harness's own user (uid {os.getuid()})", "none").to_dict()
+        return Isolation("none (--no-sandbox)", (), processes, memory, limits.cpu_by_rusage("no sandbox (--no-sandbox)"),
+                                   f"the harness's own user (uid {os.getuid()})", "none")
     cgroup = Cgroup.create(setup.memory_bytes + WORKER_MEMORY_BYTES)
     described = cgroup_description(cgroup)
     if cgroup is not None:
@@ -118,7 +119,7 @@ def isolation_report(setup: WorkerSetup) -> dict:
     user = HostUser.acquire()
     user.release()
     calls = f"refused with EPERM: {', '.join(seccomp.DENIED_CALLS)}"
-    return isolation.Isolation("bubblewrap", isolation.namespaces(), *described, isolation.identity(user), calls).to_dict()
+    return Isolation("bubblewrap", isolation.namespaces(), *described, isolation.identity(user), calls)
 
 
 class SandboxWorker:
