@@ -90,9 +90,11 @@ test-fast: $(STAMP)
 schema: $(STAMP)
 	$(PY) -m tools.score_schema
 
-# ruff, configured in pyproject.toml: clean on every commit (.ci/run runs it before the tests).
+# ruff and mypy (strict on scoring/ and the sandbox protocol), configured in pyproject.toml: clean on every commit
+# (.ci/run runs it before the tests; .pre-commit-config.yaml runs the same before each commit once `pre-commit install`).
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # Runs every command in README.md and docs/*.md (small N, a scratch copy of the project).
 docs-check: $(STAMP)

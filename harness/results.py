@@ -29,7 +29,6 @@ from scoring.document import (
     Failure,
     Isolation,
     MetricUsed,
-    MiaPopulation,
     OriginalModel,
     Pair,
     Poisoning,
@@ -158,8 +157,8 @@ class Scorer:
         run = partial(population_mia, max_models=self.settings.mia_models, seed=self.settings.seed)
         return SimpleMia(
             original=mia_accuracy(losses_from_statistic(original.forget_statistic), losses_from_statistic(original.test_statistic), self.settings.seed),
-            unlearned=MiaPopulation(**run(unlearned.forget_statistic, unlearned.test_statistic)),
-            retrained=MiaPopulation(**run(retrained.forget_statistic, retrained.test_statistic)),
+            unlearned=run(unlearned.forget_statistic, unlearned.test_statistic),
+            retrained=run(retrained.forget_statistic, retrained.test_statistic),
         )
 
 

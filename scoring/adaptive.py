@@ -21,6 +21,7 @@ ranks below K are not refined.
 
 from dataclasses import dataclass
 from itertools import pairwise
+import math
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,14 @@ class Block:
 
 
 def _overlap(a: Standing, b: Standing) -> bool:
-    return a.low is None or b.low is None or (a.low <= b.high and b.low <= a.high)
+    if a.low is None or a.high is None or b.low is None or b.high is None:
+        return True
+    return a.low <= b.high and b.low <= a.high
 
 
 def _chains(members: list[Standing]) -> list[list[Standing]]:
     """Members sorted by score, cut where adjacent intervals do not overlap."""
-    ordered = sorted(members, key=lambda s: (-s.score, s.name))
+    ordered = sorted(members, key=lambda s: (math.inf if s.score is None else -s.score, s.name))
     chains = [[ordered[0]]]
     for upper, lower in pairwise(ordered):
         if _overlap(upper, lower):
@@ -96,7 +99,9 @@ def refine(blocks: list[Block], standings: dict[str, Standing], top: int | None,
     entries share one N, that of their latest scoring. Entries without a
     score are settled last.
     """
-    chains, whys, failed = [], [], []
+    chains: list[list[Standing]] = []
+    whys: list[str | None] = []
+    failed: list[Block] = []
     for block in blocks:
         members = [standings[name] for name in block.names]
         if block.why is not None:

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def _load(path: Path, name: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def forget_quality_document(args: argparse.Namespace) -> dict:
+def forget_quality_document(args: argparse.Namespace) -> dict[str, Any]:
     unlearned = _load(args.unlearned, "unlearned")
     retrained = _load(args.retrained, "retrained")
     epsilon_of = partial(estimate_epsilon, attacks=args.attacks, rates=args.rates, confidence=args.confidence, jobs=args.jobs, device=args.device)

@@ -19,6 +19,7 @@ exactly; the rest fall back to binary search.
 import threading
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 _BUCKETS = 1 << 15
 _GUARD = 2  # buckets either side of a value in which thresholds are searched exactly
@@ -27,7 +28,7 @@ _GUARD = 2  # buckets either side of a value in which thresholds are searched ex
 _scratch = threading.local()
 
 
-def scratch(name: str, size: int, dtype) -> np.ndarray:
+def scratch(name: str, size: int, dtype: DTypeLike) -> np.ndarray:
     """A reusable per-thread buffer of at least `size` elements.
 
     The interval grid needs several arrays of ~160,000 elements per example;

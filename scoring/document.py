@@ -269,9 +269,10 @@ def from_json(text: str, source: str = "score.json") -> ScoreDocument:
     elif version != SCHEMA_VERSION:
         raise ScoreDocumentError(f"{source} is of schema {version!r}; this harness reads schemas 1 and {SCHEMA_VERSION}: {RESCORE}")
     try:
-        return _build(ScoreDocument, raw, "")
+        document: ScoreDocument = _build(ScoreDocument, raw, "")
     except (TypeError, ValueError, KeyError) as error:
         raise ScoreDocumentError(f"{source} does not hold a score of schema {SCHEMA_VERSION}: {error}. {RESCORE}") from None
+    return document
 
 
 def read_score(path: Path) -> ScoreDocument:
@@ -282,7 +283,7 @@ _POISONING = ("clean_accuracy", "accuracy_before", "accuracy_after", "accuracy_r
 _UNMEASURED_NULLS = ("unlearn_median_s", "retrain_median_s", "ratio", "ratio_ci")
 
 
-def _upgraded(raw: dict) -> dict:
+def _upgraded(raw: dict[str, Any]) -> dict[str, Any]:
     """A schema 1 document (flat poisoning, a failed entry's budget of nulls) in schema 2's shape."""
     raw = {**raw, "schema_version": SCHEMA_VERSION}
     if "accuracy_restored" in raw:
@@ -310,7 +311,7 @@ def _build(kind: Any, value: Any, where: str) -> Any:
             except (TypeError, ValueError, KeyError) as error:
                 errors.append(str(error))
         raise TypeError(f"{where or 'the document'}: none of its forms fits ({'; '.join(errors)})")
-    if is_dataclass(kind):
+    if isinstance(kind, type) and is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"{where or 'the document'} is not an object")
         known = {f.name: f for f in fields(kind)}
@@ -342,9 +343,9 @@ def _build(kind: Any, value: Any, where: str) -> Any:
     raise TypeError(f"{where} is {value!r}, not {getattr(kind, '__name__', kind)}")
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     """A JSON Schema (draft 2020-12) of score.json, from the types above."""
-    definitions: dict[str, dict] = {}
+    definitions: dict[str, dict[str, Any]] = {}
     root = _schema(ScoreDocument, definitions)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -355,11 +356,11 @@ def json_schema() -> dict:
     }
 
 
-def _schema(kind: Any, definitions: dict[str, dict]) -> dict:
+def _schema(kind: Any, definitions: dict[str, dict[str, Any]]) -> dict[str, Any]:
     origin, arguments = typing.get_origin(kind), typing.get_args(kind)
     if origin in (Union, types.UnionType):
         return {"anyOf": [_schema(argument, definitions) for argument in arguments]}
-    if is_dataclass(kind):
+    if isinstance(kind, type) and is_dataclass(kind):
         name = kind.__name__
         if name not in definitions:
             definitions[name] = {}  # a placeholder against recursion

@@ -13,7 +13,7 @@ from functools import partial
 from joblib import Parallel, delayed
 import numpy as np
 
-from scoring.attacks import ATTACKS, resolve_attacks
+from scoring.attacks import ATTACKS, TableFor, resolve_attacks
 from scoring.tables import rule_table
 from scoring.torch_grids import GRID_ATTACKS, grid_attacks
 
@@ -46,7 +46,7 @@ def is_peaky(pos: np.ndarray, neg: np.ndarray) -> bool:
         return bool(np.float64(narrow) / np.float64(wide) < _PEAKY_RATIO)
 
 
-def _chunk(unlearned: np.ndarray, retrained: np.ndarray, names: tuple[str, ...], table_for, device: str | None) -> np.ndarray:
+def _chunk(unlearned: np.ndarray, retrained: np.ndarray, names: tuple[str, ...], table_for: TableFor, device: str | None) -> np.ndarray:
     """Raw per-attack maxima [E, attacks] for some examples; NaN marks a peaky example."""
     oriented = [orient(unlearned[:, e], retrained[:, e]) for e in range(unlearned.shape[1])]
     raw = np.full((len(oriented), len(names)), np.nan)
@@ -56,7 +56,7 @@ def _chunk(unlearned: np.ndarray, retrained: np.ndarray, names: tuple[str, ...],
         if name not in on_device:
             for i in live:
                 raw[i, column] = ATTACKS[name](*oriented[i], table_for)
-    if on_device and live:
+    if on_device and live and device is not None:
         columns = [names.index(name) for name in on_device]
         raw[np.ix_(live, columns)] = grid_attacks([oriented[i] for i in live], on_device, table_for, device)
     return raw

@@ -134,6 +134,6 @@ def intervals(
     factor = variance_factor(min(len(unlearned), len(retrained)))
     return IntervalResult(
         normal_interval(quality, results[:, 0], upper=1.0, variance_factor=factor),
-        normal_interval(score, results[:, 1], variance_factor=factor) if with_scores else None,
+        normal_interval(score, results[:, 1], variance_factor=factor) if with_scores and score is not None else None,
         replicates,
     )

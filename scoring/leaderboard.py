@@ -98,7 +98,7 @@ def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
     """(rank, row): within budget first, then over budget; within each, adaptive groups in their order
     (scores at different N are not compared), then best final score first; equal scores share the
     better rank (1, 2, 2, 4); submissions without a score last, unranked, by name."""
-    def order(row: Row) -> tuple:
+    def order(row: Row) -> tuple[bool, int, float]:
         return (not row.eligible, row.block, -(row.final_score or 0.0))
 
     ordered = sorted(rows, key=lambda row: (row.final_score is None, *order(row), row.submission))

@@ -13,6 +13,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
 
+from scoring.document import MiaPopulation
+
 N_SPLITS = 10
 
 
@@ -34,7 +36,7 @@ def mia_accuracy(forget_losses: np.ndarray, test_losses: np.ndarray, seed: int =
         return float(cross_val_score(LogisticRegression(), features, members, cv=splits, scoring="accuracy").mean())
 
 
-def population_mia(forget_statistic: np.ndarray, test_statistic: np.ndarray, max_models: int = 64, seed: int = 0) -> dict:
+def population_mia(forget_statistic: np.ndarray, test_statistic: np.ndarray, max_models: int = 64, seed: int = 0) -> MiaPopulation:
     """Mean and spread of the attack's accuracy over (up to `max_models`) models of a population.
 
     Statistics are [models, examples]; models beyond `max_models` are left
@@ -48,4 +50,4 @@ def population_mia(forget_statistic: np.ndarray, test_statistic: np.ndarray, max
             for i, (f, t) in enumerate(zip(forget_statistic, test_statistic, strict=True))
         ]
     )
-    return {"mean": float(accuracies.mean()), "std": float(accuracies.std()), "n_models": len(accuracies)}
+    return MiaPopulation(mean=float(accuracies.mean()), std=float(accuracies.std()), n_models=len(accuracies))

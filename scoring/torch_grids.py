@@ -12,7 +12,7 @@ test holds the two together on the CPU.
 import numpy as np
 import torch
 
-from scoring.attacks import LEFTS_PER_RIGHT, narrow_first, official_interval_grid, official_threshold_grid
+from scoring.attacks import LEFTS_PER_RIGHT, TableFor, narrow_first, official_interval_grid, official_threshold_grid
 from scoring.counting import MergedSample
 
 
@@ -48,7 +48,7 @@ def _single_threshold(pos: np.ndarray, neg: np.ndarray, table: torch.Tensor, dev
 GRID_ATTACKS = {"interval": _interval, "single-threshold": _single_threshold}
 
 
-def grid_attacks(examples: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], table_for, device: str) -> np.ndarray:
+def grid_attacks(examples: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], table_for: TableFor, device: str) -> np.ndarray:
     """Raw maxima [len(examples), len(names)] of the named grid attacks, computed on `device`."""
     target = torch.device(device)
     tables: dict[tuple[int, int], torch.Tensor] = {}
@@ -56,7 +56,8 @@ def grid_attacks(examples: list[tuple[np.ndarray, np.ndarray]], names: tuple[str
     for pos, neg in examples:
         row = []
         for name in names:
-            sizes = (len(pos), len(neg)) if name == "single-threshold" else tuple(map(len, narrow_first(pos, neg)))
+            narrow, wide = (pos, neg) if name == "single-threshold" else narrow_first(pos, neg)
+            sizes = (len(narrow), len(wide))
             if sizes not in tables:
                 tables[sizes] = torch.tensor(table_for(*sizes), device=target)
             row.append(GRID_ATTACKS[name](pos, neg, tables[sizes], target))

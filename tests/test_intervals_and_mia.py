@@ -63,4 +63,4 @@ def test_mia_separates_remembered_from_unseen():
 def test_population_mia_summarises_up_to_max_models():
     rng = np.random.default_rng(2)
     result = population_mia(rng.normal(0, 1, (10, 60)), rng.normal(0, 1, (10, 80)), max_models=4)
-    assert result["n_models"] == 4 and 0 <= result["mean"] <= 1 and result["std"] >= 0
+    assert result.n_models == 4 and 0 <= result.mean <= 1 and result.std >= 0

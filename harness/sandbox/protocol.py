@@ -11,7 +11,7 @@ import os
 import select
 import struct
 import time
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from reference_models.spec import BenchmarkSpec
 from reference_models.tensors import LabelledTensors
@@ -48,7 +48,7 @@ class ChannelTimeout(Exception):
     """No complete message arrived before the deadline."""
 
 
-def send(stream: BinaryIO, header: dict, payload: bytes = b"") -> None:
+def send(stream: BinaryIO, header: dict[str, Any], payload: bytes = b"") -> None:
     encoded = json.dumps(header).encode()
     stream.write(_LENGTHS.pack(len(encoded), len(payload)) + encoded + payload)
     stream.flush()
@@ -69,7 +69,7 @@ def _read_exactly(fd: int, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def receive(fd: int, deadline: float | None = None, max_payload: int = 1 << 34) -> tuple[dict, bytes]:
+def receive(fd: int, deadline: float | None = None, max_payload: int = 1 << 34) -> tuple[dict[str, Any], bytes]:
     """Read one message from a raw file descriptor, giving up at `deadline` (monotonic).
 
     An oversized message is refused from its lengths, before anything of it is read.
