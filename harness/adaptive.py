@@ -9,8 +9,8 @@ reference model depend only on their index, so N = 64 adds runs 32-63 to the
 """
 
 from dataclasses import dataclass, replace
+import logging
 from pathlib import Path
-import sys
 
 from harness.entries import score_entry
 from harness.pipeline import ScoreSettings
@@ -18,6 +18,8 @@ from reference_models.spec import BenchmarkSpec
 from rendering.pages import visible
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
 from scoring.document import ScoreDocument
+
+log = logging.getLogger(__name__)
 
 START_N = 32
 
@@ -83,7 +85,7 @@ def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path,
     documents, standings = {}, {}
     while active:
         for position, name in enumerate(sorted(active), start=1):
-            print(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {visible(str(paths[name]))}", file=sys.stderr, flush=True)
+            log.info(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {visible(str(paths[name]))}")
             documents[name] = score_entry(paths[name], spec, out_dir, replace(settings, n_models=n))
             standings[name] = _standing(name, n, documents[name])
         blocks = refine(blocks, standings, mode.top, max_n)

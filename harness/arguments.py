@@ -63,7 +63,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="unlearning runs and reference models (default: the competition's, 512 for the built-ins)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="parallel workers (default: one per core)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/references"), help="reference cache root")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="only the result, warnings and errors: no notes, no progress")
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="the details too: worker starts, cache hits, how long each stage took")
     parser.add_argument("--no-rebuild", action="store_true", help="stop on damaged reference files instead of retraining them")
     parser.add_argument("--forget-selection", default="random", choices=[name for name in SELECTIONS if name != "poisoned"],
                         help="forget set: random (default), class (a few classes), hardest (highest loss under the original)")

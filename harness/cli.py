@@ -32,6 +32,7 @@ from reference_models.architectures import ARCHITECTURES, require_classifier
 from reference_models.datasets import locate_data
 from reference_models.errors import InputError
 from reference_models.hardware import resolve_device
+from reference_models.progress import configure as configure_output
 from reference_models.secret import cache_secret, sealed
 from reference_models.spec import BenchmarkSpec
 from reference_models.supplied import load_original
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     """The command's exit code. Its foreseen errors end it with their line and code (harness.errors.exit_code_of),
     mapped here and nowhere else; anything else is a bug, raised with its traceback (exit code 1)."""
     args = build_parser().parse_args(argv)
+    configure_output(-1 if getattr(args, "quiet", False) else 1 if getattr(args, "verbose", False) else 0)
     try:
         return _command(args, argv)
     except KeyboardInterrupt:

@@ -6,8 +6,8 @@ harness refuses (an unreadable notebook) or one that provokes an error of
 the harness costs its own row only, and the board goes on.
 """
 
+import logging
 from pathlib import Path
-import sys
 import traceback
 
 from harness.checkpoints import is_checkpoints, read_checkpoints, scorable
@@ -19,6 +19,8 @@ from harness.untrusted import SubmissionRefused, results_folder
 from reference_models.spec import BenchmarkSpec
 from scoring.document import UNKNOWN, ScoreDocument, UnmeasuredBudget
 
+log = logging.getLogger(__name__)
+
 
 def _not_scored(settings: ScoreSettings, reason: str) -> UnmeasuredBudget:
     """The time budget of an entry that got no runs scored: nothing measured, and not eligible."""
@@ -26,7 +28,7 @@ def _not_scored(settings: ScoreSettings, reason: str) -> UnmeasuredBudget:
 
 
 def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused, models_from: str, settings: ScoreSettings) -> ScoreDocument:
-    print(f"error: {inert(str(error))}", file=sys.stderr, flush=True)
+    log.error(inert(str(error)))
     budget = _not_scored(settings, "the harness refused the entry before any run")
     return failed_document(spec, str(path), "refused", inert(str(error)), budget, models_from)
 
@@ -56,7 +58,7 @@ def score_entry(path: Path, spec: BenchmarkSpec, board_dir: Path, settings: Scor
         document = _refused(path, spec, error, models_from, settings)
     except Exception:
         message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
-        print(message, file=sys.stderr)
+        log.error(message)
         budget = _not_scored(settings, "scoring stopped with an error of the harness")
         document = failed_document(spec, str(path), "scorer-error", message, budget, models_from)
     write_score(out_dir, document)

@@ -10,9 +10,9 @@ own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 
 from dataclasses import replace
 import datetime
+import logging
 from pathlib import Path
 import stat
-import sys
 
 import pyarrow as pa
 
@@ -31,6 +31,8 @@ from rendering.pages import Cells, html_page, markdown_page, visible
 from rendering.tables import comparison_cells, leaderboard_cells
 from scoring.document import NOT_MEASURED, ScoreDocument, TimeBudget
 from scoring.leaderboard import Row, arrow_table, row_from_document, split_comparison
+
+log = logging.getLogger(__name__)
 
 SPLIT_CHOICES = ("public", "private", "both")
 DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no private split)
@@ -66,7 +68,7 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
     paths = submissions_in(folder)
     documents = {}
     for position, path in enumerate(paths, start=1):
-        print(f"[{position}/{len(paths)}] {spec.name}: {visible(str(path))}", file=sys.stderr, flush=True)
+        log.info(f"[{position}/{len(paths)}] {spec.name}: {visible(str(path))}")
         documents[path.stem] = score_entry(path, spec, out_dir, settings)
     return documents
 

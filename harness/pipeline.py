@@ -1,13 +1,15 @@
 """`score`: references, then sandboxed runs, then the metric, then score.json and report.html; and
 `score-checkpoints`, the same with checkpoints made elsewhere in place of the runs."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 import hashlib
+import logging
 import os
 from pathlib import Path
-import sys
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +40,8 @@ from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
 from rendering.report import report_html
 from scoring.document import CheckpointsUsed, CompetitionUsed, ScoreDocument, TimeBudget, UnmeasuredBudget
+
+log = logging.getLogger(__name__)
 
 
 def default_jobs() -> int:
@@ -152,7 +156,7 @@ def _runs_and_verdict(setup: WorkerSetup, data: BenchmarkData, spec: BenchmarkSp
             if budget.verdict != "borderline" or settings.borderline != "more-runs" or timed >= limit or failed:
                 return ledger.finished(timed), budget, timed
             timed = min(2 * timed, limit)
-            print(f"time budget: borderline; timing {timed} runs (--borderline more-runs, at most {limit})", file=sys.stderr, flush=True)
+            log.info(f"time budget: borderline; timing {timed} runs (--borderline more-runs, at most {limit})")
 
 
 def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> ScoreDocument:
@@ -168,34 +172,47 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     source = read_submission(submission)
     sha256 = hashlib.sha256(source).hexdigest()  # of the file as given, notebook or not
     program, conversion_log = submission_program(submission, source)  # a notebook becomes a module before anything runs
-    cache = reference_cache(spec, settings)
-    references = cache.load(settings.n_models)
-    data = load_benchmark_data(spec)
+    with _stage("references and data"):
+        cache = reference_cache(spec, settings)
+        references = cache.load(settings.n_models)
+        data = load_benchmark_data(spec)
     setup = _worker_setup(submission, program, spec, references, data, settings)
-    cached = yardstick(settings.cache_dir, spec, setup, settings.jobs)
+    with _stage("yardstick"):
+        cached = yardstick(settings.cache_dir, spec, setup, settings.jobs)
     timeout_s = settings.timeout_s or hard_timeout(cached.wall_median_s, settings.budget_fraction)
     out_dir.mkdir(parents=True, exist_ok=True)
     if conversion_log:
-        with open(out_dir / "submission.log", "a") as log:
-            log.write(conversion_log)
+        with open(out_dir / "submission.log", "a") as submission_log:
+            submission_log.write(conversion_log)
     isolation = isolation_report(setup)
     if not settings.sandbox:
-        print("warning: --no-sandbox: the submission runs as a plain process, without network, file-system and process "
-              "isolation, and its CPU time is not verified (only its environment, memory and threads are limited)", file=sys.stderr)
+        log.warning("--no-sandbox: the submission runs as a plain process, without network, file-system and process "
+                    "isolation, and its CPU time is not verified (only its environment, memory and threads are limited)")
     elif isolation.cpu != CPU_BY_CGROUP:
-        print("warning: no cgroup could be made here, so CPU time is measured by getrusage, which a submission can evade: "
-              "time-budget verdicts are unverified (see docs/sandbox.md)", file=sys.stderr)
+        log.warning("no cgroup could be made here, so CPU time is measured by getrusage, which a submission can evade: "
+                    "time-budget verdicts are unverified (see docs/sandbox.md)")
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
                    stop_after_failure=not settings.allow_failures)
-    records, budget, n_models = _runs_and_verdict(setup, data, spec, plan, sha256, cached, out_dir, settings)
+    with _stage("runs"):
+        records, budget, n_models = _runs_and_verdict(setup, data, spec, plan, sha256, cached, out_dir, settings)
     if n_models > settings.n_models:  # more runs were timed, so as many references are needed to score them all
         cache = reference_cache(spec, replace(settings, n_models=n_models))
         references = cache.load(n_models)
     scorer = Scorer(references, settings.metric)
     circumstances = Circumstances(isolation, _competition_used(settings), n_planned=n_models, ceiling=_ceiling(cache, settings))
-    document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures, circumstances)
-    _write_results(out_dir, document, examples, records, scorer, settings, np.array([r.unlearn_seconds for r in records if r.status == "ok"]))
+    with _stage("metric"):
+        document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures, circumstances)
+    with _stage("score.json and report"):
+        _write_results(out_dir, document, examples, records, scorer, settings, np.array([r.unlearn_seconds for r in records if r.status == "ok"]))
     return document
+
+
+@contextmanager
+def _stage(name: str) -> Iterator[None]:
+    """-v: how long a stage of a score took."""
+    start = time.perf_counter()
+    yield
+    log.debug(f"{name}: {time.perf_counter() - start:.1f} s")
 
 
 def _competition_used(settings: ScoreSettings) -> CompetitionUsed | None:

@@ -11,13 +11,13 @@ import numpy as np
 import pyarrow as pa
 import sklearn
 import torch
-from tqdm import tqdm
 
 from harness.failure_policy import not_started_note
 from harness.ledger import STATUSES, RunRecord
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from reference_models.files import write_atomic
+from reference_models.progress import progress
 from reference_models.spec import BenchmarkSpec
 from scoring.collateral import epsilon_spread
 from scoring.document import (
@@ -121,7 +121,7 @@ class Scorer:
         if not self.settings.bootstrap or len(unlearned) <= MIN_MODELS:
             return {}
         retrained = self.references.retrained.head(len(unlearned))
-        with tqdm(total=self.settings.bootstrap, desc="intervals", unit="half-sample", disable=None if self.settings.progress else True) as bar:
+        with progress(self.settings.bootstrap, "intervals", "half-sample", self.settings.progress) as bar:
             result = intervals(
                 unlearned.forget_statistic,
                 retrained.forget_statistic,

@@ -14,16 +14,15 @@ are measured by the same workers under the same load.
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import io
+import logging
 import math
 from pathlib import Path
 import queue
-import sys
 import threading
 from typing import TypeVar
 
 from joblib import Parallel, delayed
 import numpy as np
-from tqdm import tqdm
 
 from harness import failures
 from harness.backends import on_dask
@@ -35,8 +34,12 @@ from harness.run_records import charged_seconds, record_of
 from harness.sandbox.parent import CappedLog, RunOutcome, SandboxWorker, SetupFailed, kill_live_workers
 from harness.sandbox.protocol import WorkerSetup
 from reference_models.datasets import BenchmarkData
+from reference_models.progress import Progress
+from reference_models.progress import progress as progress_bar
 from reference_models.seeds import derive_seed
 from reference_models.spec import BenchmarkSpec
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Watch = Callable[[np.ndarray], str | None]  # the ok runs' charged seconds so far -> a message to print, once
@@ -190,7 +193,7 @@ class _Driver:
     finishes: a submission's run has its weights evaluated here and its row in the ledger, a baseline's
     its charged seconds in the measurement ledger; either moves the bar."""
 
-    def __init__(self, setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, tasks: list[Task], log_path: Path, bar: tqdm,
+    def __init__(self, setup: WorkerSetup, data: BenchmarkData, ledger: RunLedger, plan: RunPlan, tasks: list[Task], log_path: Path, bar: Progress,
                  watch: Watch | None, beside: Beside | None):
         self.setup, self.data, self.ledger, self.plan, self.tasks = setup, data, ledger, plan, tasks
         self.bar, self.watch, self.beside = bar, watch, beside
@@ -240,7 +243,7 @@ class _Driver:
             self.charged.append(charged_s)
             message = self.watch(np.array(self.charged))
             if message is not None:
-                tqdm.write(message, file=sys.stderr)
+                log.warning(message)
                 self.watch = None
 
     def _queued(self) -> Iterator[Task]:
@@ -256,8 +259,8 @@ class _Driver:
 
     def collect(self, chunk: ChunkResult) -> None:
         """A chunk that ran on the cluster: its logs, then its tasks."""
-        for name, log in chunk.logs.items():
-            self.logs[name].write(log)  # already marked with its runs on the cluster worker
+        for name, text in chunk.logs.items():
+            self.logs[name].write(text)  # already marked with its runs on the cluster worker
         for task, outcome in chunk.outcomes:
             self._finish(task, outcome)
 
@@ -265,8 +268,7 @@ class _Driver:
         for name, file in self.log_files.items():
             file.close()
             if self.logs[name].capped:
-                print(f"{file.name} reached its cap of {self.logs[name].cap_mib} MiB: the rest of what was printed is not in it",
-                      file=sys.stderr, flush=True)
+                log.warning(f"{file.name} reached its cap of {self.logs[name].cap_mib} MiB: the rest of what was printed is not in it")
 
 
 def _run_on_cluster(driver: _Driver) -> None:
@@ -325,18 +327,17 @@ def run_submission(
     """
     standing = standing_failure(ledger, plan.n_runs) if plan.stop_after_failure else None
     if standing is not None:
-        print(standing_message(standing), file=sys.stderr, flush=True)
+        log.warning(standing_message(standing))
         return
     pending, again = ledger.pending(plan.n_runs), ledger.again(plan.n_runs)
     if len(pending) < plan.n_runs or again:
-        print(f"{plan.n_runs - len(pending)} of {plan.n_runs} runs kept from the ledger; {len(pending)} to run"
-              + (f", {len(again)} of them again after a timeout or a worker crash" if again else ""),
-              file=sys.stderr, flush=True)
+        log.info(f"{plan.n_runs - len(pending)} of {plan.n_runs} runs kept from the ledger; {len(pending)} to run"
+                 + (f", {len(again)} of them again after a timeout or a worker crash" if again else ""))
     measured = [Task(name, index) for name, index in beside.ledger.pending(list(beside.setups), beside.count)] if beside else []
     tasks = schedule(pending, measured)
     if not tasks:
         return
-    bar = tqdm(total=len(tasks), desc="unlearning runs" + (" and yardstick" if measured else ""), unit="run", disable=None if progress else True)
+    bar = progress_bar(len(tasks), "unlearning runs" + (" and yardstick" if measured else ""), "run", progress)
     driver = _Driver(setup, data, ledger, plan, tasks, log_path, bar, watch, beside)
     try:
         if on_dask() and plan.checkpoints is None:  # checkpoints load here, from the archive this process holds open

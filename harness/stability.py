@@ -11,8 +11,8 @@ are computed (no bootstrap, no population attack): the ranking needs no more.
 
 from collections.abc import Sequence
 import json
+import logging
 from pathlib import Path
-import sys
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from rendering.pages import markdown_page
 from rendering.stability import agreement_cells, score_cells
 from scoring.leaderboard import rank, row_from_document
 from scoring.stability import agreement_table, rank_agreement, scores_table
+
+log = logging.getLogger(__name__)
 
 
 def _records(spec: BenchmarkSpec, sha256: str, settings: ScoreSettings) -> list[RunRecord]:
@@ -76,7 +78,7 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
         raise ValueError(f"the largest N ({max(n_models)}) must be the one scored ({settings.n_models})")
     documents = score_folder(folder, spec, out_dir, settings)
     names = [row.submission for _, row in rank([row_from_document(name, document) for name, document in documents.items()])]
-    print(f"{spec.name}: subsampling N = {', '.join(map(str, n_models))}", file=sys.stderr, flush=True)
+    log.info(f"{spec.name}: subsampling N = {', '.join(map(str, n_models))}")
     scorer = Scorer(reference_cache(spec, settings).load(settings.n_models), settings.metric)
     per_submission = [  # an entry refused or failed before any run has no ledger: no score at any N
         subsampled_scores(_records(spec, sha256, settings) if (sha256 := documents[name].submission_sha256) is not None else [],

@@ -23,6 +23,7 @@ off both sides, so that a fast method is not judged by the harness's overhead.
 from dataclasses import asdict, dataclass, replace
 import hashlib
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -42,6 +43,8 @@ from reference_models.files import write_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
+
+log = logging.getLogger(__name__)
 
 # Retraining and the floor are measured 11 times each: the fewest whose order-statistic interval for the
 # median (2nd to 10th of 11, 98.8%) reaches the coverage harness.budget asks of each (0.95^(1/3), 98.3%).
@@ -147,9 +150,11 @@ def yardstick(cache_root: Path, spec: BenchmarkSpec, setup: WorkerSetup, jobs: i
                 for derived in ("median_s", "floor_s"):
                     stored.pop(derived)
                 stored.setdefault("kind", "cached")
+                log.debug(f"yardstick: measured before on this machine, read from {path}")
                 return Yardstick(**{name: tuple(value) if isinstance(value, list) else value for name, value in stored.items()})
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # unreadable: measured again below
+        log.info("yardstick: timing retraining once on this machine (kept for the next scores)")
         measured = _measure(spec, setup, jobs, folder / "retrain.log")
         write_atomic(path, (json.dumps(measured.to_dict(), indent=1) + "\n").encode())
         return measured

@@ -30,6 +30,7 @@ retrain baseline runs in the sandbox like a submission (harness.yardstick).
 from dataclasses import dataclass
 from functools import lru_cache
 import json
+import logging
 from pathlib import Path
 
 from filelock import FileLock
@@ -37,7 +38,6 @@ from joblib import Parallel, delayed
 import numpy as np
 import pyarrow as pa
 import torch
-from tqdm import tqdm
 
 from reference_models.architectures import STACKABLE, build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
@@ -45,10 +45,13 @@ from reference_models.errors import CacheDamaged
 from reference_models.evaluation import ModelOutputs, PopulationOutputs, evaluate
 from reference_models.files import load_state_dict_bytes, read_table, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
+from reference_models.progress import progress as progress_bar
 from reference_models.seeds import model_seed
 from reference_models.spec import CACHE_FORMAT, BenchmarkSpec
 from reference_models.supplied import load_original
 from reference_models.training import train_models
+
+log = logging.getLogger(__name__)
 
 CHUNK = 64  # small models trained in one stack
 POPULATIONS = ("retrained", "ceiling")
@@ -205,12 +208,15 @@ class ReferenceCache:
             missing = [i for i in range(n_models) if i not in self.rows[population]]
             size = _chunk_size(self.spec)
             tasks += [(population, missing[i : i + size]) for i in range(0, len(missing), size)]
-        if tasks:
+        if not tasks:
+            log.debug(f"references: the original and {n_models} {', '.join(populations)} models found in {self.dir}")
+        else:
+            log.debug(f"references: training {sum(len(chunk) for _, chunk in tasks)} models into {self.dir}")
             results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
                 delayed(_train_chunk)(self.spec, p, c, self.device) for p, c in tasks
             )
             total = sum(len(chunk) for _, chunk in tasks)
-            with tqdm(total=total, desc="reference models", unit="model", disable=None if progress else True) as bar:
+            with progress_bar(total, "reference models", "model", progress) as bar:
                 for population, chunk in results:
                     self._commit(population, chunk)
                     bar.update(len(chunk))

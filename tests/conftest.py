@@ -288,8 +288,8 @@ def seed_yardstick(reference_cache, worker_setup):
 @pytest.fixture
 def score_cli(reference_cache, tmp_path, in_process):
     """Score a submission on digits-mlp with the shared cache; returns (process, score.json or None).
-    The yardstick is the cached one unless `yardstick="paired"`, runs go to one worker unless `extra` says `--jobs`, and
-    no report.html is written unless `report=True`.
+    The yardstick is the cached one unless `yardstick="paired"`, runs go to one worker unless `extra` says `--jobs`,
+    no report.html is written unless `report=True`, and the harness's notes are left out (-q) unless `quiet=False`.
 
     The harness runs in this process (harness.cli.main), its sandboxed workers as real processes: a new
     interpreter would cost each score about 2.5 s of imports, a quarter of its time. The tests that need
@@ -297,7 +297,7 @@ def score_cli(reference_cache, tmp_path, in_process):
     start `python -m harness` with run_cli or subprocess."""
 
     def score(submission: Path, *extra: str, n_models: int = N_SMALL, out: Path | None = None, ledger: Path | None = None, bootstrap: int = 0,
-              yardstick: str = "cached", report: bool = False):
+              yardstick: str = "cached", report: bool = False, quiet: bool = True):
         out = out or tmp_path / "out"
         ledger = ledger or tmp_path / "ledgers"
         result = in_process(
@@ -306,7 +306,7 @@ def score_cli(reference_cache, tmp_path, in_process):
             "--cache-dir", str(reference_cache),
             "--ledger-dir", str(ledger),
             "--out", str(out),
-            "--quiet",
+            *(("--quiet",) if quiet else ()),
             "--bootstrap", str(bootstrap),
             "--mia-models", "4",
             "--yardstick", yardstick,

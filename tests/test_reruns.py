@@ -94,7 +94,7 @@ def test_a_timed_out_run_runs_again_on_the_next_score_and_the_entry_ends_scored(
     assert result.returncode == 3 and document["runs"]["timeout"] == 1 and document["runs"]["not started"] == 3
     assert "score again to resume" in document["not_started"]["reason"] and "score again to resume" in result.stdout
 
-    result, document = score_cli(SLEEPS, "--timeout", "30", n_models=4)
+    result, document = score_cli(SLEEPS, "--timeout", "30", n_models=4, quiet=False)
     assert result.returncode == 0, result.stderr
     assert document["status"] == "scored" and document["runs"]["ok"] == 4 and document["not_started"] is None
     assert "4 to run, 1 of them again after a timeout or a worker crash" in result.stderr

@@ -38,7 +38,7 @@ def test_the_yardstick_is_retrained_among_the_runs_and_kept_for_a_resume(score_c
     assert low < retrain < high and budget["floor_median_ci"][0] < floor < budget["floor_median_ci"][1]
     assert f"--- run {count - 1} ---" in (tmp_path / "out" / "yardstick-retrain.log").read_text()
     stored = path.read_bytes()
-    again, rescored = score_cli(finetune, ledger=ledgers, out=tmp_path / "again", yardstick="paired")
+    again, rescored = score_cli(finetune, ledger=ledgers, out=tmp_path / "again", yardstick="paired", quiet=False)
     assert again.returncode == 0 and f"{N_SMALL} of {N_SMALL} runs kept" in again.stderr, again.stderr
     assert path.read_bytes() == stored and rescored["time_budget"]["ratio"] == budget["ratio"]
 
@@ -102,7 +102,7 @@ def unlearning(net, retain, forget, validation):
     return net
 """)
     ledgers = tmp_path / "ledgers"
-    result, document = score_cli(path, "--borderline", "more-runs", "--max-runs", "16", n_models=4, ledger=ledgers)
+    result, document = score_cli(path, "--borderline", "more-runs", "--max-runs", "16", n_models=4, ledger=ledgers, quiet=False)
     assert result.returncode == 0, result.stderr
     budget = document["time_budget"]
     assert budget["verdict"] == "borderline" and budget["borderline"] == "more-runs" and budget["eligible"], budget

@@ -11,6 +11,7 @@ in a log, up to a cap.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import logging
 import os
 from pathlib import Path
 import pickle
@@ -30,6 +31,8 @@ from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_descripti
 from harness.sandbox.log_lines import RunLines
 from harness.sandbox.protocol import WorkerSetup
 from scoring.document import Isolation
+
+logger = logging.getLogger(__name__)  # `log` names a worker's log here
 
 _SETUP_TIMEOUT_S = 300.0  # the worker's own imports; no participant code runs before its first run
 _GUARD_S = 60.0  # beyond a run's timeout: the worker kills the run, wipes and answers well within it
@@ -166,6 +169,8 @@ class SandboxWorker:
                 os.close(fd)
         with _LIVE_LOCK:
             _LIVE_GROUPS.add(self._process.pid)
+        logger.debug(f"worker {self._process.pid} started ({'sandboxed' if setup.sandboxed else 'no sandbox'}, {setup.threads} thread(s), "
+                     f"device {setup.device})")
         self._run: int | None = None  # the run asked for last: its id marks the worker's output, which never sees it
         self._drain = threading.Thread(target=log.drain, args=(self._process.stderr, lambda: self._run), daemon=True)
         self._drain.start()
