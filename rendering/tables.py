@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from rendering.pages import Cells, number, ratio_text, verdict_text
 from scoring.intervals import INTERVAL_LABEL
-from scoring.leaderboard import Row, rank
+from scoring.leaderboard import Row, rank, rank_groups
 
 
 def _score_cell(row: Row) -> str:
@@ -26,12 +26,14 @@ def _verdict_cell(row: Row) -> str:
 def leaderboard_cells(rows: list[Row]) -> Cells:
     """The ranked leaderboard as display cells."""
     adaptive = any(row.why is not None for row in rows)
-    header = ("rank", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s", "budget ratio (95% CI)",
-              "verdict", "status", "models")
+    groups = rank_groups(rows)
+    header = ("rank", "rank group", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s",
+              "budget ratio (95% CI)", "verdict", "status", "models")
     header += ("N", "why this N") if adaptive else ()
     cells = [
         [
             "-" if position is None else str(position),
+            groups[row.submission] or "-",
             row.submission,
             _score_cell(row),
             number(row.forget_quality),
@@ -51,17 +53,17 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
 
 def comparison_cells(comparison: pa.Table) -> Cells:
     """The public-against-private table as display cells."""
-    header = ("submission", "public rank", "public score", "private rank", "private score", "rank change")
+    header = ("submission", "public rank", "public group", "public score", "private rank", "private group", "private score", "rank change")
 
-    def rank_cell(value: int | None) -> str:
+    def rank_cell(value: int | str | None) -> str:
         return "-" if value is None else str(value)
 
     def change_cell(value: int | None) -> str:
         return "n/a" if value is None else f"{value:+d}" if value else "0"
 
     cells = [
-        [r["submission"], rank_cell(r["public_rank"]), number(r["public_score"]), rank_cell(r["private_rank"]), number(r["private_score"]),
-         change_cell(r["rank_change"])]
+        [r["submission"], rank_cell(r["public_rank"]), rank_cell(r["public_rank_group"]), number(r["public_score"]), rank_cell(r["private_rank"]),
+         rank_cell(r["private_rank_group"]), number(r["private_score"]), change_cell(r["rank_change"])]
         for r in comparison.to_pylist()
     ]
     return header, cells

@@ -106,28 +106,80 @@ def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
     return [(None if row.final_score is None else 1 + sum(other < order(row) for other in scored), row) for row in ordered]
 
 
+GROUP_LEGEND = (
+    "Rank group: neighbours whose 95% intervals of the final score overlap, chained from one to the next, share a group "
+    "(2-3): the runs cannot tell which of them is ahead. Groups form within the entries in budget and within those over it "
+    "(and within an adaptive board's groups); an entry scored without an interval (--bootstrap 0) is in no group."
+)
+
+
+def _separated(upper: Row, lower: Row) -> bool:
+    """Whether the intervals of two neighbours (upper ranked first) are apart; False where either has none."""
+    if upper.final_score_ci_low is None or lower.final_score_ci_high is None:
+        return False
+    return upper.final_score_ci_low > lower.final_score_ci_high
+
+
+def rank_groups(rows: list[Row]) -> dict[str, str | None]:
+    """Each submission's rank group ("2-3", or "2" alone), by name: the ranked neighbours whose intervals overlap, chained;
+    None for an entry without a score or without an interval."""
+    groups: dict[str, str | None] = {row.submission: None for row in rows}
+    chain: list[tuple[int, Row]] = []
+
+    def close() -> None:
+        first, last = chain[0][0], chain[-1][0]
+        for _, row in chain:
+            groups[row.submission] = str(first) if first == last else f"{first}-{last}"
+        chain.clear()
+
+    for position, row in rank(rows):
+        if position is None or row.final_score_ci_low is None:  # unscored (last), or no interval: no group goes through it
+            if chain:
+                close()
+            continue
+        previous = chain[-1][1] if chain else None
+        if previous is not None and (_separated(previous, row) or (previous.eligible, previous.block) != (row.eligible, row.block)):
+            close()
+        chain.append((position, row))
+    if chain:
+        close()
+    return groups
+
+
 def arrow_table(rows: list[Row]) -> pa.Table:
     """The ranked rows with full precision, for CSV and Parquet (N, why and group only when adaptive)."""
     adaptive = any(row.why is not None for row in rows)
-    records = [{"rank": position, **asdict(row)} for position, row in rank(rows)]
+    groups = rank_groups(rows)
+    records = [{"rank": position, "rank_group": groups[row.submission], **asdict(row)} for position, row in rank(rows)]
     if not adaptive:
         records = [{key: value for key, value in record.items() if key not in ADAPTIVE_FIELDS} for record in records]
     return pa.Table.from_pylist(records)
 
 
 def split_comparison(public: list[Row], private: list[Row]) -> pa.Table:
-    """Per submission: its public and private rank and score, and how far it moved (positive: up in private)."""
-    private_rank = {row.submission: (position, row.final_score) for position, row in rank(private)}
+    """Per submission: its rank, rank group, score with its interval and verdict on each split, and how far it moved
+    (positive: up in private)."""
+    other = {row.submission: (position, row) for position, row in rank(private)}
+    groups = {"public": rank_groups(public), "private": rank_groups(private)}
     records = []
     for position, row in rank(public):
-        other_position, other_score = private_rank[row.submission]
+        other_position, other_row = other[row.submission]
         moved = None if position is None or other_position is None else position - other_position
         records.append({
             "submission": row.submission,
-            "public_rank": position,
-            "public_score": row.final_score,
-            "private_rank": other_position,
-            "private_score": other_score,
+            **_split_fields("public", position, row, groups["public"]),
+            **_split_fields("private", other_position, other_row, groups["private"]),
             "rank_change": moved,
         })
     return pa.Table.from_pylist(records)
+
+
+def _split_fields(split: str, position: int | None, row: Row, groups: dict[str, str | None]) -> dict[str, object]:
+    return {
+        f"{split}_rank": position,
+        f"{split}_rank_group": groups[row.submission],
+        f"{split}_score": row.final_score,
+        f"{split}_score_ci_low": row.final_score_ci_low,
+        f"{split}_score_ci_high": row.final_score_ci_high,
+        f"{split}_verdict": row.verdict,
+    }

@@ -15,10 +15,11 @@ from harness.errors import UsageError
 from reference_models.datasets import load_benchmark_data
 from rendering.tables import leaderboard_cells
 from score_documents import BUBBLEWRAP, scored
-from scoring.leaderboard import Row, arrow_table, rank, row_from_document
+from scoring.leaderboard import GROUP_LEGEND, Row, arrow_table, rank, rank_groups, row_from_document
 
+SPLIT_FIELDS = ("rank", "rank_group", "score", "score_ci_low", "score_ci_high", "verdict")
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
-COLUMNS = ["rank", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
+COLUMNS = ["rank", "rank_group", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
            "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict", "eligible", "budget_ratio_ci_low", "budget_ratio_ci_high",
            "unverified", "models"]
 N_FIGURES = 6
@@ -63,8 +64,10 @@ def test_each_split_is_ranked_with_failures_last(board, split):
     assert table["final_score"].to_pylist()[0] > table["final_score"].to_pylist()[1] == 0.0
     assert pyarrow.csv.read_csv(folder / "leaderboard.csv").column_names == COLUMNS
     rows = _table_rows((folder / "leaderboard.md").read_text())
-    assert [row[:2] for row in rows] == [["1", "`finetune`"], ["2", "`identity`"], ["-", "`a_failure`"]]
-    assert "(" in rows[0][2] and rows[2][2] == "n/a"  # the interval next to the score; none for a failure
+    assert [[row[0], row[2]] for row in rows] == [["1", "`finetune`"], ["2", "`identity`"], ["-", "`a_failure`"]]
+    assert [row[1] for row in rows] == [group or "-" for group in table["rank_group"].to_pylist()] and rows[2][1] == "-"
+    assert "(" in rows[0][3] and rows[2][3] == "n/a"  # the interval next to the score; none for a failure
+    assert GROUP_LEGEND in (folder / "leaderboard.md").read_text()
     assert "<table>" in (folder / "leaderboard.html").read_text()
     for name in ("identity", "finetune", "a_failure"):
         assert (folder / name / "score.json").is_file()
@@ -73,7 +76,8 @@ def test_each_split_is_ranked_with_failures_last(board, split):
 def test_both_splits_side_by_side(board):
     out, result = board
     comparison = pq.read_table(out / "leaderboard.parquet")
-    assert comparison.column_names == ["submission", "public_rank", "public_score", "private_rank", "private_score", "rank_change"]
+    assert comparison.column_names == ["submission", *(f"{split}_{field}" for split in ("public", "private") for field in SPLIT_FIELDS), "rank_change"]
+    assert comparison["public_score_ci_low"].to_pylist()[0] <= comparison["public_score"].to_pylist()[0]
     assert comparison["submission"].to_pylist() == ["finetune", "identity", "a_failure"]
     assert comparison["rank_change"].to_pylist() == [0, 0, None]
     assert comparison["public_score"].to_pylist()[0] != comparison["private_score"].to_pylist()[0]
@@ -135,3 +139,29 @@ def test_a_verdict_without_sandbox_or_cgroup_is_marked_unverified(isolation, rea
     header, cells = leaderboard_cells([row])
     assert cells[0][header.index("verdict")] == ("pass" if reason is None else f"pass (unverified: {reason})")
     assert arrow_table([row]).column("unverified").to_pylist() == [reason]
+
+
+def _scored_row(name: str, score: float | None, interval: tuple[float, float] | None, eligible: bool = True) -> Row:
+    low, high = interval or (None, None)
+    return Row(name, "scored" if score is not None else "failed: exception", score, low, high, score, 1.0, 1.0, 0.1, 0.1, "pass", eligible)
+
+
+def test_neighbours_whose_intervals_overlap_share_a_rank_group():
+    rows = [
+        _scored_row("a", 0.50, (0.45, 0.55)),
+        _scored_row("b", 0.48, (0.40, 0.50)),  # overlaps a
+        _scored_row("c", 0.30, (0.25, 0.35)),  # apart from b
+        _scored_row("d", 0.29, (0.20, 0.31)),
+        _scored_row("e", 0.10, (0.09, 0.11)),
+        _scored_row("slow", 0.60, (0.50, 0.70), eligible=False),  # over budget: grouped among its own class only
+        _scored_row("plain", 0.05, None),  # no interval: in no group
+        _scored_row("broken", None, None),
+    ]
+    assert rank_groups(rows) == {"a": "1-2", "b": "1-2", "c": "3-4", "d": "3-4", "e": "5", "plain": None, "slow": "7", "broken": None}
+
+
+def test_a_group_chains_through_overlapping_neighbours_and_ties_keep_their_rank():
+    chained = [_scored_row("a", 0.5, (0.40, 0.60)), _scored_row("b", 0.4, (0.30, 0.50)), _scored_row("c", 0.3, (0.20, 0.35))]
+    assert set(rank_groups(chained).values()) == {"1-3"}  # a and c are apart, but each touches b
+    tied = [_scored_row("a", 0.5, (0.5, 0.5)), _scored_row("b", 0.5, (0.5, 0.5)), _scored_row("c", 0.2, (0.2, 0.2))]
+    assert rank_groups(tied) == {"a": "1", "b": "1", "c": "3"}

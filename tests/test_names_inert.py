@@ -22,6 +22,7 @@ from scoring.leaderboard import Row
 
 NAME = "a`b<img src=x onerror=alert(1)>\u202egnp.py"  # shows as "a`b<img ...>yp.png" where the override works
 FORMAT = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+SUBMISSION = leaderboard_cells([])[0].index("submission")  # the column of the names
 HIDDEN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f" + FORMAT + "]")  # all but the newlines between lines
 
 
@@ -59,14 +60,15 @@ def test_a_hostile_name_is_one_code_span_with_no_tag_and_no_override():
         assert "<img" not in text and not HIDDEN.search(text)
     cells = _cells(markdown, 1)
     assert len(cells) == len(leaderboard_cells([])[0])  # no cell forged
-    assert _code_span(cells[1]) == "a`b&lt;img src=x onerror=alert(1)&gt;\\u202egnp.py"
+    assert _code_span(cells[SUBMISSION]) == "a`b&lt;img src=x onerror=alert(1)&gt;\\u202egnp.py"
     assert "<td>a`b&lt;img src=x onerror=alert(1)&gt;\\u202egnp.py</td>" in page
     assert markdown.startswith("# a`b&lt;img src=x onerror=alert(1)&gt;\\u202egnp.py on digits-mlp\n")
 
 
 def test_an_ordinary_name_keeps_its_plain_code_span():
     markdown, page = _board("finetune")
-    assert _cells(markdown, 1)[:2] == ["1", "`finetune`"]
+    cells = _cells(markdown, 1)
+    assert [cells[0], cells[SUBMISSION]] == ["1", "`finetune`"]
     assert "<td>finetune</td>" in page
 
 
@@ -75,7 +77,7 @@ def test_backticks_pipes_and_html_never_leave_the_code_span(name):
     markdown, _ = _board(name)
     cells = _cells(markdown, 1)
     assert len(cells) == len(leaderboard_cells([])[0])
-    assert html.unescape(_code_span(cells[1])) == name
+    assert html.unescape(_code_span(cells[SUBMISSION])) == name
     assert "<b>" not in markdown
 
 
