@@ -28,10 +28,10 @@ import sys
 import numpy as np
 
 from benchmarks.doc_tables import replace_between
-from harness.budget import time_budget
-from harness.choices import DEFAULT_FRACTION
-from harness.ledger import MeasurementLedger, RunLedger
-from harness.yardstick import paired, paired_count
+from harness.running.ledger import MeasurementLedger, RunLedger
+from harness.timing.budget import time_budget
+from harness.timing.choices import DEFAULT_FRACTION
+from harness.timing.yardstick import paired, paired_count
 from rendering.pages import ratio_text
 from scoring.document import TimeBudget, read_score
 

@@ -22,7 +22,7 @@ import time
 import torch
 
 from harness.benchmarks import BENCHMARKS, get_benchmark
-from harness.choices import DEFAULT_FRACTION
+from harness.timing.choices import DEFAULT_FRACTION
 from reference_models.architectures import build_model, input_shape, num_classes
 from reference_models.hardware import resolve_device
 from reference_models.spec import BenchmarkSpec

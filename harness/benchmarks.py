@@ -3,8 +3,8 @@
 from dataclasses import replace
 from pathlib import Path
 
+from harness.commands.errors import UsageError
 from harness.competition import BUILT_IN, Competition, built_in_competitions, read_competition
-from harness.errors import UsageError
 from reference_models.architectures import IMAGE_ARCHITECTURES, STACKABLE
 from reference_models.forget_sets import FLIPPED_SHARE, SELECTIONS
 from reference_models.seeds import derive_seed

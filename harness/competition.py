@@ -21,8 +21,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
-from harness.errors import UsageError
+from harness.commands.errors import UsageError
+from harness.timing.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
 from reference_models.architectures import FACTORY, architecture_error, factory_parts
 from reference_models.datasets import DATASETS, PIXELS, SPLIT_METHODS
 from reference_models.forget_sets import PERSON_CHOICES, SELECTIONS

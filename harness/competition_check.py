@@ -85,7 +85,7 @@ def _supplied_accuracies(spec: BenchmarkSpec, data: BenchmarkData) -> dict[str, 
 
 def check_competition(spec: BenchmarkSpec) -> CompetitionCheck:
     """Load the data as the references would see them and time training on them (nothing is cached); the model
-    is one that classifies the data (harness.cli checks it first)."""
+    is one that classifies the data (harness.commands.cli checks it first)."""
     data = load_benchmark_data(spec)
     sizes = {name: len(getattr(data, name)) for name in ("train", "retain", "forget", "validation", "test")}
     torch.manual_seed(spec.model_seed)

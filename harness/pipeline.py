@@ -15,23 +15,23 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from harness.budget import MORE_RUNS, early_warning, hard_timeout, load_average, reported_budget, time_budget
-from harness.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
-from harness.choices import DEFAULT_FRACTION
+from harness.commands.errors import UsageError
 from harness.competition import CompetitionUse
-from harness.errors import UsageError
-from harness.ledger import MeasurementLedger, RunLedger, RunRecord
-from harness.notebooks import submission_program
+from harness.outputs.results import CHECKPOINTS, Circumstances, MetricSettings, Scorer, score_document, unlearned_population, write_score
 from harness.resources import worker_folders
-from harness.results import CHECKPOINTS, Circumstances, MetricSettings, Scorer, score_document, unlearned_population, write_score
-from harness.runs import RunPlan, run_submission
+from harness.running.ledger import MeasurementLedger, RunLedger, RunRecord
+from harness.running.runs import RunPlan, run_submission
 from harness.sandbox.isolation import unavailable_reason as sandbox_unavailable
 from harness.sandbox.limits import CPU_BY_CGROUP
 from harness.sandbox.parent import isolation_report
 from harness.sandbox.protocol import WorkerSetup
-from harness.timings import ReportedTimings, reported_seconds
-from harness.untrusted import read_submission
-from harness.yardstick import Yardstick, beside, paired, paired_count, yardstick
+from harness.submissions.checkpoints import LOAD_TIMEOUT_S, CheckpointLimits, Checkpoints
+from harness.submissions.notebooks import submission_program
+from harness.submissions.timings import ReportedTimings, reported_seconds
+from harness.submissions.untrusted import read_submission
+from harness.timing.budget import MORE_RUNS, early_warning, hard_timeout, load_average, reported_budget, time_budget
+from harness.timing.choices import DEFAULT_FRACTION
+from harness.timing.yardstick import Yardstick, beside, paired, paired_count, yardstick
 from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, data_folders, load_benchmark_data
 from reference_models.evaluation import PopulationOutputs
@@ -163,7 +163,7 @@ def score(submission: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreS
     """Score one submission file; writes score.json (and examples.parquet) in out_dir.
 
     The time budget's yardstick is retraining measured among the submission's
-    own runs, in the same workers under the same load (harness.yardstick), or,
+    own runs, in the same workers under the same load (harness.timing.yardstick), or,
     with `yardstick="cached"`, the figure measured once per benchmark and
     machine, which also sets the hard timeout and the early warning.
     """
@@ -242,7 +242,7 @@ def _write_results(out_dir: Path, document: ScoreDocument, examples: pa.Table | 
 
 def score_checkpoints(path: Path, checkpoints: Checkpoints, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings,
                       timings: ReportedTimings | None = None) -> ScoreDocument:
-    """Score checkpoints made elsewhere (read from `path` by harness.checkpoints) as the runs of a submission:
+    """Score checkpoints made elsewhere (read from `path` by harness.submissions.checkpoints) as the runs of a submission:
     run i is checkpoint i, loaded in a sandboxed worker and evaluated here, against the first N references.
     No code ran, so the time budget is not measured, unless the participant's `timings` are given: then it
     is judged from them against retraining timed here, and marked as self-reported.

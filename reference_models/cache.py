@@ -24,7 +24,7 @@ still match, so an interrupted build loses at most the chunks in flight, and
 a damaged file is rebuilt.
 
 Retrain time, the yardstick of the time budget, is not measured here: the
-retrain baseline runs in the sandbox like a submission (harness.yardstick).
+retrain baseline runs in the sandbox like a submission (harness.timing.yardstick).
 """
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """The errors of reference_models that a command reports to its user as a line and an exit code, not as a bug.
 
-Anything else raised here (a plain ValueError included) is a bug of the harness. harness/errors.py maps these two
+Anything else raised here (a plain ValueError included) is a bug of the harness. harness/commands/errors.py maps these two
 to their exit codes, beside the harness's own.
 """
 

@@ -32,7 +32,7 @@ def number(value: float | None, digits: int = 4) -> str:
 
 
 def ratio_interval_text(low: float, high: float | None) -> str:
-    """A budget ratio's interval (harness.budget); an upper end of None or inf is unbounded."""
+    """A budget ratio's interval (harness.timing.budget); an upper end of None or inf is unbounded."""
     return f"{low:.3f} to {'unbounded' if high is None or not np.isfinite(high) else f'{high:.3f}'}"
 
 

@@ -1,6 +1,6 @@
 """score.json as types: the one document that a score, a failed entry and every board, report and console line use.
 
-Built once (harness.results), never edited afterwards, written by `to_json` and read back by `read_score`, which
+Built once (harness.outputs.results), never edited afterwards, written by `to_json` and read back by `read_score`, which
 upgrades a document of schema 1 (written before the document was typed) and refuses any other. Here, in the lowest
 layer, because the leaderboard's rows (scoring) and report.html (rendering) read it too. docs/score-json.md says what
 each field means; docs/score.schema.json is `json_schema()` written out (tests/test_score_document.py keeps it current).

@@ -115,7 +115,7 @@ def _guard(owner: object, name: str, tier: str, what: str) -> None:
 def guarded(item: pytest.Item) -> Iterator[None]:
     """While `item` is set up and run, the entry points of the heavy tiers fail unless it carries their marker."""
     global _current
-    from harness import backends
+    from harness.running import backends
     from harness.sandbox import isolation
     from harness.sandbox.parent import SandboxWorker
     from reference_models.cache import ReferenceCache
@@ -192,7 +192,7 @@ def assert_all_ok(records) -> None:
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m harness ARGS` in a real subprocess, from the project root (tests of the cli tier only:
-    the fast tier calls harness.cli.main in-process)."""
+    the fast tier calls harness.commands.cli.main in-process)."""
     require_tier("cli", "starts the CLI in a subprocess")
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
@@ -220,10 +220,10 @@ def every_score_json_is_valid(tmp_path_factory) -> Iterator[None]:
 
 @pytest.fixture
 def in_process(capsys):
-    """`python -m harness ARGS` as harness.cli.main in this process, as a CompletedProcess: how the fast
+    """`python -m harness ARGS` as harness.commands.cli.main in this process, as a CompletedProcess: how the fast
     tier tests usage errors and refusals, and how score_cli scores (the CLI's imports are paid once per
     test process, not per call)."""
-    from harness.cli import main
+    from harness.commands.cli import main
 
     def call(*args: str) -> subprocess.CompletedProcess:
         capsys.readouterr()
@@ -241,7 +241,7 @@ def in_process(capsys):
 def reference_cache(tmp_path_factory, worker_id) -> Path:
     """digits-mlp references for N_SMALL models, built once for the whole test session and shared by its
     pytest workers: the first to get here builds them under a lock, the others find them (and the cached
-    yardstick measured beside them, which harness.yardstick keeps under a lock of its own)."""
+    yardstick measured beside them, which harness.timing.yardstick keeps under a lock of its own)."""
     base = tmp_path_factory.getbasetemp()
     shared = base if worker_id == "master" else base.parent  # pytest-N/, above each worker's popen-gwK/
     cache = shared / "references"
@@ -273,9 +273,9 @@ def seed_yardstick(reference_cache, worker_setup):
     """Copies the shared cache's cached yardstick into another digits-mlp cache on cpu, so that a test
     that is not about the yardstick does not measure it again (22 sandboxed runs): its key names the
     data, model, recipe, device and machine, not the cache or its secret. Measured here if no test has
-    yet, under harness.yardstick's own lock."""
+    yet, under harness.timing.yardstick's own lock."""
     from harness.benchmarks import get_benchmark
-    from harness.yardstick import yardstick
+    from harness.timing.yardstick import yardstick
 
     yardstick(reference_cache, get_benchmark("digits-mlp"), worker_setup(ROOT / "baselines" / "identity.py"), jobs=2)
 
@@ -291,7 +291,7 @@ def score_cli(reference_cache, tmp_path, in_process):
     The yardstick is the cached one unless `yardstick="paired"`, runs go to one worker unless `extra` says `--jobs`,
     no report.html is written unless `report=True`, and the harness's notes are left out (-q) unless `quiet=False`.
 
-    The harness runs in this process (harness.cli.main), its sandboxed workers as real processes: a new
+    The harness runs in this process (harness.commands.cli.main), its sandboxed workers as real processes: a new
     interpreter would cost each score about 2.5 s of imports, a quarter of its time. The tests that need
     the harness itself as a process of its own (Ctrl-C, a killed harness, another working directory)
     start `python -m harness` with run_cli or subprocess."""
@@ -362,8 +362,8 @@ def run_in_sandbox(sandbox_inputs, worker_setup, tmp_path):
     records, submission.log path). Run seeds follow from the benchmark's public seeds, so that a
     hostile file can find which run it is; the references and data are the cache's (sealed)."""
     from harness.benchmarks import get_benchmark
-    from harness.ledger import RunLedger
-    from harness.runs import RunPlan, run_submission
+    from harness.running.ledger import RunLedger
+    from harness.running.runs import RunPlan, run_submission
 
     cache, data, _ = sandbox_inputs
     spec = get_benchmark("digits-mlp")

@@ -1,4 +1,4 @@
-"""The budget ratio's interval and its three-valued verdict (harness.budget): coverage checked by
+"""The budget ratio's interval and its three-valued verdict (harness.timing.budget): coverage checked by
 simulation on skewed timings, the verdict's cases, and how each is ranked and shown."""
 
 import math
@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from harness.budget import COVERAGE, EACH_COVERAGE, EARLY_RUNS, early_warning, median_interval, ratio_interval, time_budget, verdict_of
-from harness.runs import SUBMISSION, Task, schedule
-from harness.yardstick import MEASUREMENTS, Yardstick
+from harness.running.runs import SUBMISSION, Task, schedule
+from harness.timing.budget import COVERAGE, EACH_COVERAGE, EARLY_RUNS, early_warning, median_interval, ratio_interval, time_budget, verdict_of
+from harness.timing.yardstick import MEASUREMENTS, Yardstick
 from rendering.pages import ratio_text, verdict_text
 from rendering.tables import leaderboard_cells
 from score_documents import budget, scored

@@ -12,9 +12,9 @@ import zipfile
 import pytest
 import torch
 
-from harness import checkpoints as checkpoints_module
-from harness.checkpoints import Checkpoint, CheckpointLimits, read_checkpoints, run_order
-from harness.untrusted import SubmissionRefused
+from harness.submissions import checkpoints as checkpoints_module
+from harness.submissions.checkpoints import Checkpoint, CheckpointLimits, read_checkpoints, run_order
+from harness.submissions.untrusted import SubmissionRefused
 
 
 def _state_dict_bytes(seed: int) -> bytes:

@@ -179,8 +179,8 @@ RUN_SETTINGS = DIGITS.replace("[runs]\n", "[runs]\nn_models = 4\nyardstick = \"c
 
 
 def test_the_files_runs_and_metric_are_the_options_defaults_and_the_command_line_wins(tmp_path):
-    from harness.arguments import build_parser
-    from harness.cli import _settle_options
+    from harness.commands.arguments import build_parser
+    from harness.commands.cli import _settle_options
 
     path = tmp_path / "mine.toml"
     path.write_text(RUN_SETTINGS)

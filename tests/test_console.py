@@ -4,11 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.arguments import build_parser
 from harness.benchmarks import get_benchmark, scenario_benchmark
-from harness.cli import _default_out
-from harness.console import summary, written
-from harness.context import baseline_scores, context_line
+from harness.commands.arguments import build_parser
+from harness.commands.cli import _default_out
+from harness.outputs.console import summary, written
+from harness.outputs.context import baseline_scores, context_line
 from rendering.figures import epsilon_histogram
 from rendering.tables import leaderboard_cells
 from score_documents import scored

@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import CACHED_YARDSTICK, NO_REPORT, ROOT, cli_spec, run_cli, run_ledgers
-from harness.backends import BackendUnavailable, compute_backend
 from harness.benchmarks import get_benchmark
-from harness.runs import run_seed
+from harness.running.backends import BackendUnavailable, compute_backend
+from harness.running.runs import run_seed
 from reference_models.secret import SECRET_FILE
 
 distributed = pytest.importorskip("distributed")

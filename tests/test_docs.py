@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import ROOT
-from harness.arguments import build_parser as harness_parser
+from harness.commands.arguments import build_parser as harness_parser
 from scoring.cli import _parser as scoring_parser
 from tools.docs_check import SKIP_MARK, commands, documents, small
 
@@ -114,8 +114,8 @@ def test_every_shown_command_runs_or_says_why_not():
 
 
 def test_every_command_lists_every_exit_code_and_the_readme_and_make_name_each():
-    """One table (harness.exit_codes) behind --help; the README's and make's lists must not fall behind it."""
-    from harness.exit_codes import EXIT_CODES
+    """One table (harness.commands.exit_codes) behind --help; the README's and make's lists must not fall behind it."""
+    from harness.commands.exit_codes import EXIT_CODES
 
     parser = harness_parser()
     helps = [parser.format_help(), *(command.format_help() for command in _subcommands(parser).values())]

@@ -1,4 +1,4 @@
-"""One error family, mapped to exit codes in one place (harness.errors, harness.cli.main).
+"""One error family, mapped to exit codes in one place (harness.commands.errors, harness.commands.cli.main).
 
 A foreseen error ends a command with its line and code; anything else is a bug and must surface as one,
 with its traceback and exit code 1, never as "bad input" (exit 2).
@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from harness import exit_codes
-from harness.backends import BackendUnavailable
+from harness.commands import exit_codes
+from harness.commands.errors import HarnessError, Interrupted, ScoringStopped, UsageError, YardstickUnmeasured, exit_code_of
 from harness.competition import CompetitionFileError
-from harness.errors import HarnessError, Interrupted, ScoringStopped, UsageError, YardstickUnmeasured, exit_code_of
 from harness.pipeline import SandboxUnavailable
-from harness.untrusted import SubmissionRefused
+from harness.running.backends import BackendUnavailable
+from harness.submissions.untrusted import SubmissionRefused
 from reference_models.errors import CacheDamaged, InputError
 from reference_models.image_files import DataDirError
 
@@ -61,7 +61,7 @@ def _main_with(replacement: str, tmp_path, *args: str) -> subprocess.CompletedPr
     """`python -m harness score` in a real process whose pipeline `score` is replaced by `replacement`
     (a lambda's source), so that an error can be raised where a real one would be."""
     program = (
-        "import sys\nimport harness.cli as cli\n"
+        "import sys\nimport harness.commands.cli as cli\n"
         f"cli.score = {replacement}\n"
         "sys.exit(cli.main(sys.argv[1:]))\n"
     )

@@ -6,7 +6,7 @@ import torch
 
 from conftest import ROOT, cli_spec
 from harness.benchmarks import get_benchmark, scenario_benchmark, split_benchmark
-from harness.errors import UsageError
+from harness.commands.errors import UsageError
 from reference_models.architectures import build_model
 from reference_models.cache import ReferenceCache
 from reference_models.datasets import load_benchmark_data

@@ -12,7 +12,7 @@ import torch
 from conftest import CACHED_YARDSTICK, NO_REPORT, ONE_WORKER, SUBMISSIONS, run_cli
 from data_files import write_cifar10, write_image_folder, write_manifest
 from harness.benchmarks import declared_images, get_benchmark, scenario_benchmark
-from harness.errors import UsageError
+from harness.commands.errors import UsageError
 from reference_models.architectures import build_model
 from reference_models.augmentation import crop_and_flip
 from reference_models.datasets import DATA_DIR_VARIABLE, load_benchmark_data, locate_data

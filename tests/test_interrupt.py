@@ -26,7 +26,7 @@ def unlearning(net, retain, forget, validation):
 
 WAITS_FOR_ITS_THREADS = """
 import os, signal, threading, time, types
-from harness import runs
+from harness.running import runs
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell without job control may have started us with SIGINT ignored
 finished = []

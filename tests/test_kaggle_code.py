@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from conftest import CACHED_YARDSTICK, N_SMALL, NO_REPORT, ONE_WORKER
-from harness.notebooks import convert_notebook, is_constant, is_kept
 from harness.sandbox import tracebacks
-from harness.untrusted import SubmissionRefused
+from harness.submissions.notebooks import convert_notebook, is_constant, is_kept
+from harness.submissions.untrusted import SubmissionRefused
 
 KAGGLE = Path(__file__).resolve().parent / "kaggle"
 SHAPES = ("official_notebook", "cifar_kit", "persons")

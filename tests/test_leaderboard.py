@@ -11,7 +11,7 @@ import torch
 
 from conftest import CACHED_YARDSTICK, ONE_WORKER, run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
-from harness.errors import UsageError
+from harness.commands.errors import UsageError
 from reference_models.datasets import load_benchmark_data
 from rendering.tables import leaderboard_cells
 from score_documents import BUBBLEWRAP, scored

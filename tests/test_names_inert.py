@@ -11,8 +11,8 @@ import re
 import numpy as np
 import pytest
 
-from harness.console import summary
-from harness.failures import inert
+from harness.outputs.console import summary
+from harness.running.failures import inert
 from rendering.figures import stability_curves
 from rendering.pages import html_page, markdown_page, visible
 from rendering.tables import leaderboard_cells

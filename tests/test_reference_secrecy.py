@@ -25,7 +25,7 @@ def test_references_cannot_be_rebuilt_from_public_seeds(run_in_sandbox, sandbox_
 import torch
 
 from harness.benchmarks import get_benchmark
-from harness.runs import run_seed
+from harness.running.runs import run_seed
 from reference_models.seeds import model_seed
 from reference_models.training import train_models
 

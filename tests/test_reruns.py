@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import SUBMISSIONS, cli_spec, run_ledgers
-from harness import failures
-from harness.failure_policy import not_started_note, standing_failure
-from harness.ledger import RunLedger, RunRecord
+from harness.running import failures
+from harness.running.failure_policy import not_started_note, standing_failure
+from harness.running.ledger import RunLedger, RunRecord
 from reference_models.files import read_table, sha256_bytes
 
 SLEEPS = SUBMISSIONS / "sleeps_two_seconds.py"

@@ -149,8 +149,8 @@ def unlearning(net, retain, forget, validation):
 
 def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
     """A file that makes the harness fail is listed as failed; the others are scored."""
-    from harness import entries
-    from harness import leaderboard as board
+    from harness.boards import entries
+    from harness.boards import leaderboard as board
     from scoring.leaderboard import rank, row_from_document
 
     folder = tmp_path / "folder"

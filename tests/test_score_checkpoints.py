@@ -21,7 +21,7 @@ import torch
 
 from conftest import NO_REPORT, ONE_WORKER, ROOT, run_ledgers
 from harness.benchmarks import get_benchmark
-from harness.runs import run_seed
+from harness.running.runs import run_seed
 from harness.sandbox.protocol import WorkerSetup
 from harness.sandbox.worker import load_submission
 from reference_models.architectures import build_model
@@ -196,7 +196,7 @@ def test_an_archive_that_cannot_be_scored_is_a_usage_error_before_anything_is_bu
 
 
 def test_checkpoint_entries_are_zips_and_folders_of_checkpoints(tmp_path):
-    from harness.leaderboard import submissions_in
+    from harness.boards.leaderboard import submissions_in
 
     for name in ("a.py", "b.ipynb", "c.zip", "notes.txt"):
         (tmp_path / name).write_text("")
@@ -234,7 +234,7 @@ def test_reported_timings_give_a_verdict_marked_self_reported(kaggle_files, refe
 def mixed_board(kaggle_files, reference_cache, tmp_path_factory) -> Path:
     """One leaderboard of finetune.py run here; finetune's checkpoints from Kaggle's loop, untimed; the same
     checkpoints with timings far beyond retraining's; and with a timings file that misses a checkpoint."""
-    from harness.cli import main
+    from harness.commands.cli import main
 
     tmp = tmp_path_factory.mktemp("mixed")
     folder = tmp / "entries"

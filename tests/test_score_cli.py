@@ -185,7 +185,7 @@ def test_a_bug_inside_the_pipeline_is_not_a_usage_error(in_process, monkeypatch,
     def broken(*args, **kwargs):
         raise ValueError("a bug in the harness")
 
-    monkeypatch.setattr("harness.cli.score", broken)
+    monkeypatch.setattr("harness.commands.cli.score", broken)
     with pytest.raises(ValueError, match="a bug in the harness"):
         in_process("score", str(FINETUNE), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--no-sandbox")
 

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from harness.benchmarks import get_benchmark
-from harness.results import failed_document
+from harness.outputs.results import failed_document
 from score_documents import budget, scored
 from scoring import document as document_module
 from scoring.document import (

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
-from harness.ledger import RunLedger
+from harness.running.ledger import RunLedger
 from harness.sandbox.worker import imported_modules
 from scoring.leaderboard import Row, rank
 
@@ -285,8 +285,8 @@ def test_a_ledger_written_before_imports_were_reported_still_scores(tmp_path):
     """Older ledgers have no import column: their runs read with no import, and the budget reports none."""
     import pyarrow as pa
 
-    from harness.budget import import_part
-    from harness.ledger import RunRecord
+    from harness.running.ledger import RunRecord
+    from harness.timing.budget import import_part
 
     row = dict(run_id=0, seed=1, status="ok", failure_class=None, message="", unlearn_seconds=0.1, wall_seconds=0.2, retain_accuracy=1.0,
                test_accuracy=1.0, forget_accuracy=1.0, forget_statistic=[0.5], test_statistic=[0.5], retain_statistic=[0.5])

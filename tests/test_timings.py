@@ -7,9 +7,9 @@ import zipfile
 
 import pytest
 
-from harness.checkpoints import read_checkpoints
-from harness.timings import read_timings
-from harness.untrusted import SubmissionRefused
+from harness.submissions.checkpoints import read_checkpoints
+from harness.submissions.timings import read_timings
+from harness.submissions.untrusted import SubmissionRefused
 
 NAMES = ("unlearned_checkpoint_0.pth", "unlearned_checkpoint_1.pth", "unlearned_checkpoint_2.pth")
 

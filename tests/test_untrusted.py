@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import CACHED_YARDSTICK, ONE_WORKER, ROOT, run_cli
-from harness.cli import main
-from harness.untrusted import MAX_JSON_DEPTH, MAX_SUBMISSION_BYTES, SubmissionRefused, json_depth, loads_bounded, read_submission, results_folder
+from harness.commands.cli import main
+from harness.submissions.untrusted import MAX_JSON_DEPTH, MAX_SUBMISSION_BYTES, SubmissionRefused, json_depth, loads_bounded, read_submission, results_folder
 
 SECRET = "c0ffee" * 11  # what a cheater wants quoted back: the cache's secret seals the references' seeds
 IDENTITY = (ROOT / "baselines" / "identity.py").read_text()

@@ -10,10 +10,10 @@ import pytest
 
 from conftest import N_SMALL, ROOT, run_ledgers
 from harness.benchmarks import get_benchmark, split_benchmark
-from harness.errors import YardstickUnmeasured
-from harness.ledger import MeasurementLedger, RunLedger
-from harness.runs import Beside, RunPlan, run_submission
-from harness.yardstick import MEASUREMENTS, paired_count, yardstick_key
+from harness.commands.errors import YardstickUnmeasured
+from harness.running.ledger import MeasurementLedger, RunLedger
+from harness.running.runs import Beside, RunPlan, run_submission
+from harness.timing.yardstick import MEASUREMENTS, paired_count, yardstick_key
 from reference_models.secret import sealed
 
 

@@ -23,8 +23,8 @@ import threading
 import time
 from typing import BinaryIO
 
-from harness import failures
 from harness.resources import import_roots
+from harness.running import failures
 from harness.sandbox import isolation, limits, protocol, seccomp
 from harness.sandbox.identity import HostUser
 from harness.sandbox.limits import WORKER_MEMORY_BYTES, Cgroup, cgroup_description

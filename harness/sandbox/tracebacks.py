@@ -15,8 +15,8 @@ from pathlib import Path
 import sysconfig
 import traceback
 
-from harness.notebooks import CELL_MARK
 from harness.resources import worker_folders
+from harness.submissions.notebooks import CELL_MARK
 
 MAX_FRAMES = 8  # of the participant's own, the innermost; deep recursion is summarised
 ARGUMENTS = ("net", "retain", "forget", "validation")

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from harness import kit
-from harness.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit, inert
+from harness.running.failures import EXCEPTION, IMPORT_ERROR, INVALID_OUTPUT, WORKER_CRASH, describe_exit, inert
 from harness.sandbox import protocol, tracebacks
 from harness.sandbox.limits import limit_run
 from harness.sandbox.log_lines import MARKER

@@ -4,7 +4,7 @@ harness set for it (the hostile tests use the benchmark's public seeds)."""
 import torch
 
 from harness.benchmarks import get_benchmark
-from harness.runs import run_seed
+from harness.running.runs import run_seed
 
 
 def unlearning(net, retain, forget, validation):

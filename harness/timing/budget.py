@@ -2,7 +2,7 @@
 
 The competition rejected algorithms slower than about 20% of the time it
 takes to retrain, and on Kaggle a notebook over its time limit got no score.
-Both sides are measured the same way (harness.yardstick): the median
+Both sides are measured the same way (harness.timing.yardstick): the median
 charged seconds of the runs against those of the retrain baseline run as a
 submission, by default among the runs themselves. By default (`eligible`), a submission over budget is ranked
 after every submission within it, as on Kaggle; `rank-all` ranks by score
@@ -33,7 +33,7 @@ import os
 import numpy as np
 from scipy import stats
 
-from harness.yardstick import Yardstick
+from harness.timing.yardstick import Yardstick
 from rendering.pages import ratio_text
 from scoring.document import TimeBudget
 

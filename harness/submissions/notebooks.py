@@ -34,7 +34,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.untrusted import SubmissionRefused, loads_bounded
+from harness.submissions.untrusted import SubmissionRefused, loads_bounded
 
 ACCEPTED_SUFFIXES = (".py", ".ipynb")
 CELL_MARK = "# cell "  # + the number, above each cell's kept code; harness.sandbox.tracebacks reads it back

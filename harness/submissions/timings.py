@@ -6,7 +6,7 @@ checkpoint, `checkpoint,seconds,hardware`: the member's name, the seconds its
 `unlearning` call took, and the machine they were measured on (one for all
 rows). The verdict is then computed from those seconds against retraining
 timed here, and every output marks it as self-reported, never as measured.
-The file is the participant's, so it is read through harness.untrusted and
+The file is the participant's, so it is read through harness.submissions.untrusted and
 checked whole before anything is built.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.checkpoints import Checkpoints
-from harness.untrusted import SubmissionRefused, read_submission
+from harness.submissions.checkpoints import Checkpoints
+from harness.submissions.untrusted import SubmissionRefused, read_submission
 from scoring.text import visible
 
 COLUMNS = ("checkpoint", "seconds", "hardware")

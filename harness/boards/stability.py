@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.leaderboard import provenance, score_folder
-from harness.ledger import RunLedger, RunRecord
+from harness.boards.leaderboard import provenance, score_folder
+from harness.outputs.results import Scorer, scored_population
 from harness.pipeline import ScoreSettings, reference_cache
-from harness.results import Scorer, scored_population
+from harness.running.ledger import RunLedger, RunRecord
 from reference_models.files import write_atomic, write_csv_atomic
 from reference_models.spec import BenchmarkSpec
 from rendering.figures import stability_curves

@@ -12,8 +12,8 @@ import pyarrow as pa
 import sklearn
 import torch
 
-from harness.failure_policy import not_started_note
-from harness.ledger import STATUSES, RunRecord
+from harness.running.failure_policy import not_started_note
+from harness.running.ledger import STATUSES, RunRecord
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from reference_models.files import write_atomic

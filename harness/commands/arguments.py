@@ -1,21 +1,21 @@
 """The command line's commands and options, with their help: what `python -m harness --help` shows.
 
-harness.cli reads what they parse into and runs the command; the options a competition file may set
-default to None here, and take the file's values there (harness.cli.FILE_OPTIONS).
+harness.commands.cli reads what they parse into and runs the command; the options a competition file may set
+default to None here, and take the file's values there (harness.commands.cli.FILE_OPTIONS).
 """
 
 import argparse
 from pathlib import Path
 
-from harness import exit_codes
-from harness.adaptive import START_N
-from harness.backends import BACKENDS
 from harness.benchmarks import BENCHMARKS
-from harness.checkpoints import CheckpointLimits
-from harness.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
+from harness.boards.adaptive import START_N
+from harness.boards.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES
+from harness.commands import exit_codes
 from harness.competition import setting
-from harness.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES
 from harness.pipeline import default_jobs
+from harness.running.backends import BACKENDS
+from harness.submissions.checkpoints import CheckpointLimits
+from harness.timing.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.datasets import DATA_DIR_VARIABLE
 from reference_models.forget_sets import SELECTIONS

@@ -1,6 +1,6 @@
 """A participant's checkpoints as Kaggle's organisers received them: a zip of N state dicts, or a folder of them.
 
-The archive is as untrusted as any file a participant hands over (harness.untrusted),
+The archive is as untrusted as any file a participant hands over (harness.submissions.untrusted),
 and it is never extracted: nothing of it is written anywhere. Its members are read
 in memory, one at a time as their runs start, after their names, kinds and declared
 sizes are checked;
@@ -23,7 +23,7 @@ import threading
 from typing import BinaryIO
 import zipfile
 
-from harness.untrusted import SubmissionRefused, open_untrusted, read_submission
+from harness.submissions.untrusted import SubmissionRefused, open_untrusted, read_submission
 from scoring.quality import MIN_MODELS
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt")

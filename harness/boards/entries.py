@@ -10,12 +10,12 @@ import logging
 from pathlib import Path
 import traceback
 
-from harness.checkpoints import is_checkpoints, read_checkpoints, scorable
-from harness.failures import inert
+from harness.outputs.results import CHECKPOINTS, RUNS, failed_document, write_score
 from harness.pipeline import ScoreSettings, score, score_checkpoints
-from harness.results import CHECKPOINTS, RUNS, failed_document, write_score
-from harness.timings import TIMINGS_SUFFIX, read_timings
-from harness.untrusted import SubmissionRefused, results_folder
+from harness.running.failures import inert
+from harness.submissions.checkpoints import is_checkpoints, read_checkpoints, scorable
+from harness.submissions.timings import TIMINGS_SUFFIX, read_timings
+from harness.submissions.untrusted import SubmissionRefused, results_folder
 from reference_models.spec import BenchmarkSpec
 from scoring.document import UNKNOWN, ScoreDocument, UnmeasuredBudget
 

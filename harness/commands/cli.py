@@ -1,6 +1,6 @@
 """Command line: `python -m harness score|score-checkpoints|leaderboard|stability|references|competition|convert ...`.
 
-Exit codes are those of harness.exit_codes, which every command's --help lists.
+Exit codes are those of harness.commands.exit_codes, which every command's --help lists.
 """
 
 import argparse
@@ -9,25 +9,25 @@ from pathlib import Path
 import shlex
 import sys
 
-from harness import exit_codes
-from harness.adaptive import START_N, Adaptive
-from harness.arguments import build_parser
-from harness.backends import compute_backend
 from harness.benchmarks import declared_images, get_competition, scenario_benchmark, split_benchmark
-from harness.checkpoints import CheckpointLimits, Checkpoints, read_checkpoints, scorable
+from harness.boards.adaptive import START_N, Adaptive
+from harness.boards.leaderboard import leaderboard, submissions_in
+from harness.boards.stability import stability
+from harness.commands import exit_codes
+from harness.commands.arguments import build_parser
+from harness.commands.errors import ScoringStopped, UsageError, exit_code_of
 from harness.competition import Competition, CompetitionUse, built_in_competitions, read_competition
 from harness.competition_check import check_competition, check_text
 from harness.competition_docs import starting_file
-from harness.console import summary, written
-from harness.errors import ScoringStopped, UsageError, exit_code_of
-from harness.failures import inert
-from harness.leaderboard import leaderboard, submissions_in
-from harness.notebooks import check_suffix, convert_notebook, submission_program
+from harness.outputs.console import summary, written
+from harness.outputs.results import MetricSettings
 from harness.pipeline import ScoreSettings, reference_cache, require_sandbox, score, score_checkpoints
-from harness.results import MetricSettings
-from harness.stability import stability
-from harness.timings import ReportedTimings, read_timings
-from harness.untrusted import SubmissionRefused, read_submission, results_folder
+from harness.running.backends import compute_backend
+from harness.running.failures import inert
+from harness.submissions.checkpoints import CheckpointLimits, Checkpoints, read_checkpoints, scorable
+from harness.submissions.notebooks import check_suffix, convert_notebook, submission_program
+from harness.submissions.timings import ReportedTimings, read_timings
+from harness.submissions.untrusted import SubmissionRefused, read_submission, results_folder
 from reference_models.architectures import ARCHITECTURES, require_classifier
 from reference_models.datasets import locate_data
 from reference_models.errors import InputError
@@ -275,7 +275,7 @@ def _competition(action: str, file: Path, data_dir: Path | None, n_models: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command's exit code. Its foreseen errors end it with their line and code (harness.errors.exit_code_of),
+    """The command's exit code. Its foreseen errors end it with their line and code (harness.commands.errors.exit_code_of),
     mapped here and nowhere else; anything else is a bug, raised with its traceback (exit code 1)."""
     args = build_parser().parse_args(argv)
     configure_output(-1 if getattr(args, "quiet", False) else 1 if getattr(args, "verbose", False) else 0)

@@ -1,8 +1,8 @@
 """What a run's answer is worth: the weights a worker sent, evaluated here in the trusted parent, and
-the seconds it is charged, as one ledger row (harness.runs decides which runs are made and where)."""
+the seconds it is charged, as one ledger row (harness.running.runs decides which runs are made and where)."""
 
-from harness import failures
-from harness.ledger import RunRecord, not_finite
+from harness.running import failures
+from harness.running.ledger import RunRecord, not_finite
 from harness.sandbox.parent import RunOutcome
 from harness.sandbox.weights import InvalidWeights, model_from_weights
 from reference_models.datasets import BenchmarkData

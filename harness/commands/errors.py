@@ -1,14 +1,14 @@
 """The errors a command reports as one line and an exit code rather than a traceback.
 
-Each of the harness's own carries its code (harness.exit_codes) on its class; `exit_code_of` adds the two that
-reference_models raises, and harness.cli.main asks it in one place. Whatever it does not know is a bug: the
+Each of the harness's own carries its code (harness.commands.exit_codes) on its class; `exit_code_of` adds the two that
+reference_models raises, and harness.commands.cli.main asks it in one place. Whatever it does not know is a bug: the
 command ends with exit code 1 and its traceback.
 """
 
 from typing import ClassVar
 
-from harness import exit_codes
-from harness.exit_codes import ExitCode
+from harness.commands import exit_codes
+from harness.commands.exit_codes import ExitCode
 from reference_models.errors import CacheDamaged, InputError
 
 

@@ -4,7 +4,7 @@ Keyed by (submission content hash, benchmark key) so that editing the
 submission or the benchmark starts a new ledger. Rewritten atomically after
 every run (rows in finishing order): a killed harness loses at most the run in
 flight, and a restarted one skips every run already recorded, but for a run
-whose failure may not repeat (harness.failures.runs_again): it runs again, and
+whose failure may not repeat (harness.running.failures.runs_again): it runs again, and
 its new attempt is a row of its own, after the earlier ones, which stay (a
 ledger written before attempts were counted reads as first attempts). A run's
 latest attempt is the one that counts. An "ok" row
@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness import failures
+from harness.running import failures
 from reference_models.files import read_table, write_table_atomic
 
 STATUSES = ("ok", "timeout", "error", "invalid")
@@ -37,7 +37,7 @@ class RunRecord:
     run_id: int
     seed: int
     status: str
-    failure_class: str | None  # see harness.failures; None for ok
+    failure_class: str | None  # see harness.running.failures; None for ok
     message: str
     unlearn_seconds: float | None  # charged to the run: CPU time of its process tree (wall time on a GPU)
     wall_seconds: float | None  # from the fork of the run's process to its answer
@@ -157,7 +157,7 @@ _MEASUREMENT_SCHEMA = pa.schema([("baseline", pa.string()), ("index", pa.int64()
 
 
 class MeasurementLedger:
-    """The time budget's baselines measured beside one submission's runs (harness.yardstick): one row per
+    """The time budget's baselines measured beside one submission's runs (harness.timing.yardstick): one row per
     baseline run that ended ok, rewritten atomically after each, beside the run ledger and held under its
     lock, so that a resumed score reuses them as it reuses the runs."""
 

@@ -1,10 +1,10 @@
 """Running a submission N times in sandbox workers and recording each run in the ledger.
 
 On this machine, threads each drive sandbox workers through a shared queue of
-runs. On a Dask cluster (harness.backends), each task runs a chunk of runs in
+runs. On a Dask cluster (harness.running.backends), each task runs a chunk of runs in
 sandbox workers started on a cluster worker and returns their outcomes with
 what they printed. Either way, the weights a run returns are evaluated in the
-trusted parent (harness.run_records) and recorded as soon as they arrive.
+trusted parent (harness.running.run_records) and recorded as soon as they arrive.
 
 The time budget's baselines may run in the same queue (`Beside`): their runs
 are spread among the submission's, so that both sides of the budget's ratio
@@ -24,15 +24,15 @@ from typing import TypeVar
 from joblib import Parallel, delayed
 import numpy as np
 
-from harness import failures
-from harness.backends import on_dask
-from harness.checkpoints import Checkpoints
-from harness.errors import Interrupted, YardstickUnmeasured
-from harness.failure_policy import standing_failure, standing_message
-from harness.ledger import MeasurementLedger, RunLedger
-from harness.run_records import charged_seconds, record_of
+from harness.commands.errors import Interrupted, YardstickUnmeasured
+from harness.running import failures
+from harness.running.backends import on_dask
+from harness.running.failure_policy import standing_failure, standing_message
+from harness.running.ledger import MeasurementLedger, RunLedger
+from harness.running.run_records import charged_seconds, record_of
 from harness.sandbox.parent import CappedLog, RunOutcome, SandboxWorker, SetupFailed, kill_live_workers
 from harness.sandbox.protocol import WorkerSetup
+from harness.submissions.checkpoints import Checkpoints
 from reference_models.datasets import BenchmarkData
 from reference_models.progress import Progress
 from reference_models.progress import progress as progress_bar

@@ -16,14 +16,14 @@ import stat
 
 import pyarrow as pa
 
-from harness.adaptive import Adaptive, adaptive_scores
 from harness.benchmarks import private_forget_words, split_benchmark
-from harness.checkpoints import is_checkpoints
-from harness.entries import score_entry
-from harness.notebooks import ACCEPTED_SUFFIXES
+from harness.boards.adaptive import Adaptive, adaptive_scores
+from harness.boards.entries import score_entry
+from harness.outputs.results import versions
 from harness.pipeline import ScoreSettings
-from harness.results import versions
-from harness.untrusted import SubmissionRefused
+from harness.submissions.checkpoints import is_checkpoints
+from harness.submissions.notebooks import ACCEPTED_SUFFIXES
+from harness.submissions.untrusted import SubmissionRefused
 from reference_models.files import write_atomic, write_csv_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
 from reference_models.spec import BenchmarkSpec
@@ -40,7 +40,7 @@ DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no
 
 def submissions_in(folder: Path, checkpoints: bool = True) -> list[Path]:
     """The folder's submission entries (Python files and notebooks by name, links and other
-    non-folders included, for harness.untrusted to refuse as their rows), in name order;
+    non-folders included, for harness.submissions.untrusted to refuse as their rows), in name order;
     with `checkpoints`, also checkpoints made elsewhere: zip archives, and folders of them.
 
     Raises SubmissionRefused, naming both files, when two share a name but for
@@ -138,7 +138,7 @@ def leaderboard(
     """Score the folder on one split or both; writes the four leaderboard files; returns the Markdown.
 
     `command` is the command line as given, recorded in the notes so that anyone can remake the table.
-    With `adaptive`, each entry gets only the N its rank needs (harness.adaptive).
+    With `adaptive`, each entry gets only the N its rank needs (harness.boards.adaptive).
     """
     if split != "both":
         return _one_split(folder, spec, split, out_dir, settings, command, adaptive)[2]

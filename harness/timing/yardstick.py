@@ -32,11 +32,11 @@ from filelock import FileLock
 from joblib import Parallel, delayed
 import numpy as np
 
-from harness.errors import YardstickUnmeasured
-from harness.ledger import MeasurementLedger
+from harness.commands.errors import YardstickUnmeasured
 from harness.resources import baseline_source
-from harness.run_records import charged_seconds
-from harness.runs import Beside, Program, RunPlan, SandboxRunner, Task
+from harness.running.ledger import MeasurementLedger
+from harness.running.run_records import charged_seconds
+from harness.running.runs import Beside, Program, RunPlan, SandboxRunner, Task
 from harness.sandbox.parent import CappedLog, RunOutcome
 from harness.sandbox.protocol import WorkerSetup
 from reference_models.files import write_atomic
@@ -47,7 +47,7 @@ from reference_models.spec import BenchmarkSpec
 log = logging.getLogger(__name__)
 
 # Retraining and the floor are measured 11 times each: the fewest whose order-statistic interval for the
-# median (2nd to 10th of 11, 98.8%) reaches the coverage harness.budget asks of each (0.95^(1/3), 98.3%).
+# median (2nd to 10th of 11, 98.8%) reaches the coverage harness.timing.budget asks of each (0.95^(1/3), 98.3%).
 MEASUREMENTS = {"retrain": 11, "identity": 11}
 BLOCK = 32  # beside the runs: one retraining (and one run of the identity baseline) per BLOCK of the submission's runs
 _FORMAT = 5  # 3: charged CPU from the worker's cgroup where it has one; 4: 11 retrain measurements; 5: 11 of the floor

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from harness.budget import IMPORT_DOMINATES
-from harness.context import context_line
-from harness.failures import inert
+from harness.outputs.context import context_line
+from harness.running.failures import inert
+from harness.timing.budget import IMPORT_DOMINATES
 from rendering.pages import ratio_interval_text, visible
 from scoring.document import Pair, ScoreDocument, TimeBudget, UnmeasuredBudget
 from scoring.intervals import INTERVAL_LABEL

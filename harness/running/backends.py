@@ -21,7 +21,7 @@ from typing import Any
 from joblib import parallel_config
 from joblib.parallel import get_active_backend
 
-from harness.errors import UsageError
+from harness.commands.errors import UsageError
 from harness.sandbox.protocol import WorkerSetup
 
 BACKENDS = ("local", "dask")

@@ -21,7 +21,7 @@ import unicodedata
 
 import numpy as np
 
-from harness.errors import UsageError
+from harness.commands.errors import UsageError
 
 MAX_SUBMISSION_BYTES = 32 << 20  # a Kaggle notebook with its outputs fits many times over; a .py of code, hundreds of times
 MAX_JSON_DEPTH = 100  # nbformat nests about ten deep; the parser's own stack would give out near a thousand

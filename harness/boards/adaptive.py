@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import logging
 from pathlib import Path
 
-from harness.entries import score_entry
+from harness.boards.entries import score_entry
 from harness.pipeline import ScoreSettings
 from reference_models.spec import BenchmarkSpec
 from rendering.pages import visible

@@ -1,14 +1,14 @@
 """What a kept failed run means for the runs after it: run again, or stand until the file changes.
 
-A failure the file repeats (harness.failures.REPEATS), or one on its last
+A failure the file repeats (harness.running.failures.REPEATS), or one on its last
 attempt, stands: scoring the unchanged file starts no run. A timeout or a
 worker crash short of MAX_ATTEMPTS is run again by the next score. Apart
-from harness.failures, which the sandbox worker imports and so must not
+from harness.running.failures, which the sandbox worker imports and so must not
 pull in the ledger.
 """
 
-from harness import failures
-from harness.ledger import RunLedger, RunRecord
+from harness.running import failures
+from harness.running.ledger import RunLedger, RunRecord
 from scoring.document import NotStarted
 
 
