@@ -9,14 +9,29 @@ participants' file names, and the Markdown is read raw in terminals as well
 as rendered.
 """
 
+from dataclasses import dataclass
 import html
 import re
+from urllib.parse import quote
 
 import numpy as np
 
 from scoring.text import visible
 
-Cells = tuple[tuple[str, ...], list[list[str]]]  # header, rows of cells
+
+@dataclass(frozen=True)
+class Link:
+    """A cell that links a file beside the page (a leaderboard row's report.html): `href` is a relative path of
+    folder names the harness made, percent-encoded when rendered, so that it cannot leave the page's folder."""
+
+    text: str
+    href: str
+
+    def quoted(self) -> str:
+        return quote(self.href, safe="/")
+
+
+Cells = tuple[tuple[str, ...], list[list[str | Link]]]  # header, rows of cells
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222}"
@@ -73,11 +88,16 @@ def _markdown_cell(cell: str, code: bool = False) -> str:
     return _code_span(cell) if code else cell
 
 
+def _markdown_link(link: Link) -> str:
+    return f"[{_markdown_cell(link.text)}]({link.quoted()})"
+
+
 def markdown(table: Cells) -> str:
     """A Markdown table."""
     header, cells = table
     lines = ["| " + " | ".join(map(_markdown_cell, header)) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(_markdown_cell(cell, name == "submission") for name, cell in zip(header, row, strict=True)) + " |" for row in cells]
+    lines += ["| " + " | ".join(_markdown_link(cell) if isinstance(cell, Link) else _markdown_cell(cell, name == "submission")
+                                for name, cell in zip(header, row, strict=True)) + " |" for row in cells]
     return "\n".join(lines) + "\n"
 
 
@@ -85,11 +105,17 @@ def _html_text(text: str) -> str:
     return html.escape(visible(text))
 
 
+def _html_cell(cell: str | Link) -> str:
+    if isinstance(cell, Link):
+        return f'<a href="{html.escape(cell.quoted())}">{_html_text(cell.text)}</a>'
+    return _html_text(cell)
+
+
 def html_table(table: Cells) -> str:
     """An HTML table, every cell escaped (submission names are participants' file names)."""
     header, cells = table
     head = "".join(f"<th>{_html_text(name)}</th>" for name in header)
-    body = "".join("<tr>" + "".join(f"<td>{_html_text(cell)}</td>" for cell in row) + "</tr>" for row in cells)
+    body = "".join("<tr>" + "".join(f"<td>{_html_cell(cell)}</td>" for cell in row) + "</tr>" for row in cells)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

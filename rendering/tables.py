@@ -5,9 +5,11 @@ so the Markdown, the HTML and the console never disagree; the ranking itself
 is `scoring.leaderboard`'s.
 """
 
+from collections.abc import Mapping
+
 import pyarrow as pa
 
-from rendering.pages import Cells, number, ratio_text, verdict_text
+from rendering.pages import Cells, Link, number, ratio_text, verdict_text
 from scoring.intervals import INTERVAL_LABEL
 from scoring.leaderboard import Row, rank, rank_groups
 
@@ -23,13 +25,15 @@ def _verdict_cell(row: Row) -> str:
     return verdict if row.unverified is None else f"{verdict} (unverified: {row.unverified})"
 
 
-def leaderboard_cells(rows: list[Row]) -> Cells:
-    """The ranked leaderboard as display cells."""
+def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None) -> Cells:
+    """The ranked leaderboard as display cells; with `reports` (submission -> its report.html, relative to the page),
+    a last column links each row's report, or says there is none."""
     adaptive = any(row.why is not None for row in rows)
     groups = rank_groups(rows)
     header = ("rank", "rank group", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s",
               "budget ratio (95% CI)", "verdict", "status", "models")
     header += ("N", "why this N") if adaptive else ()
+    header += ("report",) if reports is not None else ()
     cells = [
         [
             "-" if position is None else str(position),
@@ -45,6 +49,7 @@ def leaderboard_cells(rows: list[Row]) -> Cells:
             row.status,
             row.models,
             *((str(row.n_models), row.why or "") if adaptive else ()),
+            *(() if reports is None else (Link("report", reports[row.submission]) if row.submission in reports else "-",)),
         ]
         for position, row in rank(rows)
     ]

@@ -13,6 +13,7 @@ from conftest import CACHED_YARDSTICK, ONE_WORKER, run_cli, small_folder
 from harness.benchmarks import get_benchmark, split_benchmark
 from harness.commands.errors import UsageError
 from reference_models.datasets import load_benchmark_data
+from rendering.pages import html_page, markdown_page
 from rendering.tables import leaderboard_cells
 from score_documents import BUBBLEWRAP, scored
 from scoring.leaderboard import GROUP_LEGEND, Row, arrow_table, rank, rank_groups, row_from_document
@@ -68,6 +69,9 @@ def test_each_split_is_ranked_with_failures_last(board, split):
     assert [row[1] for row in rows] == [group or "-" for group in table["rank_group"].to_pylist()] and rows[2][1] == "-"
     assert "(" in rows[0][3] and rows[2][3] == "n/a"  # the interval next to the score; none for a failure
     assert GROUP_LEGEND in (folder / "leaderboard.md").read_text()
+    links = re.findall(r'<a href="([^"]+)">report</a>', (folder / "leaderboard.html").read_text())
+    assert links == ["finetune/report.html", "identity/report.html"] and all((folder / link).is_file() for link in links)
+    assert rows[2][-1] == "-"  # a failure has no report to link
     assert "<table>" in (folder / "leaderboard.html").read_text()
     for name in ("identity", "finetune", "a_failure"):
         assert (folder / name / "score.json").is_file()
@@ -87,6 +91,8 @@ def test_both_splits_side_by_side(board):
         assert heading in markdown
     html = (out / "leaderboard.html").read_text()
     assert html.count("<table>") == 3 and "Public against private rank" in html
+    links = re.findall(r'<a href="([^"]+)">report</a>', html)
+    assert len(links) == 4 and all((out / link).is_file() for link in links) and {link.split("/")[0] for link in links} == {"public", "private"}
 
 
 def test_report_embeds_every_figure(board):
@@ -165,3 +171,13 @@ def test_a_group_chains_through_overlapping_neighbours_and_ties_keep_their_rank(
     assert set(rank_groups(chained).values()) == {"1-3"}  # a and c are apart, but each touches b
     tied = [_scored_row("a", 0.5, (0.5, 0.5)), _scored_row("b", 0.5, (0.5, 0.5)), _scored_row("c", 0.2, (0.2, 0.2))]
     assert rank_groups(tied) == {"a": "1", "b": "1", "c": "3"}
+
+
+def test_a_report_link_stays_in_its_folder_and_holds_no_markup():
+    """The href is percent-encoded and escaped: a name's characters can neither end the attribute nor leave the folder."""
+    row = _scored_row('a"b <c>', 0.5, None)
+    header, cells = leaderboard_cells([row], {row.submission: f"{row.submission}/report.html"})
+    page, markdown = html_page("t", [], [("", (header, cells))]), markdown_page("t", [], [("", (header, cells))])
+    assert header[-1] == "report" and '<a href="a%22b%20%3Cc%3E/report.html">report</a>' in page
+    assert "[report](a%22b%20%3Cc%3E/report.html)" in markdown
+    assert leaderboard_cells([row], {})[1][0][-1] == "-"

@@ -129,7 +129,13 @@ def _one_split(
         title = f"{folder.resolve().name} on {spec.name} ({split} split), adaptive N up to {settings.n_models} for {scope}"
         notes = [*provenance(command, settings, documents), result.savings_note()]
     notes += [GROUP_LEGEND] if any(row.final_score_ci_low is not None for row in rows) else []
-    return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows))], arrow_table(rows))
+    return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows, reports(out_dir, documents)))], arrow_table(rows))
+
+
+def reports(board_dir: Path, documents: dict[str, ScoreDocument], prefix: str = "") -> dict[str, str]:
+    """Each entry's report.html that exists, as a link relative to the page (`prefix`: the split's folder, for the
+    both-splits page), so that the board still links its reports once copied elsewhere."""
+    return {name: f"{prefix}{name}/report.html" for name in documents if (board_dir / name / "report.html").is_file()}
 
 
 def leaderboard(
@@ -143,12 +149,12 @@ def leaderboard(
     if split != "both":
         return _one_split(folder, spec, split, out_dir, settings, command, adaptive)[2]
     public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command, adaptive)
-    private, _, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command, adaptive)
+    private, private_documents, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command, adaptive)
     comparison = split_comparison(public, private)
     sections = [
         ("Public against private rank", comparison_cells(comparison)),
-        ("Public split", leaderboard_cells(public)),
-        (f"Private split ({private_forget_words(spec)})", leaderboard_cells(private)),
+        ("Public split", leaderboard_cells(public, reports(out_dir / "public", documents, "public/"))),
+        (f"Private split ({private_forget_words(spec)})", leaderboard_cells(private, reports(out_dir / "private", private_documents, "private/"))),
     ]
     title = f"{folder.resolve().name} on {spec.name}, N = {settings.n_models}, public and private splits"
     notes = [
