@@ -113,6 +113,11 @@ GROUP_LEGEND = (
 )
 
 
+def group_notes(rows: list[Row]) -> list[str]:
+    """The legend of the rank groups, for a table that has any (an entry with an interval)."""
+    return [GROUP_LEGEND] if any(row.final_score_ci_low is not None for row in rows) else []
+
+
 def _separated(upper: Row, lower: Row) -> bool:
     """Whether the intervals of two neighbours (upper ranked first) are apart; False where either has none."""
     if upper.final_score_ci_low is None or lower.final_score_ci_high is None:

@@ -30,7 +30,7 @@ from reference_models.spec import BenchmarkSpec
 from rendering.pages import Cells, html_page, markdown_page, visible
 from rendering.tables import comparison_cells, leaderboard_cells
 from scoring.document import NOT_MEASURED, ScoreDocument, TimeBudget
-from scoring.leaderboard import GROUP_LEGEND, Row, arrow_table, row_from_document, split_comparison
+from scoring.leaderboard import Row, arrow_table, group_notes, row_from_document, split_comparison
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _one_split(
         scope = "every rank" if adaptive.top is None else f"the top {adaptive.top}"
         title = f"{folder.resolve().name} on {spec.name} ({split} split), adaptive N up to {settings.n_models} for {scope}"
         notes = [*provenance(command, settings, documents), result.savings_note()]
-    notes += [GROUP_LEGEND] if any(row.final_score_ci_low is not None for row in rows) else []
+    notes += group_notes(rows)
     return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows, reports(out_dir, documents)))], arrow_table(rows))
 
 
@@ -160,6 +160,6 @@ def leaderboard(
     notes = [
         *provenance(command, settings, documents),
         f"Each split's own files are in {out_dir / 'public'} and {out_dir / 'private'}; a positive rank change moved up in private.",
-        *([GROUP_LEGEND] if any(row.final_score_ci_low is not None for row in public + private) else []),
+        *group_notes(public + private),
     ]
     return _write(out_dir, title, notes, sections, comparison)

@@ -59,6 +59,4 @@ def exit_code_of(error: BaseException) -> ExitCode | None:
         return exit_codes.CACHE_DAMAGED
     if isinstance(error, InputError):
         return exit_codes.USAGE
-    if isinstance(error, KeyboardInterrupt):
-        return exit_codes.INTERRUPTED
     return None

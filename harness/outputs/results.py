@@ -74,6 +74,11 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
 
 
+def _pair(unlearned: np.ndarray, retrained: np.ndarray) -> Pair:
+    """Mean accuracies of the unlearned models and of as many retrained ones."""
+    return Pair(float(unlearned.mean()), float(retrained.mean()))
+
+
 def unlearned_population(records: list[RunRecord]) -> PopulationOutputs:
     """The successful runs' outputs, in run order."""
     return PopulationOutputs.from_rows([record for record in records if record.status == "ok"])
@@ -112,8 +117,8 @@ class Scorer:
     def final_score_of(self, unlearned: PopulationOutputs, quality: float) -> float:
         """F scaled by the retain and test accuracy kept, against as many references."""
         retrained = self.references.retrained.head(len(unlearned))
-        return final_score(quality, float(unlearned.retain_accuracy.mean()), float(retrained.retain_accuracy.mean()),
-                           float(unlearned.test_accuracy.mean()), float(retrained.test_accuracy.mean()))
+        retain, test = _pair(unlearned.retain_accuracy, retrained.retain_accuracy), _pair(unlearned.test_accuracy, retrained.test_accuracy)
+        return final_score(quality, retain.unlearned, retain.retrained, test.unlearned, test.retrained)
 
     def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> dict:
         """95% intervals of F and the final score around their estimates (empty without
@@ -266,7 +271,7 @@ def score_document(
     retrained = scorer.references.retrained.head(n)
     estimate = scorer.estimate(unlearned)
     quality = forgetting_quality(estimate.epsilon, n)
-    test = Pair(float(unlearned.test_accuracy.mean()), float(retrained.test_accuracy.mean()))
+    test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
     score = scorer.final_score_of(unlearned, quality)
     settings, original = scorer.settings, scorer.references.original
     document = replace(
@@ -277,9 +282,9 @@ def score_document(
         final_score=score,
         **scorer.intervals(unlearned, quality, score),
         forget_quality_ceiling=None if circumstances.ceiling is None else scorer.forget_quality(circumstances.ceiling(n)),
-        retain_accuracy=Pair(float(unlearned.retain_accuracy.mean()), float(retrained.retain_accuracy.mean())),
+        retain_accuracy=_pair(unlearned.retain_accuracy, retrained.retain_accuracy),
         test_accuracy=test,
-        forget_accuracy=Pair(float(unlearned.forget_accuracy.mean()), float(retrained.forget_accuracy.mean())),
+        forget_accuracy=_pair(unlearned.forget_accuracy, retrained.forget_accuracy),
         metric=MetricUsed(settings.attacks, settings.rates, settings.confidence if settings.rates != "empirical" else None),
         epsilon=EpsilonSummary(float(estimate.epsilon.mean()), float(np.median(estimate.epsilon)), int(estimate.peaky.sum()),
                                int(estimate.undetermined.sum())),
