@@ -134,6 +134,7 @@ def test_ranks_share_ties_and_skip_the_unscored():
 
 
 @pytest.mark.references
+@pytest.mark.sandbox  # stability checks that a sandbox can be built before it scores anything
 def test_an_entry_refused_before_any_run_is_listed_unscored(in_process, reference_cache, tmp_path):
     """A link is refused before any run, so it has no ledger: it is listed without a score, not a crash."""
     folder = tmp_path / "entries"
