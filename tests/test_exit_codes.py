@@ -13,8 +13,8 @@ import pytest
 from harness.commands import exit_codes
 from harness.commands.errors import HarnessError, Interrupted, ScoringStopped, UsageError, YardstickUnmeasured, exit_code_of
 from harness.competition import CompetitionFileError
-from harness.pipeline import SandboxUnavailable
 from harness.running.backends import BackendUnavailable
+from harness.session import SandboxUnavailable
 from harness.submissions.untrusted import SubmissionRefused
 from reference_models.errors import CacheDamaged, InputError
 from reference_models.image_files import DataDirError

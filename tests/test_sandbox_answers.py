@@ -14,6 +14,8 @@ from test_weights import BOMB_NAMES, zip_bomb
 
 from conftest import failure_classes
 from harness.benchmarks import get_benchmark
+from harness.session import ScoringSession
+from harness.settings import ScoreSettings
 from score_documents import scored
 
 pytestmark = pytest.mark.sandbox  # skipped where no sandbox can be built (conftest)
@@ -159,13 +161,14 @@ def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
         (folder / name).write_text("def unlearning(net, retain, forget, validation):\n    return net\n")
     spec = get_benchmark("digits-mlp")
 
-    def score(path, spec, out_dir, settings):
+    def score(path, out_dir, session, n_models):
         if path.stem == "breaks":
             raise MemoryError("the scorer ran out of memory")
         return scored(submission=str(path), final_score=0.5, forget_quality=0.5)
 
     monkeypatch.setattr(entries, "score", score)
-    documents = board.score_folder(folder, spec, tmp_path / "out", board.ScoreSettings(progress=False))
+    session = ScoringSession(spec, ScoreSettings(progress=False, sandbox=False))  # nothing runs: score is replaced
+    documents = board.score_folder(folder, tmp_path / "out", session)
     ranked = rank([row_from_document(name, document) for name, document in documents.items()])
     assert [(position, row.submission) for position, row in ranked] == [(1, "fine"), (None, "breaks")]
     assert "MemoryError" in json.loads((tmp_path / "out" / "breaks" / "score.json").read_text())["failures"]["scorer-error"]["first_message"]

@@ -8,13 +8,12 @@ reference model depend only on their index, so N = 64 adds runs 32-63 to the
 32 already made, and scoring at N is exactly what a fixed-N leaderboard gives.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import logging
 from pathlib import Path
 
 from harness.boards.entries import score_entry
-from harness.pipeline import ScoreSettings
-from reference_models.spec import BenchmarkSpec
+from harness.session import ScoringSession
 from rendering.pages import visible
 from scoring.adaptive import Block, Standing, next_n, open_names, refine
 from scoring.document import ScoreDocument
@@ -74,8 +73,10 @@ def _standing(name: str, n_models: int, document: ScoreDocument) -> Standing:
     return Standing(name, n_models, document.final_score, low, high, document.time_budget.eligible)
 
 
-def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, mode: Adaptive) -> AdaptiveResult:
-    """Score the submissions adaptively up to settings.n_models; OUT/<name>/score.json holds each entry's final N."""
+def adaptive_scores(submissions: list[Path], out_dir: Path, session: ScoringSession, mode: Adaptive) -> AdaptiveResult:
+    """Score the submissions adaptively up to the session's N; OUT/<name>/score.json holds each entry's final N. Run
+    again, every round reads its kept scores back (harness.outputs.kept_scores) and only new runs are scored."""
+    spec, settings = session.spec, session.settings
     if settings.metric.bootstrap < 2:
         raise ValueError("--adaptive needs intervals: --bootstrap of at least 2")
     paths = {path.stem: path for path in submissions}
@@ -86,7 +87,7 @@ def adaptive_scores(submissions: list[Path], spec: BenchmarkSpec, out_dir: Path,
     while active:
         for position, name in enumerate(sorted(active), start=1):
             log.info(f"[adaptive N = {n}, {position}/{len(active)}] {spec.name}: {visible(str(paths[name]))}")
-            documents[name] = score_entry(paths[name], spec, out_dir, replace(settings, n_models=n))
+            documents[name] = score_entry(paths[name], out_dir, session, n)
             standings[name] = _standing(name, n, documents[name])
         blocks = refine(blocks, standings, mode.top, max_n)
         active = open_names(blocks)

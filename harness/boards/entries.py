@@ -11,8 +11,10 @@ from pathlib import Path
 import traceback
 
 from harness.outputs.results import CHECKPOINTS, RUNS, failed_document, write_score
-from harness.pipeline import ScoreSettings, score, score_checkpoints
+from harness.pipeline import score, score_checkpoints
 from harness.running.failures import inert
+from harness.session import ScoringSession
+from harness.settings import ScoreSettings
 from harness.submissions.checkpoints import is_checkpoints, read_checkpoints, scorable
 from harness.submissions.timings import TIMINGS_SUFFIX, read_timings
 from harness.submissions.untrusted import SubmissionRefused, results_folder
@@ -33,27 +35,28 @@ def _refused(path: Path, spec: BenchmarkSpec, error: SubmissionRefused, models_f
     return failed_document(spec, str(path), "refused", inert(str(error)), budget, models_from)
 
 
-def _scored(path: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, models_from: str) -> ScoreDocument:
+def _scored(path: Path, out_dir: Path, session: ScoringSession, n_models: int, models_from: str) -> ScoreDocument:
     """`score` of a file, or `score-checkpoints` of an archive, which must hold one checkpoint for each of the board's N runs,
     with the participant's timings where a file NAME.timings.csv lies beside it."""
     if models_from == RUNS:
-        return score(path, spec, out_dir, settings)
+        return score(path, out_dir, session, n_models)
     timings_path = path.with_name(f"{path.stem}{TIMINGS_SUFFIX}")
-    with scorable(read_checkpoints(path, settings.checkpoint_limits), path.name, settings.n_models) as checkpoints:
+    with scorable(read_checkpoints(path, session.settings.checkpoint_limits), path.name, n_models) as checkpoints:
         timings = read_timings(timings_path, checkpoints) if timings_path.exists() or timings_path.is_symlink() else None
-        return score_checkpoints(path, checkpoints, spec, out_dir, settings, timings)
+        return score_checkpoints(path, checkpoints, out_dir, session, timings)
 
 
-def score_entry(path: Path, spec: BenchmarkSpec, board_dir: Path, settings: ScoreSettings) -> ScoreDocument:
-    """The entry's score.json document, written into board_dir/<its name>/: scored, or failed as `refused`
-    or `scorer-error`. An entry whose name cannot name a folder there is refused and nothing is written."""
+def score_entry(path: Path, board_dir: Path, session: ScoringSession, n_models: int) -> ScoreDocument:
+    """The entry's score.json document at N = n_models, written into board_dir/<its name>/: scored, or failed as
+    `refused` or `scorer-error`. An entry whose name cannot name a folder there is refused and nothing is written."""
+    spec, settings = session.spec, session.settings
     models_from = CHECKPOINTS if is_checkpoints(path) else RUNS
     try:
         out_dir = results_folder(board_dir, path)
     except SubmissionRefused as error:
         return _refused(path, spec, error, models_from, settings)
     try:
-        return _scored(path, spec, out_dir, settings, models_from)
+        return _scored(path, out_dir, session, n_models, models_from)
     except SubmissionRefused as error:
         document = _refused(path, spec, error, models_from, settings)
     except Exception:

@@ -20,7 +20,8 @@ from harness.benchmarks import private_forget_words, split_benchmark
 from harness.boards.adaptive import Adaptive, adaptive_scores
 from harness.boards.entries import score_entry
 from harness.outputs.results import versions
-from harness.pipeline import ScoreSettings
+from harness.session import ScoringSession
+from harness.settings import ScoreSettings
 from harness.submissions.checkpoints import is_checkpoints
 from harness.submissions.notebooks import ACCEPTED_SUFFIXES
 from harness.submissions.untrusted import SubmissionRefused
@@ -59,8 +60,8 @@ def submissions_in(folder: Path, checkpoints: bool = True) -> list[Path]:
     return paths
 
 
-def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings) -> dict[str, ScoreDocument]:
-    """Each submission's score.json document, by name, scored as `score` would into OUT/<name>/.
+def score_folder(folder: Path, out_dir: Path, session: ScoringSession) -> dict[str, ScoreDocument]:
+    """Each submission's score.json document, by name, scored as `score` would into OUT/<name>/, all in one session.
 
     A submission whose scoring fails with an error (a fault of the harness
     that a file provoked) is recorded as failed, and the others go on.
@@ -68,8 +69,8 @@ def score_folder(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: Sco
     paths = submissions_in(folder)
     documents = {}
     for position, path in enumerate(paths, start=1):
-        log.info(f"[{position}/{len(paths)}] {spec.name}: {visible(str(path))}")
-        documents[path.stem] = score_entry(path, spec, out_dir, settings)
+        log.info(f"[{position}/{len(paths)}] {session.spec.name}: {visible(str(path))}")
+        documents[path.stem] = score_entry(path, out_dir, session, session.settings.n_models)
     return documents
 
 
@@ -112,14 +113,14 @@ def _one_split(
     folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None
 ) -> tuple[list[Row], dict[str, ScoreDocument], str]:
     """Score and write one split's leaderboard: its rows, the score.json documents and its Markdown."""
-    split_spec = split_benchmark(spec, split)
+    session = ScoringSession(split_benchmark(spec, split), settings)
     if adaptive is None:
-        documents = score_folder(folder, split_spec, out_dir, settings)
+        documents = score_folder(folder, out_dir, session)
         rows = [row_from_document(name, document) for name, document in documents.items()]
         title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
         notes = provenance(command, settings, documents)
     else:
-        result = adaptive_scores(submissions_in(folder, checkpoints=False), split_spec, out_dir, settings, adaptive)
+        result = adaptive_scores(submissions_in(folder, checkpoints=False), out_dir, session, adaptive)
         documents = result.documents
         rows = [
             replace(row_from_document(name, document), n_models=result.n_models[name], why=result.why(name), block=result.block(name))

@@ -18,8 +18,9 @@ import numpy as np
 
 from harness.boards.leaderboard import provenance, score_folder
 from harness.outputs.results import Scorer, scored_population
-from harness.pipeline import ScoreSettings, reference_cache
 from harness.running.ledger import RunLedger, RunRecord
+from harness.session import ScoringSession
+from harness.settings import ScoreSettings
 from reference_models.files import write_atomic, write_csv_atomic
 from reference_models.spec import BenchmarkSpec
 from rendering.figures import stability_curves
@@ -76,10 +77,11 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
     writes the stability files in out_dir and returns the Markdown."""
     if settings.n_models != max(n_models):
         raise ValueError(f"the largest N ({max(n_models)}) must be the one scored ({settings.n_models})")
-    documents = score_folder(folder, spec, out_dir, settings)
+    session = ScoringSession(spec, settings)
+    documents = score_folder(folder, out_dir, session)
     names = [row.submission for _, row in rank([row_from_document(name, document) for name, document in documents.items()])]
     log.info(f"{spec.name}: subsampling N = {', '.join(map(str, n_models))}")
-    scorer = Scorer(reference_cache(spec, settings).load(settings.n_models), settings.metric)
+    scorer = Scorer(session.references(settings.n_models)[1], settings.metric)
     per_submission = [  # an entry refused or failed before any run has no ledger: no score at any N
         subsampled_scores(_records(spec, sha256, settings) if (sha256 := documents[name].submission_sha256) is not None else [],
                           scorer, n_models, settings.allow_failures)

@@ -12,8 +12,8 @@ from harness.boards.adaptive import START_N
 from harness.boards.leaderboard import DEFAULT_SPLIT, SPLIT_CHOICES
 from harness.commands import exit_codes
 from harness.competition import setting
-from harness.pipeline import default_jobs
 from harness.running.backends import BACKENDS
+from harness.settings import default_jobs
 from harness.submissions.checkpoints import CheckpointLimits
 from harness.timing.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDSTICKS
 from reference_models.architectures import IMAGE_ARCHITECTURES

@@ -21,9 +21,11 @@ from harness.competition_check import check_competition, check_text
 from harness.competition_docs import starting_file
 from harness.outputs.console import summary, written
 from harness.outputs.results import MetricSettings
-from harness.pipeline import ScoreSettings, reference_cache, require_sandbox, score, score_checkpoints
+from harness.pipeline import score, score_checkpoints
 from harness.running.backends import compute_backend
 from harness.running.failures import inert
+from harness.session import ScoringSession, reference_cache, require_sandbox
+from harness.settings import ScoreSettings
 from harness.submissions.checkpoints import CheckpointLimits, Checkpoints, read_checkpoints, scorable
 from harness.submissions.notebooks import check_suffix, convert_notebook, submission_program
 from harness.submissions.timings import ReportedTimings, read_timings
@@ -237,10 +239,10 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: A
         print(f"written {visible(str(args.out / 'stability.md'))}")
         return EXIT_OK
     if archive is not None:
-        settings = _score_settings(args, len(archive.checkpoints.runs))
-        document = score_checkpoints(args.checkpoints, archive.checkpoints, spec, args.out, settings, archive.timings)
+        session = ScoringSession(spec, _score_settings(args, len(archive.checkpoints.runs)))
+        document = score_checkpoints(args.checkpoints, archive.checkpoints, args.out, session, archive.timings)
     else:
-        document = score(args.submission, spec, args.out, _score_settings(args, args.n_models))
+        document = score(args.submission, args.out, ScoringSession(spec, _score_settings(args, args.n_models)), args.n_models)
     print(summary(document))
     print(written(args.out, document))
     return EXIT_OK if document.scored else EXIT_SUBMISSION_FAILED

@@ -1,0 +1,105 @@
+"""Scores kept by what they were computed from, so that scoring again with nothing new costs a lookup (issue 42).
+
+A score is a pure function of its inputs: the runs in its ledger, the benchmark (its key names the
+references), the yardstick's measurements, the settings its numbers depend on and the harness's own
+source. Their digest names a folder under the ledger root holding the score's files and, written last,
+their checksums. A later score with the same digest copies those files into its output folder instead of
+computing the metric and the report again: a rerun of a board with every run kept, or an adaptive round
+for the entries that got no new runs. Anything missing or altered there is computed again; the folder
+(LEDGER_DIR/scores) may be deleted at any time.
+"""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from harness.running.ledger import RunRecord
+from reference_models.files import write_atomic
+from scoring.document import ScoreDocument, from_json
+
+log = logging.getLogger(__name__)
+
+RESULT_FILES = ("score.json", "examples.parquet", "report.html")  # what a score writes into its output folder
+_CHECKSUMS = "checksums.json"
+_PACKAGES = ("harness", "scoring", "reference_models", "rendering")
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """The digest of every source file of the packages that make a score: a changed harness recomputes every kept score."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for package in _PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def runs_digest(records: Sequence[RunRecord]) -> str:
+    """The digest of the runs a score reads, field by field (the statistics as float64 bytes)."""
+    digest = hashlib.sha256()
+    for record in records:
+        for field in fields(record):
+            value = getattr(record, field.name)
+            data = np.asarray(value, dtype=np.float64).tobytes() if isinstance(value, list) else repr(value).encode()
+            digest.update(field.name.encode() + b"=" + data + b";")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ScoreInputs:
+    """What a score's numbers and files are computed from."""
+
+    benchmark_key: str
+    submission_sha256: str
+    runs: str  # runs_digest of the records scored
+    yardstick: str  # the retraining and floor seconds the budget was judged by, or why there are none
+    settings: str  # ScoreSettings.numbers()
+
+    def key(self) -> str:
+        """The digest of these inputs and of the harness's source."""
+        text = json.dumps({**asdict(self), "code": code_fingerprint()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class KeptScores:
+    """The kept scores under a ledger root."""
+
+    def __init__(self, ledger_dir: Path):
+        self.root = Path(ledger_dir) / "scores"
+
+    def restore(self, inputs: ScoreInputs, out_dir: Path) -> ScoreDocument | None:
+        """The score kept for these inputs, its files copied into out_dir (and any other result file there removed);
+        None where none is kept whole."""
+        folder = self.root / inputs.key()
+        try:
+            checksums = json.loads((folder / _CHECKSUMS).read_text())
+            kept = {name: (folder / name).read_bytes() for name in checksums}
+        except (OSError, ValueError):
+            return None
+        if set(kept) - set(RESULT_FILES) or "score.json" not in kept or any(
+                hashlib.sha256(data).hexdigest() != checksums[name] for name, data in kept.items()):
+            log.warning(f"the kept score in {folder} is incomplete or altered: scoring again")
+            return None
+        for name in RESULT_FILES:
+            if name in kept:
+                write_atomic(out_dir / name, kept[name])
+            else:
+                (out_dir / name).unlink(missing_ok=True)
+        log.info(f"nothing new since the last score of these runs with these settings: its results copied from {folder}")
+        return from_json(kept["score.json"].decode(), str(out_dir / "score.json"))
+
+    def keep(self, inputs: ScoreInputs, out_dir: Path) -> None:
+        """Keep the result files that out_dir holds now as the score of these inputs: the files first, their checksums last."""
+        folder = self.root / inputs.key()
+        kept = {name: (out_dir / name).read_bytes() for name in RESULT_FILES if (out_dir / name).is_file()}
+        for name, data in kept.items():
+            write_atomic(folder / name, data)
+        checksums = {name: hashlib.sha256(data).hexdigest() for name, data in kept.items()}
+        write_atomic(folder / _CHECKSUMS, (json.dumps(checksums, indent=1, sort_keys=True) + "\n").encode())
