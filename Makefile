@@ -111,6 +111,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/protocol_cost.py --benchmark cifar10-cnn-small
 	$(PY) benchmarks/protocol_cost.py --benchmark cifar10-resnet18
 	$(PY) benchmarks/budget_under_load.py
+	$(PY) benchmarks/ledger_bytes.py
+	$(PY) benchmarks/board_rerun.py
 
 clean:
 	rm -rf results .cache

@@ -185,6 +185,15 @@ def run_ledgers(ledger_dir: Path) -> list[Path]:
     return sorted(path for path in ledger_dir.glob("*/*.parquet") if not path.name.endswith(".yardstick.parquet"))
 
 
+def runs_recorded(ledger_dir: Path) -> int:
+    """Runs recorded under a ledger root so far, those a harness still scoring (or killed) has only in its ledger's
+    journal included."""
+    from harness.running.ledger import RunLedger
+
+    stems = {(path.parent.name, path.name.split(".")[0]) for path in [*run_ledgers(ledger_dir), *ledger_dir.glob("*/*.journal")]}
+    return sum(len(RunLedger(ledger_dir, stem, key).records) for key, stem in stems)
+
+
 def assert_all_ok(records) -> None:
     """Every run ended ok: each attack failed (an attack that works raises `Escaped`)."""
     assert failure_classes(records) == [None] * len(records), [record.message for record in records]

@@ -6,8 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import CACHED_YARDSTICK, N_SMALL, ROOT
-from reference_models.files import read_table
+from conftest import CACHED_YARDSTICK, N_SMALL, ROOT, runs_recorded
 
 SLOW = '''
 import time
@@ -99,14 +98,14 @@ def test_ctrl_c_saves_finished_runs_and_the_same_command_resumes(reference_cache
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and not list(ledger_dir.glob("*/*.parquet")):
+    while time.monotonic() < deadline and not (ledger_dir.exists() and runs_recorded(ledger_dir)):
         time.sleep(0.05)
     workers = {pid for pid, line in _descendants(process.pid).items() if "harness.sandbox.worker" in line}
     assert workers, "no sandbox worker was running when the test meant to interrupt"
 
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
-    saved = read_table(next(ledger_dir.glob("*/*.parquet"))).num_rows
+    saved = runs_recorded(ledger_dir)
     assert process.returncode == 130, stderr
     lines = [line for line in stderr.splitlines() if not line.startswith("warning: ")]  # the no-namespaces warning
     assert lines == [f"interrupted; {saved} runs saved; run the same command to resume"]

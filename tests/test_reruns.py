@@ -46,6 +46,7 @@ def test_a_failure_that_may_not_repeat_runs_again_on_the_next_opening_with_every
     assert again.pending(2) == [0] and again.again(2) == [0]
     again.append(_record(0, None))
     assert [(r.status, r.attempt) for r in again.finished(2)] == [("ok", 2), ("ok", 1)]
+    again.compact()
     rows = read_table(again.path).to_pylist()
     assert [(row["run_id"], row["attempt"], row["failure_class"]) for row in rows] == [(0, 1, failure_class), (1, 1, None), (0, 2, None)]
     assert _ledger(tmp_path).first(2) == again.first(2) and _ledger(tmp_path).pending(2) == []
@@ -73,6 +74,7 @@ def test_attempts_stop_at_the_maximum_and_the_failure_then_stands(tmp_path):
     assert ledger.pending(2) == [1] and ledger.again(2) == [] and standing_failure(ledger, 2) == ledger.records[0]
     reason = not_started_note(2, ledger.finished(2)).reason
     assert f"attempt {failures.MAX_ATTEMPTS}" in reason and f"at most {failures.MAX_ATTEMPTS} attempts" in reason and "score again" not in reason
+    ledger.compact()
     assert len(read_table(ledger.path)) == failures.MAX_ATTEMPTS
 
 
@@ -85,6 +87,7 @@ def test_a_ledger_written_before_attempts_were_counted_still_loads(tmp_path):
     ledger = _ledger(tmp_path)
     assert [r.attempt for r in ledger.finished(2)] == [1, 1] and ledger.pending(2) == [0]
     ledger.append(_record(0, None))
+    ledger.compact()
     assert read_table(ledger.path)["attempt"].to_pylist() == [1, 1, 2]
 
 

@@ -12,10 +12,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CACHED_YARDSTICK, N_SMALL, NO_REPORT, ROOT, SUBMISSIONS, run_ledgers
+from conftest import CACHED_YARDSTICK, N_SMALL, NO_REPORT, ROOT, SUBMISSIONS, runs_recorded
 from harness.sandbox.isolation import available as namespaces_available
 from harness.sandbox.isolation import outermost
-from reference_models.files import read_table
 
 FINETUNE = ROOT / "baselines" / "finetune.py"
 REQUIRED_KEYS = {
@@ -148,15 +147,11 @@ def test_killed_run_resumes_to_the_same_numbers(reference_cache, tmp_path):
     ledger_dir = tmp_path / "l2"
     process = subprocess.Popen(_score_args(submission, reference_cache, ledger_dir, tmp_path / "o2", 1), cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 120
-    ledgers: list[Path] = []
-    while time.monotonic() < deadline:
-        ledgers = run_ledgers(ledger_dir)
-        if ledgers and 3 <= read_table(ledgers[0]).num_rows < KILLED_N:
-            break
+    while time.monotonic() < deadline and not 3 <= runs_recorded(ledger_dir) < KILLED_N:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    done_before = read_table(ledgers[0]).num_rows
+    done_before = runs_recorded(ledger_dir)
     assert 3 <= done_before < KILLED_N, "the harness was not interrupted part-way"
     assert not (tmp_path / "o2" / "score.json").exists()
 

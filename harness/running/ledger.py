@@ -1,17 +1,21 @@
 """The run ledger: one Parquet row per finished attempt of a run of one submission on one benchmark.
 
 Keyed by (submission content hash, benchmark key) so that editing the
-submission or the benchmark starts a new ledger. Rewritten atomically after
-every run (rows in finishing order): a killed harness loses at most the run in
-flight, and a restarted one skips every run already recorded, but for a run
-whose failure may not repeat (harness.running.failures.runs_again): it runs again, and
-its new attempt is a row of its own, after the earlier ones, which stay (a
-ledger written before attempts were counted reads as first attempts). A run's
-latest attempt is the one that counts. An "ok" row
-whose outputs are not finite (an older harness checked only some) is read as
-the invalid-output run it was, so that no such ledger can crash scoring.
-Beside it, the time budget's baselines measured among those runs have a
-table of their own (`MeasurementLedger`), kept the same way.
+submission or the benchmark starts a new ledger. Each finished attempt is
+appended as a file of its own in a journal folder beside the ledger, written
+atomically, so that a killed harness loses at most the run in flight and a run
+costs the bytes of its own row, however many came before; the journal is
+compacted into the Parquet file (rows in finishing order) when the ledger is
+closed, or when it is next opened after a crash. A restarted harness skips
+every run already recorded, but for a run whose failure may not repeat
+(harness.running.failures.runs_again): it runs again, and its new attempt is a
+row of its own, after the earlier ones, which stay (a ledger written before
+attempts were counted reads as first attempts). A run's latest attempt is the
+one that counts. An "ok" row whose outputs are not finite (an older harness
+checked only some) is read as the invalid-output run it was, so that no such
+ledger can crash scoring. Beside it, the time budget's baselines measured
+among those runs have a table of their own (`MeasurementLedger`), a few rows
+a score, rewritten after each.
 """
 
 from collections.abc import Iterator, Mapping
@@ -90,6 +94,18 @@ def _trusted(record: RunRecord) -> RunRecord:
                    message=failures.message(failures.INVALID_OUTPUT, record.run_id, what), **empty)
 
 
+def _unique_attempts(table: pa.Table) -> pa.Table:
+    """Each attempt of a run once, where it first appears: a kill between a compaction's write and its journal's
+    removal leaves its rows in both."""
+    seen: set[tuple[int, int]] = set()
+    first = []
+    for index, attempt in enumerate(zip(table["run_id"].to_pylist(), table["attempt"].to_pylist(), strict=True)):
+        if attempt not in seen:
+            seen.add(attempt)
+            first.append(index)
+    return table if len(first) == table.num_rows else table.take(first)
+
+
 class RunLedger:
     """Finished runs, kept in memory and on disk; safe to append from several threads. `records` holds
     each run's latest attempt. A run is tried at most once per ledger opened, so that one score never
@@ -97,10 +113,11 @@ class RunLedger:
 
     def __init__(self, root: Path, submission_sha256: str, benchmark_key: str):
         self.path = self.location(root, submission_sha256, benchmark_key)
+        self.journal = self.path.with_suffix(".journal")  # one file per attempt appended since the last compaction
         self._lock = threading.Lock()
-        table = read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
-        self._table = table.set_column(table.schema.get_field_index("attempt"), "attempt", pc.fill_null(table["attempt"], 1))
-        self.records = {row["run_id"]: _trusted(RunRecord(**row)) for row in self._table.to_pylist()}  # the last row of a run is its latest
+        table = self._stored()
+        self._rows = table.num_rows
+        self.records = {row["run_id"]: _trusted(RunRecord(**row)) for row in table.to_pylist()}  # the last row of a run is its latest
         self._tried: set[int] = set()  # runs appended since the ledger was opened
 
     @staticmethod
@@ -110,12 +127,42 @@ class RunLedger:
     @classmethod
     @contextmanager
     def open(cls, root: Path, submission_sha256: str, benchmark_key: str) -> Iterator["RunLedger"]:
-        """The ledger, read and held under its lock: a second harness scoring the
-        same submission waits, then finds the first one's runs done."""
+        """The ledger, read and held under its lock: a second harness scoring the same submission waits, then
+        finds the first one's runs done. Its journal is compacted on opening (what a killed harness left) and
+        on closing, however the block ends."""
         path = cls.location(root, submission_sha256, benchmark_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
-            yield cls(root, submission_sha256, benchmark_key)
+            ledger = cls(root, submission_sha256, benchmark_key)
+            ledger.compact()
+            try:
+                yield ledger
+            finally:
+                ledger.compact()
+
+    def _journal_files(self) -> list[Path]:
+        """The journal's finished files, in the order they were appended (their names count the rows before them)."""
+        return sorted(self.journal.glob("*.parquet")) if self.journal.is_dir() else []
+
+    def _stored(self) -> pa.Table:
+        """The ledger's rows then its journal's, each in the order written, each attempt once."""
+        tables = [read_table(self.path, schema=_SCHEMA)] if self.path.exists() else []
+        tables += [read_table(path, schema=_SCHEMA) for path in self._journal_files()]
+        table = pa.concat_tables(tables) if tables else _SCHEMA.empty_table()
+        table = table.set_column(table.schema.get_field_index("attempt"), "attempt", pc.fill_null(table["attempt"], 1))
+        return _unique_attempts(table).combine_chunks()
+
+    def compact(self) -> None:
+        """Fold the journal into the Parquet file, then remove it. Held under the file lock: a kill in between
+        leaves rows in both, which the next reader counts once (`_unique_attempts`)."""
+        files = self._journal_files()
+        if not files and not self.journal.exists():
+            return
+        if files:
+            write_table_atomic(self.path, self._stored())
+        for path in self.journal.iterdir():  # the journal's files, and a write a kill left half done
+            path.unlink()
+        self.journal.rmdir()
 
     def pending(self, n_runs: int) -> list[int]:
         """The runs among 0..n-1 to run: those never run, and those to run again."""
@@ -130,7 +177,8 @@ class RunLedger:
         return run_id not in self._tried and failures.runs_again(latest.failure_class, latest.attempt)
 
     def append(self, record: RunRecord) -> None:
-        """Record a run's attempt: its first, or the next after one that may be run again."""
+        """Record a run's attempt (its first, or the next after one that may be run again) as a journal file of
+        its own: the bytes written do not grow with the runs before it."""
         if record.status not in STATUSES:
             raise ValueError(f"unknown run status {record.status!r}")
         with self._lock:
@@ -138,11 +186,10 @@ class RunLedger:
             if previous is not None and not self._again(record.run_id):
                 raise ValueError(f"run {record.run_id} is already in the ledger")
             record = replace(record, attempt=previous.attempt + 1 if previous else 1)
-            row = pa.Table.from_pylist([asdict(record)], schema=_SCHEMA)
+            write_table_atomic(self.journal / f"{self._rows:08d}.parquet", pa.Table.from_pylist([asdict(record)], schema=_SCHEMA))
+            self._rows += 1
             self.records[record.run_id] = record
             self._tried.add(record.run_id)
-            self._table = pa.concat_tables([self._table, row]).combine_chunks()
-            write_table_atomic(self.path, self._table)
 
     def finished(self, n_runs: int) -> list[RunRecord]:
         """Latest attempts of the runs among 0..n-1 that finished, in order (runs not started after a failure are absent)."""
