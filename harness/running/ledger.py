@@ -21,8 +21,10 @@ a score, rewritten after each.
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
+import logging
 from pathlib import Path
 import threading
+import time
 
 from filelock import FileLock
 import numpy as np
@@ -31,6 +33,8 @@ import pyarrow.compute as pc
 
 from harness.running import failures
 from reference_models.files import read_table, write_table_atomic
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("ok", "timeout", "error", "invalid")
 MEASURED = ("retain_accuracy", "test_accuracy", "forget_accuracy", "forget_statistic", "test_statistic", "retain_statistic")
@@ -119,6 +123,7 @@ class RunLedger:
         self._rows = table.num_rows
         self.records = {row["run_id"]: _trusted(RunRecord(**row)) for row in table.to_pylist()}  # the last row of a run is its latest
         self._tried: set[int] = set()  # runs appended since the ledger was opened
+        self.write_seconds = 0.0  # spent appending and compacting since it was opened (-v prints it)
 
     @staticmethod
     def location(root: Path, submission_sha256: str, benchmark_key: str) -> Path:
@@ -139,6 +144,7 @@ class RunLedger:
                 yield ledger
             finally:
                 ledger.compact()
+                log.debug(f"ledger: {len(ledger._tried)} runs appended, {ledger.write_seconds:.1f} s of writes with the compaction")
 
     def _journal_files(self) -> list[Path]:
         """The journal's finished files, in the order they were appended (their names count the rows before them)."""
@@ -158,11 +164,13 @@ class RunLedger:
         files = self._journal_files()
         if not files and not self.journal.exists():
             return
+        start = time.perf_counter()
         if files:
             write_table_atomic(self.path, self._stored())
         for path in self.journal.iterdir():  # the journal's files, and a write a kill left half done
             path.unlink()
         self.journal.rmdir()
+        self.write_seconds += time.perf_counter() - start
 
     def pending(self, n_runs: int) -> list[int]:
         """The runs among 0..n-1 to run: those never run, and those to run again."""
@@ -186,7 +194,9 @@ class RunLedger:
             if previous is not None and not self._again(record.run_id):
                 raise ValueError(f"run {record.run_id} is already in the ledger")
             record = replace(record, attempt=previous.attempt + 1 if previous else 1)
+            start = time.perf_counter()
             write_table_atomic(self.journal / f"{self._rows:08d}.parquet", pa.Table.from_pylist([asdict(record)], schema=_SCHEMA))
+            self.write_seconds += time.perf_counter() - start
             self._rows += 1
             self.records[record.run_id] = record
             self._tried.add(record.run_id)
