@@ -1,10 +1,12 @@
 """Adaptive leaderboards against the fixed-N one they stand in for.
 
-Reads the leaderboards' `leaderboard.parquet` (and their score.json files
-for each entry's N) and reports, per adaptive board, Kendall's tau between
-its ranks and the fixed board's, whether their top K agree, and the share of
-the fixed table's unlearning runs that it made. The target (issue 17): tau of
-at least 0.9, the same top 3, at most a third of the runs.
+Reads the leaderboards' `leaderboard.parquet` (ranks and rank groups) and their score.json files (each
+entry's N), and reports, per adaptive board, for every pair of entries ranked on both boards: the pairs
+the fixed board separates (different rank groups) and how many of them the adaptive board reverses (the
+other order, in different groups of its own); the pairs the fixed board cannot separate (one rank group)
+and how many of them the adaptive board splits; Kendall's tau between the ranks; and the share of the
+fixed board's unlearning runs it made. The target (issue 42): no separated pair reversed, every
+inseparable pair in one group, at most half of the runs.
 
     make baselines N=512
     make leaderboard SUBMISSIONS=baselines N=512 ADAPTIVE=1
@@ -16,6 +18,8 @@ With --write-doc the table goes into docs/uncertainty.md, between its markers.
 """
 
 import argparse
+from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 import sys
 
@@ -30,11 +34,17 @@ PAGE = ROOT / "docs" / "uncertainty.md"
 START, END = "<!-- adaptive validation: python -m benchmarks.adaptive_agreement -->", "<!-- end adaptive validation -->"
 
 
-def _ranks(board: Path) -> dict[str, float]:
-    """Submission -> rank; unranked (failed) entries share the place after the last ranked one."""
+@dataclass(frozen=True)
+class Placing:
+    rank: int
+    group: str | None  # None: in no group (failed, or scored without intervals)
+
+
+def _placings(board: Path) -> dict[str, Placing]:
+    """The ranked entries' rank and rank group."""
     rows = read_table(board / "leaderboard.parquet").to_pylist()
-    last = max((row["rank"] for row in rows if row["rank"] is not None), default=0)
-    return {row["submission"]: row["rank"] if row["rank"] is not None else last + 1 for row in rows}
+    return {row["submission"]: Placing(row["rank"], row["rank_group"] if row["rank_group"] not in (None, "-") else None)
+            for row in rows if row["rank"] is not None}
 
 
 def _runs(board: Path, names: list[str]) -> int:
@@ -42,41 +52,51 @@ def _runs(board: Path, names: list[str]) -> int:
     return sum(read_score(board / name / "score.json").n_models or 0 for name in names)
 
 
-def agreement(fixed: Path, adaptive: Path, top: int) -> dict:
-    """Tau, top-K agreement and runs used, for the submissions both boards list."""
-    fixed_ranks, adaptive_ranks = _ranks(fixed), _ranks(adaptive)
-    names = sorted(set(fixed_ranks) & set(adaptive_ranks))
-    tau = kendalltau([fixed_ranks[n] for n in names], [adaptive_ranks[n] for n in names]).statistic
+@dataclass(frozen=True)
+class Agreement:
+    board: str
+    entries: int
+    tau: float
+    separated: int  # pairs in different rank groups of the fixed board
+    reversed: int  # of those, in the other order and in different groups of the adaptive board
+    inseparable: int  # pairs in one rank group of the fixed board
+    split: int  # of those, in different groups of the adaptive board
+    fixed_runs: int
+    adaptive_runs: int
 
-    def best(ranks: dict[str, float]) -> list[str]:
-        return sorted(names, key=lambda name: (ranks[name], name))[:top]
-
-    fixed_runs, adaptive_runs = _runs(fixed, names), _runs(adaptive, names)
-    return {
-        "board": adaptive.name, "entries": len(names), "tau": float(tau), "top": top, "fixed_top": best(fixed_ranks),
-        "adaptive_top": best(adaptive_ranks), "fixed_runs": fixed_runs, "adaptive_runs": adaptive_runs,
-    }
-
-
-def met(result: dict) -> bool:
-    """Issue 17's target: tau of at least 0.9, the same top K, at most a third of the runs."""
-    return result["tau"] >= 0.9 and set(result["fixed_top"]) == set(result["adaptive_top"]) and result["adaptive_runs"] * 3 <= result["fixed_runs"]
+    @property
+    def met(self) -> bool:
+        """Issue 42's target: no separated pair reversed, no inseparable pair split, at most half the runs."""
+        return self.reversed == 0 and self.split == 0 and 2 * self.adaptive_runs <= self.fixed_runs
 
 
-def markdown(results: list[dict]) -> str:
-    top = results[0]["top"]
+def agreement(fixed: Path, adaptive: Path) -> Agreement:
+    """How the adaptive board's ranking and groups stand against the fixed board's, over the entries both rank in a group."""
+    fixed_at, adaptive_at = _placings(fixed), _placings(adaptive)
+    names = sorted(name for name in set(fixed_at) & set(adaptive_at) if fixed_at[name].group and adaptive_at[name].group)
+    tau = kendalltau([fixed_at[n].rank for n in names], [adaptive_at[n].rank for n in names]).statistic
+    separated = reversed_ = inseparable = split = 0
+    for a, b in combinations(names, 2):
+        fixed_a, fixed_b, adaptive_a, adaptive_b = fixed_at[a], fixed_at[b], adaptive_at[a], adaptive_at[b]
+        apart = adaptive_a.group != adaptive_b.group
+        if fixed_a.group != fixed_b.group:
+            separated += 1
+            reversed_ += apart and (fixed_a.rank - fixed_b.rank) * (adaptive_a.rank - adaptive_b.rank) < 0
+        else:
+            inseparable += 1
+            split += apart
+    return Agreement(adaptive.name, len(names), float(tau), separated, reversed_, inseparable, split, _runs(fixed, names), _runs(adaptive, names))
+
+
+def markdown(results: list[Agreement]) -> str:
     lines = [
-        f"| adaptive board | entries | Kendall tau | same top {top} | fixed top {top} | adaptive top {top} | runs: adaptive / fixed |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| adaptive board | entries | Kendall tau | pairs the fixed board separates | of them reversed | pairs it cannot separate "
+        "| of them split | runs: adaptive / fixed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for result in results:
-        same = "yes" if set(result["fixed_top"]) == set(result["adaptive_top"]) else "no"
-        order = "same order" if result["fixed_top"] == result["adaptive_top"] else "other order"
-        share = result["adaptive_runs"] / result["fixed_runs"]
-        lines.append(
-            f"| `{result['board']}` | {result['entries']} | {result['tau']:.3f} | {same} ({order}) | {', '.join(result['fixed_top'])} | "
-            f"{', '.join(result['adaptive_top'])} | {result['adaptive_runs']} / {result['fixed_runs']} = {share:.2f} |"
-        )
+    for r in results:
+        lines.append(f"| `{r.board}` | {r.entries} | {r.tau:.3f} | {r.separated} | {r.reversed} | {r.inseparable} | {r.split} | "
+                     f"{r.adaptive_runs} / {r.fixed_runs} = {r.adaptive_runs / r.fixed_runs:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -84,18 +104,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fixed", type=Path, help="the fixed-N leaderboard's folder")
     parser.add_argument("adaptive", type=Path, nargs="+", help="the adaptive leaderboards' folders")
-    parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--write-doc", action="store_true", help=f"write the table into {PAGE.relative_to(ROOT)}")
     args = parser.parse_args()
     for board in (args.fixed, *args.adaptive):
         if not (board / "leaderboard.parquet").exists():
             parser.error(f"{board} holds no leaderboard.parquet: make the leaderboard first (see this script's docstring)")
-    results = [agreement(args.fixed, board, args.top) for board in args.adaptive]
+    results = [agreement(args.fixed, board) for board in args.adaptive]
     table = markdown(results)
     print(table, end="")
     if args.write_doc:
         replace_between(PAGE, START, END, table)
-    return 0 if any(met(result) for result in results) else 1
+    return 0 if any(result.met for result in results) else 1
 
 
 if __name__ == "__main__":

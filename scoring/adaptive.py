@@ -6,9 +6,13 @@ N never meet in one comparison: the ranking is refined block by block. All
 entries start in one block at the same N. A block's entries, sorted by score,
 split into chains of neighbours whose intervals overlap. An entry alone is
 settled at its place, and so is a chain of equal scores whose intervals have
-no width (more models cannot part them). Any other chain keeps its place in
-the ranking while its entries get twice the models and are ordered again
-among themselves, until they separate or reach the maximum N.
+no width (more models cannot part them), and so is a chain that even the
+maximum N would most likely not part: no two neighbours in it whose gap exceeds
+their intervals' reach towards each other shrunk to the maximum N (half-sampling
+widths fall as 1 / sqrt(N)); it is reported as one group, as the fixed board
+would report it. Any other chain keeps its place in the ranking while its
+entries get twice the models and are ordered again among themselves, until
+they separate, settle so, or reach the maximum N.
 
 Chains ignore the time budget's verdict, although the leaderboard ranks every
 entry within budget before any over it: a verdict from the first N runs can
@@ -67,6 +71,18 @@ def _exact_tie(chain: list[Standing]) -> bool:
     return all(s.low == s.high == chain[0].score for s in chain)
 
 
+def _could_separate(chain: list[Standing], max_n: int) -> bool:
+    """Whether some neighbours of the chain (sorted by score) would likely separate at max_n: their gap exceeds the
+    upper one's reach down plus the lower one's reach up, each scaled by sqrt(n / max_n)."""
+    shrink = math.sqrt(chain[0].n_models / max_n)
+    for upper, lower in pairwise(chain):
+        if upper.score is None or lower.score is None or upper.low is None or lower.high is None:
+            return True
+        if upper.score - lower.score > shrink * ((upper.score - upper.low) + (lower.high - lower.score)):
+            return True
+    return False
+
+
 def _ranked_above(chains: list[list[Standing]], index: int) -> int:
     """Scored entries the leaderboard ranks above the best of chain `index`: every one within
     budget before any over it, then by chain."""
@@ -89,6 +105,8 @@ def _why_settled(chain: list[Standing], above: int, top: int | None, max_n: int)
         return f"below the top {top} at N = {n}"
     if n >= max_n:
         return f"intervals still overlap within {', '.join(s.name for s in chain)} at the maximum N"
+    if not _could_separate(chain, max_n):
+        return f"one group: its gaps are under what N = {max_n} would part, at N = {n}"
     return None
 
 

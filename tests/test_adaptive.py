@@ -1,5 +1,6 @@
 """Adaptive N: which entries get more models, and the leaderboard's account of it."""
 
+from dataclasses import replace
 import json
 
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ def _standings(n: int, **scores: float | None) -> dict[str, Standing]:
 
 
 def test_only_overlapping_neighbours_get_more_models_and_failures_go_last():
-    standings = _standings(32, a=0.50, b=0.30, c=0.295, d=0.10, x=None)
+    standings = _standings(32, a=0.50, b=0.30, c=0.29, d=0.10, x=None)
     blocks = refine([Block(tuple(standings))], standings, top=None, max_n=512)
     assert [block.names for block in blocks] == [("a",), ("b", "c"), ("d",), ("x",)]
     assert open_names(blocks) == {"b", "c"}
@@ -42,7 +43,7 @@ def test_top_k_and_the_maximum_stop_refining():
     blocks = refine([Block(tuple(standings))], standings, top=2, max_n=512)
     assert not open_names(blocks) and blocks[-1].why == "below the top 2 at N = 64"
     # a group that straddles rank K decides who is in the top K: refined
-    close = _standings(32, a=0.50, b=0.30, c=0.295)
+    close = _standings(32, a=0.50, b=0.30, c=0.29)
     assert open_names(refine([Block(tuple(close))], close, top=2, max_n=512)) == {"b", "c"}
     at_max = _standings(512, a=0.50, b=0.495)
     blocks = refine([Block(("a", "b"))], at_max, top=None, max_n=512)
@@ -52,7 +53,7 @@ def test_top_k_and_the_maximum_stop_refining():
 def test_ranks_count_every_entry_within_budget_first_but_chains_ignore_the_verdict():
     """An over-budget entry takes no place in the top K, yet still competes with its neighbours by
     score: a verdict from the first N runs can change at a larger N."""
-    standings = {**_standings(32, a=0.50, c=0.295, d=0.10), **{name: Standing(name, 32, score, score - 0.01, score + 0.01, eligible=False)
+    standings = {**_standings(32, a=0.50, c=0.29, d=0.10), **{name: Standing(name, 32, score, score - 0.01, score + 0.01, eligible=False)
                                                               for name, score in (("x", 0.90), ("b", 0.30))}}
     blocks = refine([Block(tuple(standings))], standings, top=None, max_n=512)
     assert [block.names for block in blocks] == [("x",), ("a",), ("b", "c"), ("d",)] and open_names(blocks) == {"b", "c"}
@@ -67,8 +68,19 @@ def test_exact_ties_settle_at_once():
     zeros = {name: Standing(name, 32, 0.0, 0.0, 0.0) for name in ("x", "y")}
     blocks = refine([Block(("x", "y"))], zeros, top=None, max_n=512)
     assert blocks == [Block(("x", "y"), "tied: equal scores with intervals of no width at N = 32")]
-    near = {**zeros, "y": Standing("y", 32, 0.0, 0.0, 0.001)}
+    near = {**zeros, "y": Standing("y", 32, 0.001, 0.0, 0.002)}  # apart by more than their intervals will reach at N = 512
     assert open_names(refine([Block(("x", "y"))], near, top=None, max_n=512)) == {"x", "y"}
+
+
+def test_a_chain_that_the_maximum_would_not_part_settles_as_one_group():
+    """Gaps under the intervals' reach shrunk to the maximum N by sqrt(N / max N) (here 1/4): more models would most likely
+    leave them overlapping, so they are reported as one group now; one wider gap in the chain keeps it refined."""
+    crowded = _standings(32, a=0.300, b=0.296, c=0.292)  # gaps of 0.004 against a reach of 0.02 / 4 = 0.005 at N = 512
+    blocks = refine([Block(tuple(crowded))], crowded, top=None, max_n=512)
+    assert blocks == [Block(("a", "b", "c"), "one group: its gaps are under what N = 512 would part, at N = 32")]
+    one_gap = _standings(32, a=0.300, b=0.296, c=0.285)  # b and c: 0.011 apart, more than 0.005
+    assert open_names(refine([Block(tuple(one_gap))], one_gap, top=None, max_n=512)) == {"a", "b", "c"}
+    assert open_names(refine([Block(tuple(crowded))], {name: replace(s, n_models=4) for name, s in crowded.items()}, top=None, max_n=512))
 
 
 def test_n_doubles_up_to_the_maximum():
