@@ -140,7 +140,7 @@ def score(submission: Path, out_dir: Path, session: ScoringSession, n_models: in
                    stop_after_failure=not settings.allow_failures)
     with _stage("runs"):
         records, budget, retrain, n_planned = _runs_and_verdict(setup, session, plan, sha256, out_dir, settings)
-    inputs = ScoreInputs(spec.key(), sha256, runs_digest(records), _measured(retrain), replace(settings, n_models=n_planned).numbers())
+    inputs = ScoreInputs(spec.key(), str(submission), sha256, runs_digest(records), _measured(retrain), replace(settings, n_models=n_planned).numbers())
     kept = KeptScores(settings.ledger_dir)
     document = kept.restore(inputs, out_dir)
     if document is not None:
@@ -222,7 +222,7 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, out_dir: Path, sessi
     ok_runs = [record.run_id for record in records if record.status == "ok"]
     retrain = None if timings is None else session.yardstick(code_setup)  # timed once on this machine, as --yardstick cached is
     used = CheckpointsUsed(tuple(checkpoint.name for checkpoint in checkpoints.runs), tuple(checkpoints.ignored), timings.source if timings else None)
-    inputs = ScoreInputs(spec.key(), sha256, runs_digest(records), f"{_measured(retrain)}, reported {timings!r}", f"{settings.numbers()}, {used!r}")
+    inputs = ScoreInputs(spec.key(), str(path), sha256, runs_digest(records), f"{_measured(retrain)}, reported {timings!r}", f"{settings.numbers()}, {used!r}")
     kept = KeptScores(settings.ledger_dir)
     document = kept.restore(inputs, out_dir)
     if document is not None:

@@ -13,7 +13,7 @@ from harness.settings import ScoreSettings
 from score_documents import scored
 from scoring.document import from_json, to_json
 
-INPUTS = ScoreInputs("benchmark", "a" * 64, "runs", "('paired', 'cpu', (1.0,), (1.0,), (0.1,))", ScoreSettings().numbers())
+INPUTS = ScoreInputs("benchmark", "s.py", "a" * 64, "runs", "('paired', 'cpu', (1.0,), (1.0,), (0.1,))", ScoreSettings().numbers())
 
 
 def _record(statistic: float) -> RunRecord:
@@ -21,8 +21,8 @@ def _record(statistic: float) -> RunRecord:
 
 
 def test_the_key_changes_with_each_input_and_with_no_setting_of_speed_or_place():
-    changed = [replace(INPUTS, **{name: "other"}) for name in ("benchmark_key", "submission_sha256", "runs", "yardstick", "settings")]
-    assert len({inputs.key() for inputs in [INPUTS, *changed]}) == 6
+    changed = [replace(INPUTS, **{name: "other"}) for name in ("benchmark_key", "submission", "submission_sha256", "runs", "yardstick", "settings")]
+    assert len({inputs.key() for inputs in [INPUTS, *changed]}) == 7
     numbers = ScoreSettings().numbers()
     what = [ScoreSettings(report=False), ScoreSettings(n_models=8), ScoreSettings(metric=MetricSettings(bootstrap=10))]
     assert all(settings.numbers() != numbers for settings in what)

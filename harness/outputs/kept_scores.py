@@ -1,7 +1,7 @@
 """Scores kept by what they were computed from, so that scoring again with nothing new costs a lookup (issue 42).
 
 A score is a pure function of its inputs: the runs in its ledger, the benchmark (its key names the
-references), the yardstick's measurements, the settings its numbers depend on and the harness's own
+references), the file scored (path and hash), the yardstick's measurements, the settings its numbers depend on and the harness's own
 source. Their digest names a folder under the ledger root holding the score's files and, written last,
 their checksums. A later score with the same digest copies those files into its output folder instead of
 computing the metric and the report again: a rerun of a board with every run kept, or an adaptive round
@@ -57,6 +57,7 @@ class ScoreInputs:
     """What a score's numbers and files are computed from."""
 
     benchmark_key: str
+    submission: str  # the path as given, which score.json names
     submission_sha256: str
     runs: str  # runs_digest of the records scored
     yardstick: str  # the retraining and floor seconds the budget was judged by, or why there are none
