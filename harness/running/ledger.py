@@ -98,16 +98,16 @@ def _trusted(record: RunRecord) -> RunRecord:
                    message=failures.message(failures.INVALID_OUTPUT, record.run_id, what), **empty)
 
 
-def _unique_attempts(table: pa.Table) -> pa.Table:
-    """Each attempt of a run once, where it first appears: a kill between a compaction's write and its journal's
-    removal leaves its rows in both."""
-    seen: set[tuple[int, int]] = set()
-    first = []
-    for index, attempt in enumerate(zip(table["run_id"].to_pylist(), table["attempt"].to_pylist(), strict=True)):
-        if attempt not in seen:
-            seen.add(attempt)
-            first.append(index)
-    return table if len(first) == table.num_rows else table.take(first)
+def _attempts(table: pa.Table) -> list[tuple[int, int]]:
+    return list(zip(table["run_id"].to_pylist(), table["attempt"].to_pylist(), strict=True))
+
+
+def _not_compacted(journal: pa.Table, ledger: pa.Table) -> pa.Table:
+    """The journal's rows that the Parquet file does not hold yet: a kill between a compaction's write and its
+    journal's removal leaves them in both."""
+    compacted = set(_attempts(ledger))
+    new = [index for index, attempt in enumerate(_attempts(journal)) if attempt not in compacted]
+    return journal if len(new) == journal.num_rows else journal.take(pa.array(new, type=pa.int64()))
 
 
 class RunLedger:
@@ -152,15 +152,16 @@ class RunLedger:
 
     def _stored(self) -> pa.Table:
         """The ledger's rows then its journal's, each in the order written, each attempt once."""
-        tables = [read_table(self.path, schema=_SCHEMA)] if self.path.exists() else []
-        tables += [read_table(path, schema=_SCHEMA) for path in self._journal_files()]
-        table = pa.concat_tables(tables) if tables else _SCHEMA.empty_table()
-        table = table.set_column(table.schema.get_field_index("attempt"), "attempt", pc.fill_null(table["attempt"], 1))
-        return _unique_attempts(table).combine_chunks()
+        ledger = read_table(self.path, schema=_SCHEMA) if self.path.exists() else _SCHEMA.empty_table()
+        ledger = ledger.set_column(ledger.schema.get_field_index("attempt"), "attempt", pc.fill_null(ledger["attempt"], 1))
+        journal = [read_table(path, schema=_SCHEMA) for path in self._journal_files()]
+        if not journal:
+            return ledger
+        return pa.concat_tables([ledger, _not_compacted(pa.concat_tables(journal), ledger)]).combine_chunks()
 
     def compact(self) -> None:
         """Fold the journal into the Parquet file, then remove it. Held under the file lock: a kill in between
-        leaves rows in both, which the next reader counts once (`_unique_attempts`)."""
+        leaves rows in both, which the next reader counts once (`_not_compacted`)."""
         files = self._journal_files()
         if not files and not self.journal.exists():
             return
