@@ -2,8 +2,9 @@
 
 Reads the leaderboards' `leaderboard.parquet` (ranks and rank groups) and their score.json files (each
 entry's N), and reports, per adaptive board, for every pair of entries ranked on both boards: the pairs
-the fixed board separates (different rank groups) and how many of them the adaptive board reverses (the
-other order, in different groups of its own); the pairs the fixed board cannot separate (one rank group)
+the fixed board separates (different rank groups), how many of them the adaptive board reverses (the
+other order, in different groups of its own) and how many it leaves in one group (merged: not claimed
+either way); the pairs the fixed board cannot separate (one rank group)
 and how many of them the adaptive board splits; Kendall's tau between the ranks; and the share of the
 fixed board's unlearning runs it made. The target (issue 42): no separated pair reversed and at most
 half of the runs; and, as far as can be, every inseparable pair in one group.
@@ -59,6 +60,7 @@ class Agreement:
     tau: float
     separated: int  # pairs in different rank groups of the fixed board
     reversed: int  # of those, in the other order and in different groups of the adaptive board
+    merged: int  # of those, in one group of the adaptive board: told apart by the fixed board, not by the adaptive one
     inseparable: int  # pairs in one rank group of the fixed board
     split: int  # of those, in different groups of the adaptive board
     fixed_runs: int
@@ -75,27 +77,29 @@ def agreement(fixed: Path, adaptive: Path) -> Agreement:
     fixed_at, adaptive_at = _placings(fixed), _placings(adaptive)
     names = sorted(name for name in set(fixed_at) & set(adaptive_at) if fixed_at[name].group and adaptive_at[name].group)
     tau = kendalltau([fixed_at[n].rank for n in names], [adaptive_at[n].rank for n in names]).statistic
-    separated = reversed_ = inseparable = split = 0
+    separated = reversed_ = merged = inseparable = split = 0
     for a, b in combinations(names, 2):
         fixed_a, fixed_b, adaptive_a, adaptive_b = fixed_at[a], fixed_at[b], adaptive_at[a], adaptive_at[b]
         apart = adaptive_a.group != adaptive_b.group
         if fixed_a.group != fixed_b.group:
             separated += 1
             reversed_ += apart and (fixed_a.rank - fixed_b.rank) * (adaptive_a.rank - adaptive_b.rank) < 0
+            merged += not apart
         else:
             inseparable += 1
             split += apart
-    return Agreement(adaptive.name, len(names), float(tau), separated, reversed_, inseparable, split, _runs(fixed, names), _runs(adaptive, names))
+    return Agreement(adaptive.name, len(names), float(tau), separated, reversed_, merged, inseparable, split, _runs(fixed, names),
+                     _runs(adaptive, names))
 
 
 def markdown(results: list[Agreement]) -> str:
     lines = [
-        "| adaptive board | entries | Kendall tau | pairs the fixed board separates | of them reversed | pairs it cannot separate "
-        "| of them split | runs: adaptive / fixed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| adaptive board | entries | Kendall tau | pairs the fixed board separates | of them reversed | of them in one group "
+        "| pairs it cannot separate | of them split | runs: adaptive / fixed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        lines.append(f"| `{r.board}` | {r.entries} | {r.tau:.3f} | {r.separated} | {r.reversed} | {r.inseparable} | {r.split} | "
+        lines.append(f"| `{r.board}` | {r.entries} | {r.tau:.3f} | {r.separated} | {r.reversed} | {r.merged} | {r.inseparable} | {r.split} | "
                      f"{r.adaptive_runs} / {r.fixed_runs} = {r.adaptive_runs / r.fixed_runs:.2f} |")
     return "\n".join(lines) + "\n"
 

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from harness.outputs.kept_scores import KeptScores, ScoreInputs, runs_digest
-from harness.outputs.results import CHECKPOINTS, Circumstances, Scorer, score_document, unlearned_population, write_score
+from harness.outputs.kept_scores import KeptScores, ScoreInputs, outputs_digest
+from harness.outputs.results import CHECKPOINTS, Circumstances, Scorer, score_document, unlearned_population, versions, write_score
 from harness.resources import worker_folders
 from harness.running.ledger import MeasurementLedger, RunLedger, RunRecord
 from harness.running.runs import RunPlan, run_submission
@@ -36,7 +36,7 @@ from reference_models.files import state_dict_bytes, write_atomic, write_table_a
 from reference_models.secret import public_view
 from reference_models.spec import BenchmarkSpec
 from rendering.report import report_html
-from scoring.document import CheckpointsUsed, CompetitionUsed, ScoreDocument, TimeBudget, UnmeasuredBudget
+from scoring.document import CheckpointsUsed, CompetitionUsed, Isolation, ScoreDocument, TimeBudget, UnmeasuredBudget
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +140,14 @@ def score(submission: Path, out_dir: Path, session: ScoringSession, n_models: in
                    stop_after_failure=not settings.allow_failures)
     with _stage("runs"):
         records, budget, retrain, n_planned = _runs_and_verdict(setup, session, plan, sha256, out_dir, settings)
-    inputs = ScoreInputs(spec.key(), str(submission), sha256, runs_digest(records), _measured(retrain), replace(settings, n_models=n_planned).numbers())
+    if n_planned > settings.n_models:  # more runs were timed, so as many references are needed to score them all
+        cache, references = session.references(n_planned)
+    inputs = _inputs(spec, str(submission), sha256, records, references, _measured(retrain), replace(settings, n_models=n_planned).numbers(),
+                     isolation)
     kept = KeptScores(settings.ledger_dir)
     document = kept.restore(inputs, out_dir)
     if document is not None:
         return document
-    if n_planned > settings.n_models:  # more runs were timed, so as many references are needed to score them all
-        cache, references = session.references(n_planned)
     scorer = Scorer(references, settings.metric)
     circumstances = Circumstances(isolation, _competition_used(settings), n_planned=n_planned, ceiling=_ceiling(cache, settings))
     with _stage("metric"):
@@ -155,6 +156,14 @@ def score(submission: Path, out_dir: Path, session: ScoringSession, n_models: in
         _write_results(out_dir, document, examples, records, scorer, settings, np.array([r.unlearn_seconds for r in records if r.status == "ok"]))
     kept.keep(inputs, out_dir)
     return document
+
+
+def _inputs(spec: BenchmarkSpec, submission: str, sha256: str, records: list[RunRecord], references: References, yardstick: str,
+            settings: str, isolation: Isolation) -> ScoreInputs:
+    """What a kept score of these runs must have been computed from (harness.outputs.kept_scores)."""
+    scored = [references.original, references.retrained.head(len(records))]
+    return ScoreInputs(spec.key(), submission, sha256, outputs_digest(records), outputs_digest(scored), yardstick, settings,
+                       repr((sorted(versions().items()), isolation)))
 
 
 def _measured(retrain: Yardstick | None) -> str:
@@ -222,7 +231,9 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, out_dir: Path, sessi
     ok_runs = [record.run_id for record in records if record.status == "ok"]
     retrain = None if timings is None else session.yardstick(code_setup)  # timed once on this machine, as --yardstick cached is
     used = CheckpointsUsed(tuple(checkpoint.name for checkpoint in checkpoints.runs), tuple(checkpoints.ignored), timings.source if timings else None)
-    inputs = ScoreInputs(spec.key(), str(path), sha256, runs_digest(records), f"{_measured(retrain)}, reported {timings!r}", f"{settings.numbers()}, {used!r}")
+    isolation = session.isolation(setup)
+    inputs = _inputs(spec, str(path), sha256, records, references, f"{_measured(retrain)}, reported {timings!r}", f"{settings.numbers()}, {used!r}",
+                     isolation)
     kept = KeptScores(settings.ledger_dir)
     document = kept.restore(inputs, out_dir)
     if document is not None:
@@ -236,7 +247,7 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, out_dir: Path, sessi
         budget = reported_budget(seconds, timings.hardware, retrain, settings.budget_fraction, settings.budget_policy, settings.borderline)
         seconds = seconds + budget.floor_s  # as a run's charged seconds, from which the report's time panel takes the floor off
     scorer = Scorer(references, settings.metric)
-    circumstances = Circumstances(session.isolation(setup), _competition_used(settings), used, ceiling=_ceiling(cache, settings))
+    circumstances = Circumstances(isolation, _competition_used(settings), used, ceiling=_ceiling(cache, settings))
     document, examples = score_document(spec, str(path), sha256, records, scorer, budget, True, circumstances, models_from=CHECKPOINTS)
     _write_results(out_dir, document, examples, records, scorer, settings, seconds)
     kept.keep(inputs, out_dir)

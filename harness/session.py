@@ -50,16 +50,17 @@ class ScoringSession:
         torch.set_num_threads(1)
         self.spec = spec
         self.settings = settings
-        self._references: dict[int, tuple[ReferenceCache, References]] = {}
+        self._references: tuple[int, ReferenceCache, References] | None = None  # the latest N asked for: a board's entries share it
         self._yardstick: Yardstick | None = None
         self._isolation: Isolation | None = None
 
     def references(self, n_models: int) -> tuple[ReferenceCache, References]:
-        """The cache built to n_models (with its ceiling models, where asked for) and its first n_models references."""
-        if n_models not in self._references:
+        """The cache built to n_models (with its ceiling models, where asked for) and its first n_models references,
+        kept until another N is asked for (an adaptive round's): one load, not one for each N, stays in memory."""
+        if self._references is None or self._references[0] != n_models:
             cache = reference_cache(self.spec, replace(self.settings, n_models=n_models))
-            self._references[n_models] = cache, cache.load(n_models)
-        return self._references[n_models]
+            self._references = n_models, cache, cache.load(n_models)
+        return self._references[1], self._references[2]
 
     @cached_property
     def data(self) -> BenchmarkData:

@@ -6,8 +6,10 @@ Datamodel Matching" (ICLR 2025, arXiv 2410.23232, appendix E.1), computed as its
 to +-100 and counted in 20 equal bins over their joint range (a range of no width widened to 1), then
 KL(unlearned || retrained) between the bins' shares, a retrained share of 0 raised to 1e-5 where the
 unlearned one is not 0, both renormalised (scipy's entropy). One departure: the last bin holds its right
-edge, as np.histogram's does; the reference's np.digitize leaves values equal to the joint maximum
-uncounted, which makes KLoM undefined for a population that sits wholly at it, the most separated case.
+edge, as np.histogram's does. The reference's np.digitize leaves the values equal to the joint maximum
+uncounted, in every example (one of the two populations always reaches it), so its values differ from
+these slightly everywhere, and it is undefined for a population that sits wholly at the maximum, the
+most separated case.
 
 A margin is the correct class's logit against the log-sum-exp of the others', which is the logit-scaled
 confidence the ledger and the reference cache already hold (`scoring.confidences`): KLoM needs no run of

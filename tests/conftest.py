@@ -190,8 +190,12 @@ def runs_recorded(ledger_dir: Path) -> int:
     journal included."""
     from harness.running.ledger import RunLedger
 
-    stems = {(path.parent.name, path.name.split(".")[0]) for path in [*run_ledgers(ledger_dir), *ledger_dir.glob("*/*.journal")]}
-    return sum(len(RunLedger(ledger_dir, stem, key).records) for key, stem in stems)
+    while True:
+        stems = {(path.parent.name, path.name.split(".")[0]) for path in [*run_ledgers(ledger_dir), *ledger_dir.glob("*/*.journal")]}
+        try:
+            return sum(len(RunLedger(ledger_dir, stem, key).records) for key, stem in stems)
+        except FileNotFoundError:  # a journal file compacted away while it was read: read again
+            continue
 
 
 def assert_all_ok(records) -> None:

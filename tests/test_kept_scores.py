@@ -6,14 +6,15 @@ import json
 import logging
 
 from conftest import ROOT
-from harness.outputs.kept_scores import KeptScores, ScoreInputs, runs_digest
+from harness.outputs.kept_scores import KeptScores, ScoreInputs, outputs_digest
 from harness.outputs.results import MetricSettings
 from harness.running.ledger import RunRecord
 from harness.settings import ScoreSettings
 from score_documents import scored
 from scoring.document import from_json, to_json
 
-INPUTS = ScoreInputs("benchmark", "s.py", "a" * 64, "runs", "('paired', 'cpu', (1.0,), (1.0,), (0.1,))", ScoreSettings().numbers())
+INPUTS = ScoreInputs("benchmark", "s.py", "a" * 64, "runs", "references", "('paired', 'cpu', (1.0,), (1.0,), (0.1,))", ScoreSettings().numbers(),
+                     "versions, isolation")
 
 
 def _record(statistic: float) -> RunRecord:
@@ -21,8 +22,9 @@ def _record(statistic: float) -> RunRecord:
 
 
 def test_the_key_changes_with_each_input_and_with_no_setting_of_speed_or_place():
-    changed = [replace(INPUTS, **{name: "other"}) for name in ("benchmark_key", "submission", "submission_sha256", "runs", "yardstick", "settings")]
-    assert len({inputs.key() for inputs in [INPUTS, *changed]}) == 7
+    names = ("benchmark_key", "submission", "submission_sha256", "runs", "references", "yardstick", "settings", "circumstances")
+    changed = [replace(INPUTS, **{name: "other"}) for name in names]
+    assert len({inputs.key() for inputs in [INPUTS, *changed]}) == 9
     numbers = ScoreSettings().numbers()
     what = [ScoreSettings(report=False), ScoreSettings(n_models=8), ScoreSettings(metric=MetricSettings(bootstrap=10))]
     assert all(settings.numbers() != numbers for settings in what)
@@ -30,11 +32,11 @@ def test_the_key_changes_with_each_input_and_with_no_setting_of_speed_or_place()
     assert how.numbers() == numbers
 
 
-def test_the_runs_digest_sees_one_changed_statistic_and_the_order():
+def test_the_outputs_digest_sees_one_changed_statistic_and_the_order():
     first, other = _record(1.0), _record(1.0 + 1e-12)
-    assert runs_digest([first]) == runs_digest([_record(1.0)])
-    assert runs_digest([first]) != runs_digest([other])
-    assert runs_digest([first, replace(first, run_id=1)]) != runs_digest([replace(first, run_id=1), first])
+    assert outputs_digest([first]) == outputs_digest([_record(1.0)])
+    assert outputs_digest([first]) != outputs_digest([other])
+    assert outputs_digest([first, replace(first, run_id=1)]) != outputs_digest([replace(first, run_id=1), first])
 
 
 def _write_score(folder, document, report: bool) -> None:

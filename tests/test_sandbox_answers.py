@@ -168,7 +168,10 @@ def test_a_leaderboard_goes_on_past_a_broken_scoring(monkeypatch, tmp_path):
 
     monkeypatch.setattr(entries, "score", score)
     session = ScoringSession(spec, ScoreSettings(progress=False, sandbox=False))  # nothing runs: score is replaced
+    (tmp_path / "out" / "breaks").mkdir(parents=True)
+    (tmp_path / "out" / "breaks" / "report.html").write_text("an earlier score's report, which would not explain this row")
     documents = board.score_folder(folder, tmp_path / "out", session)
+    assert not (tmp_path / "out" / "breaks" / "report.html").exists()
     ranked = rank([row_from_document(name, document) for name, document in documents.items()])
     assert [(position, row.submission) for position, row in ranked] == [(1, "fine"), (None, "breaks")]
     assert "MemoryError" in json.loads((tmp_path / "out" / "breaks" / "score.json").read_text())["failures"]["scorer-error"]["first_message"]

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 import traceback
 
-from harness.outputs.results import CHECKPOINTS, RUNS, failed_document, write_score
+from harness.outputs.results import CHECKPOINTS, RUNS, failed_document, write_failed
 from harness.pipeline import score, score_checkpoints
 from harness.running.failures import inert
 from harness.session import ScoringSession
@@ -64,5 +64,5 @@ def score_entry(path: Path, board_dir: Path, session: ScoringSession, n_models: 
         log.error(message)
         budget = _not_scored(settings, "scoring stopped with an error of the harness")
         document = failed_document(spec, str(path), "scorer-error", message, budget, models_from)
-    write_score(out_dir, document)
+    write_failed(out_dir, document)
     return document

@@ -1,12 +1,13 @@
 """Scores kept by what they were computed from, so that scoring again with nothing new costs a lookup (issue 42).
 
-A score is a pure function of its inputs: the runs in its ledger, the benchmark (its key names the
-references), the file scored (path and hash), the yardstick's measurements, the settings its numbers depend on and the harness's own
-source. Their digest names a folder under the ledger root holding the score's files and, written last,
-their checksums. A later score with the same digest copies those files into its output folder instead of
-computing the metric and the report again: a rerun of a board with every run kept, or an adaptive round
-for the entries that got no new runs. Anything missing or altered there is computed again; the folder
-(LEDGER_DIR/scores) may be deleted at any time.
+A score is a pure function of its inputs: the runs in its ledger, the references' outputs, the
+benchmark, the file scored (path and hash), the yardstick's measurements, the settings its numbers
+depend on, the libraries' versions and the isolation it ran in, and the harness's own source. Their
+digest names a folder under the ledger root holding the score's files and, written last, their
+checksums. A later score with the same digest copies those files into its output folder instead of
+computing the metric and the report again: a rerun of a board with every run kept, or each round of an
+adaptive board run again. Anything missing or altered there is computed again; the folder
+(LEDGER_DIR/scores) may be deleted at any time, and nothing else deletes from it.
 """
 
 from collections.abc import Sequence
@@ -19,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.running.ledger import RunRecord
+from harness.outputs.results import RESULT_FILES
 from reference_models.files import write_atomic
 from scoring.document import ScoreDocument, from_json
 
 log = logging.getLogger(__name__)
 
-RESULT_FILES = ("score.json", "examples.parquet", "report.html")  # what a score writes into its output folder
 _CHECKSUMS = "checksums.json"
 _PACKAGES = ("harness", "scoring", "reference_models", "rendering")
 
@@ -41,13 +41,13 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def runs_digest(records: Sequence[RunRecord]) -> str:
-    """The digest of the runs a score reads, field by field (the statistics as float64 bytes)."""
+def outputs_digest(items: Sequence[object]) -> str:
+    """The digest of runs or references (dataclasses), field by field, their statistics as float64 bytes."""
     digest = hashlib.sha256()
-    for record in records:
-        for field in fields(record):
-            value = getattr(record, field.name)
-            data = np.asarray(value, dtype=np.float64).tobytes() if isinstance(value, list) else repr(value).encode()
+    for item in items:
+        for field in fields(item):  # type: ignore[arg-type]
+            value = getattr(item, field.name)
+            data = np.asarray(value, dtype=np.float64).tobytes() if isinstance(value, list | np.ndarray) else repr(value).encode()
             digest.update(field.name.encode() + b"=" + data + b";")
     return digest.hexdigest()
 
@@ -59,9 +59,11 @@ class ScoreInputs:
     benchmark_key: str
     submission: str  # the path as given, which score.json names
     submission_sha256: str
-    runs: str  # runs_digest of the records scored
+    runs: str  # outputs_digest of the records scored
+    references: str  # outputs_digest of the original's and the retrained models' outputs scored against
     yardstick: str  # the retraining and floor seconds the budget was judged by, or why there are none
     settings: str  # ScoreSettings.numbers()
+    circumstances: str  # what else score.json records: the libraries' versions, the isolation
 
     def key(self) -> str:
         """The digest of these inputs and of the harness's source."""

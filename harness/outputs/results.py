@@ -43,6 +43,7 @@ from scoring.intervals import Accuracies, intervals
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
 
+RESULT_FILES = ("score.json", "examples.parquet", "report.html")  # what a score writes into its output folder
 RUNS, CHECKPOINTS = "runs", "checkpoints"  # score.json's models_from: the harness ran the code, or loaded models made elsewhere
 
 
@@ -204,6 +205,13 @@ class Circumstances:
 def write_score(out_dir: Path, document: ScoreDocument) -> None:
     """out_dir/score.json: the one place it is written."""
     write_atomic(out_dir / "score.json", to_json(document).encode())
+
+
+def write_failed(out_dir: Path, document: ScoreDocument) -> None:
+    """score.json of an entry that got no score, and no earlier score's examples or report beside it to explain it."""
+    for name in RESULT_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+    write_score(out_dir, document)
 
 
 def failed_document(spec: BenchmarkSpec, submission: str, failure_class: str, message: str, budget: UnmeasuredBudget,

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 import logging
+import os
 from pathlib import Path
 import threading
 import time
@@ -110,6 +111,14 @@ def _not_compacted(journal: pa.Table, ledger: pa.Table) -> pa.Table:
     return journal if len(new) == journal.num_rows else journal.take(pa.array(new, type=pa.int64()))
 
 
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 class RunLedger:
     """Finished runs, kept in memory and on disk; safe to append from several threads. `records` holds
     each run's latest attempt. A run is tried at most once per ledger opened, so that one score never
@@ -168,6 +177,7 @@ class RunLedger:
         start = time.perf_counter()
         if files:
             write_table_atomic(self.path, self._stored())
+            _sync_folder(self.path.parent)  # the rename reaches the disk before the journal is removed
         for path in self.journal.iterdir():  # the journal's files, and a write a kill left half done
             path.unlink()
         self.journal.rmdir()
