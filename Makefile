@@ -113,6 +113,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/budget_under_load.py
 	$(PY) benchmarks/ledger_bytes.py
 	$(PY) benchmarks/board_rerun.py
+	$(PY) benchmarks/score_breakdown.py
 
 clean:
 	rm -rf results .cache
