@@ -97,12 +97,33 @@ def single_threshold(pos: np.ndarray, neg: np.ndarray, table_for: TableFor) -> f
     return _best(table_for(len(pos), len(neg)), index)
 
 
+def _boundaries(has_negative: np.ndarray, first_positive: int, last_positive: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where an optimal exact interval can start and stop, as indices of distinct values.
+
+    Widening an interval over distinct values that hold no negative adds
+    positives and no negative, which never lowers a rule's epsilon while some
+    positive stays outside (every table rises with the accepted positives
+    below n_pos, tests/test_epsilon.py checks it); so some best interval
+    starts just after a value holding a negative (or at the first value, or
+    just after the first positive, where taking it would accept them all) and
+    stops likewise. About n_neg starts and stops instead of n_pos + n_neg.
+    """
+    count = len(has_negative)
+    starts = np.flatnonzero(np.concatenate([[True], has_negative[:-1]]))
+    stops = np.flatnonzero(np.concatenate([has_negative[1:], [True]]))
+    starts = np.union1d(starts, [first_positive + 1] if first_positive + 1 < count else [])
+    stops = np.union1d(stops, [last_positive - 1] if last_positive > 0 else [])
+    return starts.astype(np.int64), stops.astype(np.int64)
+
+
 def interval_exact(pos: np.ndarray, neg: np.ndarray, table_for: TableFor) -> float:
-    """Accept left <= x <= right for every pair of distinct sample values."""
+    """Accept left <= x <= right for every pair of distinct sample values (the best of them, see `_boundaries`)."""
     narrow, wide = narrow_first(pos, neg)
     sample = MergedSample(narrow, wide)
     distinct = np.unique(sample.values)
-    index = sample.key_at_most(distinct)[None, :] - sample.key_below(distinct)[:, None]
+    has_negative = np.searchsorted(wide, distinct, side="right") > np.searchsorted(wide, distinct, side="left")
+    starts, stops = _boundaries(has_negative, int(np.searchsorted(distinct, narrow[0])), int(np.searchsorted(distinct, narrow[-1])))
+    index = sample.key_at_most(distinct[stops])[None, :] - sample.key_below(distinct[starts])[:, None]
     return _best(table_for(len(narrow), len(wide)), index)
 
 

@@ -1,16 +1,17 @@
 """Tables, counting and attacks against literal, rule-by-rule readings of the spec."""
 
+from functools import partial
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from scoring.attacks import ATTACKS, PRESETS, interval, official_interval_grid, resolve_attacks, single_threshold
+from scoring.attacks import ATTACKS, PRESETS, interval, interval_exact, narrow_first, official_interval_grid, resolve_attacks, single_threshold
 from scoring.counting import MergedSample, key_below_linspaces
 from scoring.epsilon import estimate_epsilon, orient
 from scoring.quality import forgetting_quality
-from scoring.tables import clopper_pearson_table, empirical_table
+from scoring.tables import clopper_pearson_table, empirical_table, rule_table
 
 
 def _literal_rule_epsilon(tpr, fnr, fpr, tnr, delta=1e-5):
@@ -119,6 +120,32 @@ def test_exact_attacks_never_find_less_than_their_grids(seed):
     assert np.all(estimate.by_attack["interval-exact"] >= estimate.by_attack["interval"])
     assert np.all(estimate.by_attack["single-threshold-exact"] >= estimate.by_attack["single-threshold"])
     assert np.all(estimate.epsilon == np.max(np.stack(list(estimate.by_attack.values())), axis=0))
+
+
+@pytest.mark.parametrize("rates", ["empirical", "clopper-pearson"])
+def test_tables_rise_with_accepted_positives_below_all(rates):
+    """What `interval_exact` rests on: widening over values without negatives never lowers epsilon."""
+    for n_pos, n_neg in [(3, 3), (5, 9), (32, 32), (256, 256)]:
+        table = rule_table(rates, n_pos, n_neg).reshape(n_pos + 1, n_neg + 1)[:n_pos]
+        assert np.all(table[1:] >= table[:-1]), (n_pos, n_neg)
+
+
+@pytest.mark.parametrize("rates", ["empirical", "clopper-pearson"])
+@pytest.mark.parametrize("seed", range(8))
+def test_exact_interval_attack_equals_every_pair_of_values(rates, seed):
+    rng = np.random.default_rng(seed)
+    table_for = partial(rule_table, rates, confidence=0.95)
+    for _ in range(40):
+        n_pos, n_neg = rng.integers(3, 40, 2)
+        ties = seed % 2 == 0
+        draw = (lambda size, shift: rng.integers(-3, 4, size) + shift) if ties else (lambda size, shift: rng.normal(shift, 1 + seed % 3, size))
+        pos, neg = np.sort(draw(n_pos, rng.uniform(-1, 1)).astype(float)), np.sort(draw(n_neg, 0.0).astype(float))
+        narrow, wide = narrow_first(pos, neg)
+        sample = MergedSample(narrow, wide)
+        distinct = np.unique(sample.values)
+        every_pair = sample.key_at_most(distinct)[None, :] - sample.key_below(distinct)[:, None]
+        table = table_for(len(narrow), len(wide))
+        assert interval_exact(pos, neg, table_for) == table[np.clip(every_pair, 0, None)].max()
 
 
 def test_identical_populations_give_small_epsilons():
