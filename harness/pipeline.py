@@ -204,8 +204,7 @@ def _write_results(out_dir: Path, document: ScoreDocument, examples: pa.Table | 
     if not settings.report or examples is None:
         (out_dir / "report.html").unlink(missing_ok=True)
     else:
-        epsilon = examples["epsilon"].to_numpy()
-        page = report_html(document, epsilon, unlearned_population(records), scorer.references, unlearn_seconds)
+        page = report_html(document, examples, unlearned_population(records), scorer.references, unlearn_seconds)
         write_atomic(out_dir / "report.html", page.encode())
 
 

@@ -122,6 +122,18 @@ def example_distributions(unlearned: np.ndarray, retrained: np.ndarray, epsilon:
     return _png(figure)
 
 
+def panel_examples(epsilon: np.ndarray, others: dict[str, np.ndarray]) -> bytes:
+    """Each forget example's official epsilon against its value under the panel's other metrics: where the points
+    rise together, the metrics agree on which examples stay memorised."""
+    figure, axes = plt.subplots(1, len(others), figsize=(4 * len(others), 3.6), squeeze=False)
+    shown = np.minimum(np.asarray(epsilon, dtype=np.float64), 10.0)  # the cap of 50 drawn at 10, off the buckets' scale
+    for axis, (name, values) in zip(axes[0], others.items(), strict=True):
+        axis.scatter(shown, values, s=10, alpha=0.6, color=_FORGET)
+        axis.set_xlabel("official epsilon (50 shown at 10)")
+        axis.set_ylabel(name)
+    return _png(figure)
+
+
 def accuracy_bars(accuracies: dict[str, dict[str, float]]) -> bytes:
     """Retain, test and forget accuracy (set -> model -> accuracy) of the original, unlearned and retrained models."""
     models = {"original": _ORIGINAL, "unlearned": _UNLEARNED, "retrained": _RETRAINED}

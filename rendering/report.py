@@ -9,6 +9,7 @@ import base64
 import html
 
 import numpy as np
+import pyarrow as pa
 
 from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
@@ -53,8 +54,26 @@ def _breakdown(document: ScoreDocument, accuracies: dict[str, Pair], mia: Simple
     return f"<table>{cells}</table>"
 
 
-def report_html(document: ScoreDocument, epsilon: np.ndarray, unlearned: PopulationOutputs, references: References, unlearn_seconds: np.ndarray) -> str:
-    """The whole report of a scored submission as one HTML page."""
+def _panel(document: ScoreDocument) -> str:
+    """The metric panel as a table: each metric's value with its interval, which way is better, what it says, its source."""
+    if not document.panel:
+        return ""
+    head = "<tr><th>metric</th><th>value</th><th>better</th><th>what it says</th><th>source</th></tr>"
+    rows = []
+    for name, entry in document.panel.items():
+        value = _with_interval(entry.value, entry.ci95)
+        if entry.controls:
+            value += "; controls: " + ", ".join(f"{place.replace('_', ' ')} {number(control)}" for place, control in entry.controls.items())
+        cells = (name, value, entry.better, entry.says, entry.source)
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    return ("<h2>Metric panel</h2><p>The same models under three other metrics beside the official one (not part of the score): "
+            "a ranking that survives them does not rest on one attack's quirks.</p>"
+            f"<table>{head}{''.join(rows)}</table>")
+
+
+def report_html(document: ScoreDocument, examples: pa.Table, unlearned: PopulationOutputs, references: References, unlearn_seconds: np.ndarray) -> str:
+    """The whole report of a scored submission as one HTML page, from its document and its per-example table."""
+    epsilon = examples["epsilon"].to_numpy()
     pairs = {"retain": document.retain_accuracy, "test": document.test_accuracy, "forget": document.forget_accuracy}
     mia, collateral, metric = document.simple_mia, document.collateral_privacy, document.metric
     scored = {name: pair for name, pair in pairs.items() if pair is not None}
@@ -91,6 +110,13 @@ def report_html(document: ScoreDocument, epsilon: np.ndarray, unlearned: Populat
             "The three best-forgotten (top) and worst-forgotten (bottom) examples: each model's confidence in the "
             "true label, unlearned against retrained. Overlapping histograms cannot be told apart.",
         ),
+        _image(
+            figures.panel_examples(epsilon, {"strong epsilon": examples["epsilon_strong"].to_numpy(),
+                                             "LiRA-style epsilon": examples["epsilon_lira"].to_numpy(), "KLoM": examples["klom"].to_numpy()}),
+            "The metric panel per forget example: the official epsilon against the strong attacks' epsilon, the "
+            "LiRA-style attack's and KLoM. Where the points rise together, the metrics agree on which examples stay "
+            "memorised; the strong epsilon is never below the official one.",
+        ),
         _image(figures.accuracy_bars(accuracies), "Mean accuracy of each population on the retain, test and forget sets."),
         _image(
             figures.collateral_epsilons({
@@ -114,4 +140,4 @@ def report_html(document: ScoreDocument, epsilon: np.ndarray, unlearned: Populat
         f"<p>Benchmark key <code>{html.escape(document.benchmark_key)}</code>; attacks "
         f"<code>{html.escape(metric.attacks)}</code>, rates <code>{html.escape(metric.rates)}</code>.</p>"
     )
-    return html_document(title, header + _breakdown(document, scored, mia) + "".join(images))
+    return html_document(title, header + _breakdown(document, scored, mia) + _panel(document) + "".join(images))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from scoring.attacks import resolve_attacks
-from scoring.epsilon import estimate_epsilon
+from scoring.epsilon import Epsilons, estimate_epsilon
 from scoring.intervals import intervals
 from scoring.quality import forgetting_quality
 from scoring.tables import RATES
@@ -85,9 +85,9 @@ def forget_quality_document(args: argparse.Namespace) -> dict[str, Any]:
     if args.rates == "clopper-pearson":
         document["confidence"] = args.confidence
     if args.bootstrap:
-        one_thread = partial(epsilon_of, jobs=1)
         result = intervals(
-            unlearned, retrained, lambda u, r: one_thread(u, r).epsilon, document["forget_quality"], replicates=args.bootstrap, seed=args.seed, jobs=args.jobs
+            unlearned, retrained, Epsilons(args.attacks, args.rates, args.confidence, args.device), document["forget_quality"],
+            replicates=args.bootstrap, seed=args.seed, jobs=args.jobs if args.device is None else 1,
         )
         document["forget_quality_ci95"] = list(result.forget_quality_ci95)
         document["interval_method"] = result.method

@@ -120,6 +120,20 @@ class AttackSummary:
 
 
 @dataclass(frozen=True)
+class PanelEntry:
+    """One metric of the panel (scoring.panel) beside the official score: its value with its 95% interval (None: too
+    few models or replicates), which way is better, where it comes from and what it says."""
+
+    value: float
+    ci95: tuple[float, float] | None
+    better: str  # higher or lower
+    source: str
+    says: str
+    forget_quality: float | None = None  # the F an attack's value rests on (None: KLoM, not an F)
+    controls: dict[str, float] = field(default_factory=dict)  # KLoM on a retain sample and on the test set, which no model trained on
+
+
+@dataclass(frozen=True)
 class OriginalModel:
     retain_accuracy: float
     test_accuracy: float
@@ -236,6 +250,7 @@ class ScoreDocument:
     metric: MetricUsed | None = None
     epsilon: EpsilonSummary | None = None
     epsilon_by_attack: dict[str, AttackSummary] = field(default_factory=dict)
+    panel: dict[str, PanelEntry] = field(default_factory=dict)  # official, strong, lira, klom (none on a document scored before the panel)
     original_model: OriginalModel | None = None
     simple_mia: SimpleMia | None = None
     collateral_privacy: CollateralPrivacy | None = None

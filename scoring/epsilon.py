@@ -62,6 +62,20 @@ def _chunk(unlearned: np.ndarray, retrained: np.ndarray, names: tuple[str, ...],
     return raw
 
 
+@dataclass(frozen=True)
+class Epsilons:
+    """Per-example epsilon under fixed settings on one thread: the function the interval replicates call,
+    small enough to send to a worker process."""
+
+    attacks: str = "official"
+    rates: str = "empirical"
+    confidence: float = 0.95
+    device: str | None = None
+
+    def __call__(self, unlearned: np.ndarray, retrained: np.ndarray) -> np.ndarray:
+        return estimate_epsilon(unlearned, retrained, self.attacks, self.rates, self.confidence, jobs=1, device=self.device).epsilon
+
+
 def estimate_epsilon(
     unlearned: np.ndarray,
     retrained: np.ndarray,

@@ -21,6 +21,7 @@ benchmarks/interval_coverage.py chose this method over the alternatives.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from joblib import Parallel, delayed
 import numpy as np
@@ -70,6 +71,52 @@ def half_draws(n_u: int, n_r: int, replicates: int, rng: np.random.Generator) ->
     return [(rng.permutation(n_u)[: kept(n_u)], rng.permutation(n_r)[: kept(n_r)]) for _ in range(replicates)]
 
 
+PROCESS_WORK = 2_000_000  # statistics scored over all replicates (draws x models x examples) from which processes pay
+
+
+def _batch(fn: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...], draws: list[Draw]) -> np.ndarray:
+    return np.array([np.atleast_1d(np.asarray(fn(*arrays, u, r), dtype=np.float64)) for u, r in draws])
+
+
+def over_halves(fn: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...], draws: list[Draw],
+                progress: Callable[[], None] | None = None, jobs: int = 1) -> np.ndarray:
+    """[replicates, k]: fn(*arrays, unlearned indices, retrained indices) for each draw, in draw order.
+
+    The metric works on small per-example arrays, so threads mostly wait for each other on the GIL (two
+    threads ran the panel slower than one). With jobs > 1 and enough work, batches of draws go to `jobs`
+    worker processes instead (joblib's loky), which get `arrays` with each batch; below PROCESS_WORK
+    starting them costs more than it saves, and the draws run in threads. Same draws, same numbers.
+    """
+    report = progress or (lambda: None)
+    work = len(draws) * sum(array.size for array in arrays[:2])
+    if jobs > 1 and work >= PROCESS_WORK:
+        size = max(1, -(-len(draws) // (4 * jobs)))  # about four batches a process, for the progress bar
+        batches = [draws[start : start + size] for start in range(0, len(draws), size)]
+        parts = []
+        for part in Parallel(n_jobs=jobs, backend="loky", return_as="generator")(delayed(_batch)(fn, arrays, batch) for batch in batches):
+            parts.append(part)
+            for _ in range(len(part)):
+                report()
+        return np.concatenate(parts).reshape(len(draws), -1)
+
+    def one(u: np.ndarray, r: np.ndarray) -> np.ndarray:
+        values = _batch(fn, arrays, [(u, r)])
+        report()
+        return values
+
+    return np.concatenate(Parallel(n_jobs=jobs, backend="threading")(delayed(one)(u, r) for u, r in draws)).reshape(len(draws), -1)
+
+
+def _official_replicate(unlearned: np.ndarray, retrained: np.ndarray, u: np.ndarray, r: np.ndarray, *,
+                        epsilon_fn: EpsilonFn, accuracies: tuple[np.ndarray, ...] | None) -> np.ndarray:
+    """F and the final score (NaN without accuracies) of one draw's models."""
+    quality = forgetting_quality(epsilon_fn(unlearned[u], retrained[r]), min(len(u), len(r)))
+    if accuracies is None:
+        return np.array([quality, np.nan])
+    u_retain, u_test, r_retain, r_test = accuracies
+    return np.array([quality, final_score(quality, u_retain[u].mean(), r_retain[r].mean(), u_test[u].mean(), r_test[r].mean())])
+
+
 def replicate_scores(
     unlearned: np.ndarray,
     retrained: np.ndarray,
@@ -81,23 +128,10 @@ def replicate_scores(
     jobs: int = 1,
 ) -> np.ndarray:
     """[replicates, 2]: F and the final score (NaN without accuracies) of each draw's models."""
-
-    def replicate(u: np.ndarray, r: np.ndarray) -> tuple[float, float]:
-        quality = forgetting_quality(epsilon_fn(unlearned[u], retrained[r]), min(len(u), len(r)))
-        score = np.nan
-        if unlearned_accuracy is not None and retrained_accuracy is not None:
-            score = final_score(
-                quality,
-                unlearned_accuracy.retain[u].mean(),
-                retrained_accuracy.retain[r].mean(),
-                unlearned_accuracy.test[u].mean(),
-                retrained_accuracy.test[r].mean(),
-            )
-        if progress is not None:
-            progress()
-        return quality, score
-
-    return np.array(Parallel(n_jobs=jobs, backend="threading")(delayed(replicate)(u, r) for u, r in draws)).reshape(len(draws), 2)
+    accuracies = None
+    if unlearned_accuracy is not None and retrained_accuracy is not None:
+        accuracies = (unlearned_accuracy.retain, unlearned_accuracy.test, retrained_accuracy.retain, retrained_accuracy.test)
+    return over_halves(partial(_official_replicate, epsilon_fn=epsilon_fn, accuracies=accuracies), (unlearned, retrained), draws, progress, jobs)
 
 
 def normal_interval(estimate: float, replicates: np.ndarray, upper: float = np.inf, variance_factor: float = 1.0) -> tuple[float, float]:
@@ -123,7 +157,8 @@ def intervals(
 
     `epsilon_fn(U, R)` is the per-example epsilon under the chosen attacks
     and rates, so the interval describes the same estimator as the score; give
-    it one thread and `jobs` threads here, which split whole replicates evenly.
+    it one thread, and `jobs` here, which split whole replicates (`over_halves`;
+    it may be sent to worker processes, so it should carry no large state).
     All halves are drawn first, so the result does not depend on `jobs`.
     """
     if replicates < 2:

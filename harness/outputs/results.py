@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 import platform
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +32,7 @@ from scoring.document import (
     MetricUsed,
     OriginalModel,
     Pair,
+    PanelEntry,
     Poisoning,
     ScoreDocument,
     SimpleMia,
@@ -38,9 +40,11 @@ from scoring.document import (
     UnmeasuredBudget,
     to_json,
 )
-from scoring.epsilon import EpsilonEstimate, estimate_epsilon
+from scoring.epsilon import EpsilonEstimate, Epsilons, estimate_epsilon
 from scoring.intervals import Accuracies, intervals
+from scoring.klom import klom
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
+from scoring.panel import ATTACK_METRICS, METRICS, klom_summary, panel
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
 
 RESULT_FILES = ("score.json", "examples.parquet", "report.html")  # what a score writes into its output folder
@@ -131,7 +135,7 @@ class Scorer:
             result = intervals(
                 unlearned.forget_statistic,
                 retrained.forget_statistic,
-                lambda u, r: self.epsilon_of(u, r, jobs=1).epsilon,
+                Epsilons(self.settings.attacks, self.settings.rates, self.settings.confidence, self.settings.device),
                 quality,
                 score,
                 Accuracies(unlearned.retain_accuracy, unlearned.test_accuracy),
@@ -139,7 +143,7 @@ class Scorer:
                 replicates=self.settings.bootstrap,
                 seed=self.settings.seed,
                 progress=bar.update,
-                jobs=self.settings.jobs,
+                jobs=self.settings.jobs if self.settings.device is None else 1,  # on a device, the device does the work
             )
         return {
             "forget_quality_ci95": tuple(result.forget_quality_ci95),
@@ -147,6 +151,31 @@ class Scorer:
             "interval_method": result.method,
             "interval_replicates": result.replicates,
         }
+
+    def panel(self, unlearned: PopulationOutputs, official: ScoreDocument) -> tuple[dict[str, PanelEntry], dict[str, np.ndarray]]:
+        """The metric panel beside the official score (whose values `official` holds), and its per-example values."""
+        retrained = self.references.retrained.head(len(unlearned))
+        replicates = self.settings.bootstrap
+        with progress(replicates, "metric panel", "half-sample", self.settings.progress and replicates > 0) as bar:
+            result = panel(
+                unlearned.forget_statistic, retrained.forget_statistic,
+                Accuracies(unlearned.retain_accuracy, unlearned.test_accuracy), Accuracies(retrained.retain_accuracy, retrained.test_accuracy),
+                replicates, self.settings.seed, self.settings.jobs, bar.update,
+            )
+        controls = {"retain_sample": klom_summary(klom(unlearned.retain_statistic, retrained.retain_statistic)),
+                    "test_control": klom_summary(klom(unlearned.test_statistic, retrained.test_statistic))}
+
+        def entry(name: str, value: float, ci95: tuple[float, float] | None, **more: Any) -> PanelEntry:
+            metric = METRICS[name]
+            return PanelEntry(value, ci95, metric.better, metric.source, metric.says, **more)
+
+        assert official.final_score is not None and official.forget_quality is not None
+        entries = {
+            "official": entry("official", official.final_score, official.final_score_ci95, forget_quality=official.forget_quality),
+            **{name: entry(name, result.values[name], result.ci95[name], forget_quality=result.forget_quality[name]) for name in ATTACK_METRICS},
+            "klom": entry("klom", result.values["klom"], result.ci95["klom"], controls=controls),
+        }
+        return entries, result.examples
 
     def collateral_privacy(self, unlearned: PopulationOutputs) -> CollateralPrivacy:
         """Per-example epsilon on the retain sample and the test set (control), with the same attacks and models."""
@@ -168,8 +197,9 @@ class Scorer:
         )
 
 
-def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retrained: PopulationOutputs) -> pa.Table:
-    """One row per forget example: epsilon overall and per attack, points, population medians
+def examples_table(estimate: EpsilonEstimate, panel_examples: dict[str, np.ndarray], unlearned: PopulationOutputs,
+                   retrained: PopulationOutputs) -> pa.Table:
+    """One row per forget example: epsilon overall and per attack, points, the panel's values, population medians
     (both populations of the same size)."""
     n = len(unlearned)
     columns = {
@@ -178,6 +208,9 @@ def examples_table(estimate: EpsilonEstimate, unlearned: PopulationOutputs, retr
         **{f"epsilon_{name}": values for name, values in estimate.by_attack.items()},
         "points": example_points(estimate.epsilon, n),
         "peaky": estimate.peaky,
+        "epsilon_strong": panel_examples["strong"],
+        "epsilon_lira": panel_examples["lira"],
+        "klom": panel_examples["klom"],
         "median_unlearned": np.median(unlearned.forget_statistic, axis=0),
         "median_retrained": np.median(retrained.forget_statistic, axis=0),
     }
@@ -303,4 +336,5 @@ def score_document(
         collateral_privacy=scorer.collateral_privacy(unlearned),  # not part of the score
         poisoning=_poisoning(original.test_accuracy, test.unlearned, test.retrained) if spec.forget_selection == "poisoned" else None,
     )
-    return document, examples_table(estimate, unlearned, retrained)
+    entries, panel_examples = scorer.panel(unlearned, document)
+    return replace(document, panel=entries), examples_table(estimate, panel_examples, unlearned, retrained)
