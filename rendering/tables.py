@@ -12,12 +12,11 @@ import pyarrow as pa
 from rendering.pages import Cells, Link, number, ratio_text, verdict_text
 from scoring.intervals import INTERVAL_LABEL
 from scoring.leaderboard import Row, rank, rank_groups
+from scoring.panel import METRICS, OFFICIAL
 
 
-def _score_cell(row: Row) -> str:
-    if row.final_score_ci_low is None:
-        return number(row.final_score)
-    return f"{row.final_score:.4f} ({row.final_score_ci_low:.4f} to {row.final_score_ci_high:.4f})"
+def _with_interval(value: float | None, low: float | None, high: float | None) -> str:
+    return number(value) if value is None or low is None or high is None else f"{value:.4f} ({low:.4f} to {high:.4f})"
 
 
 def _verdict_cell(row: Row) -> str:
@@ -29,8 +28,12 @@ def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None)
     """The ranked leaderboard as display cells; with `reports` (submission -> its report.html, relative to the page),
     a last column links each row's report, or says there is none."""
     adaptive = any(row.why is not None for row in rows)
+    by_panel = any(row.ranked_by != OFFICIAL.name for row in rows)
     groups = rank_groups(rows)
-    header = ("rank", "rank group", "submission", f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s",
+    ranked_by = rows[0].ranked_by if rows else OFFICIAL.name
+    header = ("rank", "rank group", "submission")
+    header += (f"{ranked_by}, ranked by ({METRICS[ranked_by].better} is better; {INTERVAL_LABEL})",) if by_panel else ()
+    header += (f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s",
               "budget ratio (95% CI)", "verdict", "status", "models")
     header += ("N", "why this N") if adaptive else ()
     header += ("report",) if reports is not None else ()
@@ -39,7 +42,8 @@ def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None)
             "-" if position is None else str(position),
             groups[row.submission] or "-",
             row.submission,
-            _score_cell(row),
+            *((_with_interval(row.rank_value, *row.rank_interval),) if by_panel else ()),
+            _with_interval(row.final_score, row.final_score_ci_low, row.final_score_ci_high),
             number(row.forget_quality),
             number(row.retain_ratio, 3),
             number(row.test_ratio, 3),
@@ -56,9 +60,10 @@ def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None)
     return header, cells
 
 
-def comparison_cells(comparison: pa.Table) -> Cells:
-    """The public-against-private table as display cells."""
-    header = ("submission", "public rank", "public group", "public score", "private rank", "private group", "private score", "rank change")
+def comparison_cells(comparison: pa.Table, ranked_by: str = OFFICIAL.name) -> Cells:
+    """The public-against-private table as display cells (the score columns: the value ranked by)."""
+    value = "score" if ranked_by == OFFICIAL.name else ranked_by
+    header = ("submission", "public rank", "public group", f"public {value}", "private rank", "private group", f"private {value}", "rank change")
 
     def rank_cell(value: int | str | None) -> str:
         return "-" if value is None else str(value)

@@ -2,7 +2,8 @@
 
 Pure functions on the documents the harness writes; nothing here runs or
 imports a submission. Scored submissions within the time budget rank by
-final score (ties by name); scored submissions over budget follow them, by
+final score (ties by name), or by another metric of the panel (`rank_by`:
+scoring.panel, in its own direction); scored submissions over budget follow them, by
 score, as on Kaggle where a notebook over its time limit got no score (under
 the `rank-all` policy every scored submission counts as within budget; a
 borderline verdict counts as the `--borderline` setting chose, recorded in
@@ -18,6 +19,7 @@ import math
 import pyarrow as pa
 
 from scoring.document import Isolation, Pair, ScoreDocument, TimeBudget
+from scoring.panel import METRICS, OFFICIAL
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,26 @@ class Row:
     n_models: int | None = None  # adaptive leaderboards: the N this entry got,
     why: str | None = None  # why it stopped there,
     block: int = 0  # and its group: groups rank before scores (scores at different N are not compared)
+    ranked_by: str = "official"  # the panel's metric the rows are ranked by (scoring.panel.METRICS)
+    panel_value: float | None = None  # its value where it is not the official one (None: not scored),
+    panel_value_ci_low: float | None = None  # and its 95% interval
+    panel_value_ci_high: float | None = None
+
+    @property
+    def rank_value(self) -> float | None:
+        """The value ranked by: the final score, or the panel's metric."""
+        return self.final_score if self.ranked_by == OFFICIAL.name else self.panel_value
+
+    @property
+    def rank_interval(self) -> tuple[float | None, float | None]:
+        if self.ranked_by == OFFICIAL.name:
+            return self.final_score_ci_low, self.final_score_ci_high
+        return self.panel_value_ci_low, self.panel_value_ci_high
+
+    def key(self) -> float:
+        """The rank value as a sort key, best first (0 where there is none)."""
+        value = self.rank_value or 0.0
+        return -value if METRICS[self.ranked_by].better == "higher" else value
 
 
 def _ratio(pair: Pair | None) -> float | None:
@@ -60,8 +82,12 @@ def unverified_because(isolation: Isolation | None) -> str | None:
     return None
 
 
-def row_from_document(name: str, document: ScoreDocument) -> Row:
-    """The leaderboard line of one score.json document."""
+def row_from_document(name: str, document: ScoreDocument, rank_by: str = OFFICIAL.name) -> Row:
+    """The leaderboard line of one score.json document, ranked by `rank_by` (a key of scoring.panel.METRICS)."""
+    if rank_by not in METRICS:
+        raise ValueError(f"unknown metric to rank by {rank_by!r}; choose from {', '.join(METRICS)}")
+    entry = None if rank_by == OFFICIAL.name else document.panel.get(rank_by)  # none: official, or scored before the panel
+    interval = entry.ci95 if entry is not None else None
     status = document.status
     if status == "failed":
         status = "failed: " + (", ".join(sorted(document.failures)) or "no run finished")
@@ -88,6 +114,10 @@ def row_from_document(name: str, document: ScoreDocument) -> Row:
         eligible=budget.eligible,
         unverified="self-reported timings" if measured and measured.reported_on else unverified_because(document.isolation),
         models=document.models_from,
+        ranked_by=rank_by,
+        panel_value=entry.value if entry is not None else None,
+        panel_value_ci_low=interval[0] if interval else None,
+        panel_value_ci_high=interval[1] if interval else None,
     )
 
 
@@ -96,18 +126,18 @@ ADAPTIVE_FIELDS = ("n_models", "why", "block")
 
 def rank(rows: list[Row]) -> list[tuple[int | None, Row]]:
     """(rank, row): within budget first, then over budget; within each, adaptive groups in their order
-    (scores at different N are not compared), then best final score first; equal scores share the
-    better rank (1, 2, 2, 4); submissions without a score last, unranked, by name."""
+    (scores at different N are not compared), then best rank value first (the highest final score);
+    equal values share the better rank (1, 2, 2, 4); submissions without one last, unranked, by name."""
     def order(row: Row) -> tuple[bool, int, float]:
-        return (not row.eligible, row.block, -(row.final_score or 0.0))
+        return (not row.eligible, row.block, row.key())
 
-    ordered = sorted(rows, key=lambda row: (row.final_score is None, *order(row), row.submission))
-    scored = [order(row) for row in ordered if row.final_score is not None]
-    return [(None if row.final_score is None else 1 + sum(other < order(row) for other in scored), row) for row in ordered]
+    ordered = sorted(rows, key=lambda row: (row.rank_value is None, *order(row), row.submission))
+    scored = [order(row) for row in ordered if row.rank_value is not None]
+    return [(None if row.rank_value is None else 1 + sum(other < order(row) for other in scored), row) for row in ordered]
 
 
 GROUP_LEGEND = (
-    "Rank group: neighbours whose 95% intervals of the final score overlap, chained from one to the next, share a group "
+    "Rank group: neighbours whose 95% intervals of the value they are ranked by overlap, chained from one to the next, share a group "
     "(2-3): the runs cannot tell which of them is ahead. Groups form within the entries in budget and within those over it "
     "(and within an adaptive board's groups); an entry scored without an interval (--bootstrap 0) is in no group."
 )
@@ -115,14 +145,23 @@ GROUP_LEGEND = (
 
 def group_notes(rows: list[Row]) -> list[str]:
     """The legend of the rank groups, for a table that has any (an entry with an interval)."""
-    return [GROUP_LEGEND] if any(row.final_score_ci_low is not None for row in rows) else []
+    return [GROUP_LEGEND] if any(row.rank_interval[0] is not None for row in rows) else []
+
+
+def ranked_by_note(rows: list[Row]) -> list[str]:
+    """Which metric the table is ranked by, and what it says."""
+    if not rows:
+        return []
+    metric = METRICS[rows[0].ranked_by]
+    return [f"Ranked by {metric.name} ({metric.better} is better): {metric.says}. Source: {metric.source}."]
 
 
 def _separated(upper: Row, lower: Row) -> bool:
     """Whether the intervals of two neighbours (upper ranked first) are apart; False where either has none."""
-    if upper.final_score_ci_low is None or lower.final_score_ci_high is None:
+    (upper_low, upper_high), (lower_low, lower_high) = upper.rank_interval, lower.rank_interval
+    if upper_low is None or upper_high is None or lower_low is None or lower_high is None:
         return False
-    return upper.final_score_ci_low > lower.final_score_ci_high
+    return upper_low > lower_high if METRICS[upper.ranked_by].better == "higher" else upper_high < lower_low
 
 
 def rank_groups(rows: list[Row]) -> dict[str, str | None]:
@@ -138,7 +177,7 @@ def rank_groups(rows: list[Row]) -> dict[str, str | None]:
         chain.clear()
 
     for position, row in rank(rows):
-        if position is None or row.final_score_ci_low is None:  # unscored (last), or no interval: no group goes through it
+        if position is None or row.rank_interval[0] is None:  # unscored (last), or no interval: no group goes through it
             if chain:
                 close()
             continue
@@ -183,8 +222,8 @@ def _split_fields(split: str, position: int | None, row: Row, groups: dict[str, 
     return {
         f"{split}_rank": position,
         f"{split}_rank_group": groups[row.submission],
-        f"{split}_score": row.final_score,
-        f"{split}_score_ci_low": row.final_score_ci_low,
-        f"{split}_score_ci_high": row.final_score_ci_high,
+        f"{split}_score": row.rank_value,  # the final score, or the metric ranked by
+        f"{split}_score_ci_low": row.rank_interval[0],
+        f"{split}_score_ci_high": row.rank_interval[1],
         f"{split}_verdict": row.verdict,
     }

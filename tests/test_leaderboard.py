@@ -16,14 +16,15 @@ from reference_models.datasets import load_benchmark_data
 from rendering.pages import html_page, markdown_page
 from rendering.tables import leaderboard_cells
 from score_documents import BUBBLEWRAP, scored
-from scoring.leaderboard import GROUP_LEGEND, Row, arrow_table, rank, rank_groups, row_from_document
+from scoring.document import read_score
+from scoring.leaderboard import GROUP_LEGEND, Row, arrow_table, rank, rank_groups, ranked_by_note, row_from_document
 
 SPLIT_FIELDS = ("rank", "rank_group", "score", "score_ci_low", "score_ci_high", "verdict")
 FILES = ("leaderboard.md", "leaderboard.html", "leaderboard.csv", "leaderboard.parquet")
 COLUMNS = ["rank", "rank_group", "submission", "status", "final_score", "final_score_ci_low", "final_score_ci_high", "forget_quality",
            "retain_ratio", "test_ratio", "unlearn_median_s", "budget_ratio", "verdict", "eligible", "budget_ratio_ci_low", "budget_ratio_ci_high",
-           "unverified", "models"]
-N_FIGURES = 6
+           "unverified", "models", "ranked_by", "panel_value", "panel_value_ci_low", "panel_value_ci_high"]
+N_FIGURES = 7
 
 
 def _table_rows(markdown: str) -> list[list[str]]:
@@ -181,3 +182,38 @@ def test_a_report_link_stays_in_its_folder_and_holds_no_markup():
     assert header[-1] == "report" and '<a href="a%22b%20%3Cc%3E/report.html">report</a>' in page
     assert "[report](a%22b%20%3Cc%3E/report.html)" in markdown
     assert leaderboard_cells([row], {})[1][0][-1] == "-"
+
+
+def _panel_row(name: str, klom: float, interval: tuple[float, float] | None, final: float = 0.5) -> Row:
+    low, high = interval or (None, None)
+    return replace(_scored_row(name, final, None), ranked_by="klom", panel_value=klom, panel_value_ci_low=low, panel_value_ci_high=high)
+
+
+def test_ranked_by_klom_the_lowest_comes_first_and_groups_follow_its_intervals():
+    rows = [_panel_row("far", 6.0, (5.5, 6.5), final=0.9), _panel_row("near", 1.0, (0.5, 1.5), final=0.1),
+            _panel_row("nearer", 1.2, (1.1, 2.0)), _panel_row("plain", 3.0, None)]
+    assert [(position, row.submission) for position, row in rank(rows)] == [(1, "near"), (2, "nearer"), (3, "plain"), (4, "far")]
+    assert rank_groups(rows) == {"near": "1-2", "nearer": "1-2", "plain": None, "far": "4"}
+    header, cells = leaderboard_cells(rows)
+    assert header[3].startswith("klom, ranked by (lower is better") and cells[0][3] == "1.0000 (0.5000 to 1.5000)"
+    assert ranked_by_note(rows)[0].startswith("Ranked by klom (lower is better)")
+    assert arrow_table(rows).column("ranked_by").to_pylist() == ["klom"] * 4
+
+
+def test_the_board_ranks_by_a_metric_of_the_panel_and_says_so(board, reference_cache):
+    """The same entries ranked by KLoM, from their kept scores: the order of their score.json's KLoM, said in every file."""
+    out, _ = board
+    again = out.parent / "by-klom"
+    result = run_cli(
+        "leaderboard", str(out.parent / "submissions"), "--n-models", "4", "--cache-dir", str(reference_cache),
+        "--ledger-dir", str(out.parent / "ledgers"), "--out", str(again), "--quiet", "--bootstrap", "4", "--mia-models", "2",
+        "--budget-policy", "rank-all", "--rank-by", "klom", *CACHED_YARDSTICK, *ONE_WORKER,
+    )
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(again / "leaderboard.parquet")
+    klom = {name: read_score(again / name / "score.json").panel["klom"].value for name in ("finetune", "identity")}
+    assert table["submission"].to_pylist()[:2] == sorted(klom, key=klom.__getitem__) and table["rank"].to_pylist()[2] is None
+    assert set(table["ranked_by"].to_pylist()) == {"klom"} and table["panel_value"].to_pylist()[:2] == sorted(klom.values())
+    assert "Ranked by klom (lower is better)" in (again / "leaderboard.md").read_text()
+    refused = run_cli("leaderboard", str(out.parent / "submissions"), "--adaptive", "--rank-by", "klom", "--cache-dir", str(reference_cache))
+    assert refused.returncode == 2 and "--adaptive" in refused.stderr

@@ -31,7 +31,8 @@ from reference_models.spec import BenchmarkSpec
 from rendering.pages import Cells, html_page, markdown_page, visible
 from rendering.tables import comparison_cells, leaderboard_cells
 from scoring.document import NOT_MEASURED, ScoreDocument, TimeBudget
-from scoring.leaderboard import Row, arrow_table, group_notes, row_from_document, split_comparison
+from scoring.leaderboard import Row, arrow_table, group_notes, ranked_by_note, row_from_document, split_comparison
+from scoring.panel import OFFICIAL
 
 log = logging.getLogger(__name__)
 
@@ -110,26 +111,26 @@ def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str
 
 
 def _one_split(
-    folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None
+    folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None, rank_by: str
 ) -> tuple[list[Row], dict[str, ScoreDocument], str]:
     """Score and write one split's leaderboard: its rows, the score.json documents and its Markdown."""
     session = ScoringSession(split_benchmark(spec, split), settings)
     if adaptive is None:
         documents = score_folder(folder, out_dir, session)
-        rows = [row_from_document(name, document) for name, document in documents.items()]
+        rows = [row_from_document(name, document, rank_by) for name, document in documents.items()]
         title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
         notes = provenance(command, settings, documents)
     else:
         result = adaptive_scores(submissions_in(folder, checkpoints=False), out_dir, session, adaptive)
         documents = result.documents
         rows = [
-            replace(row_from_document(name, document), n_models=result.n_models[name], why=result.why(name), block=result.block(name))
+            replace(row_from_document(name, document, rank_by), n_models=result.n_models[name], why=result.why(name), block=result.block(name))
             for name, document in documents.items()
         ]
         scope = "every rank" if adaptive.top is None else f"the top {adaptive.top}"
         title = f"{folder.resolve().name} on {spec.name} ({split} split), adaptive N up to {settings.n_models} for {scope}"
         notes = [*provenance(command, settings, documents), result.savings_note()]
-    notes += group_notes(rows)
+    notes += ranked_by_note(rows) + group_notes(rows)
     return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows, reports(out_dir, documents)))], arrow_table(rows))
 
 
@@ -140,20 +141,24 @@ def reports(board_dir: Path, documents: dict[str, ScoreDocument], prefix: str = 
 
 
 def leaderboard(
-    folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None = None
+    folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None = None,
+    rank_by: str = OFFICIAL.name,
 ) -> str:
     """Score the folder on one split or both; writes the four leaderboard files; returns the Markdown.
 
     `command` is the command line as given, recorded in the notes so that anyone can remake the table.
-    With `adaptive`, each entry gets only the N its rank needs (harness.boards.adaptive).
+    With `adaptive`, each entry gets only the N its rank needs (harness.boards.adaptive), by the official
+    score; otherwise `rank_by` names the panel's metric the entries are ranked by (scoring.panel).
     """
+    if adaptive is not None and rank_by != OFFICIAL.name:
+        raise ValueError(f"an adaptive leaderboard refines N by the official score's intervals: it cannot rank by {rank_by}")
     if split != "both":
-        return _one_split(folder, spec, split, out_dir, settings, command, adaptive)[2]
-    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command, adaptive)
-    private, private_documents, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command, adaptive)
+        return _one_split(folder, spec, split, out_dir, settings, command, adaptive, rank_by)[2]
+    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command, adaptive, rank_by)
+    private, private_documents, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command, adaptive, rank_by)
     comparison = split_comparison(public, private)
     sections = [
-        ("Public against private rank", comparison_cells(comparison)),
+        ("Public against private rank", comparison_cells(comparison, rank_by)),
         ("Public split", leaderboard_cells(public, reports(out_dir / "public", documents, "public/"))),
         (f"Private split ({private_forget_words(spec)})", leaderboard_cells(private, reports(out_dir / "private", private_documents, "private/"))),
     ]
@@ -161,6 +166,7 @@ def leaderboard(
     notes = [
         *provenance(command, settings, documents),
         f"Each split's own files are in {out_dir / 'public'} and {out_dir / 'private'}; a positive rank change moved up in private.",
+        *ranked_by_note(public),
         *group_notes(public + private),
     ]
     return _write(out_dir, title, notes, sections, comparison)

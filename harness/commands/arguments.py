@@ -19,6 +19,7 @@ from harness.timing.choices import BORDERLINE, DEFAULT_FRACTION, POLICIES, YARDS
 from reference_models.architectures import IMAGE_ARCHITECTURES
 from reference_models.datasets import DATA_DIR_VARIABLE
 from reference_models.forget_sets import SELECTIONS
+from scoring.panel import RANK_BY
 from scoring.quality import MIN_MODELS
 from scoring.tables import RATES
 
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     board_cmd.add_argument("--split", default=DEFAULT_SPLIT, choices=SPLIT_CHOICES,
                            help=f"forget set: public, private (another seed) or both side by side (default {DEFAULT_SPLIT})")
     _scoring(board_cmd, default_out="results/BENCHMARK/leaderboard-FOLDER_NAME")
+    board_cmd.add_argument("--rank-by", choices=RANK_BY, default=RANK_BY[0],
+                           help="the metric of the panel to rank by (docs/metric.md): the official final score (default), the strong attacks', "
+                                "the LiRA-style attack's, or KLoM (lower is better); the board says which it used")
     board_cmd.add_argument("--adaptive", action="store_true", help="start every entry at N = 32 and double N only where intervals of neighbours overlap")
     board_cmd.add_argument("--top", type=int, default=None, metavar="K", help="with --adaptive: only the ranks that decide the top K count")
     board_cmd.add_argument("--max-n", type=int, default=None, metavar="N", help="with --adaptive: the largest N (default --n-models)")

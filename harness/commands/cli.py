@@ -92,6 +92,8 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return "--max-runs needs --borderline more-runs and must be at least --n-models"
     if args.command == "leaderboard" and not args.adaptive and (args.top is not None or args.max_n is not None or args.start_n != START_N):
         return "--top, --max-n and --start-n need --adaptive"
+    if args.command == "leaderboard" and args.adaptive and args.rank_by != "official":
+        return "--adaptive refines N by the official score's intervals: it ranks by the official score only (leave out --rank-by)"
     if args.command == "leaderboard" and args.adaptive and (args.bootstrap < 2 or (args.top is not None and args.top < 1) or args.start_n < 4):
         return "--adaptive needs --bootstrap of at least 2 (its intervals decide), --top of at least 1 and --start-n of at least 4"
     if args.bootstrap == 1 or args.bootstrap < 0:
@@ -211,7 +213,8 @@ def _default_out(args: argparse.Namespace, spec: BenchmarkSpec) -> Path:
     adaptive = ""
     if getattr(args, "adaptive", False):
         adaptive = "-adaptive" if args.top is None else f"-adaptive-top{args.top}"
-    return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}{adaptive}"
+    by = "" if getattr(args, "rank_by", "official") == "official" else f"-by-{args.rank_by}"
+    return Path("results") / spec.name / f"{args.command}-{args.folder.resolve().name}{adaptive}{by}"
 
 
 def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: Archive | None) -> int:
@@ -231,7 +234,7 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: A
     if args.command == "leaderboard":
         adaptive = Adaptive(args.top, args.start_n) if args.adaptive else None
         max_n = args.max_n if args.adaptive and args.max_n is not None else args.n_models
-        print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive))
+        print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive, args.rank_by))
         print(f"written {visible(str(args.out / 'leaderboard.md'))}")
         return EXIT_OK
     if args.command == "stability":

@@ -25,6 +25,16 @@ def _ratio(pair: Pair | None) -> str:
     return "n/a" if pair is None else f"{_fmt(pair.unlearned)} unlearned / {_fmt(pair.retrained)} retrained = {pair.ratio:.3f}"
 
 
+def _panel(document: ScoreDocument) -> str:
+    """The panel's other metrics on one line, each with its interval and direction."""
+    parts = []
+    for name, entry in document.panel.items():
+        if name != "official":
+            interval = f" ({entry.ci95[0]:.4f} to {entry.ci95[1]:.4f})" if entry.ci95 else ""
+            parts.append(f"{name} {entry.value:.4f}{interval}, {entry.better} better")
+    return "; ".join(parts)
+
+
 def summary(document: ScoreDocument) -> str:
     """A short table a participant reads at a glance: score, its parts, and the budget."""
     runs = document.runs
@@ -54,6 +64,7 @@ def summary(document: ScoreDocument) -> str:
             f"test accuracy    {_ratio(document.test_accuracy)}",
             f"final score      {_fmt(document.final_score)}{_interval(document.final_score_ci95, document.interval_replicates)}",
             *([f"in context       {context}"] if (context := context_line(document)) else []),
+            *([f"metric panel     {_panel(document)} (not the score; docs/metric.md)"] if document.panel else []),
             f"simple MIA       accuracy {mia.original:.3f} original, {mia.unlearned.mean:.3f} unlearned,"
             f" {mia.retrained.mean:.3f} retrained (0.5: forget set looks unseen)",
         ]
