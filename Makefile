@@ -26,7 +26,7 @@ ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
 # first (0 ok, 1 harness failed, 2 usage, 3 submission failed, 4 cache damaged, 5 yardstick not measured, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
-.PHONY: schema install score references baselines leaderboard stability intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean
+.PHONY: schema install score references baselines leaderboard agreement stability intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean
 
 install: $(STAMP)
 
@@ -51,6 +51,14 @@ baselines: $(STAMP)
 # ADAPTIVE=1 [TOP=K]: N is the maximum; entries get more models only where ranks are uncertain.
 leaderboard: $(STAMP)
 	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+
+# Scores SUBMISSIONS (default here: the baselines) at N with the metric panel and writes docs/agreement.md: Kendall's
+# tau between the metrics' rankings, with intervals (about 6 minutes on 2 cores where the runs are in the ledgers; hours if not).
+AGREEMENT_OUT = results/$(BENCHMARK)/agreement-$(notdir $(abspath $(SUBMISSIONS)))
+agreement: SUBMISSIONS = baselines
+agreement: $(STAMP)
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --out $(AGREEMENT_OUT) $(EXIT_CODE)
+	$(PY) -m benchmarks.metric_agreement $(AGREEMENT_OUT) --write-doc
 
 # Coverage of candidate 95% intervals for F where the true value is known; writes the table into
 # docs/uncertainty.md (about 15 minutes on 2 quiet cores, 34 on a loaded machine).

@@ -1,4 +1,4 @@
-"""Where the time of a new submission's score goes: start-up, references, yardstick, runs, ledger, metric, report.
+"""Where the time of a new submission's score goes: start-up, references, yardstick, runs, ledger, metric (and its panel), report.
 
 Scores a submission never scored before (the finetune baseline with a fresh comment, so a new
 ledger) at N models on references already built (warm), as `make score` would, with -v, and reads
@@ -28,7 +28,7 @@ TARGET_S = 25.0
 
 def _stage_seconds(stderr: str) -> dict[str, float]:
     found = {}
-    for stage in (*STAGES, "ledger"):
+    for stage in (*STAGES, "ledger", "metric panel"):
         match = re.search(rf"^{re.escape(stage)}: (?:\d+ runs appended, )?([\d.]+) s", stderr, re.MULTILINE)
         if match is None:
             raise RuntimeError(f"the harness printed no '{stage}' line with -v:\n{stderr[-2000:]}")
@@ -70,7 +70,8 @@ def main() -> int:
         (f"- retraining and floor measured beside them, {len(measured)} runs, over {args.jobs} jobs", beside_cpu / args.jobs),
         ("- ledger writes", stages["ledger"]),
         ("- the rest: forks, hand-over, answers, evaluation in the parent", stages["runs"] - (runs_cpu + beside_cpu) / args.jobs - stages["ledger"]),
-        ("metric: F, 100 half-samples, population attack, collateral", stages["metric"]),
+        ("metric: F, 100 half-samples, population attack, collateral, panel", stages["metric"]),
+        ("- of which the metric panel (strong, LiRA-style, KLoM; 100 half-samples)", stages["metric panel"]),
         ("score.json and report.html", stages["score.json and report"]),
     ]
     print(f"a new submission (finetune) at N = {args.n_models}, {args.jobs} jobs, warm references: {total:.1f} s in all "

@@ -131,6 +131,7 @@ class PanelEntry:
     says: str
     forget_quality: float | None = None  # the F an attack's value rests on (None: KLoM, not an F)
     controls: dict[str, float] = field(default_factory=dict)  # KLoM on a retain sample and on the test set, which no model trained on
+    replicates: tuple[float, ...] = ()  # the value on each half-sample, in draw order: the same halves for every metric and entry
 
 
 @dataclass(frozen=True)

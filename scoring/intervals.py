@@ -51,6 +51,7 @@ class IntervalResult:
     final_score_ci95: tuple[float, float] | None  # None without accuracies
     replicates: int
     method: str = METHOD
+    final_score_replicates: tuple[float, ...] = ()  # each half-sample's final score, in draw order (empty without accuracies)
 
 
 def kept(n_models: int) -> int:
@@ -134,10 +135,11 @@ def replicate_scores(
     return over_halves(partial(_official_replicate, epsilon_fn=epsilon_fn, accuracies=accuracies), (unlearned, retrained), draws, progress, jobs)
 
 
-def normal_interval(estimate: float, replicates: np.ndarray, upper: float = np.inf, variance_factor: float = 1.0) -> tuple[float, float]:
-    """estimate +- t(0.975, B - 1) standard errors (replicate SD times sqrt(variance_factor)), clipped to [0, upper]."""
+def normal_interval(estimate: float, replicates: np.ndarray, upper: float = np.inf, variance_factor: float = 1.0,
+                    lower: float = 0.0) -> tuple[float, float]:
+    """estimate +- t(0.975, B - 1) standard errors (replicate SD times sqrt(variance_factor)), clipped to [lower, upper]."""
     spread = float(stats.t.ppf(0.975, len(replicates) - 1) * np.std(replicates, ddof=1) * np.sqrt(variance_factor))
-    return max(0.0, estimate - spread), min(upper, estimate + spread)
+    return max(lower, estimate - spread), min(upper, estimate + spread)
 
 
 def intervals(
@@ -171,4 +173,5 @@ def intervals(
         normal_interval(quality, results[:, 0], upper=1.0, variance_factor=factor),
         normal_interval(score, results[:, 1], variance_factor=factor) if with_scores and score is not None else None,
         replicates,
+        final_score_replicates=tuple(float(value) for value in results[:, 1]) if with_scores else (),
     )

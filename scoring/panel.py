@@ -58,6 +58,7 @@ KLOM = PanelMetric(
 METRICS = {metric.name: metric for metric in (OFFICIAL, STRONG, LIRA, KLOM)}
 RANK_BY = tuple(METRICS)
 ATTACK_METRICS = ("strong", "lira")  # an F times the kept accuracies, like the official score
+NON_OFFICIAL = tuple(name for name in METRICS if name != OFFICIAL.name)  # what `panel` computes: the official score is the document's
 
 
 def per_example(unlearned: np.ndarray, retrained: np.ndarray, jobs: int = 1) -> dict[str, np.ndarray]:
@@ -91,6 +92,7 @@ class PanelResult:
     forget_quality: dict[str, float]
     ci95: dict[str, tuple[float, float] | None]
     examples: dict[str, np.ndarray]
+    replicates: dict[str, tuple[float, ...]]  # each half-sample's value, in draw order (empty without intervals)
 
 
 def _value(name: str, forget: dict[str, float], utility: float) -> float:
@@ -106,9 +108,6 @@ def _utility(accuracies: tuple[np.ndarray, ...], u: np.ndarray, r: np.ndarray) -
 def _replicate(unlearned: np.ndarray, retrained: np.ndarray, u: np.ndarray, r: np.ndarray, *, accuracies: tuple[np.ndarray, ...]) -> np.ndarray:
     half = forget_values(per_example(unlearned[u], retrained[r]), min(len(u), len(r)))
     return np.array([_value(name, half, _utility(accuracies, u, r)) for name in NON_OFFICIAL])
-
-
-NON_OFFICIAL = tuple(name for name in METRICS if name != "official")
 
 
 def panel(
@@ -130,10 +129,12 @@ def panel(
     everyone = _utility(accuracies, np.arange(len(unlearned)), np.arange(len(retrained)))
     values = {name: float(_value(name, forget, everyone)) for name in NON_OFFICIAL}
     ci95: dict[str, tuple[float, float] | None] = dict.fromkeys(NON_OFFICIAL)
+    replicated: dict[str, tuple[float, ...]] = {name: () for name in NON_OFFICIAL}
     if replicates >= 2 and n > MIN_MODELS:
         draws = half_draws(len(unlearned), len(retrained), replicates, np.random.default_rng(seed))
         results = over_halves(partial(_replicate, accuracies=accuracies), (unlearned, retrained), draws, progress, jobs)
         for column, name in enumerate(NON_OFFICIAL):
             low, high = normal_interval(values[name], results[:, column], variance_factor=variance_factor(n))
             ci95[name] = (float(low), float(high))
-    return PanelResult(values, {name: forget[name] for name in ATTACK_METRICS}, ci95, examples)
+            replicated[name] = tuple(float(value) for value in results[:, column])
+    return PanelResult(values, {name: forget[name] for name in ATTACK_METRICS}, ci95, examples, replicated)

@@ -10,7 +10,7 @@ from scipy import stats
 
 from scoring import intervals
 from scoring.epsilon import MAX_EPSILON, estimate_epsilon
-from scoring.intervals import Accuracies
+from scoring.intervals import Accuracies, normal_interval
 from scoring.klom import FLOOR
 from scoring.lira import CONFIDENCE, lira_epsilon
 from scoring.panel import STRONG_ATTACKS, panel, per_example
@@ -93,4 +93,5 @@ def test_intervals_hold_the_estimates_and_do_not_depend_on_worker_processes(monk
     assert one.values == two.values and one.ci95 == two.ci95
     for name, (low, high) in one.ci95.items():
         assert low <= one.values[name] <= high, name
+        assert len(one.replicates[name]) == 12 and (low, high) == normal_interval(one.values[name], np.array(one.replicates[name]))
     assert all(one.ci95[name][1] > one.ci95[name][0] for name in ("strong", "klom"))  # LiRA's F is 1 on every half here

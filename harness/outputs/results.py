@@ -4,8 +4,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+import logging
 from pathlib import Path
 import platform
+import time
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,8 @@ from scoring.klom import klom
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
 from scoring.panel import ATTACK_METRICS, METRICS, klom_summary, panel
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
+
+log = logging.getLogger(__name__)
 
 RESULT_FILES = ("score.json", "examples.parquet", "report.html")  # what a score writes into its output folder
 RUNS, CHECKPOINTS = "runs", "checkpoints"  # score.json's models_from: the harness ran the code, or loaded models made elsewhere
@@ -125,11 +129,11 @@ class Scorer:
         retain, test = _pair(unlearned.retain_accuracy, retrained.retain_accuracy), _pair(unlearned.test_accuracy, retrained.test_accuracy)
         return final_score(quality, retain.unlearned, retain.retrained, test.unlearned, test.retrained)
 
-    def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> dict:
-        """95% intervals of F and the final score around their estimates (empty without
-        replicates, or with under 4 models, too few to halve)."""
+    def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> tuple[dict[str, Any], tuple[float, ...]]:
+        """score.json's fields of the 95% intervals of F and the final score around their estimates, and the final
+        score of each half-sample (both empty without replicates, or with under 4 models, too few to halve)."""
         if not self.settings.bootstrap or len(unlearned) <= MIN_MODELS:
-            return {}
+            return {}, ()
         retrained = self.references.retrained.head(len(unlearned))
         with progress(self.settings.bootstrap, "intervals", "half-sample", self.settings.progress) as bar:
             result = intervals(
@@ -150,12 +154,15 @@ class Scorer:
             "final_score_ci95": tuple(result.final_score_ci95),
             "interval_method": result.method,
             "interval_replicates": result.replicates,
-        }
+        }, result.final_score_replicates
 
-    def panel(self, unlearned: PopulationOutputs, official: ScoreDocument) -> tuple[dict[str, PanelEntry], dict[str, np.ndarray]]:
-        """The metric panel beside the official score (whose values `official` holds), and its per-example values."""
+    def panel(self, unlearned: PopulationOutputs, official: ScoreDocument,
+              official_replicates: tuple[float, ...]) -> tuple[dict[str, PanelEntry], dict[str, np.ndarray]]:
+        """The metric panel beside the official score (whose values `official` holds, and `official_replicates` its
+        half-samples'), and its per-example values."""
         retrained = self.references.retrained.head(len(unlearned))
         replicates = self.settings.bootstrap
+        start = time.perf_counter()
         with progress(replicates, "metric panel", "half-sample", self.settings.progress and replicates > 0) as bar:
             result = panel(
                 unlearned.forget_statistic, retrained.forget_statistic,
@@ -164,6 +171,7 @@ class Scorer:
             )
         controls = {"retain_sample": klom_summary(klom(unlearned.retain_statistic, retrained.retain_statistic)),
                     "test_control": klom_summary(klom(unlearned.test_statistic, retrained.test_statistic))}
+        log.debug(f"metric panel: {time.perf_counter() - start:.1f} s")  # -v; part of the metric's stage
 
         def entry(name: str, value: float, ci95: tuple[float, float] | None, **more: Any) -> PanelEntry:
             metric = METRICS[name]
@@ -171,9 +179,11 @@ class Scorer:
 
         assert official.final_score is not None and official.forget_quality is not None
         entries = {
-            "official": entry("official", official.final_score, official.final_score_ci95, forget_quality=official.forget_quality),
-            **{name: entry(name, result.values[name], result.ci95[name], forget_quality=result.forget_quality[name]) for name in ATTACK_METRICS},
-            "klom": entry("klom", result.values["klom"], result.ci95["klom"], controls=controls),
+            "official": entry("official", official.final_score, official.final_score_ci95, forget_quality=official.forget_quality,
+                              replicates=official_replicates),
+            **{name: entry(name, result.values[name], result.ci95[name], forget_quality=result.forget_quality[name], replicates=result.replicates[name])
+               for name in ATTACK_METRICS},
+            "klom": entry("klom", result.values["klom"], result.ci95["klom"], controls=controls, replicates=result.replicates["klom"]),
         }
         return entries, result.examples
 
@@ -315,13 +325,14 @@ def score_document(
     test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
     score = scorer.final_score_of(unlearned, quality)
     settings, original = scorer.settings, scorer.references.original
+    interval_fields, official_replicates = scorer.intervals(unlearned, quality, score)
     document = replace(
         common,
         status="scored" if counts.get("ok", 0) == len(records) else "scored-with-failures",
         n_models_scored=n,
         forget_quality=quality,
         final_score=score,
-        **scorer.intervals(unlearned, quality, score),
+        **interval_fields,
         forget_quality_ceiling=None if circumstances.ceiling is None else scorer.forget_quality(circumstances.ceiling(n)),
         retain_accuracy=_pair(unlearned.retain_accuracy, retrained.retain_accuracy),
         test_accuracy=test,
@@ -336,5 +347,5 @@ def score_document(
         collateral_privacy=scorer.collateral_privacy(unlearned),  # not part of the score
         poisoning=_poisoning(original.test_accuracy, test.unlearned, test.retrained) if spec.forget_selection == "poisoned" else None,
     )
-    entries, panel_examples = scorer.panel(unlearned, document)
+    entries, panel_examples = scorer.panel(unlearned, document, official_replicates)
     return replace(document, panel=entries), examples_table(estimate, panel_examples, unlearned, retrained)
