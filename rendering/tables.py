@@ -61,9 +61,12 @@ def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None)
 
 
 def comparison_cells(comparison: pa.Table, ranked_by: str = OFFICIAL.name) -> Cells:
-    """The public-against-private table as display cells (the score columns: the value ranked by)."""
+    """The public-against-private table as display cells (the score columns: the value ranked by), with the shake-up
+    forecast's columns where the table has them."""
     value = "score" if ranked_by == OFFICIAL.name else ranked_by
     header = ("submission", "public rank", "public group", f"public {value}", "private rank", "private group", f"private {value}", "rank change")
+    forecast = "forecast_overtaken" in comparison.column_names
+    header += ("forecast: P(next overtakes)", "forecast: private rank (90%)") if forecast else ()
 
     def rank_cell(value: int | str | None) -> str:
         return "-" if value is None else str(value)
@@ -71,9 +74,14 @@ def comparison_cells(comparison: pa.Table, ranked_by: str = OFFICIAL.name) -> Ce
     def change_cell(value: int | None) -> str:
         return "n/a" if value is None else f"{value:+d}" if value else "0"
 
+    def range_cell(low: int | None, high: int | None) -> str:
+        return "-" if low is None or high is None else str(low) if low == high else f"{low}-{high}"
+
     cells = [
         [r["submission"], rank_cell(r["public_rank"]), rank_cell(r["public_rank_group"]), number(r["public_score"]), rank_cell(r["private_rank"]),
-         rank_cell(r["private_rank_group"]), number(r["private_score"]), change_cell(r["rank_change"])]
+         rank_cell(r["private_rank_group"]), number(r["private_score"]), change_cell(r["rank_change"]),
+         *((("-" if r["forecast_overtaken"] is None else f"{r['forecast_overtaken']:.0%}"), range_cell(r["forecast_rank_low"], r["forecast_rank_high"]))
+           if forecast else ())]
         for r in comparison.to_pylist()
     ]
     return header, cells

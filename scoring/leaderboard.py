@@ -19,6 +19,7 @@ import math
 import pyarrow as pa
 
 from scoring.document import Isolation, Pair, ScoreDocument, TimeBudget
+from scoring.forecast import Forecast, Standing, standard_error
 from scoring.panel import METRICS, OFFICIAL
 
 
@@ -200,9 +201,25 @@ def arrow_table(rows: list[Row]) -> pa.Table:
     return pa.Table.from_pylist(records)
 
 
-def split_comparison(public: list[Row], private: list[Row]) -> pa.Table:
+def standings(rows: list[Row], documents: dict[str, ScoreDocument]) -> list[Standing]:
+    """The ranked entries, best first, as the shake-up forecast sees them: the value ranked by (negated where lower is
+    better) and its standard error from the half-samples in score.json (0 where it has none)."""
+    ranked = []
+    for position, row in rank(rows):
+        if position is None or row.rank_value is None:
+            continue
+        document = documents[row.submission]
+        entry = document.panel.get(row.ranked_by)
+        sign = 1.0 if METRICS[row.ranked_by].better == "higher" else -1.0
+        error = standard_error(entry.replicates, document.n_models_scored or 0) if entry is not None else 0.0
+        ranked.append(Standing(row.submission, sign * row.rank_value, error, row.eligible))
+    return ranked
+
+
+def split_comparison(public: list[Row], private: list[Row], forecast: Forecast | None = None) -> pa.Table:
     """Per submission: its rank, rank group, score with its interval and verdict on each split, and how far it moved
-    (positive: up in private)."""
+    (positive: up in private); with a `forecast` made from the public split, the chance that the next entry down
+    overtakes it and its likely private rank."""
     other = {row.submission: (position, row) for position, row in rank(private)}
     groups = {"public": rank_groups(public), "private": rank_groups(private)}
     records = []
@@ -214,6 +231,11 @@ def split_comparison(public: list[Row], private: list[Row]) -> pa.Table:
             **_split_fields("public", position, row, groups["public"]),
             **_split_fields("private", other_position, other_row, groups["private"]),
             "rank_change": moved,
+            **({} if forecast is None else {
+                "forecast_overtaken": forecast.overtaken.get(row.submission),
+                "forecast_rank_low": forecast.likely_rank.get(row.submission, (None, None))[0],
+                "forecast_rank_high": forecast.likely_rank.get(row.submission, (None, None))[1],
+            }),
         })
     return pa.Table.from_pylist(records)
 

@@ -81,14 +81,19 @@ def test_each_split_is_ranked_with_failures_last(board, split):
 def test_both_splits_side_by_side(board):
     out, result = board
     comparison = pq.read_table(out / "leaderboard.parquet")
-    assert comparison.column_names == ["submission", *(f"{split}_{field}" for split in ("public", "private") for field in SPLIT_FIELDS), "rank_change"]
+    assert comparison.column_names == ["submission", *(f"{split}_{field}" for split in ("public", "private") for field in SPLIT_FIELDS), "rank_change",
+                                       "forecast_overtaken", "forecast_rank_low", "forecast_rank_high"]
+    overtaken = comparison["forecast_overtaken"].to_pylist()
+    assert 0.0 <= overtaken[0] <= 1.0 and overtaken[1:] == [None, None]  # the last ranked has no one below; a failure no forecast
+    lows, highs = comparison["forecast_rank_low"].to_pylist(), comparison["forecast_rank_high"].to_pylist()
+    assert lows[0] == 1 and highs[1] == 2 and all(low <= high for low, high in zip(lows[:2], highs[:2], strict=True)) and lows[2] is None
     assert comparison["public_score_ci_low"].to_pylist()[0] <= comparison["public_score"].to_pylist()[0]
     assert comparison["submission"].to_pylist() == ["finetune", "identity", "a_failure"]
     assert comparison["rank_change"].to_pylist() == [0, 0, None]
     assert comparison["public_score"].to_pylist()[0] != comparison["private_score"].to_pylist()[0]
     markdown = (out / "leaderboard.md").read_text()
     assert markdown in result.stdout
-    for heading in ("Public against private rank", "Public split", "Private split", "Versions:", "Hardware:"):
+    for heading in ("Public against private rank", "Public split", "Private split", "Versions:", "Hardware:", "Shake-up forecast", "P(next overtakes)"):
         assert heading in markdown
     html = (out / "leaderboard.html").read_text()
     assert html.count("<table>") == 3 and "Public against private rank" in html

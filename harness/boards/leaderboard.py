@@ -31,12 +31,18 @@ from reference_models.spec import BenchmarkSpec
 from rendering.pages import Cells, html_page, markdown_page, visible
 from rendering.tables import comparison_cells, leaderboard_cells
 from scoring.document import NOT_MEASURED, ScoreDocument, TimeBudget
-from scoring.leaderboard import Row, arrow_table, group_notes, ranked_by_note, row_from_document, split_comparison
+from scoring.forecast import forecast, spread_note
+from scoring.leaderboard import Row, arrow_table, group_notes, ranked_by_note, row_from_document, split_comparison, standings
 from scoring.panel import OFFICIAL
 
 log = logging.getLogger(__name__)
 
 SPLIT_CHOICES = ("public", "private", "both")
+FORECAST_NOTE = (
+    "Shake-up forecast, made from the public split as if the private one were unknown (docs/uncertainty.md): the chance "
+    "that the entry ranked next below on the public split ends above this one on another forget set, and the central 90% "
+    "of its rank there, from "
+)
 DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no private split)
 
 
@@ -156,7 +162,8 @@ def leaderboard(
         return _one_split(folder, spec, split, out_dir, settings, command, adaptive, rank_by)[2]
     public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command, adaptive, rank_by)
     private, private_documents, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command, adaptive, rank_by)
-    comparison = split_comparison(public, private)
+    shake_up = None if adaptive is not None else forecast(standings(public, documents), standings(private, private_documents), settings.metric.seed)
+    comparison = split_comparison(public, private, shake_up)
     sections = [
         ("Public against private rank", comparison_cells(comparison, rank_by)),
         ("Public split", leaderboard_cells(public, reports(out_dir / "public", documents, "public/"))),
@@ -166,6 +173,7 @@ def leaderboard(
     notes = [
         *provenance(command, settings, documents),
         f"Each split's own files are in {out_dir / 'public'} and {out_dir / 'private'}; a positive rank change moved up in private.",
+        *([] if shake_up is None else [FORECAST_NOTE + spread_note(shake_up.spread) + "."]),
         *ranked_by_note(public),
         *group_notes(public + private),
     ]
