@@ -156,10 +156,10 @@ class Scorer:
             "interval_replicates": result.replicates,
         }, result.final_score_replicates
 
-    def panel(self, unlearned: PopulationOutputs, official: ScoreDocument,
-              official_replicates: tuple[float, ...]) -> tuple[dict[str, PanelEntry], dict[str, np.ndarray]]:
-        """The metric panel beside the official score (whose values `official` holds, and `official_replicates` its
-        half-samples'), and its per-example values."""
+    def panel(self, unlearned: PopulationOutputs, quality: float, score: float, score_ci95: tuple[float, float] | None,
+              score_replicates: tuple[float, ...]) -> tuple[dict[str, PanelEntry], dict[str, np.ndarray]]:
+        """The metric panel beside the score (F `quality`, the final `score`, its interval and half-samples), and its
+        per-example values."""
         retrained = self.references.retrained.head(len(unlearned))
         replicates = self.settings.bootstrap
         start = time.perf_counter()
@@ -175,12 +175,13 @@ class Scorer:
 
         def entry(name: str, value: float, ci95: tuple[float, float] | None, **more: Any) -> PanelEntry:
             metric = METRICS[name]
-            return PanelEntry(value, ci95, metric.better, metric.source, metric.says, **more)
+            return PanelEntry(value, ci95, metric.better, metric.source, more.pop("says", metric.says), **more)
 
-        assert official.final_score is not None and official.forget_quality is not None
+        settings = self.settings
+        says = {} if (settings.attacks, settings.rates) == ("official", "empirical") else {
+            "says": f"the final score as scored here, attacks {settings.attacks} and rates {settings.rates}: not the competition's metric"}
         entries = {
-            "official": entry("official", official.final_score, official.final_score_ci95, forget_quality=official.forget_quality,
-                              replicates=official_replicates),
+            "official": entry("official", score, score_ci95, forget_quality=quality, replicates=score_replicates, **says),
             **{name: entry(name, result.values[name], result.ci95[name], forget_quality=result.forget_quality[name], replicates=result.replicates[name])
                for name in ATTACK_METRICS},
             "klom": entry("klom", result.values["klom"], result.ci95["klom"], controls=controls, replicates=result.replicates["klom"]),
@@ -325,7 +326,7 @@ def score_document(
     test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
     score = scorer.final_score_of(unlearned, quality)
     settings, original = scorer.settings, scorer.references.original
-    interval_fields, official_replicates = scorer.intervals(unlearned, quality, score)
+    interval_fields, score_replicates = scorer.intervals(unlearned, quality, score)
     document = replace(
         common,
         status="scored" if counts.get("ok", 0) == len(records) else "scored-with-failures",
@@ -347,5 +348,5 @@ def score_document(
         collateral_privacy=scorer.collateral_privacy(unlearned),  # not part of the score
         poisoning=_poisoning(original.test_accuracy, test.unlearned, test.retrained) if spec.forget_selection == "poisoned" else None,
     )
-    entries, panel_examples = scorer.panel(unlearned, document, official_replicates)
+    entries, panel_examples = scorer.panel(unlearned, quality, score, document.final_score_ci95, score_replicates)
     return replace(document, panel=entries), examples_table(estimate, panel_examples, unlearned, retrained)
