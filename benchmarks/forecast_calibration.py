@@ -82,7 +82,7 @@ def calibrate(boards: list[list[Standing]]) -> tuple[Tally, Tally]:
     """(held out, in sample): each board as public, kappa estimated against the next board, checked against the rest."""
     held_out, in_sample = _tally(), _tally()
     for first, second in permutations(range(len(boards)), 2):
-        made = forecast(boards[first], boards[second])
+        made = forecast(boards[first], [boards[second]])
         in_sample.add(made, boards[first], boards[second])
         for third in range(len(boards)):
             if third not in (first, second):

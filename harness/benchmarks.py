@@ -65,6 +65,16 @@ def split_benchmark(spec: BenchmarkSpec, split: str) -> BenchmarkSpec:
     raise UsageError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
 
 
+def forecast_benchmark(spec: BenchmarkSpec, k: int) -> BenchmarkSpec:
+    """The benchmark with the k-th extra forget set a shake-up forecast draws (k >= 1): same rule and size, its own seed,
+    content key and references."""
+    if spec.forget_selection == "hardest":
+        raise UsageError("the hardest examples are one set whatever the seed: a forecast needs a seeded selection (random, class, poisoned)")
+    if spec.forget_persons and spec.forget_choice != "random":
+        raise UsageError("a fixed choice of persons (by id) is one forget set: a forecast needs forget.choice = \"random\"")
+    return replace(spec, name=f"{spec.name}-forecast{k}", forget_seed=derive_seed(spec.forget_seed, f"forecast-forget-set-{k}"))
+
+
 def private_forget_words(spec: BenchmarkSpec) -> str:
     """How the private split's forget set differs from the public one's, in words for the leaderboard."""
     if spec.forget_persons and spec.forget_choice == "first":

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from rendering.pages import Cells, Link, number, ratio_text, verdict_text
+from scoring.forecast import Forecast
 from scoring.intervals import INTERVAL_LABEL
-from scoring.leaderboard import Row, rank, rank_groups
+from scoring.leaderboard import Row, forecast_fields, rank, rank_groups
 from scoring.panel import METRICS, OFFICIAL
 
 
@@ -24,9 +25,19 @@ def _verdict_cell(row: Row) -> str:
     return verdict if row.unverified is None else f"{verdict} (unverified: {row.unverified})"
 
 
-def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None) -> Cells:
-    """The ranked leaderboard as display cells; with `reports` (submission -> its report.html, relative to the page),
-    a last column links each row's report, or says there is none."""
+FORECAST_HEADER = ("forecast: P(next overtakes)", "forecast: rank elsewhere (90%)")
+
+
+def _forecast_cells(forecast_overtaken: float | None, forecast_rank_low: int | None, forecast_rank_high: int | None) -> tuple[str, str]:
+    """The forecast's two cells, from its table fields (scoring.leaderboard.forecast_fields)."""
+    low, high = forecast_rank_low, forecast_rank_high
+    probability = "-" if forecast_overtaken is None else f"{forecast_overtaken:.0%}"
+    return probability, "-" if low is None or high is None else str(low) if low == high else f"{low}-{high}"
+
+
+def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None, forecast: Forecast | None = None) -> Cells:
+    """The ranked leaderboard as display cells; with a shake-up `forecast`, its two columns; with `reports` (submission ->
+    its report.html, relative to the page), a last column links each row's report, or says there is none."""
     adaptive = any(row.why is not None for row in rows)
     by_panel = any(row.ranked_by != OFFICIAL.name for row in rows)
     groups = rank_groups(rows)
@@ -36,6 +47,7 @@ def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None)
     header += (f"final score ({INTERVAL_LABEL})", "F", "RA_u/RA_r", "TA_u/TA_r", "median unlearning s",
               "budget ratio (95% CI)", "verdict", "status", "models")
     header += ("N", "why this N") if adaptive else ()
+    header += FORECAST_HEADER if forecast is not None else ()
     header += ("report",) if reports is not None else ()
     cells = [
         [
@@ -53,6 +65,7 @@ def leaderboard_cells(rows: list[Row], reports: Mapping[str, str] | None = None)
             row.status,
             row.models,
             *((str(row.n_models), row.why or "") if adaptive else ()),
+            *(_forecast_cells(**forecast_fields(forecast, row.submission)) if forecast is not None else ()),
             *(() if reports is None else (Link("report", reports[row.submission]) if row.submission in reports else "-",)),
         ]
         for position, row in rank(rows)
@@ -66,7 +79,7 @@ def comparison_cells(comparison: pa.Table, ranked_by: str = OFFICIAL.name) -> Ce
     value = "score" if ranked_by == OFFICIAL.name else ranked_by
     header = ("submission", "public rank", "public group", f"public {value}", "private rank", "private group", f"private {value}", "rank change")
     forecast = "forecast_overtaken" in comparison.column_names
-    header += ("forecast: P(next overtakes)", "forecast: private rank (90%)") if forecast else ()
+    header += FORECAST_HEADER if forecast else ()
 
     def rank_cell(value: int | str | None) -> str:
         return "-" if value is None else str(value)
@@ -74,14 +87,10 @@ def comparison_cells(comparison: pa.Table, ranked_by: str = OFFICIAL.name) -> Ce
     def change_cell(value: int | None) -> str:
         return "n/a" if value is None else f"{value:+d}" if value else "0"
 
-    def range_cell(low: int | None, high: int | None) -> str:
-        return "-" if low is None or high is None else str(low) if low == high else f"{low}-{high}"
-
     cells = [
         [r["submission"], rank_cell(r["public_rank"]), rank_cell(r["public_rank_group"]), number(r["public_score"]), rank_cell(r["private_rank"]),
          rank_cell(r["private_rank_group"]), number(r["private_score"]), change_cell(r["rank_change"]),
-         *((("-" if r["forecast_overtaken"] is None else f"{r['forecast_overtaken']:.0%}"), range_cell(r["forecast_rank_low"], r["forecast_rank_high"]))
-           if forecast else ())]
+         *(_forecast_cells(r["forecast_overtaken"], r["forecast_rank_low"], r["forecast_rank_high"]) if forecast else ())]
         for r in comparison.to_pylist()
     ]
     return header, cells

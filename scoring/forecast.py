@@ -55,14 +55,17 @@ def standard_error(replicates: tuple[float, ...], n_models: int) -> float:
     return float(np.std(replicates, ddof=1) * math.sqrt(variance_factor(n_models)))
 
 
-def forget_set_spread(public: list[Standing], other: list[Standing]) -> ForgetSetSpread:
-    """kappa and the shift, by least squares, from the same entries scored on two forget sets (matched by name).
+def forget_set_spread(public: list[Standing], others: list[list[Standing]]) -> ForgetSetSpread:
+    """kappa and the shift, by least squares, from the same entries scored on other forget sets (matched by name).
 
     E[(other - public - shift * public)^2] = se_public^2 + se_other^2 + kappa^2 * public^2: the sampling errors are
-    taken off, so kappa is the spread beyond what the runs' randomness explains (0 where they explain it all).
+    taken off, so kappa is the spread beyond what the runs' randomness explains (0 where they explain it all). Several
+    other forget sets are pooled, one pair of scores an entry each.
     """
-    others = {entry.name: entry for entry in other}
-    pairs = [(entry, others[entry.name]) for entry in public if entry.name in others]
+    pairs = []
+    for other in others:
+        by_name = {entry.name: entry for entry in other}
+        pairs += [(entry, by_name[entry.name]) for entry in public if entry.name in by_name]
     scale = sum(first.score ** 2 for first, _ in pairs)
     if len(pairs) < 2 or scale == 0:
         return NO_SPREAD
@@ -114,10 +117,10 @@ class Forecast:
     likely_rank: dict[str, tuple[int, int]]
 
 
-def forecast(ranked: list[Standing], other: list[Standing] | None = None, seed: int = 0) -> Forecast:
+def forecast(ranked: list[Standing], others: list[list[Standing]], seed: int = 0) -> Forecast:
     """The forecast for entries in their public order (best first), with the forget set's spread estimated against
-    `other`, the same entries on another forget set (None: sampling error alone)."""
-    spread = NO_SPREAD if other is None else forget_set_spread(ranked, other)
+    `others`, the same entries on other forget sets (none: sampling error alone)."""
+    spread = forget_set_spread(ranked, others)
     overtaken = {upper.name: reversal_probability(upper, lower, spread)
                  for upper, lower in zip(ranked, ranked[1:], strict=False) if upper.eligible == lower.eligible}
     return Forecast(spread, overtaken, likely_ranks(ranked, spread, seed))
@@ -128,4 +131,4 @@ def spread_note(spread: ForgetSetSpread) -> str:
     if spread.entries == 0:
         return "the runs' sampling error alone (no second forget set to measure the forget set's own effect): a lower bound on the shake-up"
     return (f"the runs' sampling error and a change of forget set, which moved scores by {spread.kappa:.0%} of their value beyond that "
-            f"(kappa, from the {spread.entries} entries' public and private scores; a common shift of {spread.shift:+.0%} moves no rank)")
+            f"(kappa, from {spread.entries} pairs of an entry's scores on two forget sets; a common shift of {spread.shift:+.0%} moves no rank)")

@@ -191,11 +191,21 @@ def rank_groups(rows: list[Row]) -> dict[str, str | None]:
     return groups
 
 
-def arrow_table(rows: list[Row]) -> pa.Table:
-    """The ranked rows with full precision, for CSV and Parquet (N, why and group only when adaptive)."""
+def forecast_fields(forecast: Forecast | None, name: str) -> dict[str, object]:
+    """An entry's shake-up forecast as table fields (none without a forecast; None where the entry has none)."""
+    if forecast is None:
+        return {}
+    low, high = forecast.likely_rank.get(name, (None, None))
+    return {"forecast_overtaken": forecast.overtaken.get(name), "forecast_rank_low": low, "forecast_rank_high": high}
+
+
+def arrow_table(rows: list[Row], forecast: Forecast | None = None) -> pa.Table:
+    """The ranked rows with full precision, for CSV and Parquet (N, why and group only when adaptive; the forecast's
+    columns with one)."""
     adaptive = any(row.why is not None for row in rows)
     groups = rank_groups(rows)
-    records = [{"rank": position, "rank_group": groups[row.submission], **asdict(row)} for position, row in rank(rows)]
+    records = [{"rank": position, "rank_group": groups[row.submission], **asdict(row), **forecast_fields(forecast, row.submission)}
+               for position, row in rank(rows)]
     if not adaptive:
         records = [{key: value for key, value in record.items() if key not in ADAPTIVE_FIELDS} for record in records]
     return pa.Table.from_pylist(records)
@@ -231,11 +241,7 @@ def split_comparison(public: list[Row], private: list[Row], forecast: Forecast |
             **_split_fields("public", position, row, groups["public"]),
             **_split_fields("private", other_position, other_row, groups["private"]),
             "rank_change": moved,
-            **({} if forecast is None else {
-                "forecast_overtaken": forecast.overtaken.get(row.submission),
-                "forecast_rank_low": forecast.likely_rank.get(row.submission, (None, None))[0],
-                "forecast_rank_high": forecast.likely_rank.get(row.submission, (None, None))[1],
-            }),
+            **forecast_fields(forecast, row.submission),
         })
     return pa.Table.from_pylist(records)
 

@@ -33,7 +33,7 @@ def test_reversal_probabilities_are_calibrated_on_boards_drawn_from_the_model():
     for _ in range(300):
         true = np.sort(rng.uniform(0.001, 0.05, 12))[::-1]
         error = 0.03 * true + 0.0005
-        spread = forget_set_spread(_board(true, error, 0.15, rng), _board(true, error, 0.15, rng))
+        spread = forget_set_spread(_board(true, error, 0.15, rng), [_board(true, error, 0.15, rng)])
         public, private = _board(true, error, 0.15, rng), _board(true, error, 0.15, rng)
         ranked = sorted(public, key=lambda entry: -entry.score)
         private_score = {entry.name: entry.score for entry in private}
@@ -51,9 +51,9 @@ def test_the_spread_is_estimated_beyond_sampling_error_and_is_zero_where_samplin
     rng = np.random.default_rng(1)
     true = np.linspace(0.002, 0.05, 40)
     error = 0.02 * true
-    estimates = [forget_set_spread(_board(true, error, 0.2, rng), _board(true, error, 0.2, rng)).kappa for _ in range(200)]
+    estimates = [forget_set_spread(_board(true, error, 0.2, rng), [_board(true, error, 0.2, rng)]).kappa for _ in range(200)]
     assert np.median(estimates) == pytest.approx(0.2 * np.sqrt(2), rel=0.15)  # two draws of the forget set: sqrt(2) kappa between them
-    none = [forget_set_spread(_board(true, error, 0.0, rng), _board(true, error, 0.0, rng)).kappa for _ in range(200)]
+    none = [forget_set_spread(_board(true, error, 0.0, rng), [_board(true, error, 0.0, rng)]).kappa for _ in range(200)]
     assert np.median(none) < 0.01
 
 

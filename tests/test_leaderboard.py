@@ -222,3 +222,24 @@ def test_the_board_ranks_by_a_metric_of_the_panel_and_says_so(board, reference_c
     assert "Ranked by klom (lower is better)" in (again / "leaderboard.md").read_text()
     refused = run_cli("leaderboard", str(out.parent / "submissions"), "--adaptive", "--rank-by", "klom", "--cache-dir", str(reference_cache))
     assert refused.returncode == 2 and "--adaptive" in refused.stderr
+
+
+def test_a_one_split_board_forecasts_from_more_forget_sets_when_asked(board, reference_cache):
+    """--forecast 1: the folder scored on one more forget set (its own folder), and the table's forecast columns from it."""
+    out, _ = board
+    again = out.parent / "forecast"
+    result = run_cli(
+        "leaderboard", str(out.parent / "submissions"), "--n-models", "4", "--cache-dir", str(reference_cache),
+        "--ledger-dir", str(out.parent / "ledgers"), "--out", str(again), "--quiet", "--bootstrap", "4", "--mia-models", "2",
+        "--budget-policy", "rank-all", "--forecast", "1", "--no-report", *CACHED_YARDSTICK, *ONE_WORKER,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "more forget set(s)" in result.stderr  # the cost is said before anything is scored
+    assert (again / "forecast-1" / "finetune" / "score.json").is_file()
+    table = pq.read_table(again / "leaderboard.parquet")
+    assert table.column_names[-3:] == ["forecast_overtaken", "forecast_rank_low", "forecast_rank_high"]
+    assert 0.0 <= table["forecast_overtaken"].to_pylist()[0] <= 1.0 and table["forecast_rank_low"].to_pylist()[0] == 1
+    markdown = (again / "leaderboard.md").read_text()
+    assert "Shake-up forecast" in markdown and "2 pairs of an entry's scores on two forget sets" in markdown
+    refused = run_cli("leaderboard", str(out.parent / "submissions"), "--adaptive", "--forecast", "1", "--cache-dir", str(reference_cache))
+    assert refused.returncode == 2 and "--forecast" in refused.stderr

@@ -8,7 +8,7 @@ in the competition's public and private leaderboards, each split gets its
 own folder and table, and OUT/leaderboard.* sets the ranks side by side.
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import datetime
 import logging
 from pathlib import Path
@@ -16,7 +16,7 @@ import stat
 
 import pyarrow as pa
 
-from harness.benchmarks import private_forget_words, split_benchmark
+from harness.benchmarks import forecast_benchmark, private_forget_words, split_benchmark
 from harness.boards.adaptive import Adaptive, adaptive_scores
 from harness.boards.entries import score_entry
 from harness.outputs.results import versions
@@ -31,7 +31,7 @@ from reference_models.spec import BenchmarkSpec
 from rendering.pages import Cells, html_page, markdown_page, visible
 from rendering.tables import comparison_cells, leaderboard_cells
 from scoring.document import NOT_MEASURED, ScoreDocument, TimeBudget
-from scoring.forecast import forecast, spread_note
+from scoring.forecast import Forecast, Standing, forecast, spread_note
 from scoring.leaderboard import Row, arrow_table, group_notes, ranked_by_note, row_from_document, split_comparison, standings
 from scoring.panel import OFFICIAL
 
@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 
 SPLIT_CHOICES = ("public", "private", "both")
 FORECAST_NOTE = (
-    "Shake-up forecast, made from the public split as if the private one were unknown (docs/uncertainty.md): the chance "
-    "that the entry ranked next below on the public split ends above this one on another forget set, and the central 90% "
-    "of its rank there, from "
+    "Shake-up forecast, made from this split's scores as if no other forget set were known (docs/uncertainty.md): the "
+    "chance that the entry ranked next below ends above this one on another forget set, and the central 90% of its rank "
+    "there, from "
 )
 DEFAULT_SPLIT = "public"  # every scenario has one (the hardest selection has no private split)
 
@@ -116,10 +116,19 @@ def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str
     return text
 
 
-def _one_split(
-    folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None, rank_by: str
-) -> tuple[list[Row], dict[str, ScoreDocument], str]:
-    """Score and write one split's leaderboard: its rows, the score.json documents and its Markdown."""
+@dataclass(frozen=True)
+class SplitBoard:
+    """One split scored: its rows, the score.json documents, and its table's title and notes."""
+
+    rows: list[Row]
+    documents: dict[str, ScoreDocument]
+    title: str
+    notes: list[str]
+
+
+def _score_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None,
+                 rank_by: str) -> SplitBoard:
+    """Score the folder on one split into out_dir/<name>/."""
     session = ScoringSession(split_benchmark(spec, split), settings)
     if adaptive is None:
         documents = score_folder(folder, out_dir, session)
@@ -136,8 +145,23 @@ def _one_split(
         scope = "every rank" if adaptive.top is None else f"the top {adaptive.top}"
         title = f"{folder.resolve().name} on {spec.name} ({split} split), adaptive N up to {settings.n_models} for {scope}"
         notes = [*provenance(command, settings, documents), result.savings_note()]
-    notes += ranked_by_note(rows) + group_notes(rows)
-    return rows, documents, _write(out_dir, title, notes, [("", leaderboard_cells(rows, reports(out_dir, documents)))], arrow_table(rows))
+    return SplitBoard(rows, documents, title, notes + ranked_by_note(rows) + group_notes(rows))
+
+
+def _write_split(board: SplitBoard, out_dir: Path, shake_up: Forecast | None = None) -> str:
+    notes = board.notes + ([] if shake_up is None else [FORECAST_NOTE + spread_note(shake_up.spread) + "."])
+    cells = leaderboard_cells(board.rows, reports(out_dir, board.documents), shake_up)
+    return _write(out_dir, board.title, notes, [("", cells)], arrow_table(board.rows, shake_up))
+
+
+def _forecast_standings(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, rank_by: str, count: int) -> list[list[Standing]]:
+    """The folder scored on `count` more forget sets (OUT/forecast-K/<name>/), as the forecast sees each."""
+    others = []
+    for k in range(1, count + 1):
+        session = ScoringSession(forecast_benchmark(spec, k), settings)
+        documents = score_folder(folder, out_dir / f"forecast-{k}", session)
+        others.append(standings([row_from_document(name, document, rank_by) for name, document in documents.items()], documents))
+    return others
 
 
 def reports(board_dir: Path, documents: dict[str, ScoreDocument], prefix: str = "") -> dict[str, str]:
@@ -148,33 +172,46 @@ def reports(board_dir: Path, documents: dict[str, ScoreDocument], prefix: str = 
 
 def leaderboard(
     folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, settings: ScoreSettings, command: str, adaptive: Adaptive | None = None,
-    rank_by: str = OFFICIAL.name,
+    rank_by: str = OFFICIAL.name, forecast_sets: int = 0,
 ) -> str:
     """Score the folder on one split or both; writes the four leaderboard files; returns the Markdown.
 
     `command` is the command line as given, recorded in the notes so that anyone can remake the table.
     With `adaptive`, each entry gets only the N its rank needs (harness.boards.adaptive), by the official
-    score; otherwise `rank_by` names the panel's metric the entries are ranked by (scoring.panel).
+    score; otherwise `rank_by` names the panel's metric the entries are ranked by (scoring.panel). A fixed board
+    on both splits forecasts the shake-up from the public one; `forecast_sets` more forget sets (scored into
+    OUT/forecast-K/) measure the forget set's spread for it, also on one split.
     """
-    if adaptive is not None and rank_by != OFFICIAL.name:
-        raise ValueError(f"an adaptive leaderboard refines N by the official score's intervals: it cannot rank by {rank_by}")
+    if adaptive is not None and (rank_by != OFFICIAL.name or forecast_sets):
+        raise ValueError("an adaptive leaderboard refines N by the official score's intervals: it neither ranks by another metric nor forecasts")
     if split != "both":
-        return _one_split(folder, spec, split, out_dir, settings, command, adaptive, rank_by)[2]
-    public, documents, _ = _one_split(folder, spec, "public", out_dir / "public", settings, command, adaptive, rank_by)
-    private, private_documents, _ = _one_split(folder, spec, "private", out_dir / "private", settings, command, adaptive, rank_by)
-    shake_up = None if adaptive is not None else forecast(standings(public, documents), standings(private, private_documents), settings.metric.seed)
-    comparison = split_comparison(public, private, shake_up)
+        board = _score_split(folder, spec, split, out_dir, settings, command, adaptive, rank_by)
+        shake_up = None
+        if forecast_sets:
+            others = _forecast_standings(folder, split_benchmark(spec, split), out_dir, settings, rank_by, forecast_sets)
+            shake_up = forecast(standings(board.rows, board.documents), others, settings.metric.seed)
+        return _write_split(board, out_dir, shake_up)
+    public = _score_split(folder, spec, "public", out_dir / "public", settings, command, adaptive, rank_by)
+    private = _score_split(folder, spec, "private", out_dir / "private", settings, command, adaptive, rank_by)
+    _write_split(public, out_dir / "public")
+    _write_split(private, out_dir / "private")
+    shake_up = None
+    if adaptive is None:
+        others = [standings(private.rows, private.documents)]
+        others += _forecast_standings(folder, spec, out_dir, settings, rank_by, forecast_sets)
+        shake_up = forecast(standings(public.rows, public.documents), others, settings.metric.seed)
+    comparison = split_comparison(public.rows, private.rows, shake_up)
     sections = [
         ("Public against private rank", comparison_cells(comparison, rank_by)),
-        ("Public split", leaderboard_cells(public, reports(out_dir / "public", documents, "public/"))),
-        (f"Private split ({private_forget_words(spec)})", leaderboard_cells(private, reports(out_dir / "private", private_documents, "private/"))),
+        ("Public split", leaderboard_cells(public.rows, reports(out_dir / "public", public.documents, "public/"))),
+        (f"Private split ({private_forget_words(spec)})", leaderboard_cells(private.rows, reports(out_dir / "private", private.documents, "private/"))),
     ]
     title = f"{folder.resolve().name} on {spec.name}, N = {settings.n_models}, public and private splits"
     notes = [
-        *provenance(command, settings, documents),
+        *provenance(command, settings, public.documents),
         f"Each split's own files are in {out_dir / 'public'} and {out_dir / 'private'}; a positive rank change moved up in private.",
         *([] if shake_up is None else [FORECAST_NOTE + spread_note(shake_up.spread) + "."]),
-        *ranked_by_note(public),
-        *group_notes(public + private),
+        *ranked_by_note(public.rows),
+        *group_notes(public.rows + private.rows),
     ]
     return _write(out_dir, title, notes, sections, comparison)

@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     board_cmd.add_argument("--rank-by", choices=RANK_BY, default=RANK_BY[0],
                            help="the metric of the panel to rank by (docs/metric.md): the official final score (default), the strong attacks', "
                                 "the LiRA-style attack's, or KLoM (lower is better); the board says which it used")
+    board_cmd.add_argument("--forecast", type=int, default=0, metavar="K",
+                           help="score the folder on K more forget sets of the same rule (each costs what a private split costs: its references "
+                                "and every entry's runs) to measure how much a change of forget set moves scores, and forecast the shake-up "
+                                "on the table (docs/uncertainty.md); a both-splits board forecasts from its private split without it")
     board_cmd.add_argument("--adaptive", action="store_true", help="start every entry at N = 32 and double N only where intervals of neighbours overlap")
     board_cmd.add_argument("--top", type=int, default=None, metavar="K", help="with --adaptive: only the ranks that decide the top K count")
     board_cmd.add_argument("--max-n", type=int, default=None, metavar="N", help="with --adaptive: the largest N (default --n-models)")

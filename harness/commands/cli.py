@@ -9,7 +9,7 @@ from pathlib import Path
 import shlex
 import sys
 
-from harness.benchmarks import declared_images, get_competition, scenario_benchmark, split_benchmark
+from harness.benchmarks import declared_images, forecast_benchmark, get_competition, scenario_benchmark, split_benchmark
 from harness.boards.adaptive import START_N, Adaptive
 from harness.boards.leaderboard import leaderboard, submissions_in
 from harness.boards.stability import stability
@@ -92,8 +92,11 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return "--max-runs needs --borderline more-runs and must be at least --n-models"
     if args.command == "leaderboard" and not args.adaptive and (args.top is not None or args.max_n is not None or args.start_n != START_N):
         return "--top, --max-n and --start-n need --adaptive"
-    if args.command == "leaderboard" and args.adaptive and args.rank_by != "official":
-        return "--adaptive refines N by the official score's intervals: it ranks by the official score only (leave out --rank-by)"
+    if args.command == "leaderboard" and args.adaptive and (args.rank_by != "official" or args.forecast):
+        return ("--adaptive refines N by the official score's intervals: it ranks by the official score only and forecasts nothing "
+                "(leave out --rank-by and --forecast)")
+    if args.command == "leaderboard" and args.forecast < 0:
+        return "--forecast K needs K >= 0 more forget sets"
     if args.command == "leaderboard" and args.adaptive and (args.bootstrap < 2 or (args.top is not None and args.top < 1) or args.start_n < 4):
         return "--adaptive needs --bootstrap of at least 2 (its intervals decide), --top of at least 1 and --start-n of at least 4"
     if args.bootstrap == 1 or args.bootstrap < 0:
@@ -234,7 +237,11 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: A
     if args.command == "leaderboard":
         adaptive = Adaptive(args.top, args.start_n) if args.adaptive else None
         max_n = args.max_n if args.adaptive and args.max_n is not None else args.n_models
-        print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive, args.rank_by))
+        if args.forecast:
+            forecast_benchmark(spec, 1)  # a selection that has no other forget set is refused before anything is scored
+            print(f"--forecast {args.forecast}: the folder is scored on {args.forecast} more forget set(s) as well, each costing what a "
+                  "private split costs (its references and every entry's runs)", file=sys.stderr)
+        print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive, args.rank_by, args.forecast))
         print(f"written {visible(str(args.out / 'leaderboard.md'))}")
         return EXIT_OK
     if args.command == "stability":
