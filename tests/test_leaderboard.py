@@ -2,6 +2,7 @@
 
 import base64
 from dataclasses import replace
+from pathlib import Path
 import re
 
 import pyarrow.csv
@@ -205,15 +206,20 @@ def test_ranked_by_klom_the_lowest_comes_first_and_groups_follow_its_intervals()
     assert arrow_table(rows).column("ranked_by").to_pylist() == ["klom"] * 4
 
 
+def _board_again(board_out: Path, reference_cache: Path, again: Path, *options: str):
+    """The board fixture's folder ranked again into `again` with more options, its runs and kept scores reused."""
+    return run_cli(
+        "leaderboard", str(board_out.parent / "submissions"), "--n-models", "4", "--cache-dir", str(reference_cache),
+        "--ledger-dir", str(board_out.parent / "ledgers"), "--out", str(again), "--quiet", "--bootstrap", "4", "--mia-models", "2",
+        "--budget-policy", "rank-all", *options, *CACHED_YARDSTICK, *ONE_WORKER,
+    )
+
+
 def test_the_board_ranks_by_a_metric_of_the_panel_and_says_so(board, reference_cache):
     """The same entries ranked by KLoM, from their kept scores: the order of their score.json's KLoM, said in every file."""
     out, _ = board
     again = out.parent / "by-klom"
-    result = run_cli(
-        "leaderboard", str(out.parent / "submissions"), "--n-models", "4", "--cache-dir", str(reference_cache),
-        "--ledger-dir", str(out.parent / "ledgers"), "--out", str(again), "--quiet", "--bootstrap", "4", "--mia-models", "2",
-        "--budget-policy", "rank-all", "--rank-by", "klom", *CACHED_YARDSTICK, *ONE_WORKER,
-    )
+    result = _board_again(out, reference_cache, again, "--rank-by", "klom")
     assert result.returncode == 0, result.stderr
     table = pq.read_table(again / "leaderboard.parquet")
     klom = {name: read_score(again / name / "score.json").panel["klom"].value for name in ("finetune", "identity")}
@@ -228,11 +234,7 @@ def test_a_one_split_board_forecasts_from_more_forget_sets_when_asked(board, ref
     """--forecast 1: the folder scored on one more forget set (its own folder), and the table's forecast columns from it."""
     out, _ = board
     again = out.parent / "forecast"
-    result = run_cli(
-        "leaderboard", str(out.parent / "submissions"), "--n-models", "4", "--cache-dir", str(reference_cache),
-        "--ledger-dir", str(out.parent / "ledgers"), "--out", str(again), "--quiet", "--bootstrap", "4", "--mia-models", "2",
-        "--budget-policy", "rank-all", "--forecast", "1", "--no-report", *CACHED_YARDSTICK, *ONE_WORKER,
-    )
+    result = _board_again(out, reference_cache, again, "--forecast", "1", "--no-report")
     assert result.returncode == 0, result.stderr
     assert "more forget set(s)" in result.stderr  # the cost is said before anything is scored
     assert (again / "forecast-1" / "finetune" / "score.json").is_file()
