@@ -3,7 +3,8 @@
 Built once (harness.outputs.results), never edited afterwards, written by `to_json` and read back by `read_score`, which
 upgrades a document of schema 1 (written before the document was typed) and refuses any other. Here, in the lowest
 layer, because the leaderboard's rows (scoring) and report.html (rendering) read it too. docs/score-json.md says what
-each field means; docs/score.schema.json is `json_schema()` written out (tests/test_score_document.py keeps it current).
+each field means; docs/score.schema.json is scoring.document_schema's `json_schema()` written out (tests/test_score_document.py
+keeps it current).
 """
 
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
@@ -357,49 +358,3 @@ def _build(kind: Any, value: Any, where: str) -> Any:
     if kind in (str, int, bool) and type(value) is kind:
         return value
     raise TypeError(f"{where} is {value!r}, not {getattr(kind, '__name__', kind)}")
-
-
-def json_schema() -> dict[str, Any]:
-    """A JSON Schema (draft 2020-12) of score.json, from the types above."""
-    definitions: dict[str, dict[str, Any]] = {}
-    root = _schema(ScoreDocument, definitions)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "score.json of the unlearning harness",
-        "description": (ScoreDocument.__doc__ or "").strip(),
-        **definitions[root["$ref"].rsplit("/", 1)[1]],
-        "$defs": {name: schema for name, schema in definitions.items() if name != "ScoreDocument"},
-    }
-
-
-def _schema(kind: Any, definitions: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (Union, types.UnionType):
-        return {"anyOf": [_schema(argument, definitions) for argument in arguments]}
-    if isinstance(kind, type) and is_dataclass(kind):
-        name = kind.__name__
-        if name not in definitions:
-            definitions[name] = {}  # a placeholder against recursion
-            hints = typing.get_type_hints(kind)
-            properties = {f.name: _schema(hints[f.name], definitions) for f in fields(kind)}
-            if kind is ScoreDocument:
-                properties["schema_version"] = {"const": SCHEMA_VERSION}
-            definitions[name] = {
-                "type": "object",
-                "description": " ".join((kind.__doc__ or name).split()),
-                "properties": properties,
-                "required": [f.name for f in fields(kind)],  # to_json writes every field, null where absent
-                "additionalProperties": False,
-            }
-        return {"$ref": f"#/$defs/{kind.__name__}"}
-    if origin is tuple:
-        if arguments[-1] is Ellipsis:
-            return {"type": "array", "items": _schema(arguments[0], definitions)}
-        return {"type": "array", "prefixItems": [_schema(argument, definitions) for argument in arguments], "items": False,
-                "minItems": len(arguments)}
-    if origin is dict:
-        return {"type": "object", "additionalProperties": _schema(arguments[1], definitions)}
-    if kind is Any:
-        return {}
-    simple = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-    return {"type": simple[kind]}

@@ -24,10 +24,10 @@ from scoring.document import (
     TimeBudget,
     UnmeasuredBudget,
     from_json,
-    json_schema,
     read_score,
     to_json,
 )
+from scoring.document_schema import json_schema
 from tools.score_schema import SCHEMA_FILE, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent

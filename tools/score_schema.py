@@ -5,7 +5,7 @@ fails while the file and the types disagree."""
 import json
 from pathlib import Path
 
-from scoring.document import json_schema
+from scoring.document_schema import json_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "scoring" / "score.schema.json"
 
