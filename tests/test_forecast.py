@@ -55,6 +55,8 @@ def test_the_spread_is_estimated_beyond_sampling_error_and_is_zero_where_samplin
     assert np.median(estimates) == pytest.approx(0.2 * np.sqrt(2), rel=0.15)  # two draws of the forget set: sqrt(2) kappa between them
     none = [forget_set_spread(_board(true, error, 0.0, rng), [_board(true, error, 0.0, rng)]).kappa for _ in range(200)]
     assert np.median(none) < 0.01
+    pooled = [forget_set_spread(_board(true, error, 0.2, rng), [_board(true, error, 0.2, rng) for _ in range(3)]) for _ in range(200)]
+    assert pooled[0].entries == 3 * 40 and np.std([spread.kappa for spread in pooled]) < 0.8 * np.std(estimates)  # more forget sets, less noise
 
 
 def test_likely_ranks_cover_the_private_rank_and_put_entries_over_budget_last():
