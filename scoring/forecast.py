@@ -10,8 +10,9 @@ cannot move by 0.01 while one scoring 0.04 can:
 where `shift`, common to every entry, moves no rank, and `kappa` is the spread the forget set adds. Both are
 estimated by least squares from boards scored on two forget sets (`forget_set_spread`); without one, kappa is 0 and
 the forecast holds sampling error alone, a lower bound on the shake-up. Neighbours reverse with probability
-Phi(-gap / sd of the gap); the likely rank is the central 90% of ranks over simulated private boards (seeded), under
-the board's own rule: entries within the time budget first. docs/uncertainty.md checks the forecast's calibration.
+T(-gap / sd of the gap), Student's t on (pairs - 2) degrees of freedom since kappa is itself estimated (the normal
+without kappa); the likely rank is the central 90% of ranks over simulated boards (normal, seeded), under the board's
+own rule: entries within the time budget first. docs/uncertainty.md checks the forecast's calibration.
 """
 
 from dataclasses import dataclass

@@ -2,15 +2,15 @@
 
 Pure functions on the documents the harness writes; nothing here runs or
 imports a submission. Scored submissions within the time budget rank by
-final score (ties by name), or by another metric of the panel (`rank_by`:
-scoring.panel, in its own direction); scored submissions over budget follow them, by
-score, as on Kaggle where a notebook over its time limit got no score (under
-the `rank-all` policy every scored submission counts as within budget; a
-borderline verdict counts as the `--borderline` setting chose, recorded in
-the document's `eligible`);
-failed ones come last, named with their failure classes; equal scores share
-a rank. The ranked rows go to Arrow for CSV and Parquet; their display
-cells are built in `rendering.tables`.
+final score (ties by name), or by another metric of the panel (`rank_by`,
+scoring.panel, each in its own direction); scored submissions over budget
+follow them, as on Kaggle where a notebook over its time limit got no score
+(under the `rank-all` policy every scored submission counts as within
+budget; a borderline verdict counts as the `--borderline` setting chose,
+recorded in the document's `eligible`); failed ones come last, named with
+their failure classes; equal values share a rank. The ranked rows, and a
+shake-up forecast where there is one (scoring.forecast), go to Arrow for
+CSV and Parquet; their display cells are built in `rendering.tables`.
 """
 
 from dataclasses import asdict, dataclass
