@@ -88,3 +88,20 @@ def test_a_process_killed_while_writing_keeps_every_finished_run(tmp_path):
     rows = read_table(ledger.path)["run_id"].to_pylist()
     assert rows == list(range(len(rows))) and len(rows) >= len(reported) == 3 * KILLS
     assert not ledger.journal.exists() and not list(Path(ledger.path.parent).glob(".*.tmp"))
+
+
+def test_a_failed_compaction_does_not_hide_the_error_that_ended_the_block_and_keeps_the_runs(tmp_path, monkeypatch):
+    def broken(self: RunLedger) -> None:
+        raise OSError("No space left on device")
+
+    with pytest.raises(KeyboardInterrupt):
+        with RunLedger.open(tmp_path, SHA, "key") as ledger:
+            ledger.append(_record(0, 4))
+            monkeypatch.setattr(RunLedger, "compact", broken)
+            raise KeyboardInterrupt  # Ctrl-C while the disk is full: the interrupt is what the command reports
+    monkeypatch.undo()
+    with RunLedger.open(tmp_path, SHA, "key") as again:
+        assert list(again.records) == [0]  # the journal's run, compacted on the next opening
+    with pytest.raises(OSError, match="No space"):  # a block that ended well still reports a failed compaction
+        with RunLedger.open(tmp_path, SHA, "key"):
+            monkeypatch.setattr(RunLedger, "compact", broken)

@@ -143,7 +143,8 @@ class RunLedger:
     def open(cls, root: Path, submission_sha256: str, benchmark_key: str) -> Iterator["RunLedger"]:
         """The ledger, read and held under its lock: a second harness scoring the same submission waits, then
         finds the first one's runs done. Its journal is compacted on opening (what a killed harness left) and
-        on closing, however the block ends."""
+        on closing, however the block ends; where the block raised, a compaction that fails too is logged, not
+        raised over the block's error (Ctrl-C stays Ctrl-C), and the journal waits for the next opening."""
         path = cls.location(root, submission_sha256, benchmark_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
@@ -151,9 +152,14 @@ class RunLedger:
             ledger.compact()
             try:
                 yield ledger
-            finally:
-                ledger.compact()
-                log.debug(f"ledger: {len(ledger._tried)} runs appended, {ledger.write_seconds:.1f} s of writes with the compaction")
+            except BaseException:
+                try:
+                    ledger.compact()
+                except Exception as error:
+                    log.warning(f"the ledger's journal {ledger.journal} was not compacted ({error}); its runs are kept, and the next score compacts it")
+                raise
+            ledger.compact()
+            log.debug(f"ledger: {len(ledger._tried)} runs appended, {ledger.write_seconds:.1f} s of writes with the compaction")
 
     def _journal_files(self) -> list[Path]:
         """The journal's finished files, in the order they were appended (their names count the rows before them)."""
