@@ -142,14 +142,15 @@ def score(submission: Path, out_dir: Path, session: ScoringSession, n_models: in
         records, budget, retrain, n_planned = _runs_and_verdict(setup, session, plan, sha256, out_dir, settings)
     if n_planned > settings.n_models:  # more runs were timed, so as many references are needed to score them all
         cache, references = session.references(n_planned)
-    inputs = _inputs(spec, str(submission), sha256, records, references, _measured(retrain), replace(settings, n_models=n_planned).numbers(),
-                     isolation)
+    ceiling = _ceiling(cache, settings)
+    inputs = _inputs(spec, str(submission), sha256, records, references, ceiling, _measured(retrain),
+                     replace(settings, n_models=n_planned).numbers(), isolation)
     kept = KeptScores(settings.ledger_dir)
     document = kept.restore(inputs, out_dir)
     if document is not None:
         return document
     scorer = Scorer(references, settings.metric)
-    circumstances = Circumstances(isolation, _competition_used(settings), n_planned=n_planned, ceiling=_ceiling(cache, settings))
+    circumstances = Circumstances(isolation, _competition_used(settings), n_planned=n_planned, ceiling=ceiling)
     with _stage("metric"):
         document, examples = score_document(spec, str(submission), sha256, records, scorer, budget, settings.allow_failures, circumstances)
     with _stage("score.json and report"):
@@ -158,10 +159,11 @@ def score(submission: Path, out_dir: Path, session: ScoringSession, n_models: in
     return document
 
 
-def _inputs(spec: BenchmarkSpec, submission: str, sha256: str, records: list[RunRecord], references: References, yardstick: str,
-            settings: str, isolation: Isolation) -> ScoreInputs:
-    """What a kept score of these runs must have been computed from (harness.outputs.kept_scores)."""
-    scored = [references.original, references.retrained.head(len(records))]
+def _inputs(spec: BenchmarkSpec, submission: str, sha256: str, records: list[RunRecord], references: References,
+            ceiling: Callable[[int], PopulationOutputs] | None, yardstick: str, settings: str, isolation: Isolation) -> ScoreInputs:
+    """What a kept score of these runs must have been computed from (harness.outputs.kept_scores): the references'
+    outputs include the ceiling's models where --ceiling scores them."""
+    scored = [references.original, references.retrained.head(len(records))] + ([ceiling(len(records))] if ceiling else [])
     return ScoreInputs(spec.key(), submission, sha256, outputs_digest(records), outputs_digest(scored), yardstick, settings,
                        repr((sorted(versions().items()), isolation)))
 
@@ -231,8 +233,9 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, out_dir: Path, sessi
     retrain = None if timings is None else session.yardstick(code_setup)  # timed once on this machine, as --yardstick cached is
     used = CheckpointsUsed(tuple(checkpoint.name for checkpoint in checkpoints.runs), tuple(checkpoints.ignored), timings.source if timings else None)
     isolation = session.isolation(setup)
-    inputs = _inputs(spec, str(path), sha256, records, references, f"{_measured(retrain)}, reported {timings!r}", f"{settings.numbers()}, {used!r}",
-                     isolation)
+    ceiling = _ceiling(cache, settings)
+    inputs = _inputs(spec, str(path), sha256, records, references, ceiling, f"{_measured(retrain)}, reported {timings!r}",
+                     f"{settings.numbers()}, {used!r}", isolation)
     kept = KeptScores(settings.ledger_dir)
     document = kept.restore(inputs, out_dir)
     if document is not None:
@@ -246,7 +249,7 @@ def score_checkpoints(path: Path, checkpoints: Checkpoints, out_dir: Path, sessi
         budget = reported_budget(seconds, timings.hardware, retrain, settings.budget_fraction, settings.budget_policy, settings.borderline)
         seconds = seconds + budget.floor_s  # as a run's charged seconds, from which the report's time panel takes the floor off
     scorer = Scorer(references, settings.metric)
-    circumstances = Circumstances(isolation, _competition_used(settings), used, ceiling=_ceiling(cache, settings))
+    circumstances = Circumstances(isolation, _competition_used(settings), used, ceiling=ceiling)
     document, examples = score_document(spec, str(path), sha256, records, scorer, budget, True, circumstances, models_from=CHECKPOINTS)
     _write_results(out_dir, document, examples, records, scorer, settings, seconds)
     kept.keep(inputs, out_dir)

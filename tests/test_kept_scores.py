@@ -5,16 +5,25 @@ from dataclasses import replace
 import json
 import logging
 
+import numpy as np
+
 from conftest import ROOT
+from harness.benchmarks import get_benchmark
 from harness.outputs.kept_scores import KeptScores, ScoreInputs, outputs_digest
 from harness.outputs.results import MetricSettings
+from harness.pipeline import _inputs
 from harness.running.ledger import RunRecord
 from harness.settings import ScoreSettings
-from score_documents import scored
+from reference_models.cache import References
+from reference_models.evaluation import ModelOutputs, PopulationOutputs
+from score_documents import BUBBLEWRAP, scored
 from scoring.document import from_json, to_json
 
 INPUTS = ScoreInputs("benchmark", "s.py", "a" * 64, "runs", "references", "('paired', 'cpu', (1.0,), (1.0,), (0.1,))", ScoreSettings().numbers(),
                      "versions, isolation")
+
+
+SPEC = get_benchmark("digits-mlp")
 
 
 def _record(statistic: float) -> RunRecord:
@@ -97,3 +106,19 @@ def test_scoring_again_with_nothing_new_copies_the_kept_score(score_cli, tmp_pat
     assert not (out / "report.html").exists()  # --no-report: the first score's report would not explain this one
     assert len(list((tmp_path / "ledgers" / "scores").iterdir())) == 2
     assert from_json((out / "score.json").read_text()).final_score == document["final_score"]
+
+
+def test_the_ceiling_s_models_enter_the_key_where_they_are_scored():
+    """A kept score with --ceiling holds the ceiling's F: other ceiling models must not copy it back."""
+    record = _record(1.0)
+    outputs = PopulationOutputs.from_rows([record, replace(record, run_id=1)])
+    original = ModelOutputs(1.0, 0.9, 0.8, np.array([1.0, 2.0]), np.array([3.0]), np.array([4.0]))
+    references = References("key", {}, original, outputs)
+
+    def inputs(ceiling):
+        return _inputs(SPEC, "s.py", "a" * 64, [record], references, ceiling, "yardstick", "settings", BUBBLEWRAP)
+
+    plain, ceiling = inputs(None), inputs(lambda n: outputs.head(n))
+    other = inputs(lambda n: PopulationOutputs.from_rows([replace(record, forget_statistic=[9.0, 2.0])]).head(n))
+    assert len({plain.key(), ceiling.key(), other.key()}) == 3
+    assert ceiling.key() == inputs(lambda n: outputs.head(n)).key()
