@@ -149,6 +149,7 @@ def _score_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, s
 
 
 def _write_split(board: SplitBoard, out_dir: Path, shake_up: Forecast | None = None) -> str:
+    """One split's leaderboard files (with the forecast's columns and note where there is one); returns the Markdown."""
     notes = board.notes + ([] if shake_up is None else [FORECAST_NOTE + spread_note(shake_up.spread) + "."])
     cells = leaderboard_cells(board.rows, reports(out_dir, board.documents), shake_up)
     return _write(out_dir, board.title, notes, [("", cells)], arrow_table(board.rows, shake_up))
