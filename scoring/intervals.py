@@ -108,14 +108,16 @@ def over_halves(fn: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...], d
     return np.concatenate(Parallel(n_jobs=jobs, backend="threading")(delayed(one)(u, r) for u, r in draws)).reshape(len(draws), -1)
 
 
+def final_score_of_draw(quality: float, unlearned: Accuracies, retrained: Accuracies, u: np.ndarray, r: np.ndarray) -> float:
+    """The final score of a draw's models (indices u and r) with forgetting quality `quality`."""
+    return final_score(quality, unlearned.retain[u].mean(), retrained.retain[r].mean(), unlearned.test[u].mean(), retrained.test[r].mean())
+
+
 def _official_replicate(unlearned: np.ndarray, retrained: np.ndarray, u: np.ndarray, r: np.ndarray, *,
-                        epsilon_fn: EpsilonFn, accuracies: tuple[np.ndarray, ...] | None) -> np.ndarray:
+                        epsilon_fn: EpsilonFn, accuracies: tuple[Accuracies, Accuracies] | None) -> np.ndarray:
     """F and the final score (NaN without accuracies) of one draw's models."""
     quality = forgetting_quality(epsilon_fn(unlearned[u], retrained[r]), min(len(u), len(r)))
-    if accuracies is None:
-        return np.array([quality, np.nan])
-    u_retain, u_test, r_retain, r_test = accuracies
-    return np.array([quality, final_score(quality, u_retain[u].mean(), r_retain[r].mean(), u_test[u].mean(), r_test[r].mean())])
+    return np.array([quality, np.nan if accuracies is None else final_score_of_draw(quality, *accuracies, u, r)])
 
 
 def replicate_scores(
@@ -129,9 +131,7 @@ def replicate_scores(
     jobs: int = 1,
 ) -> np.ndarray:
     """[replicates, 2]: F and the final score (NaN without accuracies) of each draw's models."""
-    accuracies = None
-    if unlearned_accuracy is not None and retrained_accuracy is not None:
-        accuracies = (unlearned_accuracy.retain, unlearned_accuracy.test, retrained_accuracy.retain, retrained_accuracy.test)
+    accuracies = None if unlearned_accuracy is None or retrained_accuracy is None else (unlearned_accuracy, retrained_accuracy)
     return over_halves(partial(_official_replicate, epsilon_fn=epsilon_fn, accuracies=accuracies), (unlearned, retrained), draws, progress, jobs)
 
 

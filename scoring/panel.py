@@ -14,10 +14,10 @@ from functools import partial
 import numpy as np
 
 from scoring.epsilon import estimate_epsilon
-from scoring.intervals import Accuracies, half_draws, normal_interval, over_halves, variance_factor
+from scoring.intervals import Accuracies, final_score_of_draw, half_draws, normal_interval, over_halves, variance_factor
 from scoring.klom import klom
 from scoring.lira import lira_epsilon
-from scoring.quality import MIN_MODELS, final_score, forgetting_quality
+from scoring.quality import MIN_MODELS, forgetting_quality
 
 # The exact attacks find every rule their grids find and more (scoring.attacks), so these three give the
 # `strong` preset's epsilons (all five attacks) without running the two grids again.
@@ -95,19 +95,16 @@ class PanelResult:
     replicates: dict[str, tuple[float, ...]]  # each half-sample's value, in draw order (empty without intervals)
 
 
-def _value(name: str, forget: dict[str, float], utility: float) -> float:
-    return forget[name] * utility if name in ATTACK_METRICS else forget[name]
+def _value(name: str, forget: dict[str, float], kept: float) -> float:
+    """A metric's value: an attack's F times the factor of kept accuracies, as the final score is; KLoM as it is."""
+    return forget[name] * kept if name in ATTACK_METRICS else forget[name]
 
 
-def _utility(accuracies: tuple[np.ndarray, ...], u: np.ndarray, r: np.ndarray) -> float:
-    """The final score's factor of kept accuracies: (RA_u / RA_r) * (TA_u / TA_r) of the models chosen."""
-    u_retain, u_test, r_retain, r_test = accuracies
-    return final_score(1.0, u_retain[u].mean(), r_retain[r].mean(), u_test[u].mean(), r_test[r].mean())
-
-
-def _replicate(unlearned: np.ndarray, retrained: np.ndarray, u: np.ndarray, r: np.ndarray, *, accuracies: tuple[np.ndarray, ...]) -> np.ndarray:
+def _replicate(unlearned: np.ndarray, retrained: np.ndarray, u: np.ndarray, r: np.ndarray, *,
+               accuracies: tuple[Accuracies, Accuracies]) -> np.ndarray:
     half = forget_values(per_example(unlearned[u], retrained[r]), min(len(u), len(r)))
-    return np.array([_value(name, half, _utility(accuracies, u, r)) for name in NON_OFFICIAL])
+    kept = final_score_of_draw(1.0, *accuracies, u, r)  # the final score's factor of kept accuracies
+    return np.array([_value(name, half, kept) for name in NON_OFFICIAL])
 
 
 def panel(
@@ -122,16 +119,16 @@ def panel(
 ) -> PanelResult:
     """The panel's values on statistics [N, E] of both populations, with intervals from `replicates` half-samples
     (none with under 2, or with too few models to halve)."""
-    accuracies = (unlearned_accuracy.retain, unlearned_accuracy.test, retrained_accuracy.retain, retrained_accuracy.test)
     n = min(len(unlearned), len(retrained))
     examples = per_example(unlearned, retrained, jobs)
     forget = forget_values(examples, n)
-    everyone = _utility(accuracies, np.arange(len(unlearned)), np.arange(len(retrained)))
-    values = {name: float(_value(name, forget, everyone)) for name in NON_OFFICIAL}
+    kept = final_score_of_draw(1.0, unlearned_accuracy, retrained_accuracy, np.arange(len(unlearned)), np.arange(len(retrained)))
+    values = {name: float(_value(name, forget, kept)) for name in NON_OFFICIAL}
     ci95: dict[str, tuple[float, float] | None] = dict.fromkeys(NON_OFFICIAL)
     replicated: dict[str, tuple[float, ...]] = {name: () for name in NON_OFFICIAL}
     if replicates >= 2 and n > MIN_MODELS:
         draws = half_draws(len(unlearned), len(retrained), replicates, np.random.default_rng(seed))
+        accuracies = (unlearned_accuracy, retrained_accuracy)
         results = over_halves(partial(_replicate, accuracies=accuracies), (unlearned, retrained), draws, progress, jobs)
         for column, name in enumerate(NON_OFFICIAL):
             low, high = normal_interval(values[name], results[:, column], variance_factor=variance_factor(n))
