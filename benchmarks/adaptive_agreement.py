@@ -28,6 +28,7 @@ from scipy.stats import kendalltau
 
 from benchmarks.doc_tables import replace_between
 from reference_models.files import read_table
+from rendering.pages import markdown
 from scoring.document import read_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,16 +93,12 @@ def agreement(fixed: Path, adaptive: Path) -> Agreement:
                      _runs(adaptive, names))
 
 
-def markdown(results: list[Agreement]) -> str:
-    lines = [
-        "| adaptive board | entries | Kendall tau | pairs the fixed board separates | of them reversed | of them in one group "
-        "| pairs it cannot separate | of them split | runs: adaptive / fixed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in results:
-        lines.append(f"| `{r.board}` | {r.entries} | {r.tau:.3f} | {r.separated} | {r.reversed} | {r.merged} | {r.inseparable} | {r.split} | "
-                     f"{r.adaptive_runs} / {r.fixed_runs} = {r.adaptive_runs / r.fixed_runs:.2f} |")
-    return "\n".join(lines) + "\n"
+def table(results: list[Agreement]) -> str:
+    header = ("adaptive board", "entries", "Kendall tau", "pairs the fixed board separates", "of them reversed", "of them in one group",
+              "pairs it cannot separate", "of them split", "runs: adaptive / fixed")
+    rows = [[f"`{r.board}`", str(r.entries), f"{r.tau:.3f}", str(r.separated), str(r.reversed), str(r.merged), str(r.inseparable), str(r.split),
+             f"{r.adaptive_runs} / {r.fixed_runs} = {r.adaptive_runs / r.fixed_runs:.2f}"] for r in results]
+    return markdown((header, rows))
 
 
 def main() -> int:
@@ -114,10 +111,10 @@ def main() -> int:
         if not (board / "leaderboard.parquet").exists():
             parser.error(f"{board} holds no leaderboard.parquet: make the leaderboard first (see this script's docstring)")
     results = [agreement(args.fixed, board) for board in args.adaptive]
-    table = markdown(results)
-    print(table, end="")
+    text = table(results)
+    print(text, end="")
     if args.write_doc:
-        replace_between(PAGE, START, END, table)
+        replace_between(PAGE, START, END, text)
     return 0 if any(result.met for result in results) else 1
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import sys
 
 from benchmarks.doc_tables import replace_between
+from rendering.pages import markdown
 from scoring.document import read_score
 from scoring.forecast import COVERAGE, Forecast, Standing, forecast
 from scoring.leaderboard import row_from_document, standings
@@ -91,20 +92,19 @@ def calibrate(boards: list[list[Standing]]) -> tuple[Tally, Tally]:
 
 
 def table(held_out: Tally, in_sample: Tally) -> str:
-    lines = ["| forecast P(next overtakes) | pairs held out | mean forecast | reversed | pairs in sample | mean forecast | reversed |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    header = ("forecast P(next overtakes)", "pairs held out", "mean forecast", "reversed", "pairs in sample", "mean forecast", "reversed")
+    rows = []
     for band in BANDS:
         cells = [f"{band[0]:.0%} to {band[1]:.0%}"]
         for tally in (held_out, in_sample):
             forecasts, reversals = tally.forecast[band], tally.reversed[band]
             cells += [str(len(forecasts)), f"{sum(forecasts) / len(forecasts):.0%}" if forecasts else "-",
                       f"{sum(reversals) / len(reversals):.0%}" if reversals else "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(f"Ranks within the {COVERAGE:.0%} range: {held_out.covered} of {held_out.entries} held out "
-                 f"({held_out.covered / max(held_out.entries, 1):.0%}), {in_sample.covered} of {in_sample.entries} in sample "
-                 f"({in_sample.covered / max(in_sample.entries, 1):.0%}).")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    coverage = (f"Ranks within the {COVERAGE:.0%} range: {held_out.covered} of {held_out.entries} held out "
+                f"({held_out.covered / max(held_out.entries, 1):.0%}), {in_sample.covered} of {in_sample.entries} in sample "
+                f"({in_sample.covered / max(in_sample.entries, 1):.0%}).")
+    return markdown((header, rows)) + "\n" + coverage + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.stats import kendalltau, rankdata
 
 from harness.outputs.results import versions
+from rendering.pages import markdown
 from scoring.document import ScoreDocument, read_score
 from scoring.intervals import INTERVAL_LABEL, normal_interval
 from scoring.panel import METRICS, OFFICIAL, RANK_BY
@@ -133,11 +134,6 @@ def conclusions(board: Board) -> list[tuple[str, dict[str, str]]]:
     return claims
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
-
-
 def _strength(tau: float) -> str:
     return "closely" if tau >= 0.8 else "in part" if tau >= 0.5 else "weakly" if tau > 0 else "not at all"
 
@@ -185,16 +181,16 @@ def report(board: Board, folder: Path) -> str:
         "",
         "## Kendall's tau between rankings",
         "",
-        _table(["metric", "against", "tau", "95% interval"], tau_rows),
+        markdown((("metric", "against", "tau", "95% interval"), tau_rows)),
         "## Ranks under each metric",
         "",
         f"Ranked by the official score; the last column is how far an entry's rank moves between metrics. Most moved: "
         f"{', '.join(f'`{name}` ({spread[name]})' for name in movers)}.",
         "",
-        _table(["entry", *RANK_BY, "moves"], rank_rows),
+        markdown((("entry", *RANK_BY, "moves"), rank_rows)),
         "## Which conclusions survive a change of metric",
         "",
-        _table(["conclusion of the official board", *RANK_BY], claim_rows),
+        markdown((("conclusion of the official board", *RANK_BY), claim_rows)),
         "## What it says",
         "",
         *reading(board, found),
