@@ -116,6 +116,15 @@ def _write(out_dir: Path, title: str, notes: list[str], sections: list[tuple[str
     return text
 
 
+def _rows(documents: dict[str, ScoreDocument], rank_by: str) -> list[Row]:
+    return [row_from_document(name, document, rank_by) for name, document in documents.items()]
+
+
+def _forecast_notes(shake_up: Forecast | None) -> list[str]:
+    """The forecast's note, naming what it rests on (none without a forecast)."""
+    return [] if shake_up is None else [FORECAST_NOTE + spread_note(shake_up.spread) + "."]
+
+
 @dataclass(frozen=True)
 class SplitBoard:
     """One split scored: its rows, the score.json documents, and its table's title and notes."""
@@ -132,7 +141,7 @@ def _score_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, s
     session = ScoringSession(split_benchmark(spec, split), settings)
     if adaptive is None:
         documents = score_folder(folder, out_dir, session)
-        rows = [row_from_document(name, document, rank_by) for name, document in documents.items()]
+        rows = _rows(documents, rank_by)
         title = f"{folder.resolve().name} on {spec.name} ({split} split), N = {settings.n_models}"
         notes = provenance(command, settings, documents)
     else:
@@ -150,7 +159,7 @@ def _score_split(folder: Path, spec: BenchmarkSpec, split: str, out_dir: Path, s
 
 def _write_split(board: SplitBoard, out_dir: Path, shake_up: Forecast | None = None) -> str:
     """One split's leaderboard files (with the forecast's columns and note where there is one); returns the Markdown."""
-    notes = board.notes + ([] if shake_up is None else [FORECAST_NOTE + spread_note(shake_up.spread) + "."])
+    notes = board.notes + _forecast_notes(shake_up)
     cells = leaderboard_cells(board.rows, reports(out_dir, board.documents), shake_up)
     return _write(out_dir, board.title, notes, [("", cells)], arrow_table(board.rows, shake_up))
 
@@ -161,7 +170,7 @@ def _forecast_standings(folder: Path, spec: BenchmarkSpec, out_dir: Path, settin
     for k in range(1, count + 1):
         session = ScoringSession(forecast_benchmark(spec, k), settings)
         documents = score_folder(folder, out_dir / f"forecast-{k}", session)
-        others.append(standings([row_from_document(name, document, rank_by) for name, document in documents.items()], documents))
+        others.append(standings(_rows(documents, rank_by), documents))
     return others
 
 
@@ -211,7 +220,7 @@ def leaderboard(
     notes = [
         *provenance(command, settings, public.documents),
         f"Each split's own files are in {out_dir / 'public'} and {out_dir / 'private'}; a positive rank change moved up in private.",
-        *([] if shake_up is None else [FORECAST_NOTE + spread_note(shake_up.spread) + "."]),
+        *_forecast_notes(shake_up),
         *ranked_by_note(public.rows),
         *group_notes(public.rows + private.rows),
     ]
