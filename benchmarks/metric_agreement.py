@@ -25,7 +25,7 @@ from harness.outputs.results import versions
 from rendering.pages import markdown
 from scoring.document import ScoreDocument, read_score
 from scoring.intervals import INTERVAL_LABEL, normal_interval
-from scoring.panel import METRICS, OFFICIAL, RANK_BY
+from scoring.panel import OFFICIAL, RANK_BY, goodness
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "agreement.md"
@@ -34,7 +34,8 @@ MOVERS = 5
 
 @dataclass(frozen=True)
 class Board:
-    """The panel of every scored entry: goodness (higher is better: KLoM negated) at full N and per half-sample."""
+    """The panel of every scored entry: each metric's value at full N and on each half-sample (rankings compare their
+    `goodness`: KLoM negated)."""
 
     names: tuple[str, ...]
     eligible: dict[str, bool]
@@ -43,12 +44,9 @@ class Board:
     replicates: dict[str, np.ndarray]  # metric -> [entries, half-samples]
     n_models: int
 
-    def goodness(self, metric: str, values: np.ndarray) -> np.ndarray:
-        return values if METRICS[metric].better == "higher" else -values
-
     def ranks(self, metric: str) -> np.ndarray:
         """Rank 1 the best; ties share the better rank."""
-        return rankdata(-self.goodness(metric, self.values[metric]), method="min").astype(int)
+        return rankdata(-goodness(metric, self.values[metric]), method="min").astype(int)
 
 
 def read_board(folder: Path) -> Board:
@@ -85,9 +83,9 @@ def taus(board: Board) -> list[Tau]:
     """Kendall's tau between each pair of metrics' rankings, with its half-sampling interval."""
     result = []
     for first, second in combinations(RANK_BY, 2):
-        full = kendalltau(board.goodness(first, board.values[first]), board.goodness(second, board.values[second])).statistic
+        full = kendalltau(goodness(first, board.values[first]), goodness(second, board.values[second])).statistic
         halves = [
-            kendalltau(board.goodness(first, board.replicates[first][:, k]), board.goodness(second, board.replicates[second][:, k])).statistic
+            kendalltau(goodness(first, board.replicates[first][:, k]), goodness(second, board.replicates[second][:, k])).statistic
             for k in range(board.replicates[first].shape[1])
         ]
         result.append(Tau(first, second, float(full), normal_interval(float(full), np.nan_to_num(np.array(halves)), upper=1.0, lower=-1.0)))
@@ -97,11 +95,11 @@ def taus(board: Board) -> list[Tau]:
 def separated_pairs(board: Board, metric: str) -> list[tuple[int, int]]:
     """(better, worse) entry indices whose 95% intervals under `metric` are apart."""
     pairs = []
-    goodness = board.goodness(metric, board.values[metric])
+    better = goodness(metric, board.values[metric])
     for i, j in combinations(range(len(board.names)), 2):
         first, second = board.intervals[metric][i], board.intervals[metric][j]
         if first is not None and second is not None and (first[0] > second[1] or second[0] > first[1]):
-            pairs.append((i, j) if goodness[i] > goodness[j] else (j, i))
+            pairs.append((i, j) if better[i] > better[j] else (j, i))
     return pairs
 
 
@@ -121,7 +119,7 @@ def conclusions(board: Board) -> list[tuple[str, dict[str, str]]]:
     claims = [(f"`{best}` is the best entry within the time budget", _holds({m: in_budget_order(m)[0] == best for m in RANK_BY})),
               (f"the top three within budget are {', '.join(f'`{n}`' for n in sorted(top))}", _holds({m: set(in_budget_order(m)[:3]) == top for m in RANK_BY}))]
     pairs = separated_pairs(board, "official")
-    kept = {m: sum(board.goodness(m, board.values[m])[i] > board.goodness(m, board.values[m])[j] for i, j in pairs) for m in RANK_BY}
+    kept = {m: sum(goodness(m, board.values[m])[i] > goodness(m, board.values[m])[j] for i, j in pairs) for m in RANK_BY}
     claims.append((f"the {len(pairs)} pairs of entries whose official intervals are apart keep their order",
                    {m: f"{kept[m]} of {len(pairs)}" for m in RANK_BY}))
     index = {name: i for i, name in enumerate(board.names)}
@@ -130,7 +128,7 @@ def conclusions(board: Board) -> list[tuple[str, dict[str, str]]]:
                        _holds({m: bool(ranks[m]["retrain"] == 1) for m in RANK_BY})))
     if "identity" in index:  # no unlearning at all: last, or tied for last
         claims.append(("`identity` (no unlearning) ranks last, or tied for last",
-                       _holds({m: bool(board.goodness(m, board.values[m])[index["identity"]] == board.goodness(m, board.values[m]).min()) for m in RANK_BY})))
+                       _holds({m: bool(goodness(m, board.values[m])[index["identity"]] == goodness(m, board.values[m]).min()) for m in RANK_BY})))
     return claims
 
 

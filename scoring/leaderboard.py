@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from scoring.document import Isolation, Pair, ScoreDocument, TimeBudget
 from scoring.forecast import Forecast, Standing, standard_error
-from scoring.panel import METRICS, OFFICIAL
+from scoring.panel import METRICS, OFFICIAL, goodness
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ class Row:
 
     def key(self) -> float:
         """The rank value as a sort key, best first (0 where there is none)."""
-        value = self.rank_value or 0.0
-        return -value if METRICS[self.ranked_by].better == "higher" else value
+        return -goodness(self.ranked_by, self.rank_value or 0.0)
 
 
 def _ratio(pair: Pair | None) -> float | None:
@@ -220,9 +219,8 @@ def standings(rows: list[Row], documents: dict[str, ScoreDocument]) -> list[Stan
             continue
         document = documents[row.submission]
         entry = document.panel.get(row.ranked_by)
-        sign = 1.0 if METRICS[row.ranked_by].better == "higher" else -1.0
         error = standard_error(entry.replicates, document.n_models_scored or 0) if entry is not None else 0.0
-        ranked.append(Standing(row.submission, sign * row.rank_value, error, row.eligible))
+        ranked.append(Standing(row.submission, goodness(row.ranked_by, row.rank_value), error, row.eligible))
     return ranked
 
 

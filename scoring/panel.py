@@ -10,6 +10,7 @@ halves). docs/metric.md says what each one measures; docs/agreement.md how far t
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,6 +19,8 @@ from scoring.intervals import Accuracies, final_score_of_draw, half_draws, norma
 from scoring.klom import klom
 from scoring.lira import lira_epsilon
 from scoring.quality import MIN_MODELS, forgetting_quality
+
+ValueT = TypeVar("ValueT", float, np.ndarray)
 
 # The exact attacks find every rule their grids find and more (scoring.attacks), so these three give the
 # `strong` preset's epsilons (all five attacks) without running the two grids again.
@@ -59,6 +62,11 @@ METRICS = {metric.name: metric for metric in (OFFICIAL, STRONG, LIRA, KLOM)}
 RANK_BY = tuple(METRICS)
 ATTACK_METRICS = ("strong", "lira")  # an F times the kept accuracies, like the official score
 NON_OFFICIAL = tuple(name for name in METRICS if name != OFFICIAL.name)  # what `panel` computes: the official score is the document's
+
+
+def goodness(name: str, value: ValueT) -> ValueT:
+    """A metric's value (or values) oriented so that higher is better, KLoM's negated: what a ranking compares."""
+    return value if METRICS[name].better == "higher" else -value
 
 
 def per_example(unlearned: np.ndarray, retrained: np.ndarray, jobs: int = 1) -> dict[str, np.ndarray]:
