@@ -173,15 +173,15 @@ class Scorer:
                     "test_control": klom_summary(klom(unlearned.test_statistic, retrained.test_statistic))}
         log.debug(f"metric panel: {time.perf_counter() - start:.1f} s")  # -v; part of the metric's stage
 
-        def entry(name: str, value: float, ci95: tuple[float, float] | None, **more: Any) -> PanelEntry:
+        def entry(name: str, value: float, ci95: tuple[float, float] | None, says: str | None = None, **more: Any) -> PanelEntry:
             metric = METRICS[name]
-            return PanelEntry(value, ci95, metric.better, metric.source, more.pop("says", metric.says), **more)
+            return PanelEntry(value, ci95, metric.better, metric.source, says or metric.says, **more)
 
         settings = self.settings
-        says = {} if (settings.attacks, settings.rates) == ("official", "empirical") else {
-            "says": f"the final score as scored here, attacks {settings.attacks} and rates {settings.rates}: not the competition's metric"}
+        as_scored = None if (settings.attacks, settings.rates) == ("official", "empirical") else (
+            f"the final score as scored here, attacks {settings.attacks} and rates {settings.rates}: not the competition's metric")
         entries = {
-            "official": entry("official", score, score_ci95, forget_quality=quality, replicates=score_replicates, **says),
+            "official": entry("official", score, score_ci95, as_scored, forget_quality=quality, replicates=score_replicates),
             **{name: entry(name, result.values[name], result.ci95[name], forget_quality=result.forget_quality[name], replicates=result.replicates[name])
                for name in ATTACK_METRICS},
             "klom": entry("klom", result.values["klom"], result.ci95["klom"], controls=controls, replicates=result.replicates["klom"]),
