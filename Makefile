@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 SUBMISSION ?= baselines/finetune.py
+ORIGINALS ?=
 BENCHMARK ?= digits-mlp
 N ?= 512
 SUBMISSIONS ?= submissions
@@ -21,12 +22,14 @@ DATA_DIR ?=
 SET ?=
 COMPETITION_FLAGS = $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(foreach setting,$(SET),--set $(setting))
 ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
+# ORIGINALS=K: a study of originals (score, leaderboard): K originals from K seeds, N/K runs from each (docs/stability.md).
+ORIGINALS_FLAGS = $(if $(ORIGINALS),--originals $(ORIGINALS))
 
 # make exits 2 whenever a recipe fails; this prints the harness's own exit code
 # first (0 ok, 1 harness failed, 2 usage, 3 submission failed, 4 cache damaged, 5 yardstick not measured, 130 interrupted).
 EXIT_CODE = || { code=$$?; echo "make: the harness exited with code $$code" >&2; exit $$code; }
 
-.PHONY: schema install score references baselines leaderboard agreement stability intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean
+.PHONY: schema install score references baselines leaderboard agreement stability originals intervals ceiling budget-reproducibility test test-fast lint docs-check install-check bench clean
 
 install: $(STAMP)
 
@@ -37,7 +40,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 score: $(STAMP)
-	$(PY) -m harness score $(SUBMISSION) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+	$(PY) -m harness score $(SUBMISSION) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(ORIGINALS_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
 
 references: $(STAMP)
 	$(PY) -m harness references --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(EXIT_CODE)
@@ -50,7 +53,7 @@ baselines: $(STAMP)
 # Scores every *.py and *.ipynb in SUBMISSIONS on a split (SPLIT=public|private|both; default the CLI's, public).
 # ADAPTIVE=1 [TOP=K]: N is the maximum; entries get more models only where ranks are uncertain.
 leaderboard: $(STAMP)
-	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(ORIGINALS_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
 
 # Scores SUBMISSIONS (default here: the baselines) at N with the metric panel and writes docs/agreement.md: Kendall's
 # tau between the metrics' rankings, with intervals (about 6 minutes on 2 cores where the runs are in the ledgers; hours if not).
@@ -75,14 +78,26 @@ budget-reproducibility: $(STAMP)
 	$(PY) -m benchmarks.budget_reproducibility --write-doc
 
 # Ranks SUBMISSIONS (default here: the baselines) at each N of N (default here: 32,...,512), subsampling the
-# largest N's runs, and writes docs/stability.md and docs/stability.png, and harness/baseline_scores.json (its figures).
+# largest N's runs, and writes its section of docs/stability.md, docs/stability.png and harness/baseline_scores.json (its figures).
 STABILITY_OUT = results/$(BENCHMARK)/stability-$(notdir $(abspath $(SUBMISSIONS)))
 stability: SUBMISSIONS = baselines
 stability: N = 32,64,128,256,512
 stability: $(STAMP)
 	$(PY) -m harness stability $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --bootstrap 0 --out $(STABILITY_OUT) $(EXIT_CODE)
-	mkdir -p docs && cp $(STABILITY_OUT)/stability.md docs/stability.md && cp $(STABILITY_OUT)/stability.png docs/stability.png
+	$(PY) -m benchmarks.doc_tables docs/stability.md "stability over N: make stability" $(STABILITY_OUT)/stability.md
+	cp $(STABILITY_OUT)/stability.png docs/stability.png
 	cp $(STABILITY_OUT)/stability.json harness/baseline_scores.json  # the figures the console quotes, shipped as package data
+
+# Ranks SUBMISSIONS (default here: the baselines) by each of ORIGINALS originals at N (default here: 4 and 256), and writes
+# its section of docs/stability.md and docs/originals.png (about 15 minutes on 2 cores with no runs kept).
+ORIGINALS_OUT = results/$(BENCHMARK)/originals-$(notdir $(abspath $(SUBMISSIONS)))
+originals: SUBMISSIONS = baselines
+originals: N = 256
+originals: ORIGINALS = 4
+originals: $(STAMP)
+	$(PY) -m harness stability $(SUBMISSIONS) --benchmark $(BENCHMARK) --n-models $(N) --originals $(ORIGINALS) --out $(ORIGINALS_OUT) $(EXIT_CODE)
+	$(PY) -m benchmarks.doc_tables docs/stability.md "stability over originals: make originals" $(ORIGINALS_OUT)/stability.md
+	cp $(ORIGINALS_OUT)/originals.png docs/originals.png
 
 # Two pytest processes, each taking whole files, so that a file's shared fixtures are built once: most of
 # the suite is process start-up and single-threaded scoring, which leaves the second core idle.

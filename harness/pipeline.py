@@ -57,7 +57,7 @@ def _worker_setup(submission: Path, source: str, spec: BenchmarkSpec, references
         submission=str(submission.resolve()),
         source=source,
         spec=public_view(spec),  # no seeds to rebuild the references or the split with, no data folder
-        original_weights=state_dict_bytes(references.original_state),
+        original_weights=tuple(state_dict_bytes(state) for state in references.original_states),
         retain=data.retain,
         forget=data.forget,
         validation=data.validation,
@@ -86,7 +86,7 @@ def _runs_and_verdict(setup: WorkerSetup, session: ScoringSession, plan: RunPlan
     spec, cached = session.spec, session.yardstick(setup)
     timed, limit = settings.n_models, settings.max_runs or MORE_RUNS * settings.n_models
     load_before = load_average()
-    with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
+    with RunLedger.open(settings.ledger_dir, sha256, RunLedger.runs_key(spec.key(), settings.originals)) as ledger:
         while True:
             count = paired_count(settings.n_models) * timed // settings.n_models
             measured = beside(setup, MeasurementLedger(ledger), count, cached, out_dir) if settings.yardstick == "paired" else None
@@ -137,7 +137,7 @@ def score(submission: Path, out_dir: Path, session: ScoringSession, n_models: in
         log.warning("no cgroup could be made here, so CPU time is measured by getrusage, which a submission can evade: "
                     "time-budget verdicts are unverified (see docs/sandbox.md)")
     plan = RunPlan(settings.n_models, settings.jobs, timeout_s, spec, hidden_from_worker(submission, spec, out_dir, settings),
-                   stop_after_failure=not settings.allow_failures)
+                   stop_after_failure=not settings.allow_failures, originals=settings.originals)
     with _stage("runs"):
         records, budget, retrain, n_planned = _runs_and_verdict(setup, session, plan, sha256, out_dir, settings)
     if n_planned > settings.n_models:  # more runs were timed, so as many references are needed to score them all
@@ -163,7 +163,7 @@ def _inputs(spec: BenchmarkSpec, submission: str, sha256: str, records: list[Run
             ceiling: Callable[[int], PopulationOutputs] | None, yardstick: str, settings: str, isolation: Isolation) -> ScoreInputs:
     """What a kept score of these runs must have been computed from (harness.outputs.kept_scores): the references'
     outputs include the ceiling's models where --ceiling scores them."""
-    scored = [references.original, references.retrained.head(len(records))] + ([ceiling(len(records))] if ceiling else [])
+    scored = [*references.originals, references.retrained.head(len(records))] + ([ceiling(len(records))] if ceiling else [])
     return ScoreInputs(spec.key(), submission, sha256, outputs_digest(records), outputs_digest(scored), yardstick, settings,
                        repr((sorted(versions().items()), isolation)))
 

@@ -35,10 +35,11 @@ def require_sandbox(settings: ScoreSettings) -> None:
 
 
 def reference_cache(spec: BenchmarkSpec, settings: ScoreSettings) -> ReferenceCache:
-    """The cache with the original, N references and, if asked for, N ceiling models built."""
+    """The cache with the original(s), N references and, if asked for, N ceiling models built."""
     cache = ReferenceCache(settings.cache_dir, spec, settings.device)
     populations = ("retrained", "ceiling") if settings.ceiling else ("retrained",)
-    cache.build(settings.n_models, populations, jobs=settings.jobs, progress=settings.progress, rebuild=settings.rebuild)
+    cache.build(settings.n_models, populations, jobs=settings.jobs, progress=settings.progress, rebuild=settings.rebuild,
+                originals=settings.originals)
     return cache
 
 
@@ -59,7 +60,7 @@ class ScoringSession:
         kept until another N is asked for (an adaptive round's): one load, not one for each N, stays in memory."""
         if self._references is None or self._references[0] != n_models:
             cache = reference_cache(self.spec, replace(self.settings, n_models=n_models))
-            self._references = n_models, cache, cache.load(n_models)
+            self._references = n_models, cache, cache.load(n_models, self.settings.originals)
         return self._references[1], self._references[2]
 
     @cached_property

@@ -27,6 +27,7 @@ class ScoreSettings:
     timeout_s: float | None = None  # None: derived from the budget
     allow_failures: bool = False
     ceiling: bool = False  # also score N more retrained models: the best F reachable at this N
+    originals: int = 1  # a study of originals (--originals K): K originals trained from K seeds, run i unlearning from original i mod K
     report: bool = True  # write report.html with its figures (about 3 s of CPU a score); False: score.json alone
     memory_gb: float = 8.0  # address space a run may add to the worker's
     budget_policy: str = "eligible"  # over budget: ranked after those within it (eligible), or by score alone (rank-all)

@@ -12,6 +12,7 @@ Layout, per benchmark key (the spec's content hash):
                                           outputs checksum and what it was trained
                                           with (optimiser, class weights, kept epoch)
     <root>/<key>/original.pt              weights of the model trained on all of train (or supplied)
+    <root>/<key>/originals/0001.pt        weights of the study's further originals (--originals K), seeds 1..K-1
     <root>/<key>/<population>/0000.pt     weights of model 0 of a population, ...
     <root>/<key>/<population>.parquet     one row per model: accuracies and the
                                           forget- and test-set statistics
@@ -41,7 +42,7 @@ import torch
 
 from reference_models.architectures import STACKABLE, build_model
 from reference_models.datasets import BenchmarkData, load_benchmark_data
-from reference_models.errors import CacheDamaged
+from reference_models.errors import CacheDamaged, InputError
 from reference_models.evaluation import ModelOutputs, PopulationOutputs, evaluate
 from reference_models.files import load_state_dict_bytes, read_table, sha256_bytes, state_dict_bytes, write_atomic, write_table_atomic
 from reference_models.hardware import hardware_fingerprint
@@ -60,12 +61,22 @@ _ORIGINAL = "original"
 
 @dataclass(frozen=True)
 class References:
-    """The original model and the first N retrained models, ready for scoring."""
+    """The original models (the competition's one, then any more a study of originals asked for) and the first N
+    retrained models, ready for scoring."""
 
     key: str
-    original_state: dict[str, torch.Tensor]
-    original: ModelOutputs
+    original_states: tuple[dict[str, torch.Tensor], ...]
+    originals: tuple[ModelOutputs, ...]
     retrained: PopulationOutputs
+
+    @property
+    def original_state(self) -> dict[str, torch.Tensor]:
+        return self.original_states[0]
+
+    @property
+    def original(self) -> ModelOutputs:
+        """The competition's original: the one every run unlearns from, unless a study of originals spreads them."""
+        return self.originals[0]
 
 
 @lru_cache(maxsize=4)
@@ -141,7 +152,9 @@ class ReferenceCache:
         return self.dir / f"{population}.parquet"
 
     def _weights_path(self, population: str, index: int) -> Path:
-        return self.dir / "original.pt" if population == _ORIGINAL else self.dir / population / f"{index:04d}.pt"
+        if population == _ORIGINAL:
+            return self.dir / "original.pt" if index == 0 else self.dir / "originals" / f"{index:04d}.pt"
+        return self.dir / population / f"{index:04d}.pt"
 
     def _read_valid_rows(self, population: str) -> dict[int, dict]:
         """Rows whose weights file and outputs both match the manifest."""
@@ -186,8 +199,9 @@ class ReferenceCache:
         jobs: int = -1,
         progress: bool = True,
         rebuild: bool = True,
+        originals: int = 1,
     ) -> None:
-        """Train whatever is missing or damaged of the original and the first n models
+        """Train whatever is missing or damaged of the first `originals` originals and the first n models
         of each population.
 
         Holds the cache's lock, so that two harness processes never write it at
@@ -200,16 +214,19 @@ class ReferenceCache:
             if self.damaged and not rebuild:
                 listed = "\n  ".join(self.damaged)
                 raise CacheDamaged(f"the reference cache does not match its manifest:\n  {listed}\nrun without --no-rebuild to retrain these models")
-            self._build_locked(n_models, populations, jobs, progress)
+            self._build_locked(n_models, populations, jobs, progress, originals)
 
-    def _build_locked(self, n_models: int, populations: tuple[str, ...], jobs: int, progress: bool) -> None:
-        tasks = [(_ORIGINAL, [0])] if 0 not in self.rows[_ORIGINAL] else []
-        for population in populations:
-            missing = [i for i in range(n_models) if i not in self.rows[population]]
-            size = _chunk_size(self.spec)
+    def _build_locked(self, n_models: int, populations: tuple[str, ...], jobs: int, progress: bool, originals: int) -> None:
+        if originals > 1 and self.spec.original_file is not None:
+            raise InputError(f"this benchmark's original model is supplied ({self.spec.original_file}), so no other originals can be "
+                             "trained from other seeds: leave --originals out")
+        tasks = []
+        size = _chunk_size(self.spec)
+        for population, count in ((_ORIGINAL, originals), *((population, n_models) for population in populations)):
+            missing = [i for i in range(count) if i not in self.rows[population]]
             tasks += [(population, missing[i : i + size]) for i in range(0, len(missing), size)]
         if not tasks:
-            log.debug(f"references: the original and {n_models} {', '.join(populations)} models found in {self.dir}")
+            log.debug(f"references: {originals} original(s) and {n_models} {', '.join(populations)} models found in {self.dir}")
         else:
             log.debug(f"references: training {sum(len(chunk) for _, chunk in tasks)} models into {self.dir}")
             results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
@@ -228,21 +245,18 @@ class ReferenceCache:
             raise RuntimeError(f"reference cache {self.dir} lacks {name} models below {n_models}: build it first (make references)")
         return PopulationOutputs.from_rows([rows[i] for i in range(n_models)])
 
-    def load(self, n_models: int) -> References:
-        """The original and the first n retrained models; build() them first."""
-        if 0 not in self.rows[_ORIGINAL]:
+    def load(self, n_models: int, originals: int = 1) -> References:
+        """The first `originals` originals and the first n retrained models; build() them first."""
+        if any(index not in self.rows[_ORIGINAL] for index in range(originals)):
             raise RuntimeError(f"reference cache {self.dir} is incomplete: build it first (make references)")
-        original = self.rows[_ORIGINAL][0]
+        rows = [self.rows[_ORIGINAL][index] for index in range(originals)]
         return References(
             key=self.spec.key(),
-            original_state=load_state_dict_bytes(self._weights_path(_ORIGINAL, 0).read_bytes()),
-            original=ModelOutputs(
-                original["retain_accuracy"],
-                original["test_accuracy"],
-                original["forget_accuracy"],
-                np.array(original["forget_statistic"]),
-                np.array(original["test_statistic"]),
-                np.array(original["retain_statistic"]),
+            original_states=tuple(load_state_dict_bytes(self._weights_path(_ORIGINAL, index).read_bytes()) for index in range(originals)),
+            originals=tuple(
+                ModelOutputs(row["retain_accuracy"], row["test_accuracy"], row["forget_accuracy"], np.array(row["forget_statistic"]),
+                             np.array(row["test_statistic"]), np.array(row["retain_statistic"]))
+                for row in rows
             ),
             retrained=self.population("retrained", n_models),
         )

@@ -19,5 +19,6 @@ def derive_seed(base: int, purpose: str, index: int = 0) -> int:
 
 
 def model_seed(spec: BenchmarkSpec, population: str, index: int) -> int:
-    """The initialisation and shuffling seed of model `index` of a population ("original" is one model)."""
+    """The initialisation and shuffling seed of model `index` of a population (of "original", index 0 is the competition's
+    original and 1, 2, ... those of a study of originals)."""
     return derive_seed(spec.model_seed, population, index)

@@ -203,3 +203,29 @@ def stability_curves(n_models: np.ndarray, scores: dict[str, np.ndarray], kendal
         axis.set_xticks(n_models, [str(int(n)) for n in n_models])
         axis.set_xlabel("N (models per population, log scale)")
     return _png(figure)
+
+
+def originals_dots(scores: dict[str, np.ndarray], intervals: dict[str, np.ndarray]) -> bytes:
+    """A study of originals: per submission (best first, top to bottom), its final score from each original as a dot
+    with that score's 95% interval (name -> [originals] scores, and [originals, 2] interval ends, NaN where none).
+    Dots whose intervals overlap across originals say the original did not matter; apart, that it did."""
+    names = list(scores)
+    count = len(next(iter(scores.values()))) if scores else 0
+    figure, axis = plt.subplots(figsize=(9, 0.9 + 0.32 * max(len(names), 1)))
+    colours = plt.get_cmap("tab10")
+    for k in range(count):
+        offset = (k - (count - 1) / 2) * 0.6 / max(count, 1)
+        rows = np.arange(len(names)) + offset
+        values = np.array([scores[name][k] for name in names])
+        ends = np.array([intervals[name][k] for name in names]).reshape(len(names), 2)
+        shown = np.isfinite(values)
+        below, above = np.where(np.isfinite(ends[:, 0]), values - ends[:, 0], 0), np.where(np.isfinite(ends[:, 1]), ends[:, 1] - values, 0)
+        axis.errorbar(values[shown], rows[shown], xerr=np.vstack([below, above])[:, shown].clip(min=0), fmt="o", markersize=4,
+                      color=colours(k % 10), elinewidth=1, capsize=2, label=f"original {k}")
+    axis.set_yticks(np.arange(len(names)), [visible(name).replace("$", r"\$") for name in names], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xscale("symlog", linthresh=1e-3)
+    axis.set_xlabel("final score, with its 95% interval (symmetric log scale)")
+    axis.set_title("Final score from each original")
+    axis.legend(fontsize=7, loc="lower right")
+    return _png(figure)

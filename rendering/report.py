@@ -15,9 +15,10 @@ from reference_models.cache import References
 from reference_models.evaluation import PopulationOutputs
 from rendering import figures
 from rendering.pages import html_document, number, ratio_text
-from scoring.document import Pair, ScoreDocument, SimpleMia, TimeBudget, UnmeasuredBudget
+from scoring.document import OriginalsStudy, Pair, ScoreDocument, SimpleMia, TimeBudget, UnmeasuredBudget
 from scoring.epsilon import MAX_EPSILON
 from scoring.intervals import INTERVAL_LABEL
+from scoring.originals import POOLED
 
 
 def _image(png: bytes, caption: str) -> str:
@@ -69,6 +70,24 @@ def _panel(document: ScoreDocument) -> str:
     return ("<h2>Metric panel</h2><p>The same models under three other metrics beside the official one (not part of the score): "
             "a ranking that survives them does not rest on one attack's quirks.</p>"
             f"<table>{head}{''.join(rows)}</table>")
+
+
+def _originals(study: OriginalsStudy | None) -> str:
+    """A study of originals as a table: each original's accuracies and the score of its runs, then what their spread says."""
+    if study is None:
+        return ""
+    head = ("<tr><th>original</th><th>retain / test / forget accuracy</th><th>runs scored</th><th>forgetting quality F</th>"
+            "<th>final score</th></tr>")
+    rows = []
+    for score in study.per_original:
+        model = score.original_model
+        cells = (str(score.index), f"{model.retain_accuracy:.4f} / {model.test_accuracy:.4f} / {model.forget_accuracy:.4f}",
+                 "none" if score.n_models_scored is None else str(score.n_models_scored), number(score.forget_quality),
+                 _with_interval(score.final_score, score.final_score_ci95))
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    return (f"<h2>Score per original</h2><p>A study of {study.count} originals, each trained from its own seed (0 is the competition's): "
+            f"run i unlearned from original i mod {study.count}, and each original's runs are scored against the same references. "
+            f"{html.escape(study.says)} {html.escape(POOLED)}</p><table>{head}{''.join(rows)}</table>")
 
 
 def report_html(document: ScoreDocument, examples: pa.Table, unlearned: PopulationOutputs, references: References, unlearn_seconds: np.ndarray) -> str:
@@ -140,4 +159,4 @@ def report_html(document: ScoreDocument, examples: pa.Table, unlearned: Populati
         f"<p>Benchmark key <code>{html.escape(document.benchmark_key)}</code>; attacks "
         f"<code>{html.escape(metric.attacks)}</code>, rates <code>{html.escape(metric.rates)}</code>.</p>"
     )
-    return html_document(title, header + _breakdown(document, scored, mia) + _panel(document) + "".join(images))
+    return html_document(title, header + _breakdown(document, scored, mia) + _panel(document) + _originals(document.originals) + "".join(images))

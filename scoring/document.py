@@ -143,6 +143,35 @@ class OriginalModel:
 
 
 @dataclass(frozen=True)
+class OriginalScore:
+    """A study of originals: the runs from one original, scored against the first as many references (the metric's
+    fields None where they were not scored)."""
+
+    index: int  # 0: the competition's original; k: the one trained from seed k
+    original_model: OriginalModel
+    n_models_scored: int | None
+    forget_quality: float | None
+    final_score: float | None
+    final_score_ci95: tuple[float, float] | None
+    standard_error: float | None  # from the half-samples (None: too few runs to halve)
+
+
+@dataclass(frozen=True)
+class OriginalsStudy:
+    """--originals K (scoring.originals): the score from each original, and how much they differ beyond what the runs'
+    randomness explains. The heterogeneity's fields are None where no spread could be told from chance."""
+
+    count: int
+    per_original: tuple[OriginalScore, ...]
+    spread_sd: float | None
+    chance_sd: float | None
+    between_sd: float | None  # DerSimonian-Laird: what the original adds to the score's spread
+    heterogeneity_q: float | None  # Cochran's Q, on count - 1 degrees of freedom
+    heterogeneity_p: float | None
+    says: str
+
+
+@dataclass(frozen=True)
 class MiaPopulation:
     """The population attack's accuracy over a population's models."""
 
@@ -254,6 +283,7 @@ class ScoreDocument:
     epsilon_by_attack: dict[str, AttackSummary] = field(default_factory=dict)
     panel: dict[str, PanelEntry] = field(default_factory=dict)  # official, strong, lira, klom (none on a document scored before the panel)
     original_model: OriginalModel | None = None
+    originals: OriginalsStudy | None = None  # under --originals K: every run's original, and the score per original
     simple_mia: SimpleMia | None = None
     collateral_privacy: CollateralPrivacy | None = None
     poisoning: Poisoning | None = None

@@ -61,22 +61,68 @@ def agreement_table(agreements: list[Agreement]) -> pa.Table:
     return pa.Table.from_pylist([asdict(a) for a in agreements])
 
 
+def _value(x: float) -> float | None:
+    """A cell of a CSV: null where unscored."""
+    return float(x) if np.isfinite(x) else None
+
+
 def scores_table(submissions: Sequence[str], n_models: Sequence[int], forget_quality: np.ndarray, scores: np.ndarray) -> pa.Table:
     """One row per submission and N: rank, F and final score (null where unscored), for CSV."""
     order = ranks(scores)
-
-    def value(x: float) -> float | None:
-        return float(x) if np.isfinite(x) else None
 
     records = [
         {
             "submission": name,
             "n_models": int(n),
             "rank": None if not np.isfinite(order[i, j]) else int(order[i, j]),
-            "forget_quality": value(forget_quality[i, j]),
-            "final_score": value(scores[i, j]),
+            "forget_quality": _value(forget_quality[i, j]),
+            "final_score": _value(scores[i, j]),
         }
         for i, name in enumerate(submissions)
         for j, n in enumerate(n_models)
     ]
     return pa.Table.from_pylist(records)
+
+
+@dataclass(frozen=True)
+class OriginalsAgreement:
+    """Whether K originals rank the submissions alike (a study of originals): over the submissions scored from every
+    original, how many pairs of them some original orders otherwise than another, how many submissions some original
+    ranks first, and Kendall's tau-b between originals, on average and at worst (NaN where undefined)."""
+
+    originals: int
+    compared: int
+    pairs: int
+    pairs_reordered: int
+    winners: int
+    mean_kendall_tau: float
+    min_kendall_tau: float
+
+
+def originals_agreement(scores: np.ndarray) -> OriginalsAgreement:
+    """`scores` is [submissions, originals], NaN where unscored; a pair tied from some original is not reordered by it."""
+    scores = np.asarray(scores, dtype=np.float64)
+    complete = scores[np.isfinite(scores).all(axis=1)]
+    count, originals = complete.shape
+    reordered = 0
+    for first in range(count):
+        for second in range(first + 1, count):
+            signs = {int(s) for s in np.sign(complete[first] - complete[second])} - {0}
+            reordered += len(signs) > 1
+    winners = len({int(np.argmax(complete[:, k])) for k in range(originals)}) if count else 0
+    taus = [kendalltau(complete[:, a], complete[:, b]).statistic
+            for a in range(originals) for b in range(a + 1, originals)
+            if count >= 2 and np.ptp(complete[:, a]) > 0 and np.ptp(complete[:, b]) > 0]
+    return OriginalsAgreement(originals, count, count * (count - 1) // 2, reordered, winners,
+                              float(np.mean(taus)) if taus else np.nan, float(np.min(taus)) if taus else np.nan)
+
+
+def originals_table(submissions: Sequence[str], scores: np.ndarray, intervals: dict[str, np.ndarray]) -> pa.Table:
+    """One row per submission and original: rank, final score and its 95% interval (null where unscored), for CSV."""
+    order = ranks(scores)
+
+    return pa.Table.from_pylist([
+        {"submission": name, "original": k, "rank": None if not np.isfinite(order[i, k]) else int(order[i, k]),
+         "final_score": _value(scores[i, k]), "ci95_low": _value(intervals[name][k, 0]), "ci95_high": _value(intervals[name][k, 1])}
+        for i, name in enumerate(submissions) for k in range(scores.shape[1])
+    ])

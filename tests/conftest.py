@@ -361,7 +361,7 @@ def worker_setup(sandbox_inputs):
 
     def setup_of(path: Path, memory_bytes: int = 2 << 30) -> WorkerSetup:
         return WorkerSetup(
-            submission=str(path), source=path.read_text(), spec=public_view(get_benchmark("digits-mlp")), original_weights=original,
+            submission=str(path), source=path.read_text(), spec=public_view(get_benchmark("digits-mlp")), original_weights=(original,),
             retain=data.retain, forget=data.forget, validation=data.validation, memory_bytes=memory_bytes,
             max_answer_bytes=answer_limit(load_state_dict_bytes(original)),
         )

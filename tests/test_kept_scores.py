@@ -113,7 +113,7 @@ def test_the_ceiling_s_models_enter_the_key_where_they_are_scored():
     record = _record(1.0)
     outputs = PopulationOutputs.from_rows([record, replace(record, run_id=1)])
     original = ModelOutputs(1.0, 0.9, 0.8, np.array([1.0, 2.0]), np.array([3.0]), np.array([4.0]))
-    references = References("key", {}, original, outputs)
+    references = References("key", ({},), (original,), outputs)
 
     def inputs(ceiling):
         return _inputs(SPEC, "s.py", "a" * 64, [record], references, ceiling, "yardstick", "settings", BUBBLEWRAP)

@@ -61,7 +61,7 @@ def kaggle_loop(setup: WorkerSetup, cache: Path, n: int) -> dict[str, bytes]:
             seed = run_seed(spec, i)
             random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
             net = build_model(setup.spec)
-            net.load_state_dict(load_state_dict_bytes(setup.original_weights))
+            net.load_state_dict(load_state_dict_bytes(setup.original_weights[0]))
             parts = (setup.retain, setup.forget, setup.validation)
             loaders = [make_loader(part, setup.spec.loader_batch_size, shuffle=True, seed=seed + j) for j, part in enumerate(parts)]
             unlearning(net, *loaders)

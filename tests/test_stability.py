@@ -100,12 +100,22 @@ def test_a_failing_submission_is_listed_last_unranked(sweep):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("4,two", "'two' is not an integer"), ("2,8", "at least 3"), ("16", "two or more different Ns")],
+    [("4,two", "'two' is not an integer"), ("2,8", "at least 3"), ("8,8", "different Ns")],
 )
 def test_bad_n_models_are_refused(in_process, tmp_path, value, message):
     result = in_process("stability", str(tmp_path), "--n-models", value)
     assert result.returncode == 2
     assert "argument --n-models" in result.stderr and message in result.stderr
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (("--n-models", "16"), "two or more different Ns"),  # nothing to compare the one ranking with
+    (("--n-models", "16,32", "--originals", "2"), "give one --n-models"),  # each original's ranking is at one N
+])
+def test_the_ns_must_fit_the_comparison(in_process, tmp_path, arguments, message):
+    result = in_process("stability", str(small_folder(tmp_path / "entries")), *arguments, "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "cache").exists()
 
 
 def test_rank_agreement_on_known_rankings():

@@ -1,4 +1,5 @@
-"""`stability`: would a leaderboard with fewer models rank the folder as the largest N does?
+"""`stability`: would a leaderboard with fewer models rank the folder as the largest N does? And with
+`--originals K`, would another original model have ranked it alike?
 
 Every submission is scored at the largest N exactly as `leaderboard` does
 (OUT/<name>/score.json and report.html). Each smaller n is then scored by
@@ -23,18 +24,19 @@ from harness.session import ScoringSession
 from harness.settings import ScoreSettings
 from reference_models.files import write_atomic, write_csv_atomic
 from reference_models.spec import BenchmarkSpec
-from rendering.figures import stability_curves
+from rendering.figures import originals_dots, stability_curves
 from rendering.pages import markdown_page
-from rendering.stability import agreement_cells, score_cells
+from rendering.stability import agreement_cells, originals_agreement_cells, originals_cells, score_cells
 from scoring.leaderboard import rank, row_from_document
-from scoring.stability import agreement_table, rank_agreement, scores_table
+from scoring.originals import SIGNIFICANT
+from scoring.stability import agreement_table, originals_agreement, originals_table, rank_agreement, scores_table
 
 log = logging.getLogger(__name__)
 
 
 def _records(spec: BenchmarkSpec, sha256: str, settings: ScoreSettings) -> list[RunRecord]:
     """The submission's runs at the largest N, from its ledger."""
-    with RunLedger.open(settings.ledger_dir, sha256, spec.key()) as ledger:
+    with RunLedger.open(settings.ledger_dir, sha256, RunLedger.runs_key(spec.key(), settings.originals)) as ledger:
         return ledger.finished(settings.n_models)
 
 
@@ -98,3 +100,40 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
         "at every N (tau-b counts ties; n/a when a ranking is one tie). In the score table, the rank at that N is in parentheses.",
     ]
     return _write(out_dir, title, notes, names, n_models, quality, scores, spec.name)
+
+
+def originals_stability(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, command: str) -> str:
+    """`stability --originals K`: score the folder at N with K originals (run i from original i mod K), then rank it by
+    each original's N/K runs; writes stability.md, stability_scores.csv and originals.png in out_dir and returns the
+    Markdown. How often would the ranking change had the competition drawn another original?"""
+    session = ScoringSession(spec, settings)
+    documents = score_folder(folder, out_dir, session)
+    names = [row.submission for _, row in rank([row_from_document(name, document) for name, document in documents.items()])]
+    count = settings.originals
+    studies = [documents[name].originals for name in names]
+    scores = np.array([[np.nan if study is None or s.final_score is None else s.final_score for s in study.per_original]
+                       if study is not None else [np.nan] * count for study in studies])
+    intervals = {name: np.array([(np.nan, np.nan) if study is None or s.final_score_ci95 is None else s.final_score_ci95
+                                 for s in (study.per_original if study is not None else [None] * count)], dtype=float)
+                 for name, study in zip(names, studies, strict=True)}
+    agreement = originals_agreement(scores)
+    significant = sum(study is not None and study.heterogeneity_p is not None and study.heterogeneity_p < SIGNIFICANT
+                      and np.isfinite(row).all() for study, row in zip(studies, scores, strict=True))
+    per = settings.n_models // count
+    title = f"Ranking stability over originals: {folder.resolve().name} on {spec.name}, N = {settings.n_models} ({per} runs from each of {count})"
+    notes = [
+        *provenance(command, settings, documents),
+        f"Each of {count} originals was trained from its own seed (original 0 is the competition's); run i unlearned from original i mod "
+        f"{count}, and each original's {per} runs are scored against the same first {per} retrained references.",
+        "A submission's spread between originals is set against the spread its runs' randomness alone gives (the root mean square of "
+        "the per-original standard errors, from half-sampling); p is Cochran's Q test that the original does not matter (scoring/originals.py). "
+        "With many submissions, about one in twenty has p < 0.05 by chance.",
+    ]
+    sections = [("Do the originals agree?", originals_agreement_cells(agreement, significant)),
+                ("Final score (rank) from each original", originals_cells(names, scores, studies))]
+    text = markdown_page(title, notes, sections) + "\n![Final score from each original, with 95% intervals](originals.png)\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "stability.md", text.encode())
+    write_csv_atomic(out_dir / "stability_scores.csv", originals_table(names, scores, intervals))
+    write_atomic(out_dir / "originals.png", originals_dots(dict(zip(names, scores, strict=True)), intervals))
+    return text

@@ -36,10 +36,11 @@ def _model_count(text: str) -> int:
 
 
 def _model_counts(text: str) -> tuple[int, ...]:
-    """stability's --n-models: at least two distinct counts separated by commas, in ascending order."""
+    """stability's --n-models: distinct counts separated by commas, in ascending order (two or more unless --originals,
+    which the command checks)."""
     counts = tuple(_model_count(item.strip()) for item in text.split(","))
-    if len(counts) < 2 or len(set(counts)) != len(counts):
-        raise argparse.ArgumentTypeError(f"two or more different Ns separated by commas (such as 32,64,128,256,512), got {text!r}")
+    if len(set(counts)) != len(counts):
+        raise argparse.ArgumentTypeError(f"different Ns separated by commas (such as 32,64,128,256,512), got {text!r}")
     return tuple(sorted(counts))
 
 
@@ -115,7 +116,7 @@ def _scoring(parser: argparse.ArgumentParser, default_out: str, runs_code: bool 
     if runs_code:
         _timing_options(parser)
     else:  # what _score_settings reads of them: no timing, and a failed checkpoint leaves the others scored
-        parser.set_defaults(borderline=None, max_runs=None, yardstick=None, timeout=None, allow_failures=True)
+        parser.set_defaults(borderline=None, max_runs=None, yardstick=None, timeout=None, allow_failures=True, originals=1)
 
 
 def _timing_options(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +131,9 @@ def _timing_options(parser: argparse.ArgumentParser) -> None:
                              "load; cached, measured once per machine (faster, but a verdict then depends on the load of two moments)")
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
+    parser.add_argument("--originals", type=int, default=1, metavar="K",
+                        help="a study of originals: train K originals from K seeds, run i unlearning from original i mod K, and report the "
+                             "score per original and their spread beyond chance (default 1, the competition's protocol; docs/stability.md)")
 
 
 def _metric_options(parser: argparse.ArgumentParser) -> None:
@@ -187,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     _scoring(stability_cmd, default_out="results/BENCHMARK/stability-FOLDER_NAME")
     stability_cmd.add_argument(
         "--n-models", type=_model_counts, default=(32, 64, 128, 256, 512),
-        help="Ns to rank at, separated by commas (default 32,64,128,256,512); the largest is scored, the others subsampled from it",
+        help="Ns to rank at, separated by commas (default 32,64,128,256,512); the largest is scored, the others subsampled from it. "
+             "With --originals K, one N: the folder is ranked by each original's N/K runs",
     )
     checkpoints_cmd = commands.add_parser(
         "score-checkpoints", conflict_handler="resolve", **listed,

@@ -12,7 +12,7 @@ import sys
 from harness.benchmarks import declared_images, forecast_benchmark, get_competition, scenario_benchmark, split_benchmark
 from harness.boards.adaptive import START_N, Adaptive
 from harness.boards.leaderboard import leaderboard, submissions_in
-from harness.boards.stability import stability
+from harness.boards.stability import originals_stability, stability
 from harness.commands import exit_codes
 from harness.commands.arguments import build_parser
 from harness.commands.errors import ScoringStopped, UsageError, exit_code_of
@@ -40,6 +40,7 @@ from reference_models.spec import BenchmarkSpec
 from reference_models.supplied import load_original
 from rendering.pages import visible
 from scoring.attacks import resolve_attacks
+from scoring.quality import MIN_MODELS
 
 EXIT_OK, EXIT_SUBMISSION_FAILED, EXIT_INTERRUPTED = exit_codes.OK.code, exit_codes.SUBMISSION_FAILED.code, exit_codes.INTERRUPTED.code
 
@@ -61,6 +62,10 @@ def _report(error: Exception, exit_code: exit_codes.ExitCode) -> int:
 
 def _score_argument_error(args: argparse.Namespace) -> str | None:
     """What is wrong with the score command's arguments, if anything."""
+    if args.command == "stability" and args.originals <= 1 and len(args.n_models) < 2:
+        return "stability compares rankings at two or more different Ns: give them separated by commas (such as 32,64,128,256,512)"
+    if args.command == "stability" and args.originals > 1 and len(args.n_models) > 1:
+        return f"stability --originals ranks the folder by each original at one N: give one --n-models (such as {max(args.n_models)})"
     if args.command == "score" and not args.submission.exists():
         return f"submission {args.submission} does not exist"
     if args.command == "score-checkpoints" and not (args.checkpoints.exists() or args.checkpoints.is_symlink()):
@@ -99,6 +104,14 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
         return "--forecast K needs K >= 0 more forget sets"
     if args.command == "leaderboard" and args.adaptive and (args.bootstrap < 2 or (args.top is not None and args.top < 1) or args.start_n < 4):
         return "--adaptive needs --bootstrap of at least 2 (its intervals decide), --top of at least 1 and --start-n of at least 4"
+    if args.originals < 1:
+        return "--originals K needs K >= 1 (1: the competition's one original)"
+    n_models = max(args.n_models) if args.command == "stability" else args.n_models
+    if args.originals > 1 and (n_models % args.originals or n_models // args.originals < MIN_MODELS + 1):
+        return (f"--originals {args.originals} gives each original N/K of the runs: --n-models ({n_models}) must be a multiple of K "
+                f"and give each original at least {MIN_MODELS + 1} runs, enough to halve for its interval")
+    if args.command == "leaderboard" and args.adaptive and args.originals > 1:
+        return "--adaptive changes N by rounds, which a study of originals splits among its originals: leave out --originals"
     if args.bootstrap == 1 or args.bootstrap < 0:
         return "--bootstrap must be 0 (none) or at least 2 half-sampling replicates"
     if not 0.5 <= args.confidence < 1:
@@ -136,6 +149,7 @@ def _score_settings(args: argparse.Namespace, n_models: int) -> ScoreSettings:
         timeout_s=args.timeout,
         allow_failures=args.allow_failures,
         ceiling=args.ceiling,
+        originals=args.originals,
         report=not args.no_report,
         memory_gb=args.memory_gb,
         budget_policy=args.budget_policy,
@@ -244,6 +258,10 @@ def _run(args: argparse.Namespace, spec: BenchmarkSpec, command: str, archive: A
         print(leaderboard(args.folder, spec, args.split, args.out, _score_settings(args, max_n), command, adaptive, args.rank_by, args.forecast))
         print(f"written {visible(str(args.out / 'leaderboard.md'))}")
         return EXIT_OK
+    if args.command == "stability" and args.originals > 1:
+        print(originals_stability(args.folder, spec, args.out, _score_settings(args, max(args.n_models)), command))
+        print(f"written {visible(str(args.out / 'stability.md'))}")
+        return EXIT_OK
     if args.command == "stability":
         print(stability(args.folder, spec, args.n_models, args.out, _score_settings(args, max(args.n_models)), command))
         print(f"written {visible(str(args.out / 'stability.md'))}")
@@ -322,6 +340,9 @@ def _command(args: argparse.Namespace, argv: list[str] | None) -> int:
     error = None if args.command == "references" else _score_argument_error(args)
     if error:
         raise UsageError(error)
+    if getattr(args, "originals", 1) > 1 and spec.original_file is not None:
+        raise UsageError(f"{args.benchmark} supplies its original model ({spec.original_file}): a study of originals trains its originals "
+                         "from K seeds, so leave out --originals")
     if args.command != "score-checkpoints":
         return _prepared(args, spec, argv, None)
     # read once, and refused before the sandbox is probed, the cache's secret made or any reference built

@@ -1,13 +1,15 @@
 """The console summary of a score.json document, and where its files are."""
 
 from pathlib import Path
+import textwrap
 
 from harness.outputs.context import context_line
 from harness.running.failures import inert
 from harness.timing.budget import IMPORT_DOMINATES
 from rendering.pages import ratio_interval_text, visible
-from scoring.document import Pair, ScoreDocument, TimeBudget, UnmeasuredBudget
+from scoring.document import OriginalsStudy, Pair, ScoreDocument, TimeBudget, UnmeasuredBudget
 from scoring.intervals import INTERVAL_LABEL
+from scoring.originals import POOLED
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -33,6 +35,14 @@ def _panel(document: ScoreDocument) -> str:
             interval = f" ({entry.ci95[0]:.4f} to {entry.ci95[1]:.4f})" if entry.ci95 else ""
             parts.append(f"{name} {entry.value:.4f}{interval}, {entry.better} better")
     return "; ".join(parts)
+
+
+def _originals(study: OriginalsStudy) -> list[str]:
+    """A study of originals: each original's final score with its interval, then what their spread says."""
+    scores = ", ".join(f"{s.index}: {_fmt(s.final_score)}" + (f" ({s.final_score_ci95[0]:.4f} to {s.final_score_ci95[1]:.4f})"
+                                                                if s.final_score_ci95 else "") for s in study.per_original)
+    says = f"{study.says} {POOLED}"
+    return [f"per original     {scores}", *("                 " + line for line in textwrap.wrap(says, 100))]
 
 
 def summary(document: ScoreDocument) -> str:
@@ -65,6 +75,7 @@ def summary(document: ScoreDocument) -> str:
             f"final score      {_fmt(document.final_score)}{_interval(document.final_score_ci95, document.interval_replicates)}",
             *([f"in context       {context}"] if (context := context_line(document)) else []),
             *([f"metric panel     {_panel(document)} (not the score; docs/metric.md)"] if document.panel else []),
+            *(_originals(document.originals) if document.originals is not None else []),
             f"simple MIA       accuracy {mia.original:.3f} original, {mia.unlearned.mean:.3f} unlearned,"
             f" {mia.retrained.mean:.3f} retrained (0.5: forget set looks unseen)",
         ]

@@ -30,6 +30,8 @@ def context_line(document: ScoreDocument, figures: dict | None = None) -> str | 
     if document.forget_quality_ceiling and document.forget_quality is not None:
         share = document.forget_quality / document.forget_quality_ceiling
         return f"F is {share:.0%} of the ceiling's {document.forget_quality_ceiling:.4f} (models retrained from scratch, N = {n})"
+    if document.originals is not None:  # the baselines' figures are from one original: a pooled score is not comparable
+        return None
     scores = baseline_scores(document.benchmark, n, figures)
     floor_and_ceiling = ("identity", "retrain")
     others = {name: score for name, score in scores.items() if name not in floor_and_ceiling}

@@ -33,6 +33,8 @@ from scoring.document import (
     Isolation,
     MetricUsed,
     OriginalModel,
+    OriginalScore,
+    OriginalsStudy,
     Pair,
     PanelEntry,
     Poisoning,
@@ -43,9 +45,11 @@ from scoring.document import (
     to_json,
 )
 from scoring.epsilon import EpsilonEstimate, Epsilons, estimate_epsilon
-from scoring.intervals import Accuracies, intervals
+from scoring.forecast import standard_error
+from scoring.intervals import Accuracies, IntervalResult, intervals
 from scoring.klom import klom
 from scoring.mia import losses_from_statistic, mia_accuracy, population_mia
+from scoring.originals import heterogeneity, heterogeneity_note
 from scoring.panel import ATTACK_METRICS, METRICS, klom_summary, panel
 from scoring.quality import MIN_MODELS, accuracy_restored, example_points, final_score, forgetting_quality
 
@@ -129,11 +133,11 @@ class Scorer:
         retain, test = _pair(unlearned.retain_accuracy, retrained.retain_accuracy), _pair(unlearned.test_accuracy, retrained.test_accuracy)
         return final_score(quality, retain.unlearned, retain.retrained, test.unlearned, test.retrained)
 
-    def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> tuple[dict[str, Any], tuple[float, ...]]:
-        """score.json's fields of the 95% intervals of F and the final score around their estimates, and the final
-        score of each half-sample (both empty without replicates, or with under 4 models, too few to halve)."""
+    def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> IntervalResult | None:
+        """The 95% intervals of F and the final score around their estimates, with the final score of each half-sample
+        (None without replicates, or with under 4 models, too few to halve)."""
         if not self.settings.bootstrap or len(unlearned) <= MIN_MODELS:
-            return {}, ()
+            return None
         retrained = self.references.retrained.head(len(unlearned))
         with progress(self.settings.bootstrap, "intervals", "half-sample", self.settings.progress) as bar:
             result = intervals(
@@ -149,12 +153,7 @@ class Scorer:
                 progress=bar.update,
                 jobs=self.settings.jobs if self.settings.device is None else 1,  # on a device, the device does the work
             )
-        return {
-            "forget_quality_ci95": tuple(result.forget_quality_ci95),
-            "final_score_ci95": tuple(result.final_score_ci95),
-            "interval_method": result.method,
-            "interval_replicates": result.replicates,
-        }, result.final_score_replicates
+        return result
 
     def panel(self, unlearned: PopulationOutputs, quality: float, score: float, score_ci95: tuple[float, float] | None,
               score_replicates: tuple[float, ...]) -> tuple[dict[str, PanelEntry], dict[str, np.ndarray]]:
@@ -187,6 +186,34 @@ class Scorer:
             "klom": entry("klom", result.values["klom"], result.ci95["klom"], controls=controls, replicates=result.replicates["klom"]),
         }
         return entries, result.examples
+
+    def originals_study(self, records: list[RunRecord], allow_failures: bool) -> OriginalsStudy:
+        """Under --originals K, the runs from each original (run i is from original i mod K) scored against the same
+        first N/K references, each with its interval, and how much they differ beyond chance (scoring.originals)."""
+        count = len(self.references.originals)
+        scores = []
+        for index, original in enumerate(self.references.originals):
+            accuracies = OriginalModel(original.retain_accuracy, original.test_accuracy, original.forget_accuracy)
+            unlearned = scored_population([record for record in records if record.run_id % count == index], allow_failures)
+            if unlearned is None:
+                scores.append(OriginalScore(index, accuracies, None, None, None, None, None))
+                continue
+            quality = self.forget_quality(unlearned)
+            score = self.final_score_of(unlearned, quality)
+            interval = self.intervals(unlearned, quality, score)
+            scores.append(OriginalScore(index, accuracies, len(unlearned), quality, score, None if interval is None else interval.final_score_ci95,
+                                        None if interval is None else standard_error(interval.final_score_replicates, len(unlearned))))
+        finals = np.array([np.nan if s.final_score is None else s.final_score for s in scores])
+        spread = heterogeneity(finals, np.array([s.standard_error or 0.0 for s in scores]))
+        return OriginalsStudy(
+            count, tuple(scores),
+            spread_sd=None if spread is None else spread.spread_sd,
+            chance_sd=None if spread is None else spread.chance_sd,
+            between_sd=None if spread is None else spread.between_sd,
+            heterogeneity_q=None if spread is None else spread.q,
+            heterogeneity_p=None if spread is None else spread.p_value,
+            says=heterogeneity_note(spread, count),
+        )
 
     def collateral_privacy(self, unlearned: PopulationOutputs) -> CollateralPrivacy:
         """Per-example epsilon on the retain sample and the test set (control), with the same attacks and models."""
@@ -326,14 +353,17 @@ def score_document(
     test = _pair(unlearned.test_accuracy, retrained.test_accuracy)
     score = scorer.final_score_of(unlearned, quality)
     settings, original = scorer.settings, scorer.references.original
-    interval_fields, score_replicates = scorer.intervals(unlearned, quality, score)
+    interval = scorer.intervals(unlearned, quality, score)
     document = replace(
         common,
         status="scored" if counts.get("ok", 0) == len(records) else "scored-with-failures",
         n_models_scored=n,
         forget_quality=quality,
         final_score=score,
-        **interval_fields,
+        forget_quality_ci95=None if interval is None else tuple(interval.forget_quality_ci95),
+        final_score_ci95=None if interval is None or interval.final_score_ci95 is None else tuple(interval.final_score_ci95),
+        interval_method=None if interval is None else interval.method,
+        interval_replicates=None if interval is None else interval.replicates,
         forget_quality_ceiling=None if circumstances.ceiling is None else scorer.forget_quality(circumstances.ceiling(n)),
         retain_accuracy=_pair(unlearned.retain_accuracy, retrained.retain_accuracy),
         test_accuracy=test,
@@ -344,9 +374,10 @@ def score_document(
         epsilon_by_attack={name: AttackSummary(float(values.mean()), float(np.median(values)), forgetting_quality(values, n))
                            for name, values in estimate.by_attack.items()},
         original_model=OriginalModel(original.retain_accuracy, original.test_accuracy, original.forget_accuracy),
+        originals=scorer.originals_study(records, allow_failures) if len(scorer.references.originals) > 1 else None,
         simple_mia=scorer.simple_mia(unlearned),
         collateral_privacy=scorer.collateral_privacy(unlearned),  # not part of the score
         poisoning=_poisoning(original.test_accuracy, test.unlearned, test.retrained) if spec.forget_selection == "poisoned" else None,
     )
-    entries, panel_examples = scorer.panel(unlearned, quality, score, document.final_score_ci95, score_replicates)
+    entries, panel_examples = scorer.panel(unlearned, quality, score, document.final_score_ci95, () if interval is None else interval.final_score_replicates)
     return replace(document, panel=entries), examples_table(estimate, panel_examples, unlearned, retrained)

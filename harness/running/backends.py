@@ -137,4 +137,4 @@ def _declare_sizes() -> None:
 
 def _setup_bytes(setup: WorkerSetup) -> int:
     tensors = [part for data in (setup.retain, setup.forget, setup.validation) for part in (data.images, data.labels)]
-    return len(setup.source) + len(setup.original_weights) + sum(tensor.nbytes for tensor in tensors)
+    return len(setup.source) + sum(map(len, setup.original_weights)) + sum(tensor.nbytes for tensor in tensors)

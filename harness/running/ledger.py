@@ -124,6 +124,12 @@ class RunLedger:
     each run's latest attempt. A run is tried at most once per ledger opened, so that one score never
     retries its own failures: the next one does."""
 
+    @staticmethod
+    def runs_key(benchmark_key: str, originals: int) -> str:
+        """Where a benchmark's runs are kept: a study of K originals unlearns other models than the competition's one, so its
+        runs are kept apart, by K."""
+        return benchmark_key if originals == 1 else f"{benchmark_key}-originals-{originals}"
+
     def __init__(self, root: Path, submission_sha256: str, benchmark_key: str):
         self.path = self.location(root, submission_sha256, benchmark_key)
         self.journal = self.path.with_suffix(".journal")  # one file per attempt appended since the last compaction

@@ -48,6 +48,14 @@ SUBMISSION = "submission"  # the program of the scored runs; the others are base
 
 
 @dataclass(frozen=True)
+class Task:
+    """Run `index` of a program: the submission, or a baseline measured beside it."""
+
+    program: str
+    index: int
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """What to run: how many runs, in how many workers, under which hard timeout, seeded by which spec."""
 
@@ -58,6 +66,10 @@ class RunPlan:
     hidden: tuple[Path, ...] = ()  # folders the worker must not see (cache, ledgers, results, the submission's)
     stop_after_failure: bool = False  # start no run after one has failed (the runs in flight finish)
     checkpoints: Checkpoints | None = None  # score-checkpoints: run i loads checkpoint i instead of running code
+    originals: int = 1  # a study of originals: run i unlearns from original i mod K (the yardstick's baselines from the first)
+
+    def original_of(self, task: Task) -> int:
+        return task.index % self.originals if task.program == SUBMISSION else 0
 
 
 @dataclass(frozen=True)
@@ -67,14 +79,6 @@ class Program:
     setup: WorkerSetup
     timeout_s: float
     checkpoints: Checkpoints | None = None  # of a checkpoints worker (setup.checkpoints): what run i loads
-
-
-@dataclass(frozen=True)
-class Task:
-    """Run `index` of a program: the submission, or a baseline measured beside it."""
-
-    program: str
-    index: int
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class SandboxRunner:
                     finish(task, RunOutcome(failures.INVALID_OUTPUT, message, None, None, b""))
                     continue
                 worker = workers[task.program]
-                outcome = worker.run(task.index, run_seed(self.plan.spec, task.index), program.timeout_s, payload)
+                outcome = worker.run(task.index, run_seed(self.plan.spec, task.index), program.timeout_s, payload, self.plan.original_of(task))
                 if not worker.alive:
                     workers.pop(task.program).close()
                 finish(task, outcome)

@@ -184,10 +184,11 @@ class SandboxWorker:
             self.close()
             raise SetupFailed("the sandbox worker did not start: it answered out of protocol")
 
-    def run(self, run_id: int, seed: int, timeout_s: float, checkpoint: bytes = b"") -> RunOutcome:
-        """Ask for one run (of a checkpoints worker: the load of `checkpoint`). A worker lost meanwhile is
-        closed, and the run recorded as its crash."""
-        request = {"type": "run", "seed": seed, "timeout_s": timeout_s}  # no run id or count: a run must not tell which it is
+    def run(self, run_id: int, seed: int, timeout_s: float, checkpoint: bytes = b"", original: int = 0) -> RunOutcome:
+        """Ask for one run, from original `original` of the setup's (of a checkpoints worker: the load of `checkpoint`).
+        A worker lost meanwhile is closed, and the run recorded as its crash."""
+        # No run id or count: a run must not tell which it is. The original's index says no more than its weights do.
+        request = {"type": "run", "seed": seed, "timeout_s": timeout_s, "original": original}
         self._run = run_id
         cgroup_before = self._cgroup.cpu_seconds() if self._cgroup is not None else None
         try:

@@ -24,7 +24,7 @@ class WorkerSetup:
     submission: str  # the file's path, for tracebacks; its folder is not in the sandbox
     source: str
     spec: BenchmarkSpec  # without its seeds or data folder: see reference_models.secret.public_view
-    original_weights: bytes
+    original_weights: tuple[bytes, ...]  # the original; under a study of originals, original k of K (a run's request names k)
     retain: LabelledTensors
     forget: LabelledTensors
     validation: LabelledTensors

@@ -103,8 +103,9 @@ def load_once(checkpoint: bytes) -> tuple[dict, bytes]:
         return {"class": INVALID_OUTPUT, "message": f"the checkpoint cannot be loaded: {error}"}, b""
 
 
-def run_once(setup: WorkerSetup, seed: int, started: float) -> tuple[dict, bytes]:
-    """One unlearning run, from the submission's import to its weights: (answer header, payload).
+def run_once(setup: WorkerSetup, seed: int, original: int, started: float) -> tuple[dict, bytes]:
+    """One unlearning run of original `original` (0 but in a study of originals), from the submission's import to its
+    weights: (answer header, payload).
 
     A run that returns None is answered with the net it was given, as Kaggle's
     driver saved that net and ignored the return value; the header says so.
@@ -120,7 +121,7 @@ def run_once(setup: WorkerSetup, seed: int, started: float) -> tuple[dict, bytes
         return {"class": IMPORT_ERROR, "message": "the submission could not be imported:\n" + tracebacks.participant_traceback(error, setup.submission)}, b""
     _seed_everything(seed)
     net = build_model(setup.spec)
-    net.load_state_dict(load_state_dict_bytes(setup.original_weights))
+    net.load_state_dict(load_state_dict_bytes(setup.original_weights[original]))
     net.to(setup.device)
     batch = setup.spec.loader_batch_size
     data = (setup.retain, setup.forget, setup.validation)
@@ -142,7 +143,7 @@ def run_once(setup: WorkerSetup, seed: int, started: float) -> tuple[dict, bytes
     return {"class": "ok", "message": "", "returned_none": returned_none, **imported}, weights
 
 
-def _child(setup: WorkerSetup, seed: int, checkpoint: bytes, answer: int, started: float) -> None:
+def _child(setup: WorkerSetup, seed: int, original: int, checkpoint: bytes, answer: int, started: float) -> None:
     """The run's own process: limits first, then the run, then its answer on the pipe."""
     print(MARKER.decode(), file=sys.stderr, flush=True)  # marks the run's part of submission.log; the parent adds its id
     signal.signal(signal.SIGINT, signal.default_int_handler)  # the worker ignores it; the run's Python is as usual
@@ -150,7 +151,7 @@ def _child(setup: WorkerSetup, seed: int, checkpoint: bytes, answer: int, starte
     limit_run(setup.memory_bytes if setup.device == "cpu" else None)
     with open("/proc/self/oom_score_adj", "w") as adj:  # under memory pressure, a run dies before its worker
         adj.write("1000")
-    header, weights = load_once(checkpoint) if setup.checkpoints else run_once(setup, seed, started)
+    header, weights = load_once(checkpoint) if setup.checkpoints else run_once(setup, seed, original, started)
     header["message"] = inert(header["message"])  # a megabyte-long exception would not fit the answer's header
     sys.stdout.flush()
     sys.stderr.flush()
@@ -198,7 +199,7 @@ def _cpu_seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def serve_run(setup: WorkerSetup, seed: int, checkpoint: bytes, timeout_s: float, close_in_child: tuple[int, ...],
+def serve_run(setup: WorkerSetup, seed: int, original: int, checkpoint: bytes, timeout_s: float, close_in_child: tuple[int, ...],
               scratch: list[Scratch]) -> tuple[dict, bytes]:
     """Fork the run, collect its answer, end its processes and measure them, wipe what it wrote: (answer
     header, payload). The header says whether the wipe left every writable folder as found (`scratch_clean`).
@@ -212,7 +213,7 @@ def serve_run(setup: WorkerSetup, seed: int, checkpoint: bytes, timeout_s: float
             os.close(read_end)
             for fd in close_in_child:
                 os.close(fd)
-            _child(setup, seed, checkpoint, write_end, start)
+            _child(setup, seed, original, checkpoint, write_end, start)
         except BaseException:  # the harness's own code failed in the run's process: the log says how
             traceback.print_exc()
         finally:
@@ -289,7 +290,7 @@ def _warm_up(setup: WorkerSetup) -> None:
     a forked process cannot use it once its parent has.
     """
     net = build_model(setup.spec)
-    net.load_state_dict(load_state_dict_bytes(setup.original_weights))
+    net.load_state_dict(load_state_dict_bytes(setup.original_weights[0]))
     batch = next(iter(make_loader(setup.retain, setup.spec.loader_batch_size, shuffle=True, seed=0)))
     inputs, labels = batch[0], batch[1]
     optimiser = torch.optim.SGD(net.parameters(), lr=0.0)  # not Adam: it asks torch.cuda.is_available(), after which no fork may use CUDA
@@ -333,7 +334,7 @@ def main() -> None:
             request, checkpoint = protocol.receive(channel_in.fileno())
         except protocol.ChannelClosed:
             return
-        answer, weights = serve_run(setup, request["seed"], checkpoint, request["timeout_s"], private, scratch)
+        answer, weights = serve_run(setup, request["seed"], request["original"], checkpoint, request["timeout_s"], private, scratch)
         protocol.send(channel_out, {**answer, "type": "result", "seed": request["seed"]}, weights)  # the run's own keys never override these
         if not answer["scratch_clean"]:
             return  # fail closed: no run starts in a space an earlier one could keep something in

@@ -1,0 +1,59 @@
+"""A study of originals: how much a submission's score owes to the original model it unlearned from.
+
+The competition unlearns N times from one original, so its score says how a method treats that one model. Under
+`--originals K`, K originals are trained from K seeds and run i unlearns from original i mod K; each original's
+N/K runs are scored against the same first N/K references. Their scores differ for two reasons: the runs' own
+randomness, which each score's half-sampling standard error measures, and the original drawn. The test is
+the heterogeneity test of meta-analysis: Cochran's Q, the inverse-variance weighted squares of the scores about
+their weighted mean, is chi-squared on K - 1 degrees of freedom when the original does not matter; the spread the
+original adds beyond chance is DerSimonian and Laird's tau (Controlled Clinical Trials 7, 1986), 0 when Q is at
+most its degrees of freedom.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+from scipy import stats
+
+SIGNIFICANT = 0.05  # the p-value below which the original is said to matter
+POOLED = ("The final score above pools every original's runs, which spread as models of several seeds do and so look more like "
+          "retrained models: compare it only with scores of as many originals, never with the competition's one-original score.")
+
+
+@dataclass(frozen=True)
+class Heterogeneity:
+    """How K per-original scores spread, against what the runs' randomness alone explains."""
+
+    spread_sd: float  # the plain standard deviation of the scores (ddof 1)
+    chance_sd: float  # the root mean square of their standard errors: the spread expected were the original no matter
+    between_sd: float  # DerSimonian-Laird tau: the spread the original adds beyond chance (0: none detected)
+    q: float  # Cochran's Q
+    p_value: float  # of Q, chi-squared on K - 1 degrees of freedom
+
+
+def heterogeneity(scores: np.ndarray, standard_errors: np.ndarray) -> Heterogeneity | None:
+    """Cochran's Q and DerSimonian-Laird's tau of K >= 2 scores with positive standard errors (None otherwise:
+    without each score's own uncertainty, no spread can be told from chance)."""
+    scores, errors = np.asarray(scores, dtype=float), np.asarray(standard_errors, dtype=float)
+    if len(scores) < 2 or not np.all(np.isfinite(scores)) or not np.all(errors > 0):
+        return None
+    weights = 1.0 / errors**2
+    mean = float(np.sum(weights * scores) / weights.sum())
+    q = float(np.sum(weights * (scores - mean) ** 2))
+    degrees = len(scores) - 1
+    scale = float(weights.sum() - np.sum(weights**2) / weights.sum())
+    between = math.sqrt(max(0.0, (q - degrees) / scale))
+    return Heterogeneity(float(np.std(scores, ddof=1)), float(np.sqrt(np.mean(errors**2))), between, q, float(stats.chi2.sf(q, degrees)))
+
+
+def heterogeneity_note(result: Heterogeneity | None, count: int) -> str:
+    """What the spread says, in one sentence."""
+    if result is None:
+        return (f"Across {count} originals no spread can be told from chance: some original's runs were not scored, or too few "
+                "to halve for a standard error.")
+    measured = (f"Across {count} originals the final score varies with sd {result.spread_sd:.4f}; the runs' randomness alone "
+                f"explains sd {result.chance_sd:.4f} (Cochran's Q {result.q:.2f} on {count - 1} degrees of freedom, p = {result.p_value:.3f})")
+    if result.p_value < SIGNIFICANT:
+        return f"{measured}: the original drawn matters, adding sd {result.between_sd:.4f} to the score (DerSimonian-Laird)."
+    return f"{measured}: no evidence at this N that the original drawn matters."
