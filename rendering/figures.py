@@ -225,6 +225,9 @@ def originals_dots(scores: dict[str, np.ndarray], intervals: dict[str, np.ndarra
     axis.set_yticks(np.arange(len(names)), [visible(name).replace("$", r"\$") for name in names], fontsize=8)
     axis.invert_yaxis()
     axis.set_xscale("symlog", linthresh=1e-3)
+    highest = max([float(np.nanmax(ends)) for ends in intervals.values() if np.isfinite(ends).any()]
+                  + [float(np.nanmax(values)) for values in scores.values() if np.isfinite(values).any()], default=0.0)
+    axis.set_xlim(0, max(highest, 1e-3) * 1.3)  # scores are never negative; symlog would draw a mirrored empty half
     axis.set_xlabel("final score, with its 95% interval (symmetric log scale)")
     axis.set_title("Final score from each original")
     axis.legend(fontsize=7, loc="lower right")

@@ -37,19 +37,22 @@ def originals_cells(submissions: Sequence[str], scores: np.ndarray, studies: Seq
     header = ("submission", *(f"original {k}" for k in range(scores.shape[1])), "sd between originals", "sd from the runs alone", "p")
     cells = []
     for name, row, rank_row, study in zip(submissions, scores, order, studies, strict=True):
-        spread = ("n/a",) * 3 if study is None else (number(study.spread_sd, 4), number(study.chance_sd, 4), number(study.heterogeneity_p, 3))
-        cells.append([name, *("n/a" if not np.isfinite(s) else f"{s:.4f} ({r:.0f})" for s, r in zip(row, rank_row, strict=True)), *spread])
+        spread = study.heterogeneity if study is not None else None
+        spread_cells = ("n/a",) * 3 if spread is None else (number(spread.spread_sd, 4), number(spread.chance_sd, 4), number(spread.p_value, 3))
+        cells.append([name, *("n/a" if not np.isfinite(s) else f"{s:.4f} ({r:.0f})" for s, r in zip(row, rank_row, strict=True)), *spread_cells])
     return header, cells
 
 
-def originals_agreement_cells(agreement: OriginalsAgreement, significant: int) -> Cells:
-    """What the originals agree on, one line each; `significant`: the submissions whose score depends on the original."""
+def originals_agreement_cells(agreement: OriginalsAgreement, significant: int, tested: int) -> Cells:
+    """What the originals agree on, one line each; `significant` of the `tested` submissions (those with a standard error
+    from every original) have a score that depends on the original."""
     header = ("over the submissions scored from every original", "value")
     cells = [
         ["submissions compared", str(agreement.compared)],
         ["pairs of them that some original orders otherwise than another", f"{agreement.pairs_reordered} of {agreement.pairs}"],
         ["submissions ranked first by some original", str(agreement.winners)],
         ["Kendall tau-b between originals, mean (lowest)", f"{number(agreement.mean_kendall_tau, 3)} ({number(agreement.min_kendall_tau, 3)})"],
-        ["submissions whose score depends on the original (Cochran's Q, p < 0.05)", f"{significant} of {agreement.compared}"],
+        ["submissions whose score depends on the original (Cochran's Q, p < 0.05), of those with a standard error from every original",
+         f"{significant} of {tested}"],
     ]
     return header, cells

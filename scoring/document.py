@@ -157,17 +157,24 @@ class OriginalScore:
 
 
 @dataclass(frozen=True)
+class Heterogeneity:
+    """How K per-original scores spread, against what the runs' randomness alone explains (scoring.originals)."""
+
+    spread_sd: float  # the plain standard deviation of the scores (ddof 1)
+    chance_sd: float  # the root mean square of their standard errors: the spread expected were the original no matter
+    between_sd: float  # DerSimonian-Laird tau: the spread the original adds beyond chance (0: none detected)
+    q: float  # Cochran's Q
+    p_value: float  # of Q, chi-squared on K - 1 degrees of freedom
+
+
+@dataclass(frozen=True)
 class OriginalsStudy:
-    """--originals K (scoring.originals): the score from each original, and how much they differ beyond what the runs'
-    randomness explains. The heterogeneity's fields are None where no spread could be told from chance."""
+    """--originals K: the score from each original, how much they differ beyond what the runs' randomness explains
+    (None where no spread can be told from chance), and what that says."""
 
     count: int
     per_original: tuple[OriginalScore, ...]
-    spread_sd: float | None
-    chance_sd: float | None
-    between_sd: float | None  # DerSimonian-Laird: what the original adds to the score's spread
-    heterogeneity_q: float | None  # Cochran's Q, on count - 1 degrees of freedom
-    heterogeneity_p: float | None
+    heterogeneity: Heterogeneity | None
     says: str
 
 

@@ -10,26 +10,16 @@ original adds beyond chance is DerSimonian and Laird's tau (Controlled Clinical 
 most its degrees of freedom.
 """
 
-from dataclasses import dataclass
 import math
 
 import numpy as np
 from scipy import stats
 
+from scoring.document import Heterogeneity
+
 SIGNIFICANT = 0.05  # the p-value below which the original is said to matter
 POOLED = ("The final score above pools every original's runs, which spread as models of several seeds do and so look more like "
           "retrained models: compare it only with scores of as many originals, never with the competition's one-original score.")
-
-
-@dataclass(frozen=True)
-class Heterogeneity:
-    """How K per-original scores spread, against what the runs' randomness alone explains."""
-
-    spread_sd: float  # the plain standard deviation of the scores (ddof 1)
-    chance_sd: float  # the root mean square of their standard errors: the spread expected were the original no matter
-    between_sd: float  # DerSimonian-Laird tau: the spread the original adds beyond chance (0: none detected)
-    q: float  # Cochran's Q
-    p_value: float  # of Q, chi-squared on K - 1 degrees of freedom
 
 
 def heterogeneity(scores: np.ndarray, standard_errors: np.ndarray) -> Heterogeneity | None:

@@ -27,6 +27,7 @@ from reference_models.spec import BenchmarkSpec
 from rendering.figures import originals_dots, stability_curves
 from rendering.pages import markdown_page
 from rendering.stability import agreement_cells, originals_agreement_cells, originals_cells, score_cells
+from scoring.document import OriginalsStudy
 from scoring.leaderboard import rank, row_from_document
 from scoring.originals import SIGNIFICANT
 from scoring.stability import agreement_table, originals_agreement, originals_table, rank_agreement, scores_table
@@ -102,6 +103,17 @@ def stability(folder: Path, spec: BenchmarkSpec, n_models: Sequence[int], out_di
     return _write(out_dir, title, notes, names, n_models, quality, scores, spec.name)
 
 
+def _per_original(study: OriginalsStudy | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """An entry's final score from each original, and its 95% interval ([count] and [count, 2], NaN where none)."""
+    scores, intervals = np.full(count, np.nan), np.full((count, 2), np.nan)
+    for score in study.per_original if study is not None else ():
+        if score.final_score is not None:
+            scores[score.index] = score.final_score
+        if score.final_score_ci95 is not None:
+            intervals[score.index] = score.final_score_ci95
+    return scores, intervals
+
+
 def originals_stability(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, command: str) -> str:
     """`stability --originals K`: score the folder at N with K originals (run i from original i mod K), then rank it by
     each original's N/K runs; writes stability.md, stability_scores.csv and originals.png in out_dir and returns the
@@ -111,14 +123,12 @@ def originals_stability(folder: Path, spec: BenchmarkSpec, out_dir: Path, settin
     names = [row.submission for _, row in rank([row_from_document(name, document) for name, document in documents.items()])]
     count = settings.originals
     studies = [documents[name].originals for name in names]
-    scores = np.array([[np.nan if study is None or s.final_score is None else s.final_score for s in study.per_original]
-                       if study is not None else [np.nan] * count for study in studies])
-    intervals = {name: np.array([(np.nan, np.nan) if study is None or s.final_score_ci95 is None else s.final_score_ci95
-                                 for s in (study.per_original if study is not None else [None] * count)], dtype=float)
-                 for name, study in zip(names, studies, strict=True)}
+    per_entry = [_per_original(study, count) for study in studies]
+    scores = np.array([entry_scores for entry_scores, _ in per_entry])
+    intervals = {name: entry_intervals for name, (_, entry_intervals) in zip(names, per_entry, strict=True)}
     agreement = originals_agreement(scores)
-    significant = sum(study is not None and study.heterogeneity_p is not None and study.heterogeneity_p < SIGNIFICANT
-                      and np.isfinite(row).all() for study, row in zip(studies, scores, strict=True))
+    tests = [study.heterogeneity for study in studies if study is not None and study.heterogeneity is not None]
+    significant = sum(test.p_value < SIGNIFICANT for test in tests)
     per = settings.n_models // count
     title = f"Ranking stability over originals: {folder.resolve().name} on {spec.name}, N = {settings.n_models} ({per} runs from each of {count})"
     notes = [
@@ -129,7 +139,7 @@ def originals_stability(folder: Path, spec: BenchmarkSpec, out_dir: Path, settin
         "the per-original standard errors, from half-sampling); p is Cochran's Q test that the original does not matter (scoring/originals.py). "
         "With many submissions, about one in twenty has p < 0.05 by chance.",
     ]
-    sections = [("Do the originals agree?", originals_agreement_cells(agreement, significant)),
+    sections = [("Do the originals agree?", originals_agreement_cells(agreement, significant, len(tests))),
                 ("Final score (rank) from each original", originals_cells(names, scores, studies))]
     text = markdown_page(title, notes, sections) + "\n![Final score from each original, with 95% intervals](originals.png)\n"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -205,15 +205,7 @@ class Scorer:
                                         None if interval is None else standard_error(interval.final_score_replicates, len(unlearned))))
         finals = np.array([np.nan if s.final_score is None else s.final_score for s in scores])
         spread = heterogeneity(finals, np.array([s.standard_error or 0.0 for s in scores]))
-        return OriginalsStudy(
-            count, tuple(scores),
-            spread_sd=None if spread is None else spread.spread_sd,
-            chance_sd=None if spread is None else spread.chance_sd,
-            between_sd=None if spread is None else spread.between_sd,
-            heterogeneity_q=None if spread is None else spread.q,
-            heterogeneity_p=None if spread is None else spread.p_value,
-            says=heterogeneity_note(spread, count),
-        )
+        return OriginalsStudy(count, tuple(scores), spread, heterogeneity_note(spread, count))
 
     def collateral_privacy(self, unlearned: PopulationOutputs) -> CollateralPrivacy:
         """Per-example epsilon on the retain sample and the test set (control), with the same attacks and models."""
