@@ -226,7 +226,8 @@ class ReferenceCache:
             missing = [i for i in range(count) if i not in self.rows[population]]
             tasks += [(population, missing[i : i + size]) for i in range(0, len(missing), size)]
         if not tasks:
-            log.debug(f"references: {originals} original(s) and {n_models} {', '.join(populations)} models found in {self.dir}")
+            what = "the original" if originals == 1 else f"{originals} originals"
+            log.debug(f"references: {what} and {n_models} {', '.join(populations)} models found in {self.dir}")
         else:
             log.debug(f"references: training {sum(len(chunk) for _, chunk in tasks)} models into {self.dir}")
             results = Parallel(n_jobs=jobs, return_as="generator_unordered")(

@@ -40,8 +40,8 @@ def heterogeneity(scores: np.ndarray, standard_errors: np.ndarray) -> Heterogene
 def heterogeneity_note(result: Heterogeneity | None, count: int) -> str:
     """What the spread says, in one sentence."""
     if result is None:
-        return (f"Across {count} originals no spread can be told from chance: some original's runs were not scored, or too few "
-                "to halve for a standard error.")
+        return (f"Across {count} originals no spread can be told from chance: some original's score has no standard error (its runs "
+                "were not scored, were too few to halve, or every half-sample scored the same).")
     measured = (f"Across {count} originals the final score varies with sd {result.spread_sd:.4f}; the runs' randomness alone "
                 f"explains sd {result.chance_sd:.4f} (Cochran's Q {result.q:.2f} on {count - 1} degrees of freedom, p = {result.p_value:.3f})")
     if result.p_value < SIGNIFICANT:
