@@ -18,7 +18,7 @@ from scipy import stats
 from scoring.document import Heterogeneity
 
 SIGNIFICANT = 0.05  # the p-value below which the original is said to matter
-POOLED = ("The final score above pools every original's runs, which spread as models of several seeds do and so look more like "
+POOLED = ("A final score from several originals pools their runs, which spread as models of several seeds do and so look more like "
           "retrained models: compare it only with scores of as many originals, never with the competition's one-original score.")
 
 

@@ -122,3 +122,13 @@ def test_stability_ranks_the_folder_by_each_original(in_process, reference_cache
             assert row["final_score"] is None and document["originals"] is None
         else:
             assert row["final_score"] == document["originals"]["per_original"][row["original"]]["final_score"]
+
+
+def test_a_board_of_a_study_says_its_scores_pool_the_originals():
+    """A leaderboard of pooled scores must not pass for the competition's: its notes say what the scores are."""
+    from harness.boards.leaderboard import provenance
+    from harness.settings import ScoreSettings
+
+    study = " ".join(provenance("python -m harness leaderboard entries --originals 4", ScoreSettings(n_models=64, originals=4), {}))
+    assert "A study of 4 originals" in study and "never with the competition's one-original score" in study
+    assert "originals" not in " ".join(provenance("python -m harness leaderboard entries", ScoreSettings(n_models=64), {}))

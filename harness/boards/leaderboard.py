@@ -33,6 +33,7 @@ from rendering.tables import comparison_cells, leaderboard_cells
 from scoring.document import NOT_MEASURED, ScoreDocument, TimeBudget
 from scoring.forecast import Forecast, Standing, forecast, spread_note
 from scoring.leaderboard import Row, arrow_table, group_notes, ranked_by_note, row_from_document, split_comparison, standings
+from scoring.originals import POOLED
 from scoring.panel import OFFICIAL
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def score_folder(folder: Path, out_dir: Path, session: ScoringSession) -> dict[s
 
 
 def provenance(command: str, settings: ScoreSettings, documents: dict[str, ScoreDocument]) -> list[str]:
-    """Where the numbers come from: date, command, versions, hardware and the documents' time budget."""
+    """Where the numbers come from: date, command, versions, hardware, the documents' time budget and, in a study of
+    originals, what its scores pool."""
     library = ", ".join(f"{name} {version}" for name, version in versions().items())
     machine = hardware_fingerprint(settings.device)
     budgets = [document.time_budget for document in documents.values() if isinstance(document.time_budget, TimeBudget)]
@@ -102,6 +104,8 @@ def provenance(command: str, settings: ScoreSettings, documents: dict[str, Score
             "a borderline entry is timed on twice as many runs at a time, up to --max-runs, and counts as pass if it stays borderline; "
             "every timed run is scored, so its score is at that larger N (n_models_scored in its score.json)"
             if settings.borderline == "more-runs" else f"borderline counts as {settings.borderline}") + f" (--borderline {settings.borderline}).",
+        *([f"A study of {settings.originals} originals (--originals {settings.originals}): run i unlearned from original i mod "
+           f"{settings.originals}; each entry's score.json and report give the score per original. {POOLED}"] if settings.originals > 1 else []),
     ]
 
 
