@@ -4,7 +4,6 @@ Exit codes: 0 computed, 2 bad arguments or input, 1 a bug (with its traceback).
 """
 
 import argparse
-from functools import partial
 import json
 import os
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from scoring.attacks import resolve_attacks
-from scoring.epsilon import Epsilons, estimate_epsilon
+from scoring.epsilon import Epsilons
 from scoring.intervals import intervals
 from scoring.quality import forgetting_quality
 from scoring.tables import RATES
@@ -68,8 +67,8 @@ def _load(path: Path, name: str) -> np.ndarray:
 def forget_quality_document(args: argparse.Namespace) -> dict[str, Any]:
     unlearned = _load(args.unlearned, "unlearned")
     retrained = _load(args.retrained, "retrained")
-    epsilon_of = partial(estimate_epsilon, attacks=args.attacks, rates=args.rates, confidence=args.confidence, jobs=args.jobs, device=args.device)
-    estimate = epsilon_of(unlearned, retrained)
+    epsilons = Epsilons(args.attacks, args.rates, args.confidence, args.device)
+    estimate = epsilons.estimate(unlearned, retrained, args.jobs)
     n_models = min(len(unlearned), len(retrained))
     document = {
         "forget_quality": forgetting_quality(estimate.epsilon, n_models),
@@ -86,7 +85,7 @@ def forget_quality_document(args: argparse.Namespace) -> dict[str, Any]:
         document["confidence"] = args.confidence
     if args.bootstrap:
         result = intervals(
-            unlearned, retrained, Epsilons(args.attacks, args.rates, args.confidence, args.device), document["forget_quality"],
+            unlearned, retrained, epsilons, document["forget_quality"],
             replicates=args.bootstrap, seed=args.seed, jobs=args.jobs if args.device is None else 1,
         )
         document["forget_quality_ci95"] = list(result.forget_quality_ci95)

@@ -64,16 +64,19 @@ def _chunk(unlearned: np.ndarray, retrained: np.ndarray, names: tuple[str, ...],
 
 @dataclass(frozen=True)
 class Epsilons:
-    """Per-example epsilon under fixed settings on one thread: the function the interval replicates call,
-    small enough to send to a worker process."""
+    """Per-example epsilon under fixed settings, the one place a score holds them: called, on one thread, it is the
+    function the interval replicates call, small enough to send to a worker process."""
 
     attacks: str = "official"
     rates: str = "empirical"
     confidence: float = 0.95
     device: str | None = None
 
+    def estimate(self, unlearned: np.ndarray, retrained: np.ndarray, jobs: int = 1) -> EpsilonEstimate:
+        return estimate_epsilon(unlearned, retrained, self.attacks, self.rates, self.confidence, jobs=jobs, device=self.device)
+
     def __call__(self, unlearned: np.ndarray, retrained: np.ndarray) -> np.ndarray:
-        return estimate_epsilon(unlearned, retrained, self.attacks, self.rates, self.confidence, jobs=1, device=self.device).epsilon
+        return self.estimate(unlearned, retrained).epsilon
 
 
 def estimate_epsilon(

@@ -44,7 +44,7 @@ from scoring.document import (
     UnmeasuredBudget,
     to_json,
 )
-from scoring.epsilon import EpsilonEstimate, Epsilons, estimate_epsilon
+from scoring.epsilon import EpsilonEstimate, Epsilons
 from scoring.forecast import standard_error
 from scoring.intervals import Accuracies, IntervalResult, intervals
 from scoring.klom import klom
@@ -112,17 +112,10 @@ class Scorer:
     def __init__(self, references: References, settings: MetricSettings):
         self.references = references
         self.settings = settings
-        self.epsilon_of = partial(
-            estimate_epsilon,
-            attacks=settings.attacks,
-            rates=settings.rates,
-            confidence=settings.confidence,
-            jobs=settings.jobs,
-            device=settings.device,
-        )
+        self.epsilons = Epsilons(settings.attacks, settings.rates, settings.confidence, settings.device)
 
     def estimate(self, unlearned: PopulationOutputs) -> EpsilonEstimate:
-        return self.epsilon_of(unlearned.forget_statistic, self.references.retrained.head(len(unlearned)).forget_statistic)
+        return self.epsilons.estimate(unlearned.forget_statistic, self.references.retrained.head(len(unlearned)).forget_statistic, self.settings.jobs)
 
     def forget_quality(self, unlearned: PopulationOutputs) -> float:
         return forgetting_quality(self.estimate(unlearned).epsilon, len(unlearned))
@@ -143,7 +136,7 @@ class Scorer:
             result = intervals(
                 unlearned.forget_statistic,
                 retrained.forget_statistic,
-                Epsilons(self.settings.attacks, self.settings.rates, self.settings.confidence, self.settings.device),
+                self.epsilons,
                 quality,
                 score,
                 Accuracies(unlearned.retain_accuracy, unlearned.test_accuracy),
@@ -211,8 +204,10 @@ class Scorer:
         """Per-example epsilon on the retain sample and the test set (control), with the same attacks and models."""
         retrained = self.references.retrained.head(len(unlearned))
         return CollateralPrivacy(
-            retain_sample=epsilon_spread(self.epsilon_of(unlearned.retain_statistic, retrained.retain_statistic).epsilon, len(unlearned)),
-            test_control=epsilon_spread(self.epsilon_of(unlearned.test_statistic, retrained.test_statistic).epsilon, len(unlearned)),
+            retain_sample=epsilon_spread(self.epsilons.estimate(unlearned.retain_statistic, retrained.retain_statistic, self.settings.jobs).epsilon,
+                                         len(unlearned)),
+            test_control=epsilon_spread(self.epsilons.estimate(unlearned.test_statistic, retrained.test_statistic, self.settings.jobs).epsilon,
+                                        len(unlearned)),
         )
 
     def simple_mia(self, unlearned: PopulationOutputs) -> SimpleMia:
