@@ -4,11 +4,13 @@ copies its files back instead of computing the metric and the report, and anythi
 from dataclasses import replace
 import json
 import logging
+import os
 
 import numpy as np
 
 from conftest import ROOT
 from harness.benchmarks import get_benchmark
+from harness.outputs import kept_scores
 from harness.outputs.kept_scores import KeptScores, ScoreInputs, outputs_digest
 from harness.outputs.results import MetricSettings
 from harness.pipeline import _inputs
@@ -122,3 +124,27 @@ def test_the_ceiling_s_models_enter_the_key_where_they_are_scored():
     other = inputs(lambda n: PopulationOutputs.from_rows([replace(record, forget_statistic=[9.0, 2.0])]).head(n))
     assert len({plain.key(), ceiling.key(), other.key()}) == 3
     assert ceiling.key() == inputs(lambda n: outputs.head(n)).key()
+
+
+def test_past_the_limit_the_least_recently_used_scores_go(tmp_path, monkeypatch):
+    """The kept scores cannot fill a disk: past MAX_KEPT, keeping one removes the one kept or copied back longest ago."""
+    monkeypatch.setattr(kept_scores, "MAX_KEPT", 2)
+    kept, out = KeptScores(tmp_path / "ledgers"), tmp_path / "out"
+    _write_score(out, scored(), report=False)
+    inputs = [replace(INPUTS, runs=f"runs {i}") for i in range(3)]
+    for moment, each in enumerate(inputs[:2]):
+        kept.keep(each, out)
+        os.utime(kept.root / each.key() / "checksums.json", (1000 + moment, 1000 + moment))
+    assert kept.restore(inputs[0], tmp_path / "again") is not None  # used now: the first is the most recent
+    kept.keep(inputs[2], out)
+    assert sorted(path.name for path in kept.root.iterdir()) == sorted([inputs[0].key(), inputs[2].key()])
+
+
+def test_a_score_that_cannot_be_kept_is_only_logged(tmp_path, caplog):
+    """Keeping is a saving, never a failure: a ledger root that cannot hold the folder leaves the score's results as they are."""
+    (tmp_path / "ledgers").write_text("a file where the ledger root should be")
+    out = tmp_path / "out"
+    _write_score(out, scored(), report=False)
+    with caplog.at_level(logging.WARNING):
+        KeptScores(tmp_path / "ledgers").keep(INPUTS, out)
+    assert "could not be kept" in caplog.text and (out / "score.json").is_file()

@@ -7,7 +7,8 @@ digest names a folder under the ledger root holding the score's files and, writt
 checksums. A later score with the same digest copies those files into its output folder instead of
 computing the metric and the report again: a rerun of a board with every run kept, or each round of an
 adaptive board run again. Anything missing or altered there is computed again; the folder
-(LEDGER_DIR/scores) may be deleted at any time, and nothing else deletes from it.
+(LEDGER_DIR/scores) may be deleted at any time. It holds at most MAX_KEPT scores: past that, keeping one removes those
+least recently kept or copied back (a changed harness leaves every earlier score unused, so the folder would only grow).
 """
 
 from collections.abc import Sequence
@@ -16,7 +17,9 @@ from functools import lru_cache
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
+import shutil
 
 import numpy as np
 
@@ -27,6 +30,7 @@ from scoring.document import ScoreDocument, from_json
 log = logging.getLogger(__name__)
 
 _CHECKSUMS = "checksums.json"
+MAX_KEPT = 4096  # scores, about 0.5 MB each on digits-mlp with report.html: room for a two-split board of 2,000 entries
 _PACKAGES = ("harness", "scoring", "reference_models", "rendering")
 
 
@@ -95,14 +99,33 @@ class KeptScores:
                 write_atomic(out_dir / name, kept[name])
             else:
                 (out_dir / name).unlink(missing_ok=True)
+        os.utime(folder / _CHECKSUMS)  # used now: the last to be removed
         log.info(f"nothing new since the last score of these runs with these settings: its results copied from {folder}")
         return from_json(kept["score.json"].decode(), str(out_dir / "score.json"))
 
     def keep(self, inputs: ScoreInputs, out_dir: Path) -> None:
-        """Keep the result files that out_dir holds now as the score of these inputs: the files first, their checksums last."""
+        """Keep the result files that out_dir holds now as the score of these inputs: the files first, their checksums
+        last; then the least recently used past MAX_KEPT go. A score that cannot be kept (a full disk, another harness
+        removing the folder meanwhile) is only logged: its results are in out_dir already."""
         folder = self.root / inputs.key()
-        kept = {name: (out_dir / name).read_bytes() for name in RESULT_FILES if (out_dir / name).is_file()}
-        for name, data in kept.items():
-            write_atomic(folder / name, data)
-        checksums = {name: hashlib.sha256(data).hexdigest() for name, data in kept.items()}
-        write_atomic(folder / _CHECKSUMS, (json.dumps(checksums, indent=1, sort_keys=True) + "\n").encode())
+        try:
+            kept = {name: (out_dir / name).read_bytes() for name in RESULT_FILES if (out_dir / name).is_file()}
+            for name, data in kept.items():
+                write_atomic(folder / name, data)
+            checksums = {name: hashlib.sha256(data).hexdigest() for name, data in kept.items()}
+            write_atomic(folder / _CHECKSUMS, (json.dumps(checksums, indent=1, sort_keys=True) + "\n").encode())
+            self._remove_past(MAX_KEPT)
+        except OSError as error:
+            log.warning(f"the score could not be kept in {folder} ({error}); its results are in {out_dir}, and a rerun computes it again")
+
+    def _remove_past(self, limit: int) -> None:
+        """Remove the kept scores least recently kept or copied back (by their checksums' time) beyond `limit`; a
+        folder still being written has no checksums yet and stays."""
+        used = []
+        for folder in self.root.iterdir():
+            try:
+                used.append(((folder / _CHECKSUMS).stat().st_mtime, folder))
+            except OSError:
+                continue
+        for _, folder in sorted(used)[: max(0, len(used) - limit)]:
+            shutil.rmtree(folder, ignore_errors=True)
