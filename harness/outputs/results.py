@@ -126,13 +126,13 @@ class Scorer:
         retain, test = _pair(unlearned.retain_accuracy, retrained.retain_accuracy), _pair(unlearned.test_accuracy, retrained.test_accuracy)
         return final_score(quality, retain.unlearned, retain.retrained, test.unlearned, test.retrained)
 
-    def intervals(self, unlearned: PopulationOutputs, quality: float, score: float) -> IntervalResult | None:
+    def intervals(self, unlearned: PopulationOutputs, quality: float, score: float, what: str = "intervals") -> IntervalResult | None:
         """The 95% intervals of F and the final score around their estimates, with the final score of each half-sample
-        (None without replicates, or with under 4 models, too few to halve)."""
+        (None without replicates, or with under 4 models, too few to halve); `what` names them on the progress bar."""
         if not self.settings.bootstrap or len(unlearned) <= MIN_MODELS:
             return None
         retrained = self.references.retrained.head(len(unlearned))
-        with progress(self.settings.bootstrap, "intervals", "half-sample", self.settings.progress) as bar:
+        with progress(self.settings.bootstrap, what, "half-sample", self.settings.progress) as bar:
             result = intervals(
                 unlearned.forget_statistic,
                 retrained.forget_statistic,
@@ -193,7 +193,7 @@ class Scorer:
                 continue
             quality = self.forget_quality(unlearned)
             score = self.final_score_of(unlearned, quality)
-            interval = self.intervals(unlearned, quality, score)
+            interval = self.intervals(unlearned, quality, score, f"intervals, original {index}")
             scores.append(OriginalScore(index, accuracies, len(unlearned), quality, score, None if interval is None else interval.final_score_ci95,
                                         None if interval is None else standard_error(interval.final_score_replicates, len(unlearned))))
         finals = np.array([np.nan if s.final_score is None else s.final_score for s in scores])
