@@ -22,7 +22,7 @@ DATA_DIR ?=
 SET ?=
 COMPETITION_FLAGS = $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(foreach setting,$(SET),--set $(setting))
 ADAPTIVE_FLAGS = $(if $(ADAPTIVE),--adaptive$(if $(TOP), --top $(TOP)),)
-# ORIGINALS=K: a study of originals (score, leaderboard): K originals from K seeds, N/K runs from each (docs/stability.md).
+# ORIGINALS=K: a study of originals (score): K originals from K seeds, N/K runs from each (docs/stability.md).
 ORIGINALS_FLAGS = $(if $(ORIGINALS),--originals $(ORIGINALS))
 
 # make exits 2 whenever a recipe fails; this prints the harness's own exit code
@@ -53,7 +53,7 @@ baselines: $(STAMP)
 # Scores every *.py and *.ipynb in SUBMISSIONS on a split (SPLIT=public|private|both; default the CLI's, public).
 # ADAPTIVE=1 [TOP=K]: N is the maximum; entries get more models only where ranks are uncertain.
 leaderboard: $(STAMP)
-	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(ORIGINALS_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
+	$(PY) -m harness leaderboard $(SUBMISSIONS) --benchmark $(BENCHMARK) $(COMPETITION_FLAGS) --n-models $(N) $(if $(SPLIT),--split $(SPLIT)) $(ADAPTIVE_FLAGS) $(if $(OUT),--out $(OUT)) $(EXIT_CODE)
 
 # Scores SUBMISSIONS (default here: the baselines) at N with the metric panel and writes docs/agreement.md: Kendall's
 # tau between the metrics' rankings, with intervals (about 6 minutes on 2 cores where the runs are in the ledgers; hours if not).

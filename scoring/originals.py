@@ -18,8 +18,9 @@ from scipy import stats
 from scoring.document import Heterogeneity
 
 SIGNIFICANT = 0.05  # the p-value below which the original is said to matter
-POOLED = ("A final score from several originals pools their runs, which spread as models of several seeds do and so look more like "
-          "retrained models: compare it only with scores of as many originals, never with the competition's one-original score.")
+POOLED = ("A final score from several originals pools their runs, which differ as models of several seeds do and so look like "
+          "retrained models: it is no measure of a method (identity, which returns each original unchanged, scores well above 0), "
+          "and no board ranks by it; the per-original scores are the study's numbers.")
 
 
 def heterogeneity(scores: np.ndarray, standard_errors: np.ndarray) -> Heterogeneity | None:

@@ -73,10 +73,13 @@ def test_a_study_that_cannot_split_its_runs_is_refused_before_anything_is_built(
     assert not (tmp_path / "cache").exists()
 
 
-def test_an_adaptive_board_refuses_a_study_of_originals(in_process, tmp_path):
+@pytest.mark.parametrize("adaptive", [(), ("--adaptive",)])
+def test_a_board_refuses_to_rank_pooled_scores(in_process, tmp_path, adaptive):
+    """A pooled score is no measure of a method (identity scores well above 0 pooled), so no leaderboard ranks by it."""
     folder = small_folder(tmp_path / "entries")
-    result = in_process("leaderboard", str(folder), "--adaptive", "--originals", "2", "--cache-dir", str(tmp_path / "cache"))
-    assert result.returncode == 2 and "leave out --originals" in result.stderr
+    result = in_process("leaderboard", str(folder), *adaptive, "--originals", "2", "--n-models", "8", "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 2 and "stability --originals" in result.stderr
+    assert not (tmp_path / "cache").exists()
 
 
 def test_each_run_unlearns_from_its_original(score_cli, reference_cache, tmp_path):
@@ -96,7 +99,9 @@ def test_each_run_unlearns_from_its_original(score_cli, reference_cache, tmp_pat
     records = RunLedger(tmp_path / "ledgers", ledger.stem, ledger.parent.name).first(8)
     for record in records:
         np.testing.assert_allclose(record.forget_statistic, rows[record.run_id % 2]["forget_statistic"], rtol=1e-6)
+    assert "POOLED over 2 originals" in result.stdout
     study = document["originals"]
+    assert [s["final_score"] for s in study["per_original"]] == [0.0, 0.0]  # each original's runs are copies of it
     assert study["count"] == 2 and [s["index"] for s in study["per_original"]] == [0, 1]
     assert all(s["n_models_scored"] == 4 and s["standard_error"] is not None for s in study["per_original"])
     assert study["per_original"][1]["original_model"]["test_accuracy"] == pytest.approx(rows[1]["test_accuracy"])
@@ -116,6 +121,9 @@ def test_stability_ranks_the_folder_by_each_original(in_process, reference_cache
     assert (out / "originals.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     rows = pyarrow.csv.read_csv(out / "stability_scores.csv").to_pylist()
     assert len(rows) == 3 * 2
+    # by the mean per-original score: identity scores 0 from each original (pooled, well above 0), the failure last
+    assert [row["submission"] for row in rows[::2]] == ["finetune", "identity", "a_failure"]
+    assert json.loads((out / "identity" / "score.json").read_text())["final_score"] > 0
     for row in rows:
         document = json.loads((out / row["submission"] / "score.json").read_text())
         if row["submission"] == "a_failure":
@@ -124,11 +132,11 @@ def test_stability_ranks_the_folder_by_each_original(in_process, reference_cache
             assert row["final_score"] == document["originals"]["per_original"][row["original"]]["final_score"]
 
 
-def test_a_board_of_a_study_says_its_scores_pool_the_originals():
-    """A leaderboard of pooled scores must not pass for the competition's: its notes say what the scores are."""
+def test_the_notes_of_a_study_say_its_pooled_scores_measure_no_method():
+    """The notes of a study's pages (stability --originals) say what its scores.json's pooled scores are."""
     from harness.boards.leaderboard import provenance
     from harness.settings import ScoreSettings
 
-    study = " ".join(provenance("python -m harness leaderboard entries --originals 4", ScoreSettings(n_models=64, originals=4), {}))
-    assert "A study of 4 originals" in study and "never with the competition's one-original score" in study
-    assert "originals" not in " ".join(provenance("python -m harness leaderboard entries", ScoreSettings(n_models=64), {}))
+    study = " ".join(provenance("python -m harness stability entries --originals 4", ScoreSettings(n_models=64, originals=4), {}))
+    assert "A study of 4 originals" in study and "no measure of a method" in study
+    assert "originals" not in " ".join(provenance("python -m harness stability entries", ScoreSettings(n_models=64), {}))

@@ -114,16 +114,27 @@ def _per_original(study: OriginalsStudy | None, count: int) -> tuple[np.ndarray,
     return scores, intervals
 
 
+def _by_mean_score(scores: dict[str, np.ndarray]) -> list[str]:
+    """Entries best first by the mean of their per-original scores, not by the pooled score, which rewards runs that
+    differ only by their original (identity's); an entry with an original unscored comes last, then by name."""
+    def key(name: str) -> tuple[bool, float, str]:
+        complete = bool(np.isfinite(scores[name]).all())
+        return not complete, -float(scores[name].mean()) if complete else 0.0, name
+
+    return sorted(scores, key=key)
+
+
 def originals_stability(folder: Path, spec: BenchmarkSpec, out_dir: Path, settings: ScoreSettings, command: str) -> str:
     """`stability --originals K`: score the folder at N with K originals (run i from original i mod K), then rank it by
     each original's N/K runs; writes stability.md, stability_scores.csv and originals.png in out_dir and returns the
     Markdown. How often would the ranking change had the competition drawn another original?"""
     session = ScoringSession(spec, settings)
     documents = score_folder(folder, out_dir, session)
-    names = [row.submission for _, row in rank([row_from_document(name, document) for name, document in documents.items()])]
     count = settings.originals
+    per_name = {name: _per_original(document.originals, count) for name, document in documents.items()}
+    names = _by_mean_score({name: scores for name, (scores, _) in per_name.items()})
     studies = [documents[name].originals for name in names]
-    per_entry = [_per_original(study, count) for study in studies]
+    per_entry = [per_name[name] for name in names]
     scores = np.array([entry_scores for entry_scores, _ in per_entry])
     intervals = {name: entry_intervals for name, (_, entry_intervals) in zip(names, per_entry, strict=True)}
     agreement = originals_agreement(scores)
@@ -137,7 +148,9 @@ def originals_stability(folder: Path, spec: BenchmarkSpec, out_dir: Path, settin
         f"{count}, and each original's {per} runs are scored against the same first {per} retrained references.",
         "A submission's spread between originals is set against the spread its runs' randomness alone gives (the root mean square of "
         "the per-original standard errors, from half-sampling); p is Cochran's Q test that the original does not matter (scoring/originals.py). "
-        "With many submissions, about one in twenty has p < 0.05 by chance.",
+        "With many submissions, about one in twenty has p < 0.05 by chance. Rows are in the order of the mean of the per-original "
+        "scores: the pooled score of every original's runs is no measure of a method (identity, which returns each original "
+        "unchanged, scores well above 0 pooled).",
     ]
     sections = [("Do the originals agree?", originals_agreement_cells(agreement, significant, len(tests))),
                 ("Final score (rank) from each original", originals_cells(names, scores, studies))]

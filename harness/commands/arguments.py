@@ -132,8 +132,9 @@ def _timing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="hard per-run timeout in seconds (default: ten budgets, >= 10 s)")
     parser.add_argument("--allow-failures", action="store_true", help="score the successful runs even if some failed")
     parser.add_argument("--originals", type=int, default=1, metavar="K",
-                        help="a study of originals: train K originals from K seeds, run i unlearning from original i mod K, and report the "
-                             "score per original and their spread beyond chance (default 1, the competition's protocol; docs/stability.md)")
+                        help="a study of originals (score, stability): train K originals from K seeds, run i unlearning from original i mod K, "
+                             "and report the score per original and their spread beyond chance (default 1, the competition's protocol; "
+                             "docs/stability.md)")
 
 
 def _metric_options(parser: argparse.ArgumentParser) -> None:

@@ -110,8 +110,9 @@ def _score_argument_error(args: argparse.Namespace) -> str | None:
     if args.originals > 1 and (n_models % args.originals or n_models // args.originals < MIN_MODELS + 1):
         return (f"--originals {args.originals} gives each original N/K of the runs: --n-models ({n_models}) must be a multiple of K "
                 f"and give each original at least {MIN_MODELS + 1} runs, enough to halve for its interval")
-    if args.command == "leaderboard" and args.adaptive and args.originals > 1:
-        return "--adaptive changes N by rounds, which a study of originals splits among its originals: leave out --originals"
+    if args.command == "leaderboard" and args.originals > 1:
+        return ("a leaderboard ranks by one score, and a study's pooled score is no measure of a method (identity, which returns "
+                "each original unchanged, scores well above 0): rank by each original with `stability --originals K --n-models N`")
     if args.bootstrap == 1 or args.bootstrap < 0:
         return "--bootstrap must be 0 (none) or at least 2 half-sampling replicates"
     if not 0.5 <= args.confidence < 1:

@@ -72,7 +72,8 @@ def summary(document: ScoreDocument) -> str:
               if document.forget_quality_ceiling is not None else []),
             f"retain accuracy  {_ratio(document.retain_accuracy)}",
             f"test accuracy    {_ratio(document.test_accuracy)}",
-            f"final score      {_fmt(document.final_score)}{_interval(document.final_score_ci95, document.interval_replicates)}",
+            f"final score      {_fmt(document.final_score)}{_interval(document.final_score_ci95, document.interval_replicates)}"
+            + (f"  [POOLED over {document.originals.count} originals: no measure of a method; see per original]" if document.originals else ""),
             *([f"in context       {context}"] if (context := context_line(document)) else []),
             *([f"metric panel     {_panel(document)} (not the score; docs/metric.md)"] if document.panel else []),
             *(_originals(document.originals) if document.originals is not None else []),
