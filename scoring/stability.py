@@ -90,13 +90,15 @@ class OriginalsAgreement:
     original, how many pairs of them some original orders otherwise than another, how many submissions some original
     ranks first, and Kendall's tau-b between originals, on average and at worst (NaN where undefined)."""
 
-    originals: int
     compared: int
-    pairs: int
     pairs_reordered: int
     winners: int
     mean_kendall_tau: float
     min_kendall_tau: float
+
+    @property
+    def pairs(self) -> int:
+        return self.compared * (self.compared - 1) // 2
 
 
 def originals_agreement(scores: np.ndarray) -> OriginalsAgreement:
@@ -113,7 +115,7 @@ def originals_agreement(scores: np.ndarray) -> OriginalsAgreement:
     taus = [kendalltau(complete[:, a], complete[:, b]).statistic
             for a in range(originals) for b in range(a + 1, originals)
             if count >= 2 and np.ptp(complete[:, a]) > 0 and np.ptp(complete[:, b]) > 0]
-    return OriginalsAgreement(originals, count, count * (count - 1) // 2, reordered, winners,
+    return OriginalsAgreement(count, reordered, winners,
                               float(np.mean(taus)) if taus else np.nan, float(np.min(taus)) if taus else np.nan)
 
 

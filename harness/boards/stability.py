@@ -134,9 +134,8 @@ def originals_stability(folder: Path, spec: BenchmarkSpec, out_dir: Path, settin
     per_name = {name: _per_original(document.originals, count) for name, document in documents.items()}
     names = _by_mean_score({name: scores for name, (scores, _) in per_name.items()})
     studies = [documents[name].originals for name in names]
-    per_entry = [per_name[name] for name in names]
-    scores = np.array([entry_scores for entry_scores, _ in per_entry])
-    intervals = {name: entry_intervals for name, (_, entry_intervals) in zip(names, per_entry, strict=True)}
+    scores = np.array([per_name[name][0] for name in names])
+    intervals = {name: per_name[name][1] for name in names}
     agreement = originals_agreement(scores)
     tests = [study.heterogeneity for study in studies if study is not None and study.heterogeneity is not None]
     significant = sum(test.p_value < SIGNIFICANT for test in tests)
