@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from scoring.attacks import ATTACKS, PRESETS, interval, interval_exact, narrow_first, official_interval_grid, resolve_attacks, single_threshold
-from scoring.counting import MergedSample, key_below_linspaces
+from scoring.counting import MergedSample, _shared_grid, key_below_linspaces
 from scoring.epsilon import estimate_epsilon, orient
 from scoring.quality import forgetting_quality
 from scoring.tables import clopper_pearson_table, empirical_table, rule_table
@@ -67,6 +67,28 @@ def test_key_below_linspaces_equals_linspace_and_searchsorted():
         lefts = np.linspace(starts, stops, 400, axis=-1)
         expected = sample.key_by_count[np.searchsorted(sample.values, lefts, side="left")]
         np.testing.assert_array_equal(key_below_linspaces(sample, starts, stops, 400), expected)
+
+
+def test_keys_on_the_official_grid_equal_linspace_and_searchsorted_with_values_on_its_thresholds():
+    """Most official grids share one line of thresholds (rights as far apart as lefts), which is searched once: held to
+    np.linspace and searchsorted where values lie on a left, a hair beside one, on round numbers, or far from 0;
+    and the rows that do not share it (401 rights) are counted too, so both paths are met."""
+    rng = np.random.default_rng(5)
+    shared = 0
+    for trial in range(45):
+        values = [rng.normal(0, rng.uniform(0.2, 4), 300) + rng.uniform(-50, 50), np.round(rng.normal(0, 2, 300), 2),
+                  rng.normal(0, 1, 300)][trial % 3]
+        pos, neg = np.sort(values[:150]), np.sort(values[150:])
+        rights, starts, stops = official_interval_grid(pos)
+        lefts = np.linspace(starts, stops, 400, axis=-1)
+        picks = lefts.ravel()[rng.integers(0, lefts.size, 30)]
+        planted = np.concatenate([picks[:10], np.nextafter(picks[10:20], np.inf), np.nextafter(picks[20:], -np.inf)])
+        neg = np.sort(np.concatenate([neg[:-30], planted]))
+        sample = MergedSample(pos, neg)
+        expected = sample.key_by_count[np.searchsorted(sample.values, lefts, side="left")]
+        np.testing.assert_array_equal(key_below_linspaces(sample, starts, stops, 400), expected)
+        shared += _shared_grid(starts, stops, (stops - starts) / 399, 400) is not None
+    assert 20 <= shared < 45, shared
 
 
 def test_interval_attack_equals_literal_loop():
