@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.running.runs import SUBMISSION, Task, schedule
+from harness.running.runs import SUBMISSION, Task, TaskQueue, schedule
 from harness.timing.budget import COVERAGE, EACH_COVERAGE, EARLY_RUNS, early_warning, median_interval, ratio_interval, time_budget, verdict_of
 from harness.timing.yardstick import MEASUREMENTS, Yardstick
 from rendering.pages import ratio_text, verdict_text
@@ -135,6 +135,24 @@ def test_measurements_beside_the_runs_are_spread_evenly_among_them():
     assert before == [4, 12, 20, 28, 36, 44, 52, 60]  # one of every 8 runs, each in the middle of its stretch
     assert schedule([], measurements) == measurements
     assert schedule(runs, []) == [Task(SUBMISSION, i) for i in runs]
+
+
+def test_one_thread_makes_the_measurements_while_runs_are_left_then_every_thread_does():
+    """The threads that do not measure take the submission's runs past the measurements, so that no baseline's worker
+    starts in them; every task is taken once, the measurements in their place in the schedule by the measuring
+    thread, and those left once the runs are gone (or alone, on a resume) by any thread."""
+    order = schedule(list(range(16)), [Task(name, index) for index in range(2) for name in ("retrain", "identity")])
+    queue = TaskQueue(order)
+    taken: dict[bool, list[Task]] = {True: [], False: []}
+    for measuring in [False, True] * 6:  # two threads in turn, the runs running out before the measurements
+        taken[measuring].append(queue.take(measuring))
+    assert all(task.program == SUBMISSION for task in taken[False])
+    assert taken[True] == [task for task in order if task not in taken[False]][:6]
+    rest = [queue.take(False) for _ in range(9)]
+    assert rest[-1] is None and queue.take(True) is None
+    assert sorted(map(str, taken[True] + taken[False] + rest[:-1])) == sorted(map(str, order))
+    alone = TaskQueue([Task("retrain", 0), Task("identity", 0)])
+    assert [alone.take(False), alone.take(False), alone.take(False)] == [Task("retrain", 0), Task("identity", 0), None]
 
 
 def test_the_reproducibility_benchmark_counts_flips_and_contained_ratios():

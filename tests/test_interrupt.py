@@ -29,7 +29,7 @@ from harness.running import runs
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell without job control may have started us with SIGINT ignored
 finished = []
-driver = types.SimpleNamespace(drive=lambda: (time.sleep(1.5), finished.append(True)), stopping=threading.Event())
+driver = types.SimpleNamespace(drive=lambda measuring: (time.sleep(1.5), finished.append(True)), stopping=threading.Event())
 threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # as a terminal does: to the process
 try:
     runs._run_in_threads(driver, 1)

@@ -8,16 +8,18 @@ trusted parent (harness.running.run_records) and recorded as soon as they arrive
 
 The time budget's baselines may run in the same queue (`Beside`): their runs
 are spread among the submission's, so that both sides of the budget's ratio
-are measured by the same workers under the same load.
+are measured under the same load. One thread makes them while the others
+make the submission's runs, so that each baseline's worker, seconds of
+imports and warm-up, is started once rather than once per thread.
 """
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import io
 import logging
 import math
 from pathlib import Path
-import queue
 import threading
 from typing import TypeVar
 
@@ -175,6 +177,25 @@ def schedule(runs: list[int], measurements: list[Task]) -> list[Task]:
     return [task for _, task in sorted(placed, key=lambda item: item[0])]  # stable: measurements in their order
 
 
+class TaskQueue:
+    """The tasks in their schedule's order, shared by the local threads: the measuring thread takes them in
+    order, the others the next of the submission's runs, so that only the measuring thread starts the
+    baselines' workers; once no run of the submission is left, every thread takes what remains, so that
+    measurements left at the end (or alone, on a resume) are made under the same load as ever."""
+
+    def __init__(self, tasks: Iterable[Task]):
+        self._tasks, self._lock = deque(tasks), threading.Lock()
+
+    def take(self, measuring: bool) -> Task | None:
+        with self._lock:
+            if not measuring:
+                for position, task in enumerate(self._tasks):
+                    if task.program == SUBMISSION:
+                        del self._tasks[position]
+                        return task
+            return self._tasks.popleft() if self._tasks else None
+
+
 def _chunks(tasks: list[Task], jobs: int) -> list[list[Task]]:
     """Tasks split for cluster tasks: at most CLUSTER_CHUNK each, and at least one chunk per job."""
     size = max(1, min(CLUSTER_CHUNK, math.ceil(len(tasks) / jobs)))
@@ -209,9 +230,7 @@ class _Driver:
             self.programs.update({name: Program(baseline, beside.timeout_s) for name, baseline in beside.setups.items()})
             self.log_files.update({name: open(beside.log_path(name), "ab") for name in beside.setups})
         self.logs = {name: CappedLog(file) for name, file in self.log_files.items()}
-        self.todo: queue.SimpleQueue[Task] = queue.SimpleQueue()
-        for task in self.tasks:
-            self.todo.put(task)
+        self.todo = TaskQueue(self.tasks)
         self.runner = SandboxRunner(self.programs, plan, self.logs)
         self.failed_measurements: list[str] = []
         self.stopping = threading.Event()  # set on Ctrl-C: no new runs, and killed ones are not recorded
@@ -250,16 +269,16 @@ class _Driver:
                 log.warning(message)
                 self.watch = None
 
-    def _queued(self) -> Iterator[Task]:
+    def _queued(self, measuring: bool) -> Iterator[Task]:
         while not self.stopping.is_set():
-            try:
-                yield self.todo.get_nowait()
-            except queue.Empty:
+            task = self.todo.take(measuring)
+            if task is None:
                 return
+            yield task
 
-    def drive(self) -> None:
-        """One local thread's share: tasks from the shared queue until it is empty."""
-        self.runner.drive(_until(self.stop, self._queued()), self._finish)
+    def drive(self, measuring: bool) -> None:
+        """One local thread's share: tasks from the shared queue until it is empty (see TaskQueue)."""
+        self.runner.drive(_until(self.stop, self._queued(measuring)), self._finish)
 
     def collect(self, chunk: ChunkResult) -> None:
         """A chunk that ran on the cluster: its logs, then its tasks."""
@@ -294,16 +313,16 @@ def _run_in_threads(driver: _Driver, jobs: int) -> None:
     errors: list[BaseException] = []
     finished = [threading.Event() for _ in range(jobs)]
 
-    def drive(done: threading.Event) -> None:
+    def drive(done: threading.Event, measuring: bool) -> None:
         try:
-            driver.drive()
+            driver.drive(measuring)
         except BaseException as error:  # handed to the main thread, raised there
             errors.append(error)
         finally:
             done.set()
 
     for index, done in enumerate(finished):
-        threading.Thread(target=drive, args=(done,), name=f"runs-{index}", daemon=True).start()
+        threading.Thread(target=drive, args=(done, index == 0), name=f"runs-{index}", daemon=True).start()
     try:
         for done in finished:
             done.wait()
