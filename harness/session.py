@@ -20,10 +20,16 @@ from reference_models.cache import ReferenceCache, References
 from reference_models.datasets import BenchmarkData, load_benchmark_data
 from reference_models.spec import BenchmarkSpec
 from scoring.document import Isolation
+from scoring.quality import undefined_final_score
 
 
 class SandboxUnavailable(UsageError):
     """No sandbox can be built here, and --no-sandbox was not given: nothing may run."""
+
+
+class ReferencesUnusable(UsageError):
+    """The references give the final score no denominator (a mean accuracy of 0): no entry can be scored, so a board
+    stops at its first entry instead of failing each one."""
 
 
 def require_sandbox(settings: ScoreSettings) -> None:
@@ -60,7 +66,12 @@ class ScoringSession:
         kept until another N is asked for (an adaptive round's): one load, not one for each N, stays in memory."""
         if self._references is None or self._references[0] != n_models:
             cache = reference_cache(self.spec, replace(self.settings, n_models=n_models))
-            self._references = n_models, cache, cache.load(n_models, self.settings.originals)
+            references = cache.load(n_models, self.settings.originals)
+            retrained = references.retrained
+            problem = undefined_final_score(float(retrained.retain_accuracy.mean()), float(retrained.test_accuracy.mean()), len(retrained))
+            if problem:
+                raise ReferencesUnusable(problem)
+            self._references = n_models, cache, references
         return self._references[1], self._references[2]
 
     @cached_property

@@ -49,6 +49,18 @@ def accuracy_restored(before: float, after: float, clean: float) -> float | None
     return None if lost <= 0 else (after - before) / lost
 
 
+def undefined_final_score(retain_retrained: float, test_retrained: float, n_models: int) -> str | None:
+    """Why no final score can be computed against these references, or None: it divides by their mean retain and test
+    accuracy, which a recipe that trains nothing leaves at 0."""
+    zero = [name for name, value in (("retain", retain_retrained), ("test", test_retrained)) if not value > 0]
+    if not zero:
+        return None
+    return (f"the {n_models} retrained references classify no {' and no '.join(zero)} example correctly (mean accuracy 0): the final "
+            "score divides by it, so no submission can be scored against them. Train them longer or otherwise (the benchmark's "
+            "or competition file's training settings, e.g. --set training.epochs=N: other settings build other references), "
+            "or check the data's labels")
+
+
 def final_score(
     forgetting: float,
     retain_unlearned: float,

@@ -18,6 +18,7 @@ from harness.benchmarks import get_competition, split_benchmark
 from reference_models.architectures import build_model
 from reference_models.datasets import load_benchmark_data, locate_data
 from reference_models.image_files import DataDirError
+from reference_models.secret import SECRET_FILE
 
 EXAMPLE = ROOT / "competitions" / "neurips2023-faces.toml"
 PERSONS = 40
@@ -190,6 +191,8 @@ def test_the_example_with_an_organisers_model_and_original_scores_a_two_split_le
     board = tmp_path / "board"
     board.mkdir()
     (board / "identity.py").write_text((ROOT / "baselines" / "identity.py").read_text())
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / SECRET_FILE).write_text("5eed" * 16)  # fixed references: a fresh secret once trained some to test accuracy 0
     result = in_process(
         "leaderboard", str(board), "--split", "both", "--benchmark", str(competition), "--data-dir", str(faces), *smaller,
         "--n-models", "3", "--cache-dir", str(tmp_path / "cache"), "--ledger-dir", str(tmp_path / "ledgers"), "--out", str(tmp_path / "out"),

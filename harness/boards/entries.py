@@ -13,7 +13,7 @@ import traceback
 from harness.outputs.results import CHECKPOINTS, RUNS, failed_document, write_failed
 from harness.pipeline import score, score_checkpoints
 from harness.running.failures import inert
-from harness.session import ScoringSession
+from harness.session import ReferencesUnusable, ScoringSession
 from harness.settings import ScoreSettings
 from harness.submissions.checkpoints import is_checkpoints, read_checkpoints, scorable
 from harness.submissions.timings import TIMINGS_SUFFIX, read_timings
@@ -59,6 +59,8 @@ def score_entry(path: Path, board_dir: Path, session: ScoringSession, n_models: 
         return _scored(path, out_dir, session, n_models, models_from)
     except SubmissionRefused as error:
         document = _refused(path, spec, error, models_from, settings)
+    except ReferencesUnusable:
+        raise  # the board's, not this entry's: every entry would fail the same way
     except Exception:
         message = inert("scoring stopped with an error of the harness:\n" + traceback.format_exc(limit=-8))
         log.error(message)
