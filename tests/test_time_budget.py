@@ -258,12 +258,13 @@ def unlearning(net, retain, forget, validation):
 
 
 def test_the_console_shows_the_imports_share_and_says_when_it_dominates(score_cli, tmp_path):
-    """A file that works 0.3 s of CPU at its import and returns the net at once: score.json and the console
-    say the import is most of the charged time, with the hint; finetune's import is a small share, unhinted."""
+    """A file that works 0.6 s of CPU at its import and returns the net at once: score.json and the console
+    say the import is most of the charged time, with the hint; finetune's import is a small share, unhinted.
+    (At 0.3 s, a slower machine's fork and hand-over, about 0.08 s a run, left the import 79% of the charge.)"""
     heavy = _submission(tmp_path, """
 import time
 
-_end = time.process_time() + 0.3
+_end = time.process_time() + 0.6
 while time.process_time() < _end:
     pass
 
@@ -274,7 +275,7 @@ def unlearning(net, retain, forget, validation):
     result, document = score_cli(heavy, n_models=4)
     assert result.returncode == 0, result.stderr
     budget = document["time_budget"]
-    assert budget["import_median_s"] >= 0.3 and budget["import_share"] > 0.8, budget
+    assert budget["import_median_s"] >= 0.6 and budget["import_share"] > 0.8, budget
     assert f"import: {budget['import_median_s']:.3f} s a run" in result.stdout and "most of it is the import" in result.stdout
     result, document = score_cli(ROOT / "baselines" / "finetune.py", n_models=4, out=tmp_path / "finetune")
     assert result.returncode == 0, result.stderr
